@@ -1,0 +1,55 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kisgen/kisgen/internal/report"
+	"github.com/kisgen/kisgen/plan"
+)
+
+// addPlanFlag adds the -f/--file flag every plan-reading command shares.
+func addPlanFlag(c *cobra.Command, file *string) {
+	c.Flags().StringVarP(file, "file", "f", plan.DefaultPlanFileName, "path of the plan file")
+}
+
+// addStateFlag adds --state, the directory holding the PKI and the record of what was rendered.
+func addStateFlag(c *cobra.Command, state *string) {
+	c.Flags().StringVar(state, "state", "", "state directory for certificates, keys and render records (default: generated/ beside the plan)")
+}
+
+// stateDir resolves the state directory: the flag when given, else generated/ beside the plan.
+func stateDir(flag, planFile string) string {
+	if flag != "" {
+		return flag
+	}
+	return filepath.Join(filepath.Dir(planFile), plan.DefaultStateDirName)
+}
+
+// loadPlan loads and validates a plan. Findings are printed to errOut (warnings too); a
+// fatal report returns an error that exits 1 after the findings.
+func loadPlan(errOut io.Writer, file string, strict bool) (*plan.Plan, error) {
+	p, rep, err := plan.Load(file)
+	if err != nil {
+		if errors.Is(err, plan.ErrNotFound) {
+			return nil, failed(err)
+		}
+		return nil, failed(err)
+	}
+	if len(rep.Findings) > 0 {
+		src, _ := os.ReadFile(file)
+		_ = rep.WriteText(errOut, src)
+	}
+	if rep.IsFatal(strict) {
+		return nil, failed(fmt.Errorf("%w: %s: %s", plan.ErrInvalid, file, rep.Summary()))
+	}
+	return p, nil
+}
+
+// fatalReport turns a report into the error a command returns.
+func fatalReport(r *report.Report) error { return failed(&report.FatalError{Report: r}) }

@@ -1,0 +1,42 @@
+package cmd
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+)
+
+// TEMPORARY scaffolding while the commands below are being built in parallel; each is
+// replaced by its own file (plan.go, certs.go, render.go, …) and this file is deleted.
+
+var errPending = errors.New("not built yet")
+
+func pendingCmd(use, short string) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, RunE: func(*cobra.Command, []string) error { return failed(errPending) }}
+}
+
+func newPlanCmd() *cobra.Command {
+	return pendingCmd("plan", "Ask the planning questions and write kismatic-cluster.yaml")
+}
+func newCertsCmd() *cobra.Command {
+	return pendingCmd("certs", "List, check and rotate the cluster's certificates")
+}
+func newRenderCmd() *cobra.Command { return pendingCmd("render", "Write every node's user-data") }
+func newDiffCmd() *cobra.Command {
+	return pendingCmd("diff", "Say which nodes' user-data would change and why")
+}
+func newProvisionCmd() *cobra.Command {
+	return pendingCmd("provision", "Boot the plan's machines with their user-data")
+}
+func newVerifyCmd() *cobra.Command { return pendingCmd("verify", "Check every node over SSH") }
+func newMirrorCmd() *cobra.Command {
+	return pendingCmd("mirror", "Build and serve the binaries nodes download")
+}
+func newImageCmd() *cobra.Command { return pendingCmd("image", "Build local VM images") }
+func newBundleCmd() *cobra.Command {
+	return pendingCmd("bundle", "Export a PXE boot bundle for bare metal")
+}
+func newServeCmd() *cobra.Command { return pendingCmd("serve", "Serve a PXE bundle over HTTP") }
+func newPackerCmd() *cobra.Command {
+	return pendingCmd("packer", "Write Packer templates that bake node images")
+}

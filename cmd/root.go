@@ -1,0 +1,115 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by every command.
+const (
+	ExitOK    = 0
+	ExitFail  = 1 // the command ran and found a problem (invalid plan, failed check)
+	ExitUsage = 2 // the command line itself is wrong
+)
+
+// exitError carries an exit code through cobra's error return.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// failed wraps err so that Execute exits with code 1 without printing usage.
+func failed(err error) error { return &exitError{code: ExitFail, err: err} }
+
+// silentFailure makes Execute exit 1 without printing anything more: the command has
+// already printed its report.
+var silentFailure = &exitError{code: ExitFail, err: errors.New("")}
+
+// usageError marks an error in the command line (exit 2).
+func usageError(format string, a ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, a...)}
+}
+
+// NewRootCmd builds the kisgen command tree. Every subcommand is registered here, in one
+// place, so the whole CLI can be read at a glance.
+func NewRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kisgen",
+		Short: "Compile a Kubernetes cluster plan into machines that install themselves",
+		Long: `kisgen turns a cluster plan (kismatic-cluster.yaml) into per-node user-data —
+cloud-init or Ignition — holding each node's certificates, systemd units, Calico
+configuration and hosts file. Machines booted with it install Kubernetes by
+themselves; SSH is used only to verify the result.
+
+Typical flow:
+  kisgen plan                          # answer a few questions, get kismatic-cluster.yaml
+  kisgen validate                      # check it
+  kisgen render --out userdata/        # per-node user-data (and the cluster PKI)
+  kisgen provision qemu                # boot local VMs with it (or aws, vsphere, packet)
+  kisgen verify --wait 20m             # check every node over SSH`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(in)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError("%v\nRun '%s --help' for usage.", err, c.CommandPath())
+	})
+	root.AddCommand(
+		newVersionCmd(),
+		newPlanCmd(),
+		newValidateCmd(),
+		newCertsCmd(),
+		newRenderCmd(),
+		newDiffCmd(),
+		newProvisionCmd(),
+		newVerifyCmd(),
+		newMirrorCmd(),
+		newImageCmd(),
+		newBundleCmd(),
+		newServeCmd(),
+		newPackerCmd(),
+	)
+	return root
+}
+
+// Execute runs kisgen with args and returns the process exit code.
+func Execute(args []string, in io.Reader, out, errOut io.Writer) int {
+	root := NewRootCmd(in, out, errOut)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if msg := ee.Error(); msg != "" {
+			fmt.Fprintln(errOut, "kisgen:", msg)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(errOut, "kisgen:", err)
+	// Cobra's own argument and unknown-command errors are usage errors.
+	if isCobraUsageError(err) {
+		return ExitUsage
+	}
+	return ExitFail
+}
+
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand flag", "invalid argument", "flag needs an argument", "required flag"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,69 @@
+package cmd
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kisgen/kisgen/plan"
+)
+
+// Version is set at build time with -ldflags "-X github.com/kisgen/kisgen/cmd.Version=…".
+var Version = "dev"
+
+type versionInfo struct {
+	Version    string `json:"version"`
+	Commit     string `json:"commit,omitempty"`
+	GoVersion  string `json:"goVersion"`
+	Platform   string `json:"platform"`
+	Kubernetes string `json:"defaultKubernetes"`
+	Etcd       string `json:"defaultEtcd"`
+}
+
+func currentVersion() versionInfo {
+	v := versionInfo{Version: Version, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
+		Kubernetes: plan.DefaultKubernetesVersion, Etcd: plan.DefaultEtcdVersion}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v.Version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				v.Commit = s.Value
+			}
+		}
+	}
+	return v
+}
+
+func newVersionCmd() *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "version",
+		Short: "Print kisgen's version and the versions it installs by default",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			v := currentVersion()
+			switch output {
+			case "json":
+				enc := json.NewEncoder(c.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(v)
+			case "text", "":
+				fmt.Fprintf(c.OutOrStdout(), "kisgen %s (%s, %s)\n", v.Version, v.GoVersion, v.Platform)
+				if v.Commit != "" {
+					fmt.Fprintf(c.OutOrStdout(), "commit %s\n", v.Commit)
+				}
+				fmt.Fprintf(c.OutOrStdout(), "installs by default: Kubernetes %s, etcd %s\n", v.Kubernetes, v.Etcd)
+				return nil
+			default:
+				return usageError("unknown output format %q: use text or json", output)
+			}
+		},
+	}
+	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return c
+}

@@ -1,0 +1,47 @@
+package providers
+
+import (
+	"context"
+	"io"
+
+	"github.com/kisgen/kisgen/plan"
+)
+
+// Machine is one node to boot with its rendered user-data.
+type Machine struct {
+	Node *plan.Node
+	// UserData is the rendered user-data, uncompressed, exactly as `kisgen render` wrote it.
+	UserData []byte
+	Format   plan.Format
+}
+
+// Options are shared by every provider.
+type Options struct {
+	// StateDir is the plan's state directory; providers record what they created under
+	// StateDir/providers/NAME.json so a later run (or --destroy) finds it again.
+	StateDir string
+	// Progress receives human-readable progress lines, one per event.
+	Progress io.Writer
+}
+
+// Instance is one machine as the provider sees it after provisioning.
+type Instance struct {
+	Host      string `json:"host"`
+	ID        string `json:"id"`
+	State     string `json:"state"`
+	PublicIP  string `json:"publicIp,omitempty"`
+	PrivateIP string `json:"privateIp,omitempty"`
+	// SSHAddr is where `kisgen verify` reaches the node's sshd (host:port), when it differs
+	// from the plan's ip:ssh_port (e.g. a qemu port forward on loopback).
+	SSHAddr string `json:"sshAddr,omitempty"`
+	Created bool   `json:"created"`
+}
+
+// Provider boots a plan's machines with their user-data and removes them again. Provision
+// is idempotent: machines are found by the cluster name and host, so a second run creates
+// nothing and a run after a failure finishes the job.
+type Provider interface {
+	Name() string
+	Provision(ctx context.Context, p *plan.Plan, machines []Machine, opts Options) ([]Instance, error)
+	Destroy(ctx context.Context, p *plan.Plan, opts Options) error
+}

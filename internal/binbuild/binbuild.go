@@ -1,0 +1,213 @@
+package binbuild
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+)
+
+//go:embed wrappers/*.txt
+var wrappers embed.FS
+
+// KubernetesComponents are the Kubernetes binaries a node may need.
+var KubernetesComponents = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet", "kubectl"}
+
+// stagingModules are the k8s.io modules that k8s.io/kubernetes requires at v0.0.0 and that
+// a wrapper module must replace with their v0.MINOR.PATCH release. sample-cli-plugin and
+// sample-controller are not served by the proxy and not needed.
+var stagingModules = []string{"api", "apiextensions-apiserver", "apimachinery", "apiserver", "cli-runtime", "client-go",
+	"cloud-provider", "cluster-bootstrap", "code-generator", "component-base", "component-helpers", "controller-manager",
+	"cri-api", "cri-client", "cri-streaming", "csi-translation-lib", "dynamic-resource-allocation", "endpointslice",
+	"externaljwt", "kms", "kube-aggregator", "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubectl",
+	"kubelet", "metrics", "mount-utils", "pod-security-admission", "sample-apiserver", "streaming"}
+
+var versionRE = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)$`)
+
+// Etcd builds etcd and etcdctl of version (e.g. v3.7.3) from the Go module proxy into
+// cacheDir/etcd-VERSION and returns that directory. A finished build is reused.
+func Etcd(ctx context.Context, version, cacheDir string, log io.Writer) (string, error) {
+	if !versionRE.MatchString(version) {
+		return "", fmt.Errorf("etcd version %q: want vX.Y.Z", version)
+	}
+	major := strings.SplitN(strings.TrimPrefix(version, "v"), ".", 2)[0]
+	mod := fmt.Sprintf("module kisgen.local/etcd-build\n\ngo 1.26\n\ntool (\n\tgo.etcd.io/etcd/etcdctl/v%[1]s\n\tgo.etcd.io/etcd/server/v%[1]s\n)\n\nrequire (\n\tgo.etcd.io/etcd/etcdctl/v%[1]s %[2]s\n\tgo.etcd.io/etcd/server/v%[1]s %[2]s\n)\n", major, version)
+	return build(ctx, "etcd", version, cacheDir, mod, log, func(work, out string) error {
+		if err := run(ctx, work, log, []string{"GOBIN=" + out}, "go", "install", "-trimpath", "-ldflags", "-s -w", "tool"); err != nil {
+			return err
+		}
+		// The server module's main package is named "server"; releases call it etcd.
+		return os.Rename(filepath.Join(out, "server"), filepath.Join(out, "etcd"))
+	})
+}
+
+// Kubernetes builds the given components (default: all of KubernetesComponents) of
+// version (e.g. v1.37.2) into cacheDir/kubernetes-VERSION and returns that directory.
+func Kubernetes(ctx context.Context, version string, components []string, cacheDir string, log io.Writer) (string, error) {
+	m := versionRE.FindStringSubmatch(version)
+	if m == nil {
+		return "", fmt.Errorf("kubernetes version %q: want vX.Y.Z", version)
+	}
+	if len(components) == 0 {
+		components = KubernetesComponents
+	}
+	staging := fmt.Sprintf("v0.%s.%s", m[2], m[3])
+	var b strings.Builder
+	fmt.Fprintf(&b, "module kisgen.local/k8s-build\n\ngo 1.26\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n", version)
+	for _, s := range stagingModules {
+		fmt.Fprintf(&b, "\tk8s.io/%s => k8s.io/%s %s\n", s, s, staging)
+	}
+	b.WriteString(")\n")
+	ldflags := fmt.Sprintf("-s -w -X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=%s -X k8s.io/component-base/version.gitMinor=%s -X k8s.io/component-base/version.gitTreeState=clean",
+		version, m[1], m[2])
+	dir, err := build(ctx, "kubernetes", version, cacheDir, b.String(), log, func(work, out string) error {
+		for _, c := range KubernetesComponents {
+			if err := run(ctx, work, log, []string{"CGO_ENABLED=0"}, "go", "build", "-trimpath", "-ldflags", ldflags,
+				"-o", filepath.Join(out, c), "k8s.io/kubernetes/cmd/"+c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, c := range components {
+		if _, err := os.Stat(filepath.Join(dir, c)); err != nil {
+			return "", fmt.Errorf("kubernetes %s: %s missing from %s", version, c, dir)
+		}
+	}
+	return dir, nil
+}
+
+// build runs compile in a wrapper module and moves its output into place atomically, so
+// an interrupted build never leaves a half-filled cache directory behind.
+func build(ctx context.Context, project, version, cacheDir, gomod string, log io.Writer, compile func(work, out string) error) (string, error) {
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", err
+	}
+	final := filepath.Join(cacheDir, project+"-"+version)
+	unlock, err := lock(filepath.Join(cacheDir, "."+project+"-"+version+".lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if _, err := os.Stat(filepath.Join(final, "SHA256SUMS")); err == nil {
+		return final, nil
+	}
+	work, err := os.MkdirTemp(cacheDir, "."+project+"-work-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	out := filepath.Join(work, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		return "", err
+	}
+	name := project + "-" + version
+	if pinned, err := wrappers.ReadFile("wrappers/" + name + ".go.mod.txt"); err == nil {
+		gomod = string(pinned)
+		sum, _ := wrappers.ReadFile("wrappers/" + name + ".go.sum.txt")
+		if err := os.WriteFile(filepath.Join(work, "go.sum"), sum, 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(work, "go.mod"), []byte(gomod), 0o644); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(log, "building %s %s from the Go module proxy (cached in %s)\n", project, version, final)
+	if err := run(ctx, work, log, nil, "go", "mod", "tidy"); err != nil {
+		return "", fmt.Errorf("%s %s: resolve modules: %w", project, version, err)
+	}
+	if err := compile(work, out); err != nil {
+		return "", fmt.Errorf("%s %s: build: %w", project, version, err)
+	}
+	sums, err := checksums(out)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(out, "SHA256SUMS"), sums, 0o644); err != nil {
+		return "", err
+	}
+	if err := os.RemoveAll(final); err != nil {
+		return "", err
+	}
+	if err := os.Rename(out, final); err != nil {
+		return "", err
+	}
+	return final, nil
+}
+
+// checksums writes "sum  name" lines for every file in dir, sorted by name.
+func checksums(dir string) ([]byte, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "%s  %s\n", hex.EncodeToString(h.Sum(nil)), e.Name())
+	}
+	return []byte(b.String()), nil
+}
+
+func run(ctx context.Context, dir string, log io.Writer, env []string, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+	cmd.Env = append(cmd.Env, env...)
+	var tail tailBuffer
+	cmd.Stdout = io.MultiWriter(log, &tail)
+	cmd.Stderr = io.MultiWriter(log, &tail)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, tail.String())
+	}
+	return nil
+}
+
+// tailBuffer keeps the last 4 KiB of a command's output for the error message.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 4096 {
+		t.b = t.b[len(t.b)-4096:]
+	}
+	return len(p), nil
+}
+func (t *tailBuffer) String() string { return string(t.b) }
+
+// lock takes an exclusive flock so two processes never build the same thing at once.
+func lock(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, errors.Join(errors.New("lock "+path), err)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}

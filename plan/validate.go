@@ -329,8 +329,8 @@ func qualifiedNameError(key string) string {
 
 func validateNetwork(p *Plan, f findings) {
 	nw := p.Network
-	if !isOneOf(nw.CNIProvider, []string{"calico", "custom"}) {
-		f.errorf("add_ons.cni.provider", "use calico, or custom to install your own pod network", "CNI provider %q is not supported", nw.CNIProvider)
+	if !isOneOf(nw.CNIProvider, []string{"calico", "bridge", "custom"}) {
+		f.errorf("add_ons.cni.provider", "use calico; bridge (static routes between nodes on one L2 segment, reference CNI plugins only: labs and air-gapped tests); or custom to install your own pod network", "CNI provider %q is not supported", nw.CNIProvider)
 	}
 	if nw.Mode != ModeOverlay && nw.Mode != ModeRouted {
 		f.errorf("add_ons.cni.options.calico.mode", "use overlay (IP-in-IP) or routed (BGP)", "unknown Calico mode %q", nw.Mode)

@@ -332,9 +332,11 @@ type CNI struct {
 	// When true no pod network is installed (bring your own).
 	// +default=false
 	Disable bool `yaml:"disable"`
-	// The CNI provider.
+	// The CNI provider: calico; bridge (the reference bridge and host-local plugins with
+	// static routes between nodes: one L2 segment, no BGP, no container images — for labs and
+	// air-gapped tests); or custom (a CNI-ready cluster, bring your own pod network).
 	// +default=calico
-	// +options=calico,custom
+	// +options=calico,bridge,custom
 	Provider string `yaml:"provider"`
 	// Provider options.
 	Options CNIOptions `yaml:"options"`

@@ -25,9 +25,6 @@ func newRenderCmd() *cobra.Command { return pendingCmd("render", "Write every no
 func newDiffCmd() *cobra.Command {
 	return pendingCmd("diff", "Say which nodes' user-data would change and why")
 }
-func newProvisionCmd() *cobra.Command {
-	return pendingCmd("provision", "Boot the plan's machines with their user-data")
-}
 func newVerifyCmd() *cobra.Command { return pendingCmd("verify", "Check every node over SSH") }
 func newMirrorCmd() *cobra.Command {
 	return pendingCmd("mirror", "Build and serve the binaries nodes download")

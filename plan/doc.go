@@ -9,3 +9,5 @@
 // rules (addresses, ranges, counts, names, protected flags…) then run on the model and
 // report against the source file's paths and positions, even for renamed legacy keys.
 package plan
+
+//go:generate go run ../internal/gendocs

@@ -479,6 +479,7 @@ type Taint struct {
 	Key string `yaml:"key"`
 	// Taint value.
 	Value string `yaml:"value"`
+	// What the taint does to pods that do not tolerate it.
 	// +required
 	// +options=NoSchedule,PreferNoSchedule,NoExecute
 	Effect string `yaml:"effect"`

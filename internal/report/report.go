@@ -139,8 +139,11 @@ func plural(n int, word string) string {
 func (f Finding) String() string {
 	var b strings.Builder
 	loc := f.File
-	if f.Line > 0 {
+	switch {
+	case f.Line > 0 && f.Column > 0:
 		loc = fmt.Sprintf("%s:%d:%d", f.File, f.Line, f.Column)
+	case f.Line > 0: // the YAML parser gives syntax errors a line only
+		loc = fmt.Sprintf("%s:%d", f.File, f.Line)
 	}
 	if loc != "" {
 		b.WriteString(loc)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kisgen/kisgen/internal/report"
 	"github.com/kisgen/kisgen/plan/kismatic"
@@ -47,6 +48,9 @@ func (o *origin) locate(path string) (string, report.Position) {
 		}
 		i := strings.LastIndexAny(p, ".[")
 		if i <= 0 {
+			if pos, ok := o.pos[""]; ok {
+				return src, pos // the document
+			}
 			return src, report.Position{Line: 1, Column: 1}
 		}
 		p = p[:i]
@@ -70,10 +74,24 @@ func (f findings) add(sev report.Severity, path, msg, hint string) {
 	f.rep.Add(report.Finding{Severity: sev, Path: path, Message: msg, Hint: hint})
 }
 func (f findings) errorf(path, hint, format string, a ...any) {
-	f.add(report.Error, path, fmt.Sprintf(format, a...), hint)
+	f.add(report.Error, path, fmt.Sprintf(format, shortened(a)...), hint)
 }
 func (f findings) warnf(path, hint, format string, a ...any) {
-	f.add(report.Warning, path, fmt.Sprintf(format, a...), hint)
+	f.add(report.Warning, path, fmt.Sprintf(format, shortened(a)...), hint)
+}
+
+// shortened cuts long string arguments, so that a finding about a megabyte-long value
+// quotes its start rather than all of it. Message fragments built by the rules are far
+// below the limit.
+func shortened(a []any) []any {
+	out := make([]any, len(a))
+	for i, v := range a {
+		if s, ok := v.(string); ok && utf8.RuneCountInString(s) > 200 {
+			v = string([]rune(s)[:60]) + "…"
+		}
+		out[i] = v
+	}
+	return out
 }
 
 // UpgradeKismatic converts a Kismatic v1.12 plan into the kisgen schema, mapping deprecated
@@ -131,7 +149,10 @@ func UpgradeKismatic(k *kismatic.Plan, rep *report.Report) (*v1alpha1.Plan, map[
 			FelixInputMTU: cn.Options.Calico.FelixInputMTU, IPAutodetectionMethod: cn.Options.Calico.IPAutodetectionMethod,
 		}}}
 		if cn.Options.Weave.Password != "" {
-			f.warnf("add_ons.cni.options.weave.password", "remove it", "weave options are ignored: kisgen installs Calico")
+			f.warnf("add_ons.cni.options.weave", "remove it", "weave options are ignored: kisgen installs Calico")
+		}
+		if cn.Options.Portmap.Disable {
+			f.warnf("add_ons.cni.options.portmap", "remove it", "portmap cannot be turned off: the plugin is part of the pod network kisgen installs")
 		}
 	}
 	if t := c.Networking.Type; t != "" {
@@ -160,6 +181,10 @@ func UpgradeKismatic(k *kismatic.Plan, rep *report.Report) (*v1alpha1.Plan, map[
 	}
 	if dash != nil {
 		v.AddOns.Dashboard = v1alpha1.Toggle{Disable: dash.Disable}
+		if st := dash.Options.ServiceType; st != "" && st != "ClusterIP" {
+			f.warnf("add_ons.dashboard.options", "remove it; expose the dashboard with kubectl if you need to",
+				"dashboard options are ignored: the dashboard is installed with its own defaults")
+		}
 	}
 	if h := k.AddOns.Heapster; h != nil && !h.Disable {
 		f.warnf("add_ons.heapster", "set `disable: true`, or remove the section; metrics_server covers resource metrics",
@@ -469,8 +494,12 @@ func fromV1alpha1(v *v1alpha1.Plan, rep *report.Report, name string) *Plan {
 
 	// Load balancer.
 	if lb := strings.TrimSpace(v.Master.LoadBalancer); lb != "" {
+		p.loadBalancerGiven = true
 		host, port, err := splitHostPort(lb)
-		if err != nil {
+		if i := strings.Index(lb, "://"); i >= 0 {
+			f.errorf("master.load_balancer", fmt.Sprintf("write host:port without %q, e.g. %s", lb[:i+3], strings.TrimRight(lb[i+3:], "/")),
+				"load balancer %q is a URL, not host:port", lb)
+		} else if err != nil {
 			f.errorf("master.load_balancer", "write it as host:port, e.g. kubernetes.example.com:6443", "load balancer %q: %v", lb, err)
 		} else {
 			p.LoadBalancer, p.LoadBalancerPort, p.LoadBalancerPlanned = host, port, true

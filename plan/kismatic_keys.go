@@ -34,7 +34,7 @@ var KismaticKeys = []KeyMapping{
 	{"additional_files", "", "ignored: bake such files into the node image (`kisgen packer`)"},
 	{"add_ons.cni.options.portmap", "", "ignored: the portmap plugin is part of the pod network kisgen installs"},
 	{"add_ons.cni.options.weave", "", "ignored: kisgen installs Calico"},
-	{"add_ons.dashboard.options", "", "ignored: the dashboard is installed with its own defaults"},
+	{"add_ons.dashboard.options", "", "ignored: the dashboard is installed with its own defaults (a ClusterIP service)"},
 	{"add_ons.heapster", "", "ignored: Heapster was retired; metrics_server covers resource metrics"},
 	{"add_ons.package_manager", "", "ignored: Helm 2's Tiller was removed in Helm 3, which needs nothing in the cluster"},
 	{"add_ons.rescheduler", "", "ignored: the rescheduler was removed from Kubernetes"},

@@ -65,10 +65,93 @@ func Load(path string) (*Plan, *report.Report, error) {
 // any input.
 func Parse(name string, data []byte, opts Options) (*Plan, *report.Report) {
 	rep := &report.Report{}
-	fatal := func(msg, hint string, line, col int) (*Plan, *report.Report) {
+	top := readDocument(name, data, rep)
+	if top == nil {
+		return nil, rep
+	}
+	schema := documentSchema(name, top, rep)
+	w := &schemaWalker{rep: rep, file: name, pos: map[string]report.Position{}}
+	var p *Plan
+	switch schema {
+	case KismaticVersion:
+		w.hintFor = kismaticHint
+		var k kismatic.Plan
+		if !walkAndDecode(w, top, &k) {
+			return nil, rep
+		}
+		p = fromKismatic(&k, rep, name)
+	case v1alpha1.APIVersion:
+		var v v1alpha1.Plan
+		if !walkAndDecode(w, top, &v) {
+			return nil, rep
+		}
+		p = fromV1alpha1(&v, rep, name)
+	default:
+		return nil, rep
+	}
+	p.File = name
+	p.origin.file = name
+	p.origin.pos = w.pos
+	structural := len(rep.Findings)
+	applyDefaults(p)
+	validate(p, rep, opts)
+	dropShadowed(rep, structural, w.zeroed, w.misspelt)
+	for i := range rep.Findings {
+		rep.Findings[i].File = name
+	}
+	rep.Sort()
+	return p, rep
+}
+
+// ConvertKismatic reads a Kismatic v1.12 plan and returns it in the kisgen schema, its
+// deprecated keys mapped to their successors (see KismaticKeys). The report holds the
+// conversion's findings about the source file (deprecated and ignored keys, unknown keys,
+// wrong types), located in it; content rules are not run: validate the converted plan.
+// The plan is nil when the file cannot be converted faithfully (it is not a Kismatic plan,
+// or it has unknown keys or values of the wrong type, which conversion would drop).
+func ConvertKismatic(name string, data []byte) (*v1alpha1.Plan, *report.Report) {
+	rep := &report.Report{}
+	top := readDocument(name, data, rep)
+	if top == nil {
+		return nil, rep
+	}
+	switch documentSchema(name, top, rep) {
+	case KismaticVersion:
+	case v1alpha1.APIVersion:
+		n := topNode(top, "apiVersion")
+		rep.Add(report.Finding{Severity: report.Error, File: name, Path: "apiVersion", Message: "the file is already a kisgen plan: there is nothing to convert",
+			Hint: "validate it with `kisgen validate -f " + name + "`", Position: report.Position{Line: n.Line, Column: n.Column}})
+		return nil, rep
+	default:
+		return nil, rep
+	}
+	w := &schemaWalker{rep: rep, file: name, pos: map[string]report.Position{}, hintFor: kismaticHint}
+	var k kismatic.Plan
+	if !walkAndDecode(w, top, &k) || rep.Count(report.Error) > 0 {
+		rep.Sort()
+		return nil, rep
+	}
+	v, renames := UpgradeKismatic(&k, rep)
+	o := &origin{file: name, pos: w.pos, renames: renames}
+	for i := range rep.Findings {
+		f := &rep.Findings[i]
+		if f.Line == 0 && f.Path != "" {
+			f.Path, f.Position = o.locate(f.Path)
+		}
+		f.File = name
+	}
+	rep.Sort()
+	return v, rep
+}
+
+// readDocument runs the checks every plan file gets before its schema is known: size,
+// text encoding, YAML syntax, a single document whose top is a mapping. It returns that
+// mapping, or nil after reporting why there is none.
+func readDocument(name string, data []byte, rep *report.Report) *yaml.Node {
+	fatal := func(msg, hint string, line, col int) *yaml.Node {
 		rep.Add(report.Finding{Severity: report.Error, File: name, Message: msg, Hint: hint,
 			Position: report.Position{Line: line, Column: col}})
-		return nil, rep
+		return nil
 	}
 	if len(data) > MaxFileSize {
 		return fatal(fmt.Sprintf("the file is larger than %d MiB", MaxFileSize>>20),
@@ -77,10 +160,8 @@ func Parse(name string, data []byte, opts Options) (*Plan, *report.Report) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return fatal("the file is empty", "write a plan with `kisgen plan`, or copy one from examples/", 0, 0)
 	}
-	if i := bytes.IndexByte(data, 0); i >= 0 || !utf8.Valid(data) {
-		if i < 0 {
-			i = firstInvalidUTF8(data)
-		}
+	if bytes.IndexByte(data, 0) >= 0 || !utf8.Valid(data) {
+		i := firstInvalidUTF8(data)
 		line, col := lineCol(data, i)
 		return fatal(fmt.Sprintf("the file is not UTF-8 text (binary data at byte %d)", i),
 			"pass the YAML plan file, not an archive or binary", line, col)
@@ -89,9 +170,19 @@ func Parse(name string, data []byte, opts Options) (*Plan, *report.Report) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := decodeSafely(dec, &doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fatal("the file holds only comments, no plan", "write a plan with `kisgen plan`, or copy one from examples/", 0, 0)
+		}
 		msg, line := yamlErrorLine(err)
 		col := 0
 		hint := "fix the YAML syntax at this line"
+		if m := unknownAnchorRE.FindStringSubmatch(msg); m != nil && line == 0 {
+			// The parser names the anchor but not where it is used: find the alias.
+			if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+				line, col = lineCol(data, i)
+			}
+			hint = fmt.Sprintf("define the anchor (&%s) before the alias that uses it (*%s)", m[1], m[1])
+		}
 		if line > 0 {
 			if l := sourceLine(data, line); strings.HasPrefix(strings.TrimLeft(l, " "), "\t") || strings.Contains(msg, "tab") {
 				col = strings.IndexByte(l, '\t') + 1
@@ -111,56 +202,57 @@ func Parse(name string, data []byte, opts Options) (*Plan, *report.Report) {
 		return fatal("the file holds no YAML document", "write a plan with `kisgen plan`", 0, 0)
 	}
 	top := doc.Content[0]
+	if top.Kind == yaml.ScalarNode && top.Tag == "!!null" {
+		return fatal("the file holds an empty document, no plan", "write a plan with `kisgen plan`, or copy one from examples/", top.Line, top.Column)
+	}
 	if top.Kind != yaml.MappingNode {
 		return fatal(fmt.Sprintf("a plan is a mapping of sections (cluster:, etcd:, master:, worker: …), got %s", describe(top)),
 			"write a plan with `kisgen plan`, or copy one from examples/", top.Line, top.Column)
 	}
+	return top
+}
 
-	apiVersion, kind, avNode := topScalar(top, "apiVersion"), topScalar(top, "kind"), topNode(top, "apiVersion")
-	w := &schemaWalker{rep: rep, file: name, pos: map[string]report.Position{}}
-	var p *Plan
+// documentSchema tells from apiVersion and kind which schema the document is in:
+// v1alpha1.APIVersion, KismaticVersion (neither key present), or "" after reporting why
+// it is neither.
+func documentSchema(name string, top *yaml.Node, rep *report.Report) string {
+	fatal := func(n *yaml.Node, path, msg, hint string) string {
+		if n == nil {
+			n = top
+		}
+		rep.Add(report.Finding{Severity: report.Error, File: name, Path: path, Message: msg, Hint: hint,
+			Position: report.Position{Line: n.Line, Column: n.Column}})
+		return ""
+	}
+	avNode, kindNode := topNode(top, "apiVersion"), topNode(top, "kind")
+	for _, n := range []struct {
+		key  string
+		node *yaml.Node
+	}{{"apiVersion", avNode}, {"kind", kindNode}} {
+		if n.node != nil && (n.node.Kind != yaml.ScalarNode || n.node.Tag != "!!str") {
+			return fatal(n.node, n.key, fmt.Sprintf("%s must be a string, got %s", n.key, describe(n.node)),
+				fmt.Sprintf("write `apiVersion: %s` and `kind: %s`", v1alpha1.APIVersion, v1alpha1.Kind))
+		}
+	}
+	apiVersion, kind := topScalar(top, "apiVersion"), topScalar(top, "kind")
 	switch {
-	case avNode == nil && kind == "":
-		w.hintFor = kismaticHint
-		var k kismatic.Plan
-		if !walkAndDecode(w, top, &k) {
-			return nil, rep
+	case avNode == nil && kindNode == nil:
+		return KismaticVersion
+	case avNode == nil:
+		return fatal(kindNode, "kind", "kind is set but apiVersion is missing",
+			fmt.Sprintf("add `apiVersion: %s`, or remove kind to read the file as a Kismatic v1.12 plan", v1alpha1.APIVersion))
+	case apiVersion != v1alpha1.APIVersion:
+		hint := fmt.Sprintf("use apiVersion: %s, or remove apiVersion and kind to read the file as a Kismatic v1.12 plan", v1alpha1.APIVersion)
+		if s := suggest(apiVersion, []string{v1alpha1.APIVersion}); s != "" {
+			hint = fmt.Sprintf("did you mean %q?", s)
 		}
-		p = fromKismatic(&k, rep, name)
-	case apiVersion == v1alpha1.APIVersion:
-		if kind != v1alpha1.Kind {
-			n := topNode(top, "kind")
-			line, col := top.Line, top.Column
-			if n != nil {
-				line, col = n.Line, n.Column
-			}
-			return fatal(fmt.Sprintf("kind %q is not a plan", kind), "write `kind: "+v1alpha1.Kind+"`", line, col)
-		}
-		var v v1alpha1.Plan
-		if !walkAndDecode(w, top, &v) {
-			return nil, rep
-		}
-		p = fromV1alpha1(&v, rep, name)
-	default:
-		line, col := top.Line, top.Column
-		if avNode != nil {
-			line, col = avNode.Line, avNode.Column
-		}
-		return fatal(fmt.Sprintf("unsupported apiVersion %q", apiVersion),
-			fmt.Sprintf("use apiVersion: %s, or remove apiVersion and kind to read the file as a Kismatic v1.12 plan", v1alpha1.APIVersion), line, col)
+		return fatal(avNode, "apiVersion", fmt.Sprintf("unsupported apiVersion %q", apiVersion), hint)
+	case kindNode == nil:
+		return fatal(avNode, "kind", "kind is missing", "add `kind: "+v1alpha1.Kind+"`")
+	case kind != v1alpha1.Kind:
+		return fatal(kindNode, "kind", fmt.Sprintf("kind %q is not a plan", kind), "write `kind: "+v1alpha1.Kind+"`")
 	}
-	p.File = name
-	p.origin.file = name
-	p.origin.pos = w.pos
-	structural := len(rep.Findings)
-	applyDefaults(p)
-	validate(p, rep, opts)
-	dropShadowed(rep, structural)
-	for i := range rep.Findings {
-		rep.Findings[i].File = name
-	}
-	rep.Sort()
-	return p, rep
+	return v1alpha1.APIVersion
 }
 
 // walkAndDecode checks the tree against out's type, then decodes it. Unknown keys and
@@ -177,6 +269,9 @@ func walkAndDecode(w *schemaWalker, top *yaml.Node, out any) bool {
 		if errors.As(err, &te) && w.rep.Count(report.Error) > 0 {
 			return true // already reported, position by position
 		}
+		if w.rep.Count(report.Error) > 0 {
+			return false // a consequence of what the walk reported
+		}
 		msg, line := yamlErrorLine(err)
 		w.rep.Add(report.Finding{Severity: report.Error, File: w.file, Message: "cannot decode: " + msg,
 			Position: report.Position{Line: line}})
@@ -185,22 +280,18 @@ func walkAndDecode(w *schemaWalker, top *yaml.Node, out any) bool {
 	return true
 }
 
-// dropShadowed removes content findings about values that already have a structural error
-// (a value of the wrong type is decoded as zero, and rules would then report the zero).
-func dropShadowed(rep *report.Report, structural int) {
-	var bad []string
-	for _, f := range rep.Findings[:structural] {
-		if f.Severity == report.Error && f.Path != "" {
-			bad = append(bad, f.Path)
-		}
-	}
-	if len(bad) == 0 {
+// dropShadowed removes content findings about values that already have a type error (a
+// value of the wrong type is decoded as zero, and rules would then report the zero), and
+// about what encloses them or lies under them; and findings about a key that an unknown
+// key was probably meant to be (the did-you-mean says it already).
+func dropShadowed(rep *report.Report, structural int, zeroed, misspelt []string) {
+	if len(zeroed) == 0 && len(misspelt) == 0 {
 		return
 	}
 	kept := rep.Findings[:structural]
 	for _, f := range rep.Findings[structural:] {
-		shadowed := false
-		for _, b := range bad {
+		shadowed := isOneOf(f.Path, misspelt)
+		for _, b := range zeroed {
 			if f.Path == b || strings.HasPrefix(f.Path, b+".") || strings.HasPrefix(f.Path, b+"[") || strings.HasPrefix(b, f.Path+".") || strings.HasPrefix(b, f.Path+"[") {
 				shadowed = true
 				break
@@ -233,7 +324,10 @@ func decodeNodeSafely(n *yaml.Node, out any) (err error) {
 	return n.Decode(out)
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var (
+	yamlLineRE      = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	unknownAnchorRE = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+)
 
 // yamlErrorLine splits "yaml: line 3: message" into the message and the line.
 func yamlErrorLine(err error) (string, int) {
@@ -271,10 +365,11 @@ func lineCol(data []byte, off int) (int, int) {
 	return line, col
 }
 
+// firstInvalidUTF8 returns the offset of the first NUL byte or invalid UTF-8 sequence.
 func firstInvalidUTF8(data []byte) int {
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
-		if r == utf8.RuneError && size <= 1 {
+		if r == 0 || r == utf8.RuneError && size <= 1 {
 			return i
 		}
 		i += size

@@ -89,6 +89,8 @@ type Plan struct {
 
 	// origin maps canonical (v1alpha1) YAML paths to where they came from in the source.
 	origin *origin
+	// loadBalancerGiven says the plan names a load balancer, even one that did not parse.
+	loadBalancerGiven bool
 }
 
 // Versions pins what nodes install.

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -30,6 +32,15 @@ type schemaWalker struct {
 	hintFor func(path, key string) string
 	// bombed is set once maxNodes is exceeded; the walk then stops.
 	bombed bool
+	// firstAlias is the first alias met, and its path: an expansion bomb starts there.
+	firstAlias     *yaml.Node
+	firstAliasPath string
+	// zeroed lists the paths of values of the wrong type: the decoder leaves them zero, so
+	// content findings about them would only repeat the type error (see dropShadowed).
+	zeroed []string
+	// misspelt lists the paths that unknown keys were probably meant to be: "x is
+	// required" about them would only repeat the did-you-mean.
+	misspelt []string
 }
 
 func (w *schemaWalker) add(sev report.Severity, path string, n *yaml.Node, msg, hint string) {
@@ -38,6 +49,12 @@ func (w *schemaWalker) add(sev report.Severity, path string, n *yaml.Node, msg, 
 		f.Line, f.Column = n.Line, n.Column
 	}
 	w.rep.Add(f)
+}
+
+// typeError reports a value of the wrong type, which the decoder will leave zero.
+func (w *schemaWalker) typeError(path string, n *yaml.Node, msg, hint string) {
+	w.zeroed = append(w.zeroed, path)
+	w.add(report.Error, path, n, msg, hint)
 }
 
 func (w *schemaWalker) record(path string, n *yaml.Node) {
@@ -54,11 +71,19 @@ func (w *schemaWalker) walk(path string, n *yaml.Node, t reflect.Type) {
 	w.visited++
 	if w.visited > maxNodes {
 		w.bombed = true
-		w.add(report.Error, path, n, fmt.Sprintf("the plan expands to more than %d YAML values (aliases included)", maxNodes),
+		// Point at the first alias: where the expansion starts, not where it overflowed.
+		at, atPath := n, path
+		if w.firstAlias != nil {
+			at, atPath = w.firstAlias, w.firstAliasPath
+		}
+		w.add(report.Error, atPath, at, fmt.Sprintf("the plan expands to more than %d YAML values (aliases included)", maxNodes),
 			"remove deeply nested anchors and aliases; a plan needs few of them")
 		return
 	}
 	if n.Kind == yaml.AliasNode {
+		if w.firstAlias == nil {
+			w.firstAlias, w.firstAliasPath = n, path
+		}
 		w.walk(path, n.Alias, t)
 		return
 	}
@@ -72,7 +97,7 @@ func (w *schemaWalker) walk(path string, n *yaml.Node, t reflect.Type) {
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			w.add(report.Error, path, n, fmt.Sprintf("expected a mapping (key: value lines), got %s", describe(n)),
+			w.typeError(path, n, fmt.Sprintf("expected a mapping (key: value lines), got %s", describe(n)),
 				"indent the keys of this section under it")
 			return
 		}
@@ -90,6 +115,7 @@ func (w *schemaWalker) walk(path string, n *yaml.Node, t reflect.Type) {
 			key := k.Value
 			child := joinPath(path, key)
 			if prev, dup := seen[key]; dup {
+				w.zeroed = append(w.zeroed, child)
 				w.add(report.Error, child, k, fmt.Sprintf("duplicate key %q (first at line %d)", key, prev.Line),
 					"keep one of them: YAML keeps only the last, which hides the first")
 				continue
@@ -104,6 +130,7 @@ func (w *schemaWalker) walk(path string, n *yaml.Node, t reflect.Type) {
 				if hint == "" {
 					if s := suggest(key, keysOf(fields)); s != "" {
 						hint = fmt.Sprintf("did you mean %q?", s)
+						w.misspelt = append(w.misspelt, joinPath(path, s))
 					} else {
 						hint = "known keys here: " + strings.Join(keysOf(fields), ", ")
 					}
@@ -115,7 +142,7 @@ func (w *schemaWalker) walk(path string, n *yaml.Node, t reflect.Type) {
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			w.add(report.Error, path, n, fmt.Sprintf("expected a mapping, got %s", describe(n)), "")
+			w.typeError(path, n, fmt.Sprintf("expected a mapping, got %s", describe(n)), "write `key: value` lines indented under it")
 			return
 		}
 		seen := map[string]*yaml.Node{}
@@ -125,11 +152,12 @@ func (w *schemaWalker) walk(path string, n *yaml.Node, t reflect.Type) {
 				k = k.Alias
 			}
 			if k.Kind != yaml.ScalarNode {
-				w.add(report.Error, path, k, "a key must be a plain value", "")
+				w.typeError(path, k, "a key must be a plain value", "write the key as plain text")
 				continue
 			}
 			child := joinPath(path, k.Value)
 			if prev, dup := seen[k.Value]; dup {
+				w.zeroed = append(w.zeroed, child)
 				w.add(report.Error, child, k, fmt.Sprintf("duplicate key %q (first at line %d)", k.Value, prev.Line),
 					"keep one of them: YAML keeps only the last, which hides the first")
 				continue
@@ -140,7 +168,7 @@ func (w *schemaWalker) walk(path string, n *yaml.Node, t reflect.Type) {
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			w.add(report.Error, path, n, fmt.Sprintf("expected a list, got %s", describe(n)),
+			w.typeError(path, n, fmt.Sprintf("expected a list, got %s", describe(n)),
 				"write each item on its own line starting with \"- \"")
 			return
 		}
@@ -149,7 +177,7 @@ func (w *schemaWalker) walk(path string, n *yaml.Node, t reflect.Type) {
 		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
-			w.add(report.Error, path, n, fmt.Sprintf("expected a single value, got %s", describe(n)), "")
+			w.typeError(path, n, fmt.Sprintf("expected a single value, got %s", describe(n)), "write one value; quote it if it starts with [, {, - or holds \": \"")
 		}
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
@@ -162,20 +190,25 @@ func (w *schemaWalker) walk(path string, n *yaml.Node, t reflect.Type) {
 					hint = "write false: YAML 1.2 reads \"" + n.Value + "\" as text, not as a boolean"
 				}
 			}
-			w.add(report.Error, path, n, fmt.Sprintf("expected true or false, got %s", describe(n)), hint)
+			w.typeError(path, n, fmt.Sprintf("expected true or false, got %s", describe(n)), hint)
 		}
 	case reflect.Int, reflect.Int64:
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!float" && wholeNumber.MatchString(n.Value) {
+			// YAML reads an integer too large for 64 bits as a float.
+			w.typeError(path, n, fmt.Sprintf("number %s is out of range", describeValue(n.Value)), "use a smaller number")
+			return
+		}
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-			w.add(report.Error, path, n, fmt.Sprintf("expected a whole number, got %s", describe(n)), "")
+			w.typeError(path, n, fmt.Sprintf("expected a whole number, got %s", describe(n)), "write the number in digits, without quotes")
 			return
 		}
 		v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
 		if err != nil {
-			w.add(report.Error, path, n, fmt.Sprintf("number %s is out of range", n.Value), "")
+			w.typeError(path, n, fmt.Sprintf("number %s is out of range", describeValue(n.Value)), "use a smaller number")
 			return
 		}
 		if t.Kind() == reflect.Int && (v > math.MaxInt32 || v < math.MinInt32) {
-			w.add(report.Error, path, n, fmt.Sprintf("number %s is out of range", n.Value), "")
+			w.typeError(path, n, fmt.Sprintf("number %s is out of range", describeValue(n.Value)), "use a smaller number")
 		}
 	}
 }
@@ -193,7 +226,7 @@ func (w *schemaWalker) walkMerge(path string, v *yaml.Node, t reflect.Type) {
 			w.walkMerge(path, m, t)
 		}
 	default:
-		w.add(report.Error, path, v, "a merge key (<<) must refer to a mapping", "")
+		w.typeError(path, v, "a merge key (<<) must refer to a mapping", "merge an anchored mapping, e.g. `<<: *defaults`")
 	}
 }
 
@@ -206,10 +239,7 @@ func describe(n *yaml.Node) string {
 	case yaml.AliasNode:
 		return "an alias"
 	}
-	v := n.Value
-	if len(v) > 40 {
-		v = v[:40] + "…"
-	}
+	v := describeValue(n.Value)
 	switch n.Tag {
 	case "!!int", "!!float":
 		return "the number " + v
@@ -217,6 +247,17 @@ func describe(n *yaml.Node) string {
 		return "the boolean " + v
 	}
 	return strconv.Quote(v)
+}
+
+// wholeNumber matches a decimal integer of any size.
+var wholeNumber = regexp.MustCompile(`^[-+]?[0-9][0-9_]*$`)
+
+// describeValue shortens a value quoted in a message.
+func describeValue(v string) string {
+	if utf8.RuneCountInString(v) > 40 {
+		v = string([]rune(v)[:40]) + "…"
+	}
+	return v
 }
 
 func joinPath(parent, key string) string {

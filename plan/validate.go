@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -136,13 +137,24 @@ func validateGroups(p *Plan, f findings) {
 		f.warnf("master.nodes", "use 2 masters behind a load-balanced address to survive the loss of one",
 			"a single master is unsafe: use it only for small development clusters")
 	}
-	if masters >= 2 && !p.LoadBalancerPlanned {
+	if masters >= 2 && !p.loadBalancerGiven {
 		f.errorf("master.load_balancer", "set master.load_balancer to a virtual IP or DNS name that balances across the masters, e.g. kubernetes.example.com:6443",
 			"%d masters need a load-balanced address", masters)
 	}
 	if p.LoadBalancerPlanned {
 		if _, err := netip.ParseAddr(p.LoadBalancer); err != nil && (len(p.LoadBalancer) > 253 || !dns1123Subdomain.MatchString(strings.ToLower(p.LoadBalancer))) {
 			f.errorf("master.load_balancer", "use a DNS name or an IP address", "load balancer host %q is neither a DNS name nor an IP address", p.LoadBalancer)
+		}
+		if a, err := netip.ParseAddr(p.LoadBalancer); err == nil {
+			for _, r := range []struct {
+				name string
+				p    netip.Prefix
+			}{{"pod", p.Network.PodCIDR}, {"service", p.Network.ServiceCIDR}} {
+				if r.p.IsValid() && r.p.Contains(a) {
+					f.errorf("master.load_balancer", fmt.Sprintf("use an address outside the %s range, on the node network", r.name),
+						"load balancer %s is inside the %s range %s", a, r.name, r.p)
+				}
+			}
 		}
 		if masters >= 2 {
 			for _, m := range p.NodesWith(RoleMaster) {
@@ -221,7 +233,8 @@ func validateNodes(p *Plan, f findings) {
 				byIP[n.IP] = seen{n.Host, first + ".ip"}
 			}
 		}
-		if n.InternalIP.IsValid() {
+		// An internal ip that is only the ip repeated was reported with the ip.
+		if n.InternalIP.IsValid() && (n.InternalIP != n.IP || byIP[n.IP].path == first+".ip") {
 			if prev, dup := byInternal[n.InternalIP]; dup {
 				f.errorf(first+".internal_ip", "give every node its own internal address", "internal ip %s is also used by %s (%s)", n.InternalIP, prev.host, prev.path)
 			} else {
@@ -343,7 +356,7 @@ func validateNetwork(p *Plan, f findings) {
 	}
 	if nw.FelixInputMTU < 576 || nw.FelixInputMTU > 9000 {
 		f.errorf("add_ons.cni.options.calico.felix_input_mtu", "use the node network's MTU minus 20 for IP-in-IP", "MTU %d is out of range 576–9000", nw.FelixInputMTU)
-	} else if nw.Mode == ModeOverlay && nw.FelixInputMTU > nw.WorkloadMTU-20 {
+	} else if nw.Mode == ModeOverlay && nw.WorkloadMTU >= 576 && nw.WorkloadMTU <= 9000 && nw.FelixInputMTU > nw.WorkloadMTU-20 {
 		f.warnf("add_ons.cni.options.calico.felix_input_mtu", fmt.Sprintf("use at most %d", nw.WorkloadMTU-20),
 			"the IP-in-IP tunnel MTU must leave 20 bytes for the outer header, or large packets are dropped")
 	}
@@ -588,10 +601,8 @@ func validateMirror(p *Plan, f findings, root *os.Root) {
 	if len(m.ImageArchives) > 0 && m.URL == "" {
 		f.errorf("mirror.image_archives", "set mirror.url", "image archives need a mirror URL to be fetched from")
 	}
-	if m.Registry != "" {
-		if _, _, err := net.SplitHostPort(m.Registry); err != nil && !dns1123Subdomain.MatchString(m.Registry) {
-			f.errorf("mirror.registry", "write host or host:port, without http://", "registry %q is not host[:port]", m.Registry)
-		}
+	if m.Registry != "" && !validHostPort(m.Registry) {
+		f.errorf("mirror.registry", "write host or host:port, without http://", "registry %q is not host[:port]", m.Registry)
 	}
 	if m.ChecksumsFile != "" && root != nil {
 		data, err := readConfined(root, m.ChecksumsFile)
@@ -601,6 +612,23 @@ func validateMirror(p *Plan, f findings, root *os.Root) {
 			f.errorf("mirror.checksums", "use the SHA256SUMS format: \"<64 hex digits>  <path>\" per line", "checksums file %s: %v", m.ChecksumsFile, err)
 		}
 	}
+}
+
+// validHostPort says whether s is a DNS name or IPv4 address, optionally with a port.
+func validHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		host, port = s, ""
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Is4()
+	}
+	return len(host) <= 253 && dns1123Subdomain.MatchString(strings.ToLower(host))
 }
 
 // ParseChecksums reads a SHA256SUMS file ("<sha256>  <path>" lines) into path → sum.
@@ -646,7 +674,11 @@ func validateProvider(p *Plan, f findings) {
 		f.errorf("provider.qemu.accel", "use auto, kvm or tcg", "unknown accelerator %q", pv.QEMU.Accel)
 	}
 	if pv.QEMU.SSHBasePort < 1024 || pv.QEMU.SSHBasePort+len(p.Nodes) > 65535 {
-		f.errorf("provider.qemu.ssh_base_port", "use a port from 1024 that leaves room for one port per node", "ssh_base_port %d leaves no room for %d nodes", pv.QEMU.SSHBasePort, len(p.Nodes))
+		msg := fmt.Sprintf("ssh_base_port %d leaves no room for %d nodes", pv.QEMU.SSHBasePort, len(p.Nodes))
+		if pv.QEMU.SSHBasePort < 1024 {
+			msg = fmt.Sprintf("ssh_base_port %d is a privileged port", pv.QEMU.SSHBasePort)
+		}
+		f.errorf("provider.qemu.ssh_base_port", "use a port from 1024 that leaves room for one port per node", "%s", msg)
 	}
 	if !isOneOf(pv.AWS.Secrets, []string{"inline", "s3", "ssm"}) {
 		f.errorf("provider.aws.secrets", "use inline, s3 or ssm", "unknown secrets mode %q", pv.AWS.Secrets)

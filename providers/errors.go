@@ -10,4 +10,8 @@ var (
 	ErrUserDataTooLarge = errors.New("user-data too large")
 	// ErrNoUserData is returned when a node has no rendered user-data.
 	ErrNoUserData = errors.New("no rendered user-data")
+	// ErrBadRecord is returned when a provider's record of what it created cannot be read.
+	ErrBadRecord = errors.New("unreadable provider record")
+	// ErrSetting is returned when the plan lacks a setting a provider needs.
+	ErrSetting = errors.New("missing or invalid provider setting")
 )

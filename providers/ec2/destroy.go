@@ -1,0 +1,196 @@
+package ec2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2sdk "github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/providers"
+)
+
+// Destroy implements providers.Provider. It removes what kisgen created for the plan's
+// cluster: resources are found by their tags and removed only when kisgen's record lists
+// them too; tagged resources missing from the record are reported, not touched.
+func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options) error {
+	prog := providers.NewProgress(opts.Progress, Name)
+	rec := &recorder{stateDir: opts.StateDir}
+	found, err := providers.LoadRecord(opts.StateDir, Name, &rec.rec)
+	if err != nil {
+		return err
+	}
+	if found && rec.rec.Cluster != p.Name {
+		return fmt.Errorf("%w: %s records cluster %q, the plan is %q", providers.ErrBadRecord, providers.RecordPath(opts.StateDir, Name), rec.rec.Cluster, p.Name)
+	}
+	region := rec.rec.Region
+	if region == "" {
+		region = p.Provider.AWS.Region
+	}
+	c, err := e.clients(ctx, region)
+	if err != nil {
+		return err
+	}
+	if rec.rec.Nodes == nil {
+		rec.rec.Nodes = map[string]*nodeRecord{}
+	}
+
+	live, err := findInstances(ctx, c.ec2, p.Name)
+	if err != nil {
+		return err
+	}
+	recorded := map[string]string{} // instance id -> host
+	for host, nr := range rec.rec.Nodes {
+		if nr.InstanceID != "" {
+			recorded[nr.InstanceID] = host
+		}
+	}
+	var terminate, strangers []string
+	for host, in := range live {
+		id := aws.ToString(in.InstanceId)
+		if recorded[id] == host {
+			terminate = append(terminate, id)
+		} else {
+			strangers = append(strangers, fmt.Sprintf("instance %s (%s)", id, host))
+		}
+	}
+	sort.Strings(terminate)
+	var errs []error
+	gone := map[string]bool{}
+	if len(terminate) > 0 {
+		if _, err := c.ec2.TerminateInstances(ctx, &ec2sdk.TerminateInstancesInput{InstanceIds: terminate}); err != nil {
+			return fmt.Errorf("terminate %s: %w", strings.Join(terminate, ", "), apiErr(err))
+		}
+		prog.Printf("terminating %s", strings.Join(terminate, ", "))
+		if err := e.waitTerminated(ctx, c.ec2, terminate); err != nil {
+			errs = append(errs, err)
+		} else {
+			prog.Printf("terminated %s", strings.Join(terminate, ", "))
+			for _, id := range terminate {
+				gone[id] = true
+			}
+		}
+	}
+	// Instances gone (now or earlier) leave the record; so do their leftover secrets,
+	// stored for nodes that never booted to fetch and delete them.
+	hosts := make([]string, 0, len(rec.rec.Nodes))
+	for host := range rec.rec.Nodes {
+		hosts = append(hosts, host)
+	}
+	sort.Strings(hosts)
+	for _, host := range hosts {
+		nr := rec.rec.Nodes[host]
+		if _, alive := live[host]; alive && !gone[nr.InstanceID] {
+			continue
+		}
+		if err := deleteSecret(ctx, c, nr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", host, err))
+		}
+		if nr.S3Object == "" && len(nr.SSMParameters) == 0 {
+			if err := rec.update(func(r *record) { delete(r.Nodes, host) }); err != nil {
+				return err
+			}
+		}
+	}
+
+	sgs, err := c.ec2.DescribeSecurityGroups(ctx, &ec2sdk.DescribeSecurityGroupsInput{Filters: []types.Filter{
+		{Name: aws.String("tag:" + TagCluster), Values: []string{p.Name}},
+	}})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("find the cluster's security groups: %w", apiErr(err)))...)
+	}
+	for _, sg := range sgs.SecurityGroups {
+		id := aws.ToString(sg.GroupId)
+		if id != rec.rec.SecurityGroup {
+			strangers = append(strangers, fmt.Sprintf("security group %s (%s)", id, aws.ToString(sg.GroupName)))
+			continue
+		}
+		if err := e.deleteSecurityGroup(ctx, c.ec2, id); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		prog.Printf("deleted security group %s", id)
+		if err := rec.update(func(r *record) { r.SecurityGroup = "" }); err != nil {
+			return err
+		}
+	}
+	if len(sgs.SecurityGroups) == 0 && rec.rec.SecurityGroup != "" {
+		if err := rec.update(func(r *record) { r.SecurityGroup = "" }); err != nil { // deleted by someone else
+			return err
+		}
+	}
+
+	if len(strangers) > 0 {
+		sort.Strings(strangers)
+		errs = append(errs, fmt.Errorf("%w: %s (kisgen removes only what its record at %s lists; remove these yourself if they are this cluster's)",
+			ErrNotRecorded, strings.Join(strangers, ", "), providers.RecordPath(opts.StateDir, Name)))
+	}
+	if len(rec.rec.Nodes) == 0 && rec.rec.SecurityGroup == "" && found {
+		if err := os.Remove(providers.RecordPath(opts.StateDir, Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if len(terminate) == 0 && len(errs) == 0 {
+		prog.Printf("no instances of cluster %s left", p.Name)
+	}
+	return errors.Join(errs...)
+}
+
+// waitTerminated polls until every instance is terminated (or no longer listed).
+func (e *EC2) waitTerminated(ctx context.Context, api *ec2sdk.Client, ids []string) error {
+	deadline := time.Now().Add(e.timeout())
+	for {
+		out, err := api.DescribeInstances(ctx, &ec2sdk.DescribeInstancesInput{InstanceIds: ids})
+		if isCode(err, "InvalidInstanceID.NotFound") {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("wait for termination: %w", apiErr(err))
+		}
+		pending := 0
+		for _, r := range out.Reservations {
+			for _, in := range r.Instances {
+				if stateName(in) != "terminated" {
+					pending++
+				}
+			}
+		}
+		if pending == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %d instances not terminated after %s", ErrTimeout, pending, e.timeout())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(e.poll()):
+		}
+	}
+}
+
+// deleteSecurityGroup retries while EC2 still counts terminating instances as members.
+func (e *EC2) deleteSecurityGroup(ctx context.Context, api *ec2sdk.Client, id string) error {
+	deadline := time.Now().Add(e.timeout())
+	for {
+		_, err := api.DeleteSecurityGroup(ctx, &ec2sdk.DeleteSecurityGroupInput{GroupId: aws.String(id)})
+		if err == nil || isCode(err, "InvalidGroup.NotFound") {
+			return nil
+		}
+		if !isCode(err, "DependencyViolation") || time.Now().After(deadline) {
+			return fmt.Errorf("delete security group %s: %w", id, apiErr(err))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(e.poll()):
+		}
+	}
+}

@@ -1,0 +1,683 @@
+package ec2
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2sdk "github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	ignconfig "github.com/coreos/ignition/v2/config"
+	"github.com/google/go-cmp/cmp"
+	"gopkg.in/amz.v3/ec2/ec2test"
+
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/providers"
+)
+
+const planTemplate = `apiVersion: kisgen.io/v1alpha1
+kind: ClusterPlan
+cluster:
+  name: prod
+  ssh:
+    user: kismaticuser
+    ssh_key: kismaticuser.key
+provider:
+  name: aws
+  aws:
+    region: eu-west-1
+    subnet_id: SUBNET
+    key_name: ops
+    admin_cidrs: [203.0.113.0/24, 198.51.100.7/32]
+    secrets: SECRETS
+    secrets_bucket: kisgen-secrets
+    instance_profile: kisgen-node
+etcd:
+  expected_count: 1
+  os: ETCDOS
+  machine: {image: IMAGE, type: t3.small, disk_gb: 20}
+  nodes:
+  - {host: etcd1, ip: 10.20.0.11}
+master:
+  expected_count: 1
+  machine: {image: ami-0debian12, type: m6i.large, disk_gb: 50}
+  nodes:
+  - {host: master1, ip: 10.20.0.21}
+worker:
+  expected_count: 1
+  machine: {image: ami-0debian12, type: m6i.xlarge}
+  nodes:
+  - {host: worker1, ip: 10.20.0.31}
+`
+
+type planOpts struct {
+	secrets string
+	etcdOS  string
+}
+
+// setup returns a fake AWS with a VPC and subnet, and a plan of three nodes in it.
+func setup(t *testing.T, o planOpts) (*fakeAWS, *plan.Plan) {
+	t.Helper()
+	f := newFakeAWS(t)
+	e := f.provider()
+	c, err := e.clients(context.Background(), fakeRegion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpc, err := c.ec2.CreateVpc(context.Background(), &ec2sdk.CreateVpcInput{CidrBlock: aws.String("10.20.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := c.ec2.CreateSubnet(context.Background(), &ec2sdk.CreateSubnetInput{
+		VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.20.0.0/24"), AvailabilityZone: aws.String("us-east-1c"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.secrets == "" {
+		o.secrets = "inline"
+	}
+	if o.etcdOS == "" {
+		o.etcdOS = "debian-12"
+	}
+	image := "ami-0debian12"
+	if o.etcdOS == "flatcar" {
+		image = "ami-0flatcar"
+	}
+	yaml := strings.NewReplacer("SUBNET", aws.ToString(sub.Subnet.SubnetId), "SECRETS", o.secrets, "ETCDOS", o.etcdOS, "IMAGE", image).Replace(planTemplate)
+	p, rep := plan.Parse("plan.yaml", []byte(yaml), plan.Options{})
+	if p == nil || rep.IsFatal(false) {
+		t.Fatalf("plan: %v", rep.Findings)
+	}
+	f.mu.Lock()
+	f.actions = nil // the set-up calls are not the provider's
+	f.mu.Unlock()
+	return f, p
+}
+
+// cloudConfig is a cloud-config of about size bytes; random makes it incompressible.
+func cloudConfig(host string, size int, random bool) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "#cloud-config\nhostname: %s\nwrite_files:\n- path: /etc/kisgen/key.pem\n  permissions: '0600'\n  content: |\n", host)
+	for b.Len() < size {
+		line := make([]byte, 48)
+		if random {
+			_, _ = rand.Read(line)
+		} else {
+			copy(line, "kisgen kisgen kisgen kisgen kisgen kisgen kisgen")
+		}
+		fmt.Fprintf(&b, "    %s\n", base64.StdEncoding.EncodeToString(line))
+	}
+	return b.Bytes()
+}
+
+func ignitionConfig(size int) []byte {
+	pad := strings.Repeat("a", max(size-200, 0))
+	return []byte(`{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/kisgen/pad","mode":384,"contents":{"source":"data:,` + pad + `"}}]}}`)
+}
+
+func randomIgnition(size int) []byte {
+	pad := make([]byte, size*3/4)
+	_, _ = rand.Read(pad)
+	return []byte(`{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/kisgen/pad","contents":{"source":"data:;base64,` + base64.StdEncoding.EncodeToString(pad) + `"}}]}}`)
+}
+
+func machines(p *plan.Plan, data map[string][]byte) []providers.Machine {
+	var out []providers.Machine
+	for _, n := range p.Nodes {
+		d, ok := data[n.Host]
+		if !ok {
+			d = cloudConfig(n.Host, 3000, true)
+		}
+		out = append(out, providers.Machine{Node: n, UserData: d, Format: n.Group.Format})
+	}
+	return out
+}
+
+func gunzipIf(b []byte) []byte {
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		return b
+	}
+	r, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil
+	}
+	out, _ := io.ReadAll(r)
+	return out
+}
+
+func TestProvisionLaunchesEachNodeWithItsUserDataAndSettings(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	state := t.TempDir()
+	data := map[string][]byte{
+		"etcd1":   cloudConfig("etcd1", 3000, true),
+		"master1": cloudConfig("master1", 40000, false), // compressible: gzip brings it under 16 KiB
+		"worker1": cloudConfig("worker1", 16000, true),
+	}
+	var progress bytes.Buffer
+	got, err := f.provider().Provision(context.Background(), p, machines(p, data), providers.Options{StateDir: state, Progress: &progress})
+	if err != nil {
+		t.Fatalf("Provision: %v\n%s", err, progress.String())
+	}
+	if len(got) != 3 {
+		t.Fatalf("got %d instances, want 3: %+v", len(got), got)
+	}
+	want := map[string]struct{ ip, ami, itype, disk string }{
+		"etcd1":   {"10.20.0.11", "ami-0debian12", "t3.small", "20"},
+		"master1": {"10.20.0.21", "ami-0debian12", "m6i.large", "50"},
+		"worker1": {"10.20.0.31", "ami-0debian12", "m6i.xlarge", ""},
+	}
+	for _, in := range got {
+		w := want[in.Host]
+		if !in.Created || in.State != "running" || in.PrivateIP != w.ip {
+			t.Errorf("%s: got %+v, want created, running, private ip %s", in.Host, in, w.ip)
+		}
+		form := f.runs[in.ID]
+		checks := map[string]string{
+			"ImageId": w.ami, "InstanceType": w.itype, "PrivateIpAddress": w.ip, "SubnetId": p.Provider.AWS.SubnetID,
+			"KeyName": "ops", "MetadataOptions.HttpTokens": "required", "MetadataOptions.HttpPutResponseHopLimit": "1",
+			"MetadataOptions.HttpEndpoint": "enabled", "IamInstanceProfile.Name": "kisgen-node",
+			"BlockDeviceMapping.1.Ebs.VolumeSize": w.disk, "MinCount": "1", "MaxCount": "1",
+		}
+		for k, v := range checks {
+			if form.Get(k) != v {
+				t.Errorf("%s: RunInstances %s = %q, want %q", in.Host, k, form.Get(k), v)
+			}
+		}
+		if w.disk != "" && (form.Get("BlockDeviceMapping.1.Ebs.Encrypted") != "true" || form.Get("BlockDeviceMapping.1.DeviceName") != "/dev/xvda") {
+			t.Errorf("%s: root volume not encrypted on the AMI's root device: %v", in.Host, form)
+		}
+		// The user-data that reached the server decodes to the rendered bytes.
+		ud := f.inner.Instance(in.ID).UserData
+		if len(ud) > MaxUserData {
+			t.Errorf("%s: %d bytes of user-data sent, EC2 takes %d", in.Host, len(ud), MaxUserData)
+		}
+		if diff := cmp.Diff(string(data[in.Host]), string(gunzipIf(ud))); diff != "" {
+			t.Errorf("%s: user-data on the server differs from the rendered one (-want +got):\n%s", in.Host, diff)
+		}
+	}
+	if ud := f.inner.Instance(idOf(got, "master1")).UserData; ud[0] != 0x1f {
+		t.Errorf("master1's 40 kB user-data was not gzip-compressed")
+	}
+	if ud := f.inner.Instance(idOf(got, "etcd1")).UserData; ud[0] == 0x1f {
+		t.Errorf("etcd1's small user-data was compressed though it fits")
+	}
+
+	// Tags, read back through the API with the filters kisgen uses.
+	c, _ := f.provider().clients(context.Background(), fakeRegion)
+	found, err := findInstances(context.Background(), c.ec2, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, in := range found {
+		wantTags := map[string]string{"Name": "prod-" + host, TagCluster: "prod", TagHost: host, TagRoles: string(p.Node(host).Roles[0])}
+		gotTags := map[string]string{}
+		for _, tg := range in.Tags {
+			gotTags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+		}
+		if diff := cmp.Diff(wantTags, gotTags); diff != "" {
+			t.Errorf("%s: tags (-want +got):\n%s", host, diff)
+		}
+		if in.MetadataOptions == nil || in.MetadataOptions.HttpTokens != types.HttpTokensStateRequired {
+			t.Errorf("%s: IMDSv2 not required: %+v", host, in.MetadataOptions)
+		}
+	}
+	if len(found) != 3 {
+		t.Errorf("found %d tagged instances, want 3", len(found))
+	}
+
+	// What was created is recorded.
+	var rec record
+	if ok, err := providers.LoadRecord(state, Name, &rec); !ok || err != nil {
+		t.Fatalf("record: %v %v", ok, err)
+	}
+	for _, in := range got {
+		if rec.Nodes[in.Host] == nil || rec.Nodes[in.Host].InstanceID != in.ID || rec.Nodes[in.Host].ClientToken == "" {
+			t.Errorf("%s: record %+v, want instance %s and a client token", in.Host, rec.Nodes[in.Host], in.ID)
+		}
+	}
+	if rec.SecurityGroup == "" || rec.Cluster != "prod" || rec.Region != fakeRegion {
+		t.Errorf("record %+v", rec)
+	}
+	for _, s := range []string{"secrets mode inline", "master1: launched", "gzip-compressed", "security group kisgen-prod"} {
+		if !strings.Contains(progress.String(), s) {
+			t.Errorf("progress lacks %q:\n%s", s, progress.String())
+		}
+	}
+}
+
+func idOf(ins []providers.Instance, host string) string {
+	for _, in := range ins {
+		if in.Host == host {
+			return in.ID
+		}
+	}
+	return ""
+}
+
+func TestSecondRunCreatesNothing(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	state := t.TempDir()
+	ms := machines(p, nil)
+	first, err := f.provider().Provision(context.Background(), p, ms, providers.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(f.calls("ec2:RunInstances"))
+	rules := len(f.calls("ec2:AuthorizeSecurityGroupIngress"))
+	second, err := f.provider().Provision(context.Background(), p, ms, providers.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.calls("ec2:RunInstances")) - before; n != 0 {
+		t.Errorf("second run called RunInstances %d times", n)
+	}
+	if n := len(f.calls("ec2:AuthorizeSecurityGroupIngress")) - rules; n != 0 {
+		t.Errorf("second run added firewall rules %d times", n)
+	}
+	if n := len(f.calls("ec2:CreateSecurityGroup")); n != 1 {
+		t.Errorf("CreateSecurityGroup called %d times over two runs, want 1", n)
+	}
+	for i := range first {
+		if second[i].ID != first[i].ID || second[i].Created {
+			t.Errorf("second run: %+v, want %s found, not created", second[i], first[i].ID)
+		}
+	}
+}
+
+func TestRunAfterAFailureFinishesTheJob(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	state := t.TempDir()
+	ms := machines(p, nil)
+	// Another instance holds worker1's address: its launch fails, the others go on.
+	f.mu.Lock()
+	f.ips["10.20.0.31"] = "i-someone-else"
+	f.mu.Unlock()
+	got, err := f.provider().Provision(context.Background(), p, ms, providers.Options{StateDir: state})
+	var ne *providers.NodeError
+	if !errors.As(err, &ne) || ne.Host != "worker1" || !strings.Contains(err.Error(), "InvalidIPAddress.InUse") {
+		t.Fatalf("got %v, want worker1's launch to fail with InvalidIPAddress.InUse", err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %d instances, want the 2 that could launch", len(got))
+	}
+	f.mu.Lock()
+	delete(f.ips, "10.20.0.31")
+	f.mu.Unlock()
+	runs := len(f.calls("ec2:RunInstances"))
+	got, err = f.provider().Provision(context.Background(), p, ms, providers.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.calls("ec2:RunInstances")) - runs; n != 1 {
+		t.Errorf("the second run launched %d instances, want only worker1", n)
+	}
+	created := 0
+	for _, in := range got {
+		if in.Created {
+			created++
+			if in.Host != "worker1" {
+				t.Errorf("%s created again", in.Host)
+			}
+		}
+	}
+	if created != 1 || len(got) != 3 {
+		t.Errorf("got %+v", got)
+	}
+}
+
+func TestClientTokenSurvivesACrashBetweenLaunchAndRecord(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	state := t.TempDir()
+	ms := machines(p, nil)
+	if _, err := f.provider().Provision(context.Background(), p, ms, providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	// Simulate a crash after RunInstances but before the instance was recorded, and an
+	// EC2 whose DescribeInstances does not show the new instance yet: the token saved
+	// before the call makes the retry return the same instance.
+	var rec record
+	if _, err := providers.LoadRecord(state, Name, &rec); err != nil {
+		t.Fatal(err)
+	}
+	id := rec.Nodes["master1"].InstanceID
+	rec.Nodes["master1"].InstanceID = ""
+	if err := providers.SaveRecord(state, Name, &rec); err != nil {
+		t.Fatal(err)
+	}
+	e := f.provider()
+	c, _ := e.clients(context.Background(), fakeRegion)
+	l, err := e.prepare(p, ms[1:2], fakeRegion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{stateDir: state, rec: rec}
+	in, err := e.provisionNode(context.Background(), c, p, l[0], rec.SecurityGroup, types.Instance{}, r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.ID != id {
+		t.Errorf("retry launched %s, want the first launch's %s back", in.ID, id)
+	}
+	if n := len(f.inner.Instance(id).UserData); n == 0 {
+		t.Error("lost user-data")
+	}
+}
+
+func TestUserDataTooLargeIsRefusedBeforeAnyCall(t *testing.T) {
+	tests := []struct {
+		name   string
+		etcdOS string
+		data   []byte
+		remedy string
+	}{
+		{"incompressible cloud-config", "debian-12", cloudConfig("etcd1", 30000, true), "secrets to s3 or ssm"},
+		{"incompressible Ignition config", "flatcar", randomIgnition(30000), "Ignition then fetches its config from an s3:// URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, p := setup(t, planOpts{etcdOS: tt.etcdOS})
+			_, err := f.provider().Provision(context.Background(), p, machines(p, map[string][]byte{"etcd1": tt.data}), providers.Options{StateDir: t.TempDir()})
+			if !errors.Is(err, providers.ErrUserDataTooLarge) {
+				t.Fatalf("got %v, want ErrUserDataTooLarge", err)
+			}
+			for _, s := range []string{"etcd1", fmt.Sprint(len(tt.data)), "16384", tt.remedy} {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+			if f.actions != nil {
+				t.Errorf("API calls made before refusing: %v", f.actions)
+			}
+		})
+	}
+}
+
+func TestLargeIgnitionConfigTravelsAsACompressedDataURL(t *testing.T) {
+	f, p := setup(t, planOpts{etcdOS: "flatcar"})
+	raw := ignitionConfig(60000)
+	got, err := f.provider().Provision(context.Background(), p, machines(p, map[string][]byte{"etcd1": raw}), providers.Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := f.inner.Instance(idOf(got, "etcd1")).UserData
+	cfg, rep, err := ignconfig.Parse(sent)
+	if err != nil {
+		t.Fatalf("Ignition rejects the stub: %v\n%s", err, rep)
+	}
+	src := aws.ToString(cfg.Ignition.Config.Replace.Source)
+	if aws.ToString(cfg.Ignition.Config.Replace.Compression) != "gzip" || !strings.HasPrefix(src, "data:;base64,") {
+		t.Fatalf("stub replace = %+v", cfg.Ignition.Config.Replace)
+	}
+	gz, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(src, "data:;base64,"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(gunzipIf(gz), raw) {
+		t.Error("the data URL does not decode to the rendered Ignition config")
+	}
+}
+
+func TestSecurityGroupHoldsExactlyTheGuidesFirewallTable(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	if _, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := f.provider().clients(context.Background(), fakeRegion)
+	out, err := c.ec2.DescribeSecurityGroups(context.Background(), &ec2sdk.DescribeSecurityGroupsInput{Filters: []types.Filter{
+		{Name: aws.String("tag:" + TagCluster), Values: []string{"prod"}},
+	}})
+	if err != nil || len(out.SecurityGroups) != 1 {
+		t.Fatalf("security groups: %v %v", out, err)
+	}
+	sg := out.SecurityGroups[0]
+	var got []string
+	for _, perm := range sg.IpPermissions {
+		for _, r := range rulesOf(perm, aws.ToString(sg.GroupId)) {
+			got = append(got, r.key())
+		}
+	}
+	sort.Strings(got)
+	want := []string{
+		"-1/0/0/", // every protocol from the group itself: all traffic between nodes
+		"icmp/-1/-1/198.51.100.7/32", "icmp/-1/-1/203.0.113.0/24",
+		"tcp/22/22/198.51.100.7/32", "tcp/22/22/203.0.113.0/24",
+		"tcp/6443/6443/198.51.100.7/32", "tcp/6443/6443/203.0.113.0/24",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("firewall rules (-want +got):\n%s", diff)
+	}
+	for _, k := range got {
+		if strings.Contains(k, "/8080/") {
+			t.Errorf("the insecure port 8080 is open: %s", k)
+		}
+	}
+	// Every instance is in the group.
+	for _, form := range f.runs {
+		if form.Get("SecurityGroupId.1") != aws.ToString(sg.GroupId) {
+			t.Errorf("instance launched in %q, want %s", form.Get("SecurityGroupId.1"), aws.ToString(sg.GroupId))
+		}
+	}
+}
+
+func TestFoundInstanceWithoutIMDSv2IsFixed(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	// An instance from an older run: tagged for the cluster, IMDSv1 allowed.
+	ids := f.inner.NewInstancesVPC("", p.Provider.AWS.SubnetID, 1, "t3.small", "ami-0debian12", ec2test.Running, nil)
+	c, _ := f.provider().clients(context.Background(), fakeRegion)
+	if _, err := c.ec2.CreateTags(context.Background(), &ec2sdk.CreateTagsInput{Resources: ids, Tags: []types.Tag{
+		{Key: aws.String(TagCluster), Value: aws.String("prod")}, {Key: aws.String(TagHost), Value: aws.String("etcd1")},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	got, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir(), Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := idOf(got, "etcd1"); id != ids[0] {
+		t.Errorf("etcd1 = %s, want the existing %s", id, ids[0])
+	}
+	md := f.metadata[ids[0]]
+	if md.Get("HttpTokens") != "required" || md.Get("HttpPutResponseHopLimit") != "1" {
+		t.Errorf("metadata options of the found instance: %v", md)
+	}
+	if !strings.Contains(progress.String(), "not in kisgen's record") {
+		t.Errorf("progress does not say the instance is not kisgen's record:\n%s", progress.String())
+	}
+}
+
+func TestDestroyRemovesExactlyWhatKisgenCreated(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	state := t.TempDir()
+	got, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A tagged instance kisgen has no record of (made by hand, or by another state dir).
+	c, _ := f.provider().clients(context.Background(), fakeRegion)
+	stranger := f.inner.NewInstancesVPC("", p.Provider.AWS.SubnetID, 1, "t3.small", "ami-0debian12", ec2test.Running, nil)
+	if _, err := c.ec2.CreateTags(context.Background(), &ec2sdk.CreateTagsInput{Resources: stranger, Tags: []types.Tag{
+		{Key: aws.String(TagCluster), Value: aws.String("prod")}, {Key: aws.String(TagHost), Value: aws.String("extra1")},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	// An untagged instance of someone else.
+	other := f.inner.NewInstancesVPC("", p.Provider.AWS.SubnetID, 1, "t3.small", "ami-0debian12", ec2test.Running, nil)
+
+	err = f.provider().Destroy(context.Background(), p, providers.Options{StateDir: state})
+	if !errors.Is(err, ErrNotRecorded) || !strings.Contains(err.Error(), stranger[0]) {
+		t.Fatalf("got %v, want ErrNotRecorded naming %s", err, stranger[0])
+	}
+	if n := len(f.calls("ec2:TerminateInstances")); n != 1 {
+		t.Errorf("TerminateInstances called %d times, want once for the %d recorded instances", n, len(got))
+	}
+	live, _ := findInstances(context.Background(), c.ec2, "prod")
+	if len(live) != 1 || aws.ToString(live["extra1"].InstanceId) != stranger[0] {
+		t.Errorf("live after destroy: %v, want only the stranger", live)
+	}
+	out, _ := c.ec2.DescribeInstances(context.Background(), &ec2sdk.DescribeInstancesInput{InstanceIds: other})
+	if s := stateName(out.Reservations[0].Instances[0]); s != "running" {
+		t.Errorf("an untagged instance was touched: %s", s)
+	}
+	sgs, _ := c.ec2.DescribeSecurityGroups(context.Background(), &ec2sdk.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{"kisgen-prod"}}}})
+	if len(sgs.SecurityGroups) != 0 {
+		t.Errorf("security group left: %v", sgs.SecurityGroups)
+	}
+	if _, err := os.Stat(providers.RecordPath(state, Name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("record left after everything recorded was removed: %v", err)
+	}
+	// Destroying again is harmless.
+	if err := f.provider().Destroy(context.Background(), p, providers.Options{StateDir: state}); !errors.Is(err, ErrNotRecorded) {
+		t.Errorf("second destroy: %v", err)
+	}
+}
+
+func TestPlanSettingsMissingAreNamedByPath(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	p.Provider.AWS.SubnetID = ""
+	p.Groups[plan.RoleWorker].Machine.Image = ""
+	_, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
+	for _, s := range []string{"provider.aws.subnet_id", "worker.machine.image", "worker1"} {
+		if err == nil || !strings.Contains(err.Error(), s) {
+			t.Errorf("error %v does not name %s", err, s)
+		}
+	}
+	if f.actions != nil {
+		t.Errorf("calls made: %v", f.actions)
+	}
+}
+
+func TestUnknownAMIAndKeyPairAreReportedBeforeLaunching(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	p.Groups[plan.RoleWorker].Machine.Image = "ami-0missing"
+	p.Provider.AWS.KeyName = "nobody"
+	_, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "ami-0missing") || !strings.Contains(err.Error(), `"nobody"`) {
+		t.Errorf("got %v", err)
+	}
+	if n := len(f.calls("ec2:RunInstances")); n != 0 {
+		t.Errorf("%d instances launched", n)
+	}
+}
+
+func TestS3ObjectIsStoredEncryptedAndTagged(t *testing.T) {
+	f, p := setup(t, planOpts{secrets: "s3"})
+	data := map[string][]byte{"etcd1": cloudConfig("etcd1", 30000, true)}
+	var progress bytes.Buffer
+	got, err := f.provider().Provision(context.Background(), p, machines(p, data), providers.Options{StateDir: t.TempDir(), Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "kisgen-secrets/kisgen/prod/etcd1/user-data"
+	if !bytes.Equal(gunzipIf(f.objects[key]), data["etcd1"]) {
+		t.Fatalf("object %s does not hold etcd1's user-data", key)
+	}
+	h := f.objHeaders[key]
+	if h.Get("X-Amz-Server-Side-Encryption") != "AES256" || !strings.Contains(h.Get("X-Amz-Tagging"), "kisgen.io%2Fcluster=prod") {
+		t.Errorf("object headers: %v", h)
+	}
+	stub := f.inner.Instance(idOf(got, "etcd1")).UserData
+	if !bytes.HasPrefix(stub, []byte("#cloud-boothook\n#!/usr/bin/python3\n")) || bytes.Contains(stub, data["etcd1"][200:300]) {
+		t.Errorf("user-data is not the stub:\n%.300s", stub)
+	}
+	if !strings.Contains(progress.String(), "secrets mode s3") {
+		t.Errorf("the secrets mode is not announced:\n%s", progress.String())
+	}
+	if len(f.badSigs) > 0 {
+		t.Errorf("bad signatures: %v", f.badSigs)
+	}
+	// Each node's object was stored before its instance was launched.
+	order := strings.Join(f.actions, " ")
+	for _, n := range p.Nodes {
+		put := strings.Index(order, "s3:PUT kisgen-secrets/kisgen/prod/"+n.Host+"/")
+		run := strings.Index(order, "ec2:RunInstances "+n.InternalIP.String())
+		if put < 0 || run < 0 || put > run {
+			t.Errorf("%s: launched before its user-data was stored: %s", n.Host, order)
+		}
+	}
+}
+
+func TestSSMParametersAreChunkedSecureStrings(t *testing.T) {
+	f, p := setup(t, planOpts{secrets: "ssm"})
+	data := map[string][]byte{"master1": cloudConfig("master1", 20000, true)}
+	if _, err := f.provider().Provision(context.Background(), p, machines(p, data), providers.Options{StateDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	var joined strings.Builder
+	for i := 0; ; i++ {
+		prm, ok := f.params[ParameterName("prod", "master1", i)]
+		if !ok {
+			if i < 2 {
+				t.Fatalf("%d parameters for 20 kB, want several", i)
+			}
+			break
+		}
+		if prm.Type != "SecureString" || prm.Tags[TagCluster] != "prod" {
+			t.Errorf("parameter %d: %+v", i, prm)
+		}
+		joined.WriteString(prm.Value)
+	}
+	gz, err := base64.StdEncoding.DecodeString(joined.String())
+	if err != nil || !bytes.Equal(gunzipIf(gz), data["master1"]) {
+		t.Errorf("parameters do not hold master1's user-data: %v", err)
+	}
+}
+
+func TestIgnitionWithSSMIsRefusedBeforeAnyCall(t *testing.T) {
+	f, p := setup(t, planOpts{secrets: "ssm", etcdOS: "flatcar"})
+	_, err := f.provider().Provision(context.Background(), p, machines(p, map[string][]byte{"etcd1": ignitionConfig(2000)}), providers.Options{StateDir: t.TempDir()})
+	if !errors.Is(err, ErrSecretsMode) || !strings.Contains(err.Error(), "etcd1") {
+		t.Errorf("got %v", err)
+	}
+	if f.actions != nil {
+		t.Errorf("calls made: %v", f.actions)
+	}
+}
+
+func TestDestroyDeletesSecretsNodesNeverFetched(t *testing.T) {
+	f, p := setup(t, planOpts{secrets: "s3"})
+	state := t.TempDir()
+	if _, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.objects) != 3 {
+		t.Fatalf("%d objects stored, want 3", len(f.objects))
+	}
+	if err := f.provider().Destroy(context.Background(), p, providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.objects) != 0 {
+		t.Errorf("objects left after destroy: %v", f.objects)
+	}
+	c, _ := f.provider().clients(context.Background(), fakeRegion)
+	if _, err := c.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("kisgen-secrets"), Key: aws.String("kisgen/prod/etcd1/user-data")}); err == nil {
+		t.Error("object still readable")
+	}
+}
+
+func TestRecordOfAnotherClusterIsRefused(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	state := t.TempDir()
+	if err := providers.SaveRecord(state, Name, &record{Cluster: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state})
+	if !errors.Is(err, providers.ErrBadRecord) {
+		t.Errorf("got %v", err)
+	}
+	if err := f.provider().Destroy(context.Background(), p, providers.Options{StateDir: state}); !errors.Is(err, providers.ErrBadRecord) {
+		t.Errorf("destroy: %v", err)
+	}
+}

@@ -1,0 +1,637 @@
+package ec2
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"gopkg.in/amz.v3/ec2/ec2test"
+)
+
+// fakeAWS is the in-process AWS the provider's tests run against.
+//
+// EC2 is gopkg.in/amz.v3's ec2test (an EC2 Query API server: instances, security groups,
+// VPCs, subnets, tags, filters), wrapped by handlers written here for what it lacks:
+//   - TagSpecifications on RunInstances and CreateSecurityGroup (applied with CreateTags),
+//   - ClientToken idempotency of RunInstances, and InvalidIPAddress.InUse for a private
+//     ip a live instance already has,
+//   - DescribeImages, DescribeKeyPairs and ModifyInstanceMetadataOptions,
+//   - MetadataOptions, KeyName and the requested PrivateIpAddress of launched instances in
+//     DescribeInstances (ec2test reports 127.0.0.N),
+//   - it strips fields ec2test rejects (rule Descriptions, Ebs.Encrypted).
+//
+// S3 (path-style PutObject, GetObject, DeleteObject) and SSM (PutParameter, GetParameter,
+// DeleteParameters) are written here, enough for the secrets modes, and both check every
+// request's Signature Version 4 against the SDK's own signer. IMDSv2 (token, role
+// credentials) is served under /imds for the node-side stubs.
+type fakeAWS struct {
+	t     *testing.T
+	srv   *httptest.Server
+	inner *ec2test.Server
+	creds aws.Credentials
+
+	mu         sync.Mutex
+	actions    []string              // every EC2/S3/SSM call, in order
+	runs       map[string]url.Values // instance id -> its RunInstances form
+	tokens     map[string]string     // client token -> instance id
+	ips        map[string]string     // private ip -> live instance id
+	metadata   map[string]url.Values // instance id -> metadata options
+	images     map[string]string     // AMI -> root device name
+	keyPairs   map[string]bool
+	objects    map[string][]byte // "bucket/key" -> body
+	objHeaders map[string]http.Header
+	params     map[string]ssmParam
+	imdsToken  string
+	badSigs    []string
+}
+
+type ssmParam struct {
+	Value, Type, Tier string
+	Tags              map[string]string
+}
+
+const fakeRegion = "eu-west-1"
+
+func newFakeAWS(t *testing.T) *fakeAWS {
+	t.Helper()
+	inner, err := ec2test.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner.SetInitialInstanceState(ec2test.Running)
+	f := &fakeAWS{
+		t: t, inner: inner,
+		creds:    aws.Credentials{AccessKeyID: "ASIAKISGENTEST", SecretAccessKey: "fake-secret", SessionToken: "fake-session-token", Source: "fake"},
+		runs:     map[string]url.Values{},
+		tokens:   map[string]string{},
+		ips:      map[string]string{},
+		metadata: map[string]url.Values{},
+		images:   map[string]string{"ami-0debian12": "/dev/xvda", "ami-0flatcar": "/dev/xvda"},
+		keyPairs: map[string]bool{"ops": true},
+		objects:  map[string][]byte{}, objHeaders: map[string]http.Header{},
+		params:    map[string]ssmParam{},
+		imdsToken: "imds-token-123",
+	}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(func() { f.srv.Close(); inner.Quit() })
+	return f
+}
+
+// provider returns an EC2 provider pointed at the fake.
+func (f *fakeAWS) provider() *EC2 {
+	return &EC2{
+		LoadConfig: func(ctx context.Context, region string) (aws.Config, error) {
+			if region == "" {
+				region = fakeRegion
+			}
+			return aws.Config{
+				Region:       region,
+				Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return f.creds, nil }),
+				BaseEndpoint: aws.String(f.srv.URL),
+				Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
+			}, nil
+		},
+		S3Options:     nil,
+		PollInterval:  time.Millisecond,
+		WaitTimeout:   5 * time.Second,
+		nodeEndpoints: f.nodeEndpoints,
+	}
+}
+
+func (f *fakeAWS) nodeEndpoints(string) nodeEndpoints {
+	return nodeEndpoints{
+		IMDS:   f.srv.URL + "/imds",
+		SSM:    f.srv.URL + "/",
+		Object: func(bucket, key string) string { return f.srv.URL + "/" + bucket + "/" + key },
+	}
+}
+
+func (f *fakeAWS) log(a string) {
+	f.mu.Lock()
+	f.actions = append(f.actions, a)
+	f.mu.Unlock()
+}
+
+// calls returns the logged calls whose names start with prefix.
+func (f *fakeAWS) calls(prefix string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, a := range f.actions {
+		if strings.HasPrefix(a, prefix) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/imds/"):
+		f.serveIMDS(w, r)
+	case strings.HasPrefix(r.Header.Get("X-Amz-Target"), "AmazonSSM."):
+		if !f.checkSig(w, r, body, "ssm") {
+			return
+		}
+		f.serveSSM(w, r, body)
+	case r.Method == http.MethodPost && r.URL.Path == "/":
+		f.serveEC2(w, r, body)
+	default:
+		if !f.checkSig(w, r, body, "s3") {
+			return
+		}
+		f.serveS3(w, r, body)
+	}
+}
+
+// --- Signature Version 4 ----------------------------------------------------------
+
+var authRE = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$`)
+
+// checkSig re-signs the request with the SDK's signer over exactly the headers the
+// client signed, and compares. It also enforces what S3 enforces: every x-amz-* header
+// sent must be signed, and a declared payload hash must match the body.
+func (f *fakeAWS) checkSig(w http.ResponseWriter, r *http.Request, body []byte, service string) bool {
+	err := func() error {
+		m := authRE.FindStringSubmatch(r.Header.Get("Authorization"))
+		if m == nil {
+			return fmt.Errorf("malformed Authorization %q", r.Header.Get("Authorization"))
+		}
+		if m[1] != f.creds.AccessKeyID || m[4] != service {
+			return fmt.Errorf("credential %s for %s, want %s for %s", m[1], m[4], f.creds.AccessKeyID, service)
+		}
+		signed := strings.Split(m[5], ";")
+		for k := range r.Header {
+			if lk := strings.ToLower(k); strings.HasPrefix(lk, "x-amz-") && !slices.Contains(signed, lk) {
+				return fmt.Errorf("header %s is sent but not signed", lk)
+			}
+		}
+		payload := r.Header.Get("X-Amz-Content-Sha256")
+		sum := sha256.Sum256(body)
+		if payload == "" {
+			payload = hex.EncodeToString(sum[:])
+		} else if !strings.HasPrefix(payload, "UNSIGNED") && !strings.HasPrefix(payload, "STREAMING") && payload != hex.EncodeToString(sum[:]) {
+			return fmt.Errorf("x-amz-content-sha256 does not match the body")
+		}
+		at, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+		if err != nil {
+			return fmt.Errorf("x-amz-date: %v", err)
+		}
+		req, _ := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), nil)
+		req.Host = r.Host
+		for _, h := range signed {
+			switch h {
+			case "host", "x-amz-date", "x-amz-security-token":
+			case "content-length":
+				req.ContentLength = int64(len(body))
+			default:
+				req.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
+			}
+		}
+		if !slices.Contains(signed, "x-amz-security-token") {
+			return fmt.Errorf("x-amz-security-token is not signed")
+		}
+		signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = service == "s3" })
+		if err := signer.SignHTTP(context.Background(), f.creds, req, payload, service, m[3], at); err != nil {
+			return err
+		}
+		if got, want := r.Header.Get("Authorization"), req.Header.Get("Authorization"); got != want {
+			return fmt.Errorf("signature mismatch:\n got  %s\n want %s", got, want)
+		}
+		return nil
+	}()
+	if err != nil {
+		f.mu.Lock()
+		f.badSigs = append(f.badSigs, r.Method+" "+r.URL.Path+": "+err.Error())
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintf(w, "<Error><Code>SignatureDoesNotMatch</Code><Message>%s</Message></Error>", xmlEscape(err.Error()))
+		return false
+	}
+	return true
+}
+
+func xmlEscape(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+// --- IMDSv2 ----------------------------------------------------------------------
+
+func (f *fakeAWS) serveIMDS(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimPrefix(r.URL.Path, "/imds")
+	if path == "/latest/api/token" {
+		if r.Method != http.MethodPut || r.Header.Get("X-aws-ec2-metadata-token-ttl-seconds") == "" {
+			http.Error(w, "token needs PUT with a TTL", http.StatusBadRequest)
+			return
+		}
+		fmt.Fprint(w, f.imdsToken)
+		return
+	}
+	if r.Header.Get("X-aws-ec2-metadata-token") != f.imdsToken {
+		http.Error(w, "", http.StatusUnauthorized) // IMDSv2 required
+		return
+	}
+	switch path {
+	case "/latest/meta-data/iam/security-credentials/":
+		fmt.Fprint(w, "kisgen-node")
+	case "/latest/meta-data/iam/security-credentials/kisgen-node":
+		fmt.Fprintf(w, "{\n  \"Code\" : \"Success\",\n  \"LastUpdated\" : \"2026-11-24T20:00:00Z\",\n  \"Type\" : \"AWS-HMAC\",\n  \"AccessKeyId\" : %q,\n  \"SecretAccessKey\" : %q,\n  \"Token\" : %q,\n  \"Expiration\" : \"2026-11-25T02:00:00Z\"\n}",
+			f.creds.AccessKeyID, f.creds.SecretAccessKey, f.creds.SessionToken)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// --- S3 ----------------------------------------------------------------------------
+
+func (f *fakeAWS) serveS3(w http.ResponseWriter, r *http.Request, body []byte) {
+	key := strings.TrimPrefix(r.URL.Path, "/")
+	f.log("s3:" + r.Method + " " + key)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch r.Method {
+	case http.MethodPut:
+		if strings.Contains(r.Header.Get("Content-Encoding"), "aws-chunked") {
+			body = decodeChunked(body)
+		}
+		f.objects[key] = body
+		f.objHeaders[key] = r.Header.Clone()
+		w.Header().Set("ETag", `"fake"`)
+	case http.MethodGet:
+		b, ok := f.objects[key]
+		if !ok {
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>")
+			return
+		}
+		_, _ = w.Write(b)
+	case http.MethodDelete:
+		delete(f.objects, key)
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		w.WriteHeader(http.StatusMethodNotAllowed)
+	}
+}
+
+// decodeChunked reads an aws-chunked body: hex-size[;chunk-signature=...]\r\ndata\r\n…
+func decodeChunked(b []byte) []byte {
+	var out []byte
+	for len(b) > 0 {
+		line, rest, ok := bytes.Cut(b, []byte("\r\n"))
+		if !ok {
+			break
+		}
+		size, err := strconv.ParseInt(string(bytes.SplitN(line, []byte(";"), 2)[0]), 16, 64)
+		if err != nil || size == 0 {
+			break
+		}
+		out = append(out, rest[:size]...)
+		b = rest[size+2:]
+	}
+	return out
+}
+
+// --- SSM ---------------------------------------------------------------------------
+
+func (f *fakeAWS) serveSSM(w http.ResponseWriter, r *http.Request, body []byte) {
+	action := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AmazonSSM.")
+	f.log("ssm:" + action)
+	fail := func(code, msg string) {
+		w.Header().Set("X-Amzn-ErrorType", code)
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+	}
+	var in struct {
+		Name, Value, Type, Tier   string
+		Overwrite, WithDecryption bool
+		Names                     []string
+		Tags                      []struct{ Key, Value string }
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		fail("ValidationException", err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch action {
+	case "PutParameter":
+		limit := 4096
+		if in.Tier == "Advanced" {
+			limit = 8192
+		}
+		if len(in.Value) > limit {
+			fail("ValidationException", fmt.Sprintf("value of %d characters exceeds the %s tier's %d", len(in.Value), in.Tier, limit))
+			return
+		}
+		if in.Overwrite && len(in.Tags) > 0 {
+			fail("ValidationException", "Invalid request: tags and overwrite can't be used together.")
+			return
+		}
+		if _, ok := f.params[in.Name]; ok && !in.Overwrite {
+			fail("ParameterAlreadyExists", "The parameter already exists.")
+			return
+		}
+		p := ssmParam{Value: in.Value, Type: in.Type, Tier: in.Tier, Tags: map[string]string{}}
+		for _, t := range in.Tags {
+			p.Tags[t.Key] = t.Value
+		}
+		if old, ok := f.params[in.Name]; ok && len(in.Tags) == 0 {
+			p.Tags = old.Tags
+		}
+		f.params[in.Name] = p
+		fmt.Fprintf(w, `{"Version":1,"Tier":%q}`, in.Tier)
+	case "GetParameter":
+		p, ok := f.params[in.Name]
+		if !ok {
+			fail("ParameterNotFound", in.Name)
+			return
+		}
+		v := p.Value
+		if p.Type == "SecureString" && !in.WithDecryption {
+			v = "AQICAHh-kms-ciphertext"
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"Parameter": map[string]any{"Name": in.Name, "Type": p.Type, "Value": v, "Version": 1}})
+	case "DeleteParameters":
+		var deleted, invalid []string
+		for _, n := range in.Names {
+			if _, ok := f.params[n]; ok {
+				delete(f.params, n)
+				deleted = append(deleted, n)
+			} else {
+				invalid = append(invalid, n)
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"DeletedParameters": deleted, "InvalidParameters": invalid})
+	default:
+		fail("InvalidAction", action)
+	}
+}
+
+// --- EC2 ---------------------------------------------------------------------------
+
+func ec2Error(w http.ResponseWriter, code, msg string) {
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(http.StatusBadRequest)
+	fmt.Fprintf(w, "<Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>fake</RequestID></Response>", code, xmlEscape(msg))
+}
+
+// indexed collects form values "Prefix.N" in N order.
+func indexed(form url.Values, prefix string) []string {
+	type kv struct {
+		n int
+		v string
+	}
+	var out []kv
+	for k, vs := range form {
+		if rest, ok := strings.CutPrefix(k, prefix+"."); ok {
+			if n, err := strconv.Atoi(rest); err == nil {
+				out = append(out, kv{n, vs[0]})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].n < out[j].n })
+	vals := make([]string, len(out))
+	for i, x := range out {
+		vals[i] = x.v
+	}
+	return vals
+}
+
+// tagSpecs reads TagSpecification.N.{ResourceType,Tag.M.Key,Tag.M.Value} into a
+// CreateTags form per resource type.
+func tagSpecs(form url.Values) map[string]url.Values {
+	out := map[string]url.Values{}
+	for i := 1; ; i++ {
+		p := fmt.Sprintf("TagSpecification.%d.", i)
+		rt := form.Get(p + "ResourceType")
+		if rt == "" {
+			return out
+		}
+		v := url.Values{"Action": {"CreateTags"}}
+		for j := 1; ; j++ {
+			k := form.Get(fmt.Sprintf("%sTag.%d.Key", p, j))
+			if k == "" {
+				break
+			}
+			v.Set(fmt.Sprintf("Tag.%d.Key", j), k)
+			v.Set(fmt.Sprintf("Tag.%d.Value", j), form.Get(fmt.Sprintf("%sTag.%d.Value", p, j)))
+		}
+		out[rt] = v
+	}
+}
+
+// forward sends a form to ec2test and returns its status and body.
+func (f *fakeAWS) forward(form url.Values) (int, []byte) {
+	resp, err := http.PostForm(f.inner.URL(), form)
+	if err != nil {
+		f.t.Errorf("ec2test: %v", err)
+		return 500, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func (f *fakeAWS) reply(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+var instanceIDRE = regexp.MustCompile(`<instanceId>(i-\d+)</instanceId>`)
+
+func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, body []byte) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		ec2Error(w, "InvalidParameterValue", err.Error())
+		return
+	}
+	action := form.Get("Action")
+	if action == "RunInstances" {
+		f.log("ec2:RunInstances " + form.Get("PrivateIpAddress"))
+	} else {
+		f.log("ec2:" + action)
+	}
+	switch action {
+	case "RunInstances":
+		f.runInstances(w, form)
+	case "CreateSecurityGroup":
+		status, out := f.forward(form)
+		if status == 200 {
+			var resp struct {
+				GroupID string `xml:"groupId"`
+			}
+			_ = xml.Unmarshal(out, &resp)
+			if tv, ok := tagSpecs(form)["security-group"]; ok {
+				tv.Set("ResourceId.1", resp.GroupID)
+				f.forward(tv)
+			}
+		}
+		f.reply(w, status, out)
+	case "AuthorizeSecurityGroupIngress":
+		for k := range form {
+			if strings.HasSuffix(k, ".Description") {
+				form.Del(k) // ec2test does not know rule descriptions
+			}
+		}
+		status, out := f.forward(form)
+		f.reply(w, status, out)
+	case "TerminateInstances":
+		status, out := f.forward(form)
+		if status == 200 {
+			f.mu.Lock()
+			for _, id := range indexed(form, "InstanceId") {
+				for ip, owner := range f.ips {
+					if owner == id {
+						delete(f.ips, ip)
+					}
+				}
+			}
+			f.mu.Unlock()
+		}
+		f.reply(w, status, out)
+	case "DescribeInstances":
+		status, out := f.forward(form)
+		if status == 200 {
+			out = f.enrich(out)
+		}
+		f.reply(w, status, out)
+	case "DescribeImages":
+		var items strings.Builder
+		for _, id := range indexed(form, "ImageId") {
+			f.mu.Lock()
+			dev, ok := f.images[id]
+			f.mu.Unlock()
+			if !ok {
+				ec2Error(w, "InvalidAMIID.NotFound", fmt.Sprintf("The image id '[%s]' does not exist", id))
+				return
+			}
+			fmt.Fprintf(&items, "<item><imageId>%s</imageId><imageState>available</imageState><rootDeviceName>%s</rootDeviceName><rootDeviceType>ebs</rootDeviceType></item>", id, dev)
+		}
+		f.reply(w, 200, []byte("<DescribeImagesResponse><requestId>fake</requestId><imagesSet>"+items.String()+"</imagesSet></DescribeImagesResponse>"))
+	case "DescribeKeyPairs":
+		var items strings.Builder
+		for _, k := range indexed(form, "KeyName") {
+			if !f.keyPairs[k] {
+				ec2Error(w, "InvalidKeyPair.NotFound", fmt.Sprintf("The key pair '%s' does not exist", k))
+				return
+			}
+			fmt.Fprintf(&items, "<item><keyName>%s</keyName><keyPairId>key-0%x</keyPairId></item>", k, len(k))
+		}
+		f.reply(w, 200, []byte("<DescribeKeyPairsResponse><requestId>fake</requestId><keySet>"+items.String()+"</keySet></DescribeKeyPairsResponse>"))
+	case "ModifyInstanceMetadataOptions":
+		id := form.Get("InstanceId")
+		if f.inner.Instance(id) == nil {
+			ec2Error(w, "InvalidInstanceID.NotFound", id)
+			return
+		}
+		f.mu.Lock()
+		f.metadata[id] = url.Values{
+			"HttpTokens": {form.Get("HttpTokens")}, "HttpPutResponseHopLimit": {form.Get("HttpPutResponseHopLimit")}, "HttpEndpoint": {form.Get("HttpEndpoint")},
+		}
+		f.mu.Unlock()
+		f.reply(w, 200, []byte(fmt.Sprintf("<ModifyInstanceMetadataOptionsResponse><requestId>fake</requestId><instanceId>%s</instanceId><instanceMetadataOptions><state>pending</state><httpTokens>%s</httpTokens></instanceMetadataOptions></ModifyInstanceMetadataOptionsResponse>", id, form.Get("HttpTokens"))))
+	default:
+		status, out := f.forward(form)
+		f.reply(w, status, out)
+	}
+}
+
+func (f *fakeAWS) runInstances(w http.ResponseWriter, form url.Values) {
+	token := form.Get("ClientToken")
+	ip := form.Get("PrivateIpAddress")
+	f.mu.Lock()
+	if id, ok := f.tokens[token]; ok && token != "" {
+		f.mu.Unlock()
+		// Same token: EC2 returns the instance of the first call and launches nothing.
+		f.reply(w, 200, []byte(fmt.Sprintf("<RunInstancesResponse><requestId>fake</requestId><reservationId>r-0</reservationId><ownerId>9876</ownerId><instancesSet><item><instanceId>%s</instanceId><instanceState><code>16</code><name>running</name></instanceState></item></instancesSet></RunInstancesResponse>", id)))
+		return
+	}
+	if owner, inUse := f.ips[ip]; inUse && ip != "" {
+		f.mu.Unlock()
+		ec2Error(w, "InvalidIPAddress.InUse", fmt.Sprintf("Address %s is in use by %s", ip, owner))
+		return
+	}
+	f.mu.Unlock()
+	fwd := url.Values{}
+	for k, v := range form {
+		if strings.HasSuffix(k, ".Ebs.Encrypted") {
+			continue // ec2test rejects fields it does not know
+		}
+		fwd[k] = v
+	}
+	status, out := f.forward(fwd)
+	if status != 200 {
+		f.reply(w, status, out)
+		return
+	}
+	ids := instanceIDRE.FindAllStringSubmatch(string(out), -1)
+	for _, m := range ids {
+		id := m[1]
+		if tv, ok := tagSpecs(form)["instance"]; ok {
+			tv.Set("ResourceId.1", id)
+			f.forward(tv)
+		}
+		f.mu.Lock()
+		f.runs[id] = form
+		if token != "" {
+			f.tokens[token] = id
+		}
+		if ip != "" {
+			f.ips[ip] = id
+		}
+		f.metadata[id] = url.Values{
+			"HttpTokens":              {form.Get("MetadataOptions.HttpTokens")},
+			"HttpPutResponseHopLimit": {form.Get("MetadataOptions.HttpPutResponseHopLimit")},
+			"HttpEndpoint":            {form.Get("MetadataOptions.HttpEndpoint")},
+		}
+		f.mu.Unlock()
+	}
+	f.reply(w, status, out)
+}
+
+// enrich adds what ec2test does not report about instances launched through the fake.
+func (f *fakeAWS) enrich(out []byte) []byte {
+	s := string(out)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, md := range f.metadata {
+		extra := fmt.Sprintf("<metadataOptions><state>applied</state><httpTokens>%s</httpTokens><httpPutResponseHopLimit>%s</httpPutResponseHopLimit><httpEndpoint>%s</httpEndpoint></metadataOptions>",
+			md.Get("HttpTokens"), md.Get("HttpPutResponseHopLimit"), md.Get("HttpEndpoint"))
+		if form, ok := f.runs[id]; ok {
+			if k := form.Get("KeyName"); k != "" {
+				extra += "<keyName>" + k + "</keyName>"
+			}
+			if ip := form.Get("PrivateIpAddress"); ip != "" {
+				seq, _ := strconv.Atoi(strings.TrimPrefix(id, "i-"))
+				s = strings.ReplaceAll(s, fmt.Sprintf("<privateIpAddress>127.0.0.%d</privateIpAddress>", seq%256), "<privateIpAddress>"+ip+"</privateIpAddress>")
+			}
+		}
+		tag := "<instanceId>" + id + "</instanceId>"
+		s = strings.Replace(s, tag, tag+extra, 1)
+	}
+	return []byte(s)
+}

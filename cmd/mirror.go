@@ -1,0 +1,137 @@
+package cmd
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kisgen/kisgen/internal/report"
+	"github.com/kisgen/kisgen/mirror"
+	"github.com/kisgen/kisgen/plan"
+)
+
+func newMirrorCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "mirror",
+		Short: "Build and serve the binaries nodes download",
+		Long: `A mirror holds what nodes download while they install themselves — etcd and the
+Kubernetes binaries at the plan's versions, and air-gapped container image archives —
+in the official download sites' path layout under a first segment naming the site:
+
+  DIR/dl.k8s.io/release/v1.37.2/bin/linux/amd64/kubelet (+ kubelet.sha256)
+  DIR/github.com/etcd-io/etcd/releases/download/v3.7.3/etcd-v3.7.3-linux-amd64.tar.gz (+ SHA256SUMS)
+  DIR/images/*.tar
+  DIR/SHA256SUMS
+
+Point the plan at it with mirror.url (the URL DIR is served at) and mirror.checksums
+(DIR/SHA256SUMS, relative to the plan) so every sum is pinned in the user-data.`,
+	}
+	c.AddCommand(newMirrorBuildCmd(), newMirrorServeCmd())
+	return c
+}
+
+func newMirrorBuildCmd() *cobra.Command {
+	var file string
+	opts := mirror.Options{}
+	c := &cobra.Command{
+		Use:   "build",
+		Short: "Build the plan's binaries from the Go module proxy into a mirror directory",
+		Long: `Build etcd, etcdctl, kube-apiserver, kube-controller-manager, kube-scheduler,
+kubelet, kube-proxy and kubectl at the plan's versions from the Go module proxy and lay
+them out as the official download sites do, with their checksum files and a top-level
+SHA256SUMS. Builds are cached per version under --cache: a cold build takes about 20
+minutes on 2 cores, a cached one seconds.
+
+Image archives the plan lists in mirror.image_archives must be saved under the mirror
+directory first; they are summed, not built.`,
+		Example: `  kisgen mirror build --out mirror/
+  kisgen mirror build -f examples/ha.yaml --out /srv/kisgen-mirror --cache ~/.cache/kisgen/bin`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p, err := loadPlanForMirror(c.ErrOrStderr(), file)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			opts.Log = c.ErrOrStderr()
+			t0 := time.Now()
+			res, err := mirror.Build(ctx, p, opts)
+			if err != nil {
+				return failed(err)
+			}
+			var total int64
+			for _, f := range res.Files {
+				total += f.Size
+			}
+			fmt.Fprintf(c.OutOrStdout(), "mirror %s: %d files, %d MiB, in %s; checksums: %s\n", opts.Out, len(res.Files), total>>20,
+				time.Since(t0).Round(time.Second), res.Checksums)
+			for _, m := range res.NotMirrored {
+				fmt.Fprintf(c.OutOrStdout(), "  not in the mirror: %s\n", m)
+			}
+			return nil
+		},
+	}
+	addPlanFlag(c, &file)
+	c.Flags().StringVar(&opts.Out, "out", "mirror", "mirror directory")
+	c.Flags().StringVar(&opts.CacheDir, "cache", mirror.DefaultCacheDir, "directory of built binaries, one folder per version")
+	return c
+}
+
+// loadPlanForMirror loads the plan like every command, except that a mirror.checksums
+// file that does not exist yet is no error: mirror build is what writes it.
+func loadPlanForMirror(errOut io.Writer, file string) (*plan.Plan, error) {
+	p, rep, err := plan.Load(file)
+	if err != nil {
+		return nil, failed(err)
+	}
+	kept := rep.Findings[:0:0]
+	for _, f := range rep.Findings {
+		if f.Severity == report.Error && f.Path == "mirror.checksums" && strings.Contains(f.Message, "cannot read") {
+			continue
+		}
+		kept = append(kept, f)
+	}
+	rep.Findings = kept
+	if len(rep.Findings) > 0 {
+		src, _ := os.ReadFile(file)
+		_ = rep.WriteText(errOut, src)
+	}
+	if rep.IsFatal(false) {
+		return nil, failed(fmt.Errorf("%w: %s: %s", plan.ErrInvalid, file, rep.Summary()))
+	}
+	return p, nil
+}
+
+func newMirrorServeCmd() *cobra.Command {
+	var dir, listen string
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve a mirror directory over HTTP",
+		Long: `Serve a mirror directory read-only over HTTP with one access log line per request,
+until interrupted; downloads in flight get 30 seconds to finish.
+
+For the qemu provider, listen on loopback and set the plan's mirror.url to
+http://10.0.2.100:PORT: each VM reaches 10.0.2.100:PORT through its user network and
+the provider forwards it to 127.0.0.1:PORT on this machine.`,
+		Example: `  kisgen mirror serve --dir mirror --listen 127.0.0.1:8080`,
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := mirror.Serve(ctx, dir, listen, c.ErrOrStderr()); err != nil {
+				return failed(err)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "mirror", "mirror directory")
+	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
+	return c
+}

@@ -1,0 +1,135 @@
+#!/bin/sh
+# kisgen bake script: turns a Debian root file system into a kisgen node image.
+#
+# One script for every way kisgen makes images:
+#   bake.sh --root DIR    customise an installed root in DIR (mmdebstrap customize step of
+#                         `kisgen image build`); its packages are already installed.
+#   bake.sh               customise the running machine (Packer provisioner): installs the
+#                         packages with apt-get first.
+#   bake.sh --packages    print the package list (comma-separated) and exit.
+#
+# Environment:
+#   KISGEN_OS           operating system slug recorded in the manifest (default debian-12)
+#   KISGEN_DATASOURCES  cloud-init datasource_list, e.g. "NoCloud, None" (default: leave as is)
+#
+# What it does: the packages a kisgen node needs from its distribution (kernel, systemd,
+# cloud-init, sshd, containerd, runc, CNI plugins, conntrack, iptables …); CNI plugins also
+# under /opt/cni/bin where kubelet and containerd look; br_netfilter and overlay loaded at
+# boot with the sysctls Kubernetes needs; apt's timers masked so nothing upgrades under a
+# running node; host keys and machine-id removed so every machine gets its own; and an image
+# manifest at /etc/kisgen/image-manifest.json saying what the image holds (versions, sha256)
+# that a node's bootstrap reads to skip downloads.
+set -eu
+
+PACKAGES="linux-image-cloud-amd64,systemd,systemd-sysv,udev,dbus,cloud-init,openssh-server,sudo,\
+containerd,runc,conntrack,iptables,containernetworking-plugins,socat,ethtool,iproute2,curl,\
+ca-certificates,kmod,iputils-ping,procps,netbase,e2fsprogs,less,gzip,tar,openssl"
+
+ROOT=/
+case "${1:-}" in
+--packages)
+	echo "$PACKAGES"
+	exit 0
+	;;
+--root)
+	[ -n "${2:-}" ] || { echo "bake.sh: --root needs a directory" >&2; exit 2; }
+	ROOT=$2
+	;;
+"") ;;
+*)
+	echo "bake.sh: unknown argument $1 (use --root DIR, --packages or nothing)" >&2
+	exit 2
+	;;
+esac
+OS=${KISGEN_OS:-debian-12}
+R=${ROOT%/}
+
+log() { echo "bake: $*" >&2; }
+
+# in_root runs a command inside the image (chroot) or on this machine.
+in_root() {
+	if [ -z "$R" ]; then "$@"; else chroot "$R" "$@"; fi
+}
+
+if [ -z "$R" ]; then
+	log "installing packages on this machine"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# shellcheck disable=SC2046
+	apt-get install -y -q --no-install-recommends $(echo "$PACKAGES" | tr ',' ' ')
+	apt-get clean
+fi
+
+log "CNI plugins under /opt/cni/bin"
+mkdir -p "$R/opt/cni/bin"
+for f in "$R"/usr/lib/cni/*; do
+	[ -f "$f" ] || continue
+	ln -sf "/usr/lib/cni/${f##*/}" "$R/opt/cni/bin/${f##*/}"
+done
+
+log "kernel modules and sysctls for Kubernetes"
+mkdir -p "$R/etc/modules-load.d" "$R/etc/sysctl.d"
+printf 'overlay\nbr_netfilter\n' >"$R/etc/modules-load.d/kisgen.conf"
+cat >"$R/etc/sysctl.d/90-kisgen.conf" <<'EOF'
+# Written by kisgen's bake script: what kubelet, kube-proxy and the CNI plugins expect.
+net.ipv4.ip_forward = 1
+net.bridge.bridge-nf-call-iptables = 1
+net.bridge.bridge-nf-call-ip6tables = 1
+fs.inotify.max_user_instances = 512
+fs.inotify.max_user_watches = 524288
+EOF
+
+log "masking apt and maintenance timers"
+for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer man-db.timer; do
+	in_root systemctl mask "$u" >/dev/null 2>&1 || true
+done
+
+log "cloud-init settings"
+mkdir -p "$R/etc/cloud/cloud.cfg.d"
+{
+	echo "# Written by kisgen's bake script."
+	if [ -n "${KISGEN_DATASOURCES:-}" ]; then echo "datasource_list: [ ${KISGEN_DATASOURCES} ]"; fi
+	echo "locale: C.UTF-8"
+	echo "ssh_genkeytypes: [ ed25519, ecdsa, rsa ]"
+} >"$R/etc/cloud/cloud.cfg.d/90-kisgen.cfg"
+
+log "removing host keys and machine-id"
+rm -f "$R"/etc/ssh/ssh_host_*
+rm -f "$R/etc/machine-id" "$R/var/lib/dbus/machine-id"
+: >"$R/etc/machine-id"
+
+log "writing /etc/kisgen/image-manifest.json"
+# The manifest's format is kisgen's roles.ImageManifest: the node's bootstrap reads it line
+# by line, so every component is one line {"name":…,"version":…,"path":…,"sha256":…} with
+# the keys in that order, sorted by name. Versions are upstream's with a v prefix
+# (Debian's 1.6.20~ds1-1+deb12u3 is v1.6.20); "cni-plugins" names the plugin directory.
+pkgver() { in_root dpkg-query -W -f '${Version}' "$1" 2>/dev/null || true; }
+upstream() { echo "$1" | sed -e 's/^[0-9]*://' -e 's/[~+-].*//'; }
+component() { # name package path [dir]
+	v=$(pkgver "$2")
+	[ -n "$v" ] && [ -e "$R$3" ] || return 0
+	s=
+	[ -n "${4:-}" ] || s=$(sha256sum "$R$3" | cut -d' ' -f1)
+	printf '{"name":"%s","version":"v%s","path":"%s","sha256":"%s"}\n' "$1" "$(upstream "$v")" "$3" "$s"
+}
+mkdir -p "$R/etc/kisgen"
+{
+	printf '{\n"schema": "kisgen.io/image-manifest/v1",\n"os": "%s",\n"components": [\n' "$OS"
+	{
+		component cni-plugins containernetworking-plugins /usr/lib/cni dir
+		component containerd containerd /usr/bin/containerd
+		component containerd-shim-runc-v2 containerd /usr/bin/containerd-shim-runc-v2
+		component ctr containerd /usr/bin/ctr
+		component runc runc /usr/sbin/runc
+	} | LC_ALL=C sort | sed '$!s/$/,/'
+	printf ']\n}\n'
+} >"$R/etc/kisgen/image-manifest.json.tmp"
+mv "$R/etc/kisgen/image-manifest.json.tmp" "$R/etc/kisgen/image-manifest.json"
+
+if [ -z "$R" ]; then
+	log "loading modules and sysctls now"
+	modprobe overlay || true
+	modprobe br_netfilter || true
+	sysctl --system >/dev/null || true
+fi
+log "done"

@@ -1,0 +1,322 @@
+package mirror
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kisgen/kisgen/internal/atomicfile"
+	"github.com/kisgen/kisgen/internal/binbuild"
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/roles"
+)
+
+// DefaultCacheDir is where built binaries are cached, per version.
+const DefaultCacheDir = ".cache/bin"
+
+// tarTime is the modification time of every tarball entry, so a rebuild of the same
+// binaries gives the same bytes.
+var tarTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Options configure Build.
+type Options struct {
+	// Out is the mirror directory.
+	Out string
+	// CacheDir holds binaries built from the Go module proxy, one directory per version.
+	CacheDir string
+	// Log receives progress lines and the Go toolchain's output of a cold build.
+	Log io.Writer
+}
+
+// File is one file a node may download, with its sum.
+type File struct {
+	// Path is relative to the mirror directory, with slashes.
+	Path   string
+	SHA256 string
+	Size   int64
+}
+
+// Result says what Build wrote.
+type Result struct {
+	// Files are every file listed in the top-level SHA256SUMS, sorted by path.
+	Files []File
+	// Checksums is the path of the top-level SHA256SUMS.
+	Checksums string
+	// NotMirrored lists the artifacts the plan's nodes may download that Build cannot
+	// make, each with the reason (e.g. containerd, which kisgen's images provide).
+	NotMirrored []string
+}
+
+// Build fills opts.Out with what p's nodes download (roles.PlanArtifacts, at each
+// artifact's MirrorPath: the official URL without its scheme) and writes the checksum
+// files. etcd and the Kubernetes binaries come from the cache or are built once from the
+// Go module proxy; containerd, runc and the CNI plugins are not built (kisgen's images
+// hold them and nodes use the image's); image archives the plan lists must already be in
+// the mirror directory (Build sums them, it cannot make them). Build is idempotent:
+// unchanged files are not rewritten.
+func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
+	if opts.CacheDir == "" {
+		opts.CacheDir = DefaultCacheDir
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
+		return nil, err
+	}
+	var notMirrored []string
+	var k8sDir string
+	for _, a := range roles.PlanArtifacts(p) {
+		dst := filepath.Join(opts.Out, filepath.FromSlash(a.MirrorPath))
+		switch {
+		case a.Name == roles.CompEtcd:
+			dir, err := binbuild.Etcd(ctx, a.Version, opts.CacheDir, opts.Log)
+			if err != nil {
+				return nil, err
+			}
+			if err := writeEtcd(a, dir, dst); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(opts.Log, "mirror: %s\n", a.MirrorPath)
+		case isKubernetes(a.Name):
+			if k8sDir == "" {
+				dir, err := binbuild.Kubernetes(ctx, a.Version, nil, opts.CacheDir, opts.Log)
+				if err != nil {
+					return nil, err
+				}
+				k8sDir = dir
+			}
+			sum, err := place(filepath.Join(k8sDir, a.Name), dst)
+			if err != nil {
+				return nil, err
+			}
+			// dl.k8s.io publishes the bare digest, without a file name or newline.
+			if err := writeIfChanged(dst+".sha256", []byte(sum), 0o644); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(opts.Log, "mirror: %s\n", a.MirrorPath)
+		case a.Name == roles.CompContainerd || a.Name == roles.CompRunc || a.Name == roles.CompCNIPlugins:
+			notMirrored = append(notMirrored, fmt.Sprintf("%s %s: not built (kisgen images hold containerd, runc and the CNI plugins; nodes use the image's)", a.Name, a.Version))
+		default:
+			opt := ""
+			if a.Optional {
+				opt = ", optional"
+			}
+			notMirrored = append(notMirrored, fmt.Sprintf("%s %s: cannot be built from the Go module proxy%s; put it at %s yourself", a.Name, a.Version, opt, a.MirrorPath))
+		}
+	}
+	for _, a := range p.Mirror.ImageArchives {
+		if _, err := os.Stat(filepath.Join(opts.Out, filepath.FromSlash(a))); err != nil {
+			return nil, fmt.Errorf("%w: the plan's mirror.image_archives lists %s but %s does not exist: save the image there (e.g. `ctr -n k8s.io images export`) and run mirror build again",
+				ErrMissingArchive, a, filepath.Join(opts.Out, filepath.FromSlash(a)))
+		}
+	}
+	res, err := WriteChecksums(opts.Out)
+	if err != nil {
+		return nil, err
+	}
+	res.NotMirrored = notMirrored
+	return res, nil
+}
+
+func isKubernetes(name string) bool {
+	for _, c := range binbuild.KubernetesComponents {
+		if c == name {
+			return true
+		}
+	}
+	return false
+}
+
+// writeEtcd writes the etcd release tarball at dst, packed as the artifact says the
+// release holds it (Provides: DIR/etcd=etcd, DIR/etcdctl=etcdctl), and the release's
+// SHA256SUMS beside it.
+func writeEtcd(a roles.Artifact, binDir, dst string) error {
+	top := ""
+	for _, pr := range a.Provides {
+		member, _, _ := strings.Cut(pr, "=")
+		if d, _, ok := strings.Cut(member, "/"); ok {
+			top = d
+		}
+	}
+	if top == "" {
+		return fmt.Errorf("etcd artifact %s: no directory in %v", a.MirrorPath, a.Provides)
+	}
+	tgz, err := EtcdTarball(top, filepath.Join(binDir, "etcd"), filepath.Join(binDir, "etcdctl"))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if err := writeIfChanged(dst, tgz, 0o644); err != nil {
+		return err
+	}
+	sums := fmt.Sprintf("%s  %s\n", sha256Hex(tgz), filepath.Base(dst))
+	return writeIfChanged(filepath.Join(filepath.Dir(dst), "SHA256SUMS"), []byte(sums), 0o644)
+}
+
+// WriteChecksums (re)writes DIR/SHA256SUMS listing every file a node may download: every
+// regular file in dir except checksum files (SHA256SUMS, *.sha256) and hidden files.
+func WriteChecksums(dir string) (*Result, error) {
+	var files []File
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if strings.HasPrefix(name, ".") && p != dir {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || !d.Type().IsRegular() || name == ChecksumsFile || strings.HasSuffix(name, ".sha256") {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		sum, size, err := hashFile(p)
+		if err != nil {
+			return err
+		}
+		files = append(files, File{Path: filepath.ToSlash(rel), SHA256: sum, Size: size})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	var b strings.Builder
+	for _, f := range files {
+		fmt.Fprintf(&b, "%s  %s\n", f.SHA256, f.Path)
+	}
+	out := filepath.Join(dir, ChecksumsFile)
+	if err := writeIfChanged(out, []byte(b.String()), 0o644); err != nil {
+		return nil, err
+	}
+	return &Result{Files: files, Checksums: out}, nil
+}
+
+// EtcdTarball packs etcd and etcdctl as the upstream release does (top is the release's
+// directory, etcd-VERSION-linux-amd64), deterministically: fixed times and owners, sorted
+// entries, no gzip name or time.
+func EtcdTarball(top, etcd, etcdctl string) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	tw := tar.NewWriter(zw)
+	hdr := func(name string, mode int64, typ byte, size int64) *tar.Header {
+		return &tar.Header{Name: name, Mode: mode, Typeflag: typ, Size: size, ModTime: tarTime, Format: tar.FormatPAX, Uname: "root", Gname: "root"}
+	}
+	if err := tw.WriteHeader(hdr(top+"/", 0o755, tar.TypeDir, 0)); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct{ name, src string }{{"etcd", etcd}, {"etcdctl", etcdctl}} {
+		data, err := os.ReadFile(f.src)
+		if err != nil {
+			return nil, err
+		}
+		if err := tw.WriteHeader(hdr(path.Join(top, f.name), 0o755, tar.TypeReg, int64(len(data)))); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// place puts src at dst (a hard link when possible, else a copy) unless dst already has
+// the same content, and returns the sum.
+func place(src, dst string) (string, error) {
+	sum, _, err := hashFile(src)
+	if err != nil {
+		return "", err
+	}
+	if sameFile(src, dst) {
+		return sum, nil
+	}
+	if have, _, err := hashFile(dst); err == nil && have == sum {
+		return sum, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", err
+	}
+	tmp := dst + ".tmp"
+	_ = os.Remove(tmp)
+	if err := os.Link(src, tmp); err != nil {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return "", err
+		}
+		if err := atomicfile.WriteFile(dst, data, 0o755); err != nil {
+			return "", err
+		}
+		return sum, nil
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", err
+	}
+	return sum, os.Rename(tmp, dst)
+}
+
+func writeIfChanged(p string, data []byte, perm os.FileMode) error {
+	if have, err := os.ReadFile(p); err == nil && bytes.Equal(have, data) {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(p, data, perm)
+}
+
+func hashFile(p string) (string, int64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func sameFile(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
+}

@@ -1,0 +1,11 @@
+package mirror
+
+import "errors"
+
+var (
+	// ErrMissingArchive is returned when the plan lists an image archive that is not in
+	// the mirror directory.
+	ErrMissingArchive = errors.New("image archive missing from the mirror")
+	// ErrNotMirror is returned when a directory to serve holds no SHA256SUMS.
+	ErrNotMirror = errors.New("not a mirror directory")
+)

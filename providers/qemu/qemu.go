@@ -1,0 +1,643 @@
+package qemu
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/kisgen/kisgen/image"
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/providers"
+)
+
+func init() {
+	providers.Register("qemu", func() providers.Provider { return &Provider{} })
+}
+
+var _ providers.Provider = (*Provider)(nil)
+
+// Default machine sizes per role, in MiB and CPUs, when the group's machine gives none.
+var (
+	defaultMemoryMB = map[plan.Role]int{plan.RoleEtcd: 1024, plan.RoleMaster: 2048, plan.RoleWorker: 1536, plan.RoleIngress: 1536, plan.RoleStorage: 1536}
+	defaultCPUs     = map[plan.Role]int{plan.RoleEtcd: 1, plan.RoleMaster: 2, plan.RoleWorker: 1, plan.RoleIngress: 1, plan.RoleStorage: 1}
+)
+
+const (
+	defaultDiskGB = 10
+	// userNet is qemu's user network; the guest is 10.0.2.15, the host 10.0.2.2, DNS 10.0.2.3.
+	userNet = "10.0.2.0/24"
+)
+
+// Provider boots local qemu VMs. The zero value is ready to use.
+type Provider struct {
+	// BootTimeout bounds the wait for every VM's sshd; 0 means 5 minutes under KVM and
+	// 20 minutes under TCG.
+	BootTimeout time.Duration
+	// Accel, when set, skips accelerator detection (tests).
+	Accel *Accel
+}
+
+// Name is "qemu".
+func (*Provider) Name() string { return "qemu" }
+
+// vm is one node's machine.
+type vm struct {
+	node       *plan.Node
+	name       string
+	dir        string
+	sshPort    int
+	mgmtMAC    string
+	clusterMAC string
+	cpus       int
+	memoryMB   int
+	diskGB     int
+	img        *image.Image
+	userData   []byte
+}
+
+func (v *vm) pidfile() string { return filepath.Join(v.dir, "qemu.pid") }
+func (v *vm) console() string { return filepath.Join(v.dir, "console.log") }
+
+type tools struct{ qemu, qemuImg, genisoimage string }
+
+func findTools() (tools, error) {
+	var t tools
+	var missing []string
+	for _, x := range []struct {
+		dst       *string
+		name, pkg string
+	}{{&t.qemu, "qemu-system-x86_64", "qemu-system-x86"}, {&t.qemuImg, "qemu-img", "qemu-utils"}, {&t.genisoimage, "genisoimage", "genisoimage"}} {
+		p, err := exec.LookPath(x.name)
+		if err != nil {
+			missing = append(missing, x.name+" (apt-get install "+x.pkg+")")
+			continue
+		}
+		*x.dst = p
+	}
+	if len(missing) > 0 {
+		return t, fmt.Errorf("%w: %s", ErrMissingTool, strings.Join(missing, ", "))
+	}
+	return t, nil
+}
+
+// clusterDir is where the cluster's VMs live: provider.qemu.dir (relative to the plan)
+// and the cluster name.
+func clusterDir(p *plan.Plan) (string, error) {
+	d := p.Provider.QEMU.Dir
+	if d == "" {
+		d = plan.DefaultQEMUDir
+	}
+	if !filepath.IsAbs(d) {
+		d = filepath.Join(filepath.Dir(p.File), d)
+	}
+	return filepath.Abs(filepath.Join(d, p.Name))
+}
+
+// findImage resolves an image name: a path (absolute, or relative to the plan), or a
+// name built by `kisgen image build` under .cache/images beside the plan or in the
+// current directory.
+func findImage(p *plan.Plan, name string) (*image.Image, error) {
+	planDir := filepath.Dir(p.File)
+	var cands []string
+	if filepath.IsAbs(name) {
+		cands = []string{name}
+	} else if strings.Contains(name, "/") {
+		cands = []string{filepath.Join(planDir, name)}
+	} else {
+		cands = []string{filepath.Join(planDir, image.DefaultCacheDir, name), filepath.Join(image.DefaultCacheDir, name)}
+	}
+	for _, c := range cands {
+		if img, err := image.Find(c); err == nil {
+			return img, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: image %q is not in %s: run `kisgen image build --os %s`", ErrNoImage, name, strings.Join(uniq(cands), " or "), name)
+}
+
+func uniq(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if a, err := filepath.Abs(s); err == nil {
+			s = a
+		}
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// machineSize is the node's CPUs, memory and disk: the group's machine settings, or the
+// largest default of the node's roles.
+func machineSize(n *plan.Node) (cpus, memMB, diskGB int) {
+	for _, r := range n.Roles {
+		cpus = max(cpus, defaultCPUs[r])
+		memMB = max(memMB, defaultMemoryMB[r])
+	}
+	cpus, memMB, diskGB = max(cpus, 1), max(memMB, 512), defaultDiskGB
+	if n.Group != nil {
+		m := n.Group.Machine
+		if m.CPUs > 0 {
+			cpus = m.CPUs
+		}
+		if m.MemoryMB > 0 {
+			memMB = m.MemoryMB
+		}
+		if m.DiskGB > 0 {
+			diskGB = m.DiskGB
+		}
+	}
+	return cpus, memMB, diskGB
+}
+
+// mirrorForward works out how the VMs reach the plan's mirror: a mirror URL whose host
+// is an address in qemu's user network (e.g. http://10.0.2.100:8080) is forwarded to the
+// same port on 127.0.0.1. warn is set when nodes will not be able to download.
+func mirrorForward(p *plan.Plan) (guest netip.AddrPort, hostPort int, warn string, err error) {
+	if p.Mirror.URL == "" {
+		return guest, 0, "the plan has no mirror.url: nodes would download from the official sites, which these VMs cannot reach (their network is restricted); " +
+			"run `kisgen mirror build` and `kisgen mirror serve --listen 127.0.0.1:8080` and set mirror.url: http://10.0.2.100:8080", nil
+	}
+	u, err := url.Parse(p.Mirror.URL)
+	if err != nil {
+		return guest, 0, "", fmt.Errorf("%w: mirror.url %q: %v", ErrMirror, p.Mirror.URL, err)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	pn, _ := strconv.Atoi(port)
+	a, perr := netip.ParseAddr(u.Hostname())
+	net := netip.MustParsePrefix(userNet)
+	if perr != nil || !net.Contains(a) || a == netip.MustParseAddr("10.0.2.2") || a == netip.MustParseAddr("10.0.2.3") || a == netip.MustParseAddr("10.0.2.15") || pn == 0 {
+		return guest, 0, "", fmt.Errorf("%w: mirror.url %s: the qemu VMs reach only addresses of their user network forwarded to this machine; "+
+			"serve the mirror on 127.0.0.1:PORT (`kisgen mirror serve --listen 127.0.0.1:PORT`) and set mirror.url: http://10.0.2.100:PORT", ErrMirror, p.Mirror.URL)
+	}
+	return netip.AddrPortFrom(a, uint16(pn)), pn, "", nil
+}
+
+// Provision boots every machine that is not running yet and waits until each one's sshd
+// answers. Running VMs (found by pidfile and name) are kept.
+func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []providers.Machine, opts providers.Options) ([]providers.Instance, error) {
+	out := opts.Progress
+	if out == nil {
+		out = io.Discard
+	}
+	for _, m := range machines {
+		if m.Format != plan.FormatCloudInit {
+			return nil, fmt.Errorf("%w: %s has %s user-data; the qemu provider boots kisgen's Debian image, which reads cloud-init (render it with --format cloud-init)",
+				ErrUnsupportedFormat, m.Node.Host, m.Format)
+		}
+	}
+	t, err := findTools()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := clusterDir(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	base := p.Provider.QEMU.SSHBasePort
+	if base == 0 {
+		base = plan.DefaultQEMUSSHBasePort
+	}
+	var vms []*vm
+	for _, m := range machines {
+		n := m.Node
+		imgName := p.Provider.QEMU.Image
+		if n.Group != nil && n.Group.Machine.Image != "" {
+			imgName = n.Group.Machine.Image
+		}
+		if imgName == "" {
+			imgName = plan.DefaultQEMUImage
+		}
+		img, err := findImage(p, imgName)
+		if err != nil {
+			return nil, err
+		}
+		v := &vm{node: n, name: "kisgen-" + p.Name + "-" + n.Host, dir: filepath.Join(dir, n.Host), sshPort: base + n.Index,
+			mgmtMAC: macFor(p.Name, n.Host, "mgmt"), clusterMAC: macFor(p.Name, n.Host, "cluster"), img: img, userData: m.UserData}
+		if n.MAC != "" {
+			v.clusterMAC = strings.ToLower(n.MAC)
+		}
+		v.cpus, v.memoryMB, v.diskGB = machineSize(n)
+		if n.Group != nil && n.Group.OS != "" && img.OS != "" && n.Group.OS != img.OS {
+			fmt.Fprintf(out, "qemu: warning: %s: group os is %s but the VM boots image %s\n", n.Host, n.Group.OS, img.OS)
+		}
+		vms = append(vms, v)
+	}
+	if len(vms) == 0 {
+		return nil, nil
+	}
+
+	accel := q.Accel
+	if accel == nil {
+		a, err := ChooseAccel(ctx, t.qemu, p.Provider.QEMU.Accel, vms[0].img.Kernel)
+		if err != nil {
+			return nil, err
+		}
+		accel = &a
+	}
+	if accel.Name == "kvm" {
+		fmt.Fprintf(out, "qemu: KVM: %s\n", accel.Reason)
+	} else {
+		fmt.Fprintf(out, "qemu: WARNING: KVM is not usable, VMs run under TCG emulation, many times slower (a boot takes minutes): %s\n", accel.Reason)
+	}
+
+	guest, hostPort, warn, err := mirrorForward(p)
+	if err != nil {
+		return nil, err
+	}
+	if warn != "" {
+		fmt.Fprintf(out, "qemu: WARNING: %s\n", warn)
+	} else if err := probeMirror(ctx, hostPort); err != nil {
+		fmt.Fprintf(out, "qemu: WARNING: the mirror (%s in the VMs, 127.0.0.1:%d here) does not answer: %v; nodes retry their downloads, start it with `kisgen mirror serve --listen 127.0.0.1:%d`\n",
+			p.Mirror.URL, hostPort, err, hostPort)
+	}
+	warnMemory(out, vms, *accel)
+
+	sock := filepath.Join(dir, "switch.sock")
+	if len(sock) > 100 {
+		h := sha256.Sum256([]byte(dir))
+		sock = filepath.Join(os.TempDir(), "kisgen-"+hex.EncodeToString(h[:6])+".sock")
+	}
+	swPID, started, err := startSwitch(sock, filepath.Join(dir, "switch.pid"), filepath.Join(dir, "switch.log"))
+	if err != nil {
+		return nil, fmt.Errorf("start the VMs' network switch: %w", err)
+	}
+	if started {
+		fmt.Fprintf(out, "qemu: cluster network switch started (pid %d, %s)\n", swPID, sock)
+	}
+
+	st := loadState(opts.StateDir)
+	st.Cluster, st.Dir, st.Accel, st.Switch = p.Name, dir, accel.Name, stateSwitch{Socket: sock, PID: swPID}
+	prog := newProgress(out)
+	var errs []error
+	for _, v := range vms {
+		if pid := alivePID(v.pidfile(), v.name); pid > 0 {
+			prog.say(v.node.Host, "already running (pid %d), kept", pid)
+			st.put(v, pid, false)
+			continue
+		}
+		pid, err := q.start(ctx, t, v, p, *accel, sock, guest, hostPort)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", v.node.Host, err))
+			continue
+		}
+		prog.say(v.node.Host, "qemu started (pid %d, %d cpu, %d MiB, ssh 127.0.0.1:%d, %s)", pid, v.cpus, v.memoryMB, v.sshPort, v.node.InternalIP)
+		st.put(v, pid, true)
+	}
+	if err := st.save(opts.StateDir); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return st.instances(), errors.Join(errs...)
+	}
+
+	timeout := q.BootTimeout
+	if timeout == 0 {
+		timeout = 20 * time.Minute
+		if accel.Name == "kvm" {
+			timeout = 5 * time.Minute
+		}
+	}
+	waitErr := waitBoot(ctx, vms, prog, timeout, st)
+	if err := st.save(opts.StateDir); err != nil && waitErr == nil {
+		waitErr = err
+	}
+	return st.instances(), waitErr
+}
+
+func (q *Provider) start(ctx context.Context, t tools, v *vm, p *plan.Plan, accel Accel, sock string, guest netip.AddrPort, hostPort int) (int, error) {
+	if err := os.MkdirAll(v.dir, 0o700); err != nil {
+		return 0, err
+	}
+	if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", v.sshPort)); err != nil {
+		return 0, fmt.Errorf("SSH port 127.0.0.1:%d is taken (%v): set provider.qemu.ssh_base_port to a free range", v.sshPort, err)
+	} else {
+		ln.Close()
+	}
+	disk := filepath.Join(v.dir, "disk.qcow2")
+	if _, err := os.Stat(disk); errors.Is(err, os.ErrNotExist) {
+		size := fmt.Sprintf("%dG", max(v.diskGB, image.DefaultSizeGB))
+		if out, err := exec.CommandContext(ctx, t.qemuImg, "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", v.img.RootFS, disk+".tmp", size).CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("qemu-img create: %v: %s", err, out)
+		}
+		if err := os.Rename(disk+".tmp", disk); err != nil {
+			return 0, err
+		}
+	}
+	meta, err := metaData(v.name, v.node.Host)
+	if err != nil {
+		return 0, err
+	}
+	netcfg, err := networkConfig(p, v.node, v.mgmtMAC, v.clusterMAC)
+	if err != nil {
+		return 0, err
+	}
+	if err := writeSeed(ctx, t.genisoimage, v.dir, v.userData, meta, netcfg); err != nil {
+		return 0, err
+	}
+	user := fmt.Sprintf("user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22", v.sshPort)
+	if hostPort > 0 {
+		helper, err := HelperCommand()
+		if err != nil {
+			return 0, err
+		}
+		var cmd []string
+		for _, a := range append(helper, "connect", fmt.Sprintf("127.0.0.1:%d", hostPort)) {
+			cmd = append(cmd, shellQuote(a))
+		}
+		user += fmt.Sprintf(",guestfwd=tcp:%s-cmd:%s", guest, strings.ReplaceAll(strings.Join(cmd, " "), ",", ",,"))
+	}
+	args := []string{"-name", v.name + ",process=" + v.name}
+	args = append(args, accel.Args()...)
+	args = append(args,
+		"-smp", strconv.Itoa(v.cpus), "-m", strconv.Itoa(v.memoryMB), "-M", "q35",
+		"-nodefaults", "-no-user-config", "-display", "none",
+		"-chardev", "file,id=console,path="+optPath(v.console())+",append=on", "-serial", "chardev:console",
+		"-kernel", v.img.Kernel, "-initrd", v.img.Initrd, "-append", "root=/dev/vda rw console=ttyS0",
+		"-drive", "file="+optPath(disk)+",if=virtio,format=qcow2,cache=unsafe,discard=unmap",
+		"-drive", "file="+optPath(filepath.Join(v.dir, "seed.iso"))+",if=virtio,format=raw,readonly=on",
+		"-netdev", user, "-device", "virtio-net-pci,netdev=mgmt,mac="+v.mgmtMAC,
+		"-netdev", "stream,id=cluster,server=off,addr.type=unix,addr.path="+optPath(sock), "-device", "virtio-net-pci,netdev=cluster,mac="+v.clusterMAC,
+		"-device", "virtio-rng-pci",
+		"-pidfile", v.pidfile(), "-daemonize")
+	if err := os.WriteFile(filepath.Join(v.dir, "qemu.cmdline"), []byte(strings.Join(append([]string{t.qemu}, args...), "\n")+"\n"), 0o600); err != nil {
+		return 0, err
+	}
+	cmd := exec.CommandContext(ctx, t.qemu, args...)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	cmd.Dir = v.dir
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("qemu: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	pid := alivePID(v.pidfile(), v.name)
+	if pid == 0 {
+		return 0, fmt.Errorf("%w: qemu exited right after starting: %s", ErrVMDied, strings.TrimSpace(stderr.String()))
+	}
+	return pid, nil
+}
+
+// optPath escapes a path for a qemu -option value (a comma is written twice).
+func optPath(p string) string { return strings.ReplaceAll(p, ",", ",,") }
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func probeMirror(ctx context.Context, port int) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodHead, fmt.Sprintf("http://127.0.0.1:%d/SHA256SUMS", port), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /SHA256SUMS: %s", resp.Status)
+	}
+	return nil
+}
+
+// warnMemory warns when the VMs need more memory than this machine has available.
+func warnMemory(out io.Writer, vms []*vm, accel Accel) {
+	avail := memAvailableMB()
+	if avail == 0 {
+		return
+	}
+	need := 0
+	for _, v := range vms {
+		need += v.memoryMB
+		if accel.Name == "tcg" {
+			need += 300 // translation cache and qemu itself
+		}
+	}
+	if need > avail {
+		fmt.Fprintf(out, "qemu: WARNING: the VMs may need %d MiB but only %d MiB are available\n", need, avail)
+	}
+}
+
+func memAvailableMB() int {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var kb int
+		if _, err := fmt.Sscanf(sc.Text(), "MemAvailable: %d kB", &kb); err == nil {
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// alivePID returns the pid in pidfile when that process runs and its command line
+// contains marker (guarding against a recycled pid), else 0.
+func alivePID(pidfile, marker string) int {
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !bytes.Contains(cmdline, []byte(marker)) {
+		return 0
+	}
+	// A zombie still has a cmdline until it is reaped; it is not running.
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			return 0
+		}
+	}
+	return pid
+}
+
+// stop ends a process found by alivePID: SIGTERM, then SIGKILL after grace.
+func stop(pidfile, marker string, grace time.Duration) bool {
+	pid := alivePID(pidfile, marker)
+	if pid == 0 {
+		return false
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if alivePID(pidfile, marker) == 0 {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	for i := 0; i < 50 && alivePID(pidfile, marker) != 0; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	return true
+}
+
+// Destroy stops the cluster's VMs and its switch and removes their disks, seeds and
+// logs, and the state record.
+func (q *Provider) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options) error {
+	out := opts.Progress
+	if out == nil {
+		out = io.Discard
+	}
+	dir, err := clusterDir(p)
+	if err != nil {
+		return err
+	}
+	st := loadState(opts.StateDir)
+	entries, _ := os.ReadDir(dir)
+	stopped := 0
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		name := "kisgen-" + p.Name + "-" + e.Name()
+		if stop(filepath.Join(dir, e.Name(), "qemu.pid"), name, 10*time.Second) {
+			fmt.Fprintf(out, "qemu: %s: stopped\n", e.Name())
+			stopped++
+		}
+	}
+	if stop(filepath.Join(dir, "switch.pid"), HelperArg, 5*time.Second) {
+		fmt.Fprintf(out, "qemu: cluster network switch stopped\n")
+	}
+	if st.Switch.Socket != "" && !strings.HasPrefix(st.Switch.Socket, dir) {
+		_ = os.Remove(st.Switch.Socket)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	if opts.StateDir != "" {
+		if err := os.Remove(statePath(opts.StateDir)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "qemu: %d VMs stopped, %s removed\n", stopped, dir)
+	return nil
+}
+
+// progress prints timestamped lines, one per event.
+type progress struct {
+	mu  sync.Mutex
+	out io.Writer
+	t0  time.Time
+}
+
+func newProgress(out io.Writer) *progress { return &progress{out: out, t0: time.Now()} }
+
+func (p *progress) say(host, format string, a ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.out, "[%4ds] %s: %s\n", int(time.Since(p.t0).Seconds()), host, fmt.Sprintf(format, a...))
+}
+
+// Console milestones shown while a VM boots, in the order they happen.
+var milestones = []struct{ marker, say string }{
+	{"Linux version", "kernel booting"},
+	{"Cloud-init v.", "cloud-init running"},
+	{"login:", "boot finished"},
+}
+
+// waitBoot waits until every VM's sshd sends its banner, printing console milestones.
+func waitBoot(ctx context.Context, vms []*vm, prog *progress, timeout time.Duration, st *state) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(vms))
+	for i, v := range vms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = waitOne(ctx, v, prog)
+			if errs[i] == nil {
+				st.setState(v.node.Host, "running")
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func waitOne(ctx context.Context, v *vm, prog *progress) error {
+	seen := 0
+	t0 := time.Now()
+	for {
+		if con, err := os.ReadFile(v.console()); err == nil {
+			for seen < len(milestones) && bytes.Contains(con, []byte(milestones[seen].marker)) {
+				prog.say(v.node.Host, "%s", milestones[seen].say)
+				seen++
+			}
+		}
+		if sshBanner(fmt.Sprintf("127.0.0.1:%d", v.sshPort)) {
+			prog.say(v.node.Host, "sshd up on 127.0.0.1:%d after %s", v.sshPort, time.Since(t0).Round(time.Second))
+			return nil
+		}
+		if alivePID(v.pidfile(), v.name) == 0 {
+			return fmt.Errorf("%w: %s: qemu exited; console (%s) ends with:\n%s", ErrVMDied, v.node.Host, v.console(), consoleTail(v.console()))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s: no sshd on 127.0.0.1:%d after %s; console (%s) ends with:\n%s", ErrBootTimeout, v.node.Host, v.sshPort,
+				time.Since(t0).Round(time.Second), v.console(), consoleTail(v.console()))
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// sshBanner reports whether addr answers with an SSH banner. qemu's port forward accepts
+// connections before the guest's sshd runs, so a connection alone proves nothing.
+func sshBanner(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 4)
+	_, err = io.ReadFull(c, b)
+	return err == nil && string(b) == "SSH-"
+}
+
+func consoleTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no console output)"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 25 {
+		lines = lines[len(lines)-25:]
+	}
+	return strings.Join(lines, "\n")
+}

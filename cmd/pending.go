@@ -26,10 +26,6 @@ func newDiffCmd() *cobra.Command {
 	return pendingCmd("diff", "Say which nodes' user-data would change and why")
 }
 func newVerifyCmd() *cobra.Command { return pendingCmd("verify", "Check every node over SSH") }
-func newMirrorCmd() *cobra.Command {
-	return pendingCmd("mirror", "Build and serve the binaries nodes download")
-}
-func newImageCmd() *cobra.Command { return pendingCmd("image", "Build local VM images") }
 func newBundleCmd() *cobra.Command {
 	return pendingCmd("bundle", "Export a PXE boot bundle for bare metal")
 }

@@ -77,6 +77,7 @@ Typical flow:
 		newBundleCmd(),
 		newServeCmd(),
 		newPackerCmd(),
+		newQEMUHelperCmd(),
 	)
 	return root
 }

@@ -33,6 +33,10 @@ type Status struct {
 	Preflight []Check `json:"preflight,omitempty"`
 	// UserDataSHA256 identifies the rendered user-data that ran.
 	UserDataSHA256 string `json:"userDataSha256,omitempty"`
+	// ConfigSHA256 identifies the node's rendered model (roles.Node.ConfigSHA256, listed
+	// in render's manifest.json): the same for the cloud-init and Ignition forms, so
+	// `kisgen verify` can tell whether a node runs what was rendered for it.
+	ConfigSHA256 string `json:"configSha256,omitempty"`
 	// Started and Updated are RFC 3339 UTC times.
 	Started string `json:"started,omitempty"`
 	Updated string `json:"updated,omitempty"`

@@ -1,0 +1,121 @@
+// Package rendertest gives tests of roles, render and the commands a plan to render:
+// an example plan copied into a temporary directory with a freshly generated SSH key
+// beside it, and its PKI issued by package pki. Nothing it makes is checked in, so no
+// fixture ages.
+package rendertest
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/kisgen/kisgen/pki"
+	"github.com/kisgen/kisgen/plan"
+)
+
+// RepoRoot is the repository's root directory.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("rendertest: cannot find the source directory")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Example reads examples/NAME.
+func Example(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(RepoRoot(t), "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// WritePlan writes plan text into a new temporary directory as kismatic-cluster.yaml,
+// with an SSH key (kismaticuser.key and .pub) beside it, and returns the plan's path.
+func WritePlan(t testing.TB, text []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	WriteKey(t, filepath.Join(dir, "kismaticuser.key"))
+	path := filepath.Join(dir, plan.DefaultPlanFileName)
+	if err := os.WriteFile(path, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// WriteKey writes a new ed25519 private key at path (OpenSSH form) and its .pub.
+func WriteKey(t testing.TB, path string) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".pub", ssh.MarshalAuthorizedKey(sp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Load loads and validates the plan at path; any error finding fails the test.
+func Load(t testing.TB, path string) *plan.Plan {
+	t.Helper()
+	p, rep, err := plan.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.IsFatal(false) {
+		var b strings.Builder
+		_ = rep.WriteText(&b, nil)
+		t.Fatalf("plan %s is invalid:\n%s", path, b.String())
+	}
+	return p
+}
+
+// ExamplePlan is WritePlan and Load of examples/NAME, after applying edits (old → new
+// text replacements, each of which must match).
+func ExamplePlan(t testing.TB, name string, edits ...string) *plan.Plan {
+	t.Helper()
+	text := string(Example(t, name))
+	for i := 0; i+1 < len(edits); i += 2 {
+		if !strings.Contains(text, edits[i]) {
+			t.Fatalf("rendertest: %s does not contain %q", name, edits[i])
+		}
+		text = strings.Replace(text, edits[i], edits[i+1], 1)
+	}
+	return Load(t, WritePlan(t, []byte(text)))
+}
+
+// StateDir is the default state directory beside a plan.
+func StateDir(p *plan.Plan) string {
+	return filepath.Join(filepath.Dir(p.File), plan.DefaultStateDirName)
+}
+
+// Bundle issues the plan's PKI in its default state directory.
+func Bundle(t testing.TB, p *plan.Plan) *pki.Bundle {
+	t.Helper()
+	b, _, err := pki.Ensure(p, StateDir(p), pki.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -15,9 +15,6 @@ func pendingCmd(use, short string) *cobra.Command {
 	return &cobra.Command{Use: use, Short: short, RunE: func(*cobra.Command, []string) error { return failed(errPending) }}
 }
 
-func newPlanCmd() *cobra.Command {
-	return pendingCmd("plan", "Ask the planning questions and write kismatic-cluster.yaml")
-}
 func newCertsCmd() *cobra.Command {
 	return pendingCmd("certs", "List, check and rotate the cluster's certificates")
 }

@@ -1,0 +1,397 @@
+package metal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/equinix/equinix-sdk-go/services/metalv1"
+
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/providers"
+)
+
+// Name is the provider's name on the command line and in the plan.
+const Name = "packet"
+
+// Tags kisgen puts on the devices it creates ("key=value" strings, as Metal tags are).
+const (
+	TagCluster = "kisgen.io/cluster"
+	TagHost    = "kisgen.io/host"
+	TagRoles   = "kisgen.io/roles"
+)
+
+// CustomIPXE is the operating system slug that boots a device from an iPXE script.
+const CustomIPXE = "custom_ipxe"
+
+func init() {
+	providers.Register(Name, func() providers.Provider { return &Metal{} })
+}
+
+var _ providers.Provider = (*Metal)(nil)
+
+// Metal creates one device per node.
+type Metal struct {
+	// HTTPClient is used for the API (default http.DefaultClient).
+	HTTPClient *http.Client
+	// PollInterval is the pause between state checks (default 10s); WaitTimeout bounds
+	// the wait for a device to become active (default 30m: bare metal takes a while).
+	PollInterval time.Duration
+	WaitTimeout  time.Duration
+	// Concurrency is how many devices are created at once (default 4).
+	Concurrency int
+	// Getenv reads the environment (default os.Getenv).
+	Getenv func(string) string
+}
+
+// Name implements providers.Provider.
+func (m *Metal) Name() string { return Name }
+
+func (m *Metal) getenv(k string) string {
+	if m.Getenv != nil {
+		return m.Getenv(k)
+	}
+	return os.Getenv(k)
+}
+
+func (m *Metal) client(p *plan.Plan) (*metalv1.APIClient, error) {
+	token := m.getenv("METAL_AUTH_TOKEN")
+	if token == "" {
+		token = m.getenv("PACKET_AUTH_TOKEN")
+	}
+	if token == "" {
+		return nil, fmt.Errorf("%w: set METAL_AUTH_TOKEN to an API token of the project's organisation", ErrNoToken)
+	}
+	cfg := metalv1.NewConfiguration()
+	cfg.Servers = metalv1.ServerConfigurations{{URL: strings.TrimRight(p.Provider.Packet.APIURL, "/")}}
+	cfg.AddDefaultHeader("X-Auth-Token", token)
+	cfg.UserAgent = "kisgen"
+	if m.HTTPClient != nil {
+		cfg.HTTPClient = m.HTTPClient
+	}
+	return metalv1.NewAPIClient(cfg), nil
+}
+
+func tagsFor(p *plan.Plan, n *plan.Node) []string {
+	roles := make([]string, len(n.Roles))
+	for i, r := range n.Roles {
+		roles[i] = string(r)
+	}
+	return []string{TagCluster + "=" + p.Name, TagHost + "=" + n.Host, TagRoles + "=" + strings.Join(roles, "+")}
+}
+
+// record is what kisgen created, kept in STATE/providers/packet.json.
+type record struct {
+	Cluster string            `json:"cluster"`
+	Project string            `json:"project"`
+	Devices map[string]string `json:"devices,omitempty"` // host -> device id
+}
+
+type recorder struct {
+	mu       sync.Mutex
+	stateDir string
+	rec      record
+}
+
+func (r *recorder) update(fn func(*record)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fn(&r.rec)
+	return providers.SaveRecord(r.stateDir, Name, &r.rec)
+}
+
+// apiErr turns an API error into its HTTP status and the API's own messages.
+func apiErr(err error, resp *http.Response) error {
+	var oe *metalv1.GenericOpenAPIError
+	if errors.As(err, &oe) {
+		var body struct {
+			Errors []string `json:"errors"`
+			Error  string   `json:"error"`
+		}
+		msg := oe.Error()
+		if json.Unmarshal(oe.Body(), &body) == nil {
+			if len(body.Errors) > 0 {
+				msg = strings.Join(body.Errors, "; ")
+			} else if body.Error != "" {
+				msg = body.Error
+			}
+		}
+		if resp != nil {
+			return fmt.Errorf("%s: %s", resp.Status, msg)
+		}
+		return errors.New(msg)
+	}
+	return err
+}
+
+// findDevices returns the cluster's devices by host tag, through every page.
+func findDevices(ctx context.Context, api *metalv1.APIClient, p *plan.Plan) (map[string]metalv1.Device, error) {
+	list, err := api.DevicesApi.FindProjectDevices(ctx, p.Provider.Packet.ProjectID).Tag(TagCluster + "=" + p.Name).PerPage(100).ExecuteWithPagination()
+	if err != nil {
+		return nil, fmt.Errorf("list the devices of project %s: %w", p.Provider.Packet.ProjectID, apiErr(err, nil))
+	}
+	out := map[string]metalv1.Device{}
+	var errs []error
+	for _, d := range list.Devices {
+		if d.GetState() == metalv1.DEVICESTATE_DELETED || d.GetState() == metalv1.DEVICESTATE_DEPROVISIONING {
+			continue
+		}
+		host := ""
+		for _, t := range d.Tags {
+			if v, ok := strings.CutPrefix(t, TagHost+"="); ok {
+				host = v
+			}
+		}
+		if host == "" || host != d.GetHostname() {
+			continue // tagged for the cluster but not a node kisgen named
+		}
+		if prev, dup := out[host]; dup {
+			errs = append(errs, fmt.Errorf("node %s: two devices carry its tags: %s and %s (delete the one you do not want)", host, prev.GetId(), d.GetId()))
+			continue
+		}
+		out[host] = d
+	}
+	return out, errors.Join(errs...)
+}
+
+// Provision implements providers.Provider.
+func (m *Metal) Provision(ctx context.Context, p *plan.Plan, machines []providers.Machine, opts providers.Options) ([]providers.Instance, error) {
+	prog := providers.NewProgress(opts.Progress, Name)
+	cfg := p.Provider.Packet
+	var errs []error
+	if cfg.ProjectID == "" {
+		errs = append(errs, fmt.Errorf("%w: provider.packet.project_id: name the project the devices belong to", providers.ErrSetting))
+	}
+	if cfg.Metro == "" {
+		errs = append(errs, fmt.Errorf("%w: provider.packet.metro: name the metro, e.g. da", providers.ErrSetting))
+	}
+	for _, mc := range machines {
+		g := mc.Node.Group
+		if g.Machine.Type == "" {
+			errs = append(errs, fmt.Errorf("%w: %s.machine.type: set the Metal plan (e.g. c3.small.x86) for the %s group (node %s)", providers.ErrSetting, g.Role, g.Role, mc.Node.Host))
+		}
+		if g.Machine.Image == "" {
+			errs = append(errs, fmt.Errorf("%w: %s.machine.image: set the operating system slug (e.g. debian_12, flatcar_stable) or custom_ipxe for the %s group (node %s)", providers.ErrSetting, g.Role, g.Role, mc.Node.Host))
+		}
+		if g.Machine.Image == CustomIPXE && p.Provider.PXE.HTTPURL == "" {
+			errs = append(errs, fmt.Errorf("%w: provider.pxe.http_url: %s.machine.image custom_ipxe boots from `kisgen serve pxe`: say where it is reachable", providers.ErrSetting, g.Role))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	api, err := m.client(p)
+	if err != nil {
+		return nil, err
+	}
+	rec := &recorder{stateDir: opts.StateDir}
+	if _, err := providers.LoadRecord(opts.StateDir, Name, &rec.rec); err != nil {
+		return nil, err
+	}
+	if rec.rec.Cluster != "" && rec.rec.Cluster != p.Name {
+		return nil, fmt.Errorf("%w: %s records cluster %q, the plan is %q", providers.ErrBadRecord, providers.RecordPath(opts.StateDir, Name), rec.rec.Cluster, p.Name)
+	}
+	rec.rec.Cluster, rec.rec.Project = p.Name, cfg.ProjectID
+	if rec.rec.Devices == nil {
+		rec.rec.Devices = map[string]string{}
+	}
+	existing, err := findDevices(ctx, api, p)
+	if err != nil {
+		return nil, err
+	}
+	limit := m.Concurrency
+	if limit <= 0 {
+		limit = 4
+	}
+	var mu sync.Mutex
+	results := map[string]providers.Instance{}
+	err = providers.ForEach(ctx, machines, limit, func(ctx context.Context, mc providers.Machine) error {
+		in, err := m.provisionNode(ctx, api, p, mc, existing, rec, prog)
+		if in.ID != "" {
+			mu.Lock()
+			results[mc.Node.Host] = in
+			mu.Unlock()
+		}
+		return err
+	})
+	var out []providers.Instance
+	for _, mc := range machines {
+		if in, ok := results[mc.Node.Host]; ok {
+			out = append(out, in)
+		}
+	}
+	return out, err
+}
+
+// IPXEScriptURL is where a custom_ipxe device fetches its iPXE script: the per-host
+// script of kisgen's PXE bundle.
+func IPXEScriptURL(p *plan.Plan, host string) string {
+	return strings.TrimRight(p.Provider.PXE.HTTPURL, "/") + "/ipxe/host/" + host + ".ipxe"
+}
+
+func (m *Metal) provisionNode(ctx context.Context, api *metalv1.APIClient, p *plan.Plan, mc providers.Machine, existing map[string]metalv1.Device, rec *recorder, prog *providers.Progress) (providers.Instance, error) {
+	n := mc.Node
+	cfg := p.Provider.Packet
+	d, found := existing[n.Host]
+	created := false
+	if found {
+		note := ""
+		rec.mu.Lock()
+		if rec.rec.Devices[n.Host] != d.GetId() {
+			note = ", tagged for this cluster but not in kisgen's record: left as it is"
+		}
+		rec.mu.Unlock()
+		prog.Node(n.Host, "found device %s (%s)%s", d.GetId(), d.GetState(), note)
+	} else {
+		mach := n.Group.Machine
+		in := metalv1.NewDeviceCreateInMetroInput(cfg.Metro, mach.Image, mach.Type)
+		in.SetHostname(n.Host)
+		in.SetDescription(fmt.Sprintf("kisgen: node %s of cluster %s", n.Host, p.Name))
+		in.SetTags(tagsFor(p, n))
+		in.SetUserdata(string(mc.UserData))
+		in.SetBillingCycle(metalv1.DEVICECREATEINPUTBILLINGCYCLE_HOURLY)
+		if mach.Image == CustomIPXE {
+			in.SetIpxeScriptUrl(IPXEScriptURL(p, n.Host))
+			in.SetAlwaysPxe(true)
+		}
+		dev, resp, err := api.DevicesApi.CreateDevice(ctx, cfg.ProjectID).CreateDeviceRequest(metalv1.DeviceCreateInMetroInputAsCreateDeviceRequest(in)).Execute()
+		if err != nil {
+			return providers.Instance{}, fmt.Errorf("create device: %w", apiErr(err, resp))
+		}
+		d, created = *dev, true
+		if err := rec.update(func(r *record) { r.Devices[n.Host] = d.GetId() }); err != nil {
+			return providers.Instance{Host: n.Host, ID: d.GetId(), Created: true}, err
+		}
+		prog.Node(n.Host, "created device %s (%s, %s in %s)", d.GetId(), mach.Type, mach.Image, cfg.Metro)
+	}
+	d, err := m.waitActive(ctx, api, d)
+	inst := instanceOf(n.Host, d, created)
+	if err != nil {
+		return inst, err
+	}
+	prog.Node(n.Host, "device %s is active (public %s, private %s)", d.GetId(), inst.PublicIP, inst.PrivateIP)
+	if inst.PrivateIP != "" && inst.PrivateIP != n.InternalIP.String() && inst.PublicIP != n.IP.String() {
+		prog.Node(n.Host, "warning: Metal assigned %s/%s but the plan says %s/%s; the certificates name the plan's addresses: put Metal's into the plan and render again, or carry the plan's addresses on a Layer 2 VLAN",
+			inst.PublicIP, inst.PrivateIP, n.IP, n.InternalIP)
+	}
+	return inst, nil
+}
+
+func instanceOf(host string, d metalv1.Device, created bool) providers.Instance {
+	in := providers.Instance{Host: host, ID: d.GetId(), State: string(d.GetState()), Created: created}
+	for _, ip := range d.IpAddresses {
+		if ip.GetAddressFamily() != 4 {
+			continue
+		}
+		if ip.GetPublic() && in.PublicIP == "" {
+			in.PublicIP = ip.GetAddress()
+		} else if !ip.GetPublic() && in.PrivateIP == "" {
+			in.PrivateIP = ip.GetAddress()
+		}
+	}
+	return in
+}
+
+func (m *Metal) waitActive(ctx context.Context, api *metalv1.APIClient, d metalv1.Device) (metalv1.Device, error) {
+	poll, timeout := m.PollInterval, m.WaitTimeout
+	if poll <= 0 {
+		poll = 10 * time.Second
+	}
+	if timeout <= 0 {
+		timeout = 30 * time.Minute
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		switch d.GetState() {
+		case metalv1.DEVICESTATE_ACTIVE:
+			return d, nil
+		case metalv1.DEVICESTATE_FAILED:
+			return d, fmt.Errorf("%w: %s", ErrDeviceFailed, d.GetId())
+		case metalv1.DEVICESTATE_INACTIVE:
+			return d, nil // powered off by someone: nothing to wait for
+		}
+		if time.Now().After(deadline) {
+			return d, fmt.Errorf("%w: device %s still %s after %s", ErrTimeout, d.GetId(), d.GetState(), timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return d, ctx.Err()
+		case <-time.After(poll):
+		}
+		next, resp, err := api.DevicesApi.FindDeviceById(ctx, d.GetId()).Execute()
+		if err != nil {
+			return d, fmt.Errorf("read device %s: %w", d.GetId(), apiErr(err, resp))
+		}
+		d = *next
+	}
+}
+
+// Destroy implements providers.Provider: devices tagged for the cluster are deleted when
+// kisgen's record lists them too.
+func (m *Metal) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options) error {
+	prog := providers.NewProgress(opts.Progress, Name)
+	rec := &recorder{stateDir: opts.StateDir}
+	found, err := providers.LoadRecord(opts.StateDir, Name, &rec.rec)
+	if err != nil {
+		return err
+	}
+	if found && rec.rec.Cluster != p.Name {
+		return fmt.Errorf("%w: %s records cluster %q, the plan is %q", providers.ErrBadRecord, providers.RecordPath(opts.StateDir, Name), rec.rec.Cluster, p.Name)
+	}
+	api, err := m.client(p)
+	if err != nil {
+		return err
+	}
+	devs, err := findDevices(ctx, api, p)
+	if err != nil {
+		return err
+	}
+	hosts := make([]string, 0, len(devs))
+	for h := range devs {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	var errs []error
+	var strangers []string
+	for _, h := range hosts {
+		d := devs[h]
+		if rec.rec.Devices[h] != d.GetId() {
+			strangers = append(strangers, fmt.Sprintf("device %s (%s)", d.GetId(), h))
+			continue
+		}
+		resp, err := api.DevicesApi.DeleteDevice(ctx, d.GetId()).Execute()
+		if err != nil && (resp == nil || resp.StatusCode != http.StatusNotFound) {
+			errs = append(errs, fmt.Errorf("%s: delete device %s: %w", h, d.GetId(), apiErr(err, resp)))
+			continue
+		}
+		prog.Node(h, "deleted device %s", d.GetId())
+		if err := rec.update(func(r *record) { delete(r.Devices, h) }); err != nil {
+			return err
+		}
+	}
+	for h := range rec.rec.Devices {
+		if _, still := devs[h]; !still {
+			delete(rec.rec.Devices, h) // gone already
+		}
+	}
+	if len(strangers) > 0 {
+		errs = append(errs, fmt.Errorf("%w: %s (kisgen removes only what its record at %s lists)", ErrNotRecorded, strings.Join(strangers, ", "), providers.RecordPath(opts.StateDir, Name)))
+	}
+	if found && len(rec.rec.Devices) == 0 {
+		if err := os.Remove(providers.RecordPath(opts.StateDir, Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	} else if found {
+		if err := providers.SaveRecord(opts.StateDir, Name, &rec.rec); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,242 @@
+package metal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/providers"
+)
+
+const planYAML = `apiVersion: kisgen.io/v1alpha1
+kind: ClusterPlan
+cluster:
+  name: prod
+  ssh: {user: kismaticuser, ssh_key: kismaticuser.key}
+provider:
+  name: packet
+  packet:
+    project_id: PROJECT
+    metro: da
+    api_url: APIURL
+  pxe:
+    http_url: http://10.40.0.2:8080
+etcd:
+  expected_count: 1
+  machine: {image: custom_ipxe, type: c3.small.x86}
+  nodes:
+  - {host: etcd1, ip: 10.40.0.11}
+master:
+  expected_count: 1
+  machine: {image: debian_12, type: c3.small.x86}
+  nodes:
+  - {host: master1, ip: 10.40.0.21}
+worker:
+  expected_count: 1
+  machine: {image: debian_12, type: m3.large.x86}
+  nodes:
+  - {host: worker1, ip: 10.40.0.31}
+`
+
+func setup(t *testing.T) (*fakeMetal, *plan.Plan, *Metal) {
+	t.Helper()
+	f := newFakeMetal(t)
+	y := strings.NewReplacer("PROJECT", f.project, "APIURL", f.apiURL()).Replace(planYAML)
+	p, rep := plan.Parse("plan.yaml", []byte(y), plan.Options{})
+	if p == nil || rep.IsFatal(false) {
+		t.Fatalf("plan: %v", rep.Findings)
+	}
+	m := &Metal{PollInterval: time.Millisecond, WaitTimeout: 5 * time.Second,
+		Getenv: func(k string) string {
+			if k == "METAL_AUTH_TOKEN" {
+				return f.token
+			}
+			return ""
+		}}
+	return f, p, m
+}
+
+func machines(p *plan.Plan) []providers.Machine {
+	var out []providers.Machine
+	for _, n := range p.Nodes {
+		out = append(out, providers.Machine{Node: n, UserData: []byte("#cloud-config\nhostname: " + n.Host + "\n# " + strings.Repeat("k", 2000) + "\n"), Format: n.Group.Format})
+	}
+	return out
+}
+
+func TestProvisionCreatesEachDeviceWithItsUserData(t *testing.T) {
+	f, p, m := setup(t)
+	state := t.TempDir()
+	ms := machines(p)
+	var progress bytes.Buffer
+	got, err := m.Provision(context.Background(), p, ms, providers.Options{StateDir: state, Progress: &progress})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	if len(got) != 3 {
+		t.Fatalf("got %+v", got)
+	}
+	for i, in := range got {
+		if !in.Created || in.State != "active" || !strings.HasPrefix(in.PublicIP, "147.75.90.") || !strings.HasPrefix(in.PrivateIP, "10.70.12.") {
+			t.Errorf("%s: %+v", in.Host, in)
+		}
+		body := f.creates[in.ID]
+		n := ms[i].Node
+		want := map[string]any{
+			"hostname": n.Host, "metro": "da", "plan": n.Group.Machine.Type, "operating_system": n.Group.Machine.Image,
+			"userdata": string(ms[i].UserData), "billing_cycle": "hourly",
+			"tags": []any{"kisgen.io/cluster=prod", "kisgen.io/host=" + n.Host, "kisgen.io/roles=" + string(n.Roles[0])},
+		}
+		for k, v := range want {
+			if diff := cmp.Diff(v, body[k]); diff != "" {
+				t.Errorf("%s: create request %s (-want +got):\n%s", n.Host, k, diff)
+			}
+		}
+		if n.Group.Machine.Image == CustomIPXE {
+			if body["ipxe_script_url"] != "http://10.40.0.2:8080/ipxe/host/etcd1.ipxe" || body["always_pxe"] != true {
+				t.Errorf("%s: custom_ipxe request %v", n.Host, body)
+			}
+		} else if _, ok := body["ipxe_script_url"]; ok {
+			t.Errorf("%s: ipxe_script_url sent for an OS install", n.Host)
+		}
+	}
+	var rec record
+	if ok, err := providers.LoadRecord(state, Name, &rec); !ok || err != nil || len(rec.Devices) != 3 || rec.Project != f.project {
+		t.Errorf("record %+v %v %v", rec, ok, err)
+	}
+	if !strings.Contains(progress.String(), "certificates name the plan's addresses") {
+		t.Errorf("no warning that Metal's addresses differ from the plan's:\n%s", progress.String())
+	}
+}
+
+func TestSecondRunCreatesNothingAndPagesThroughDevices(t *testing.T) {
+	f, p, m := setup(t)
+	state := t.TempDir()
+	first, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creates := f.count("POST")
+	lists := f.count("GET /metal/v1/projects/")
+	second, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count("POST") - creates; n != 0 {
+		t.Errorf("second run created %d devices", n)
+	}
+	// Three devices at two per page: the listing reads both pages.
+	if n := f.count("GET /metal/v1/projects/") - lists; n != 2 {
+		t.Errorf("listing took %d requests, want 2 pages", n)
+	}
+	for i := range first {
+		if second[i].ID != first[i].ID || second[i].Created {
+			t.Errorf("second run %+v, want %s found", second[i], first[i].ID)
+		}
+	}
+}
+
+func TestRunAfterAFailureFinishesTheJob(t *testing.T) {
+	f, p, m := setup(t)
+	state := t.TempDir()
+	f.failNext["master1"] = "Oh snap, something went wrong! We've logged the error and will take a look - please reach out to us if you continue having trouble."
+	got, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: state})
+	var ne *providers.NodeError
+	if !errors.As(err, &ne) || ne.Host != "master1" || !strings.Contains(err.Error(), "422") || !strings.Contains(err.Error(), "Oh snap") {
+		t.Fatalf("got %v", err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %+v", got)
+	}
+	creates := f.count("POST")
+	got, err = m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count("POST") - creates; n != 1 {
+		t.Errorf("second run created %d devices, want only master1", n)
+	}
+	if len(got) != 3 {
+		t.Errorf("got %+v", got)
+	}
+}
+
+func TestTokenComesFromTheEnvironmentAndIsChecked(t *testing.T) {
+	f, p, m := setup(t)
+	m.Getenv = func(string) string { return "" }
+	_, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: t.TempDir()})
+	if !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), "METAL_AUTH_TOKEN") || len(f.requests) != 0 {
+		t.Errorf("no token: %v, %d requests", err, len(f.requests))
+	}
+	m.Getenv = func(k string) string {
+		if k == "PACKET_AUTH_TOKEN" {
+			return "wrong"
+		}
+		return ""
+	}
+	_, err = m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "Invalid authentication token") {
+		t.Errorf("wrong token: %v", err)
+	}
+}
+
+func TestUnknownPlanIsTheAPIsError(t *testing.T) {
+	_, p, m := setup(t)
+	p.Groups[plan.RoleWorker].Machine.Type = "x9.huge.arm"
+	_, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), `Plan "x9.huge.arm" could not be found`) || !strings.Contains(err.Error(), "worker1") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestMissingSettingsAreNamedByPath(t *testing.T) {
+	f, p, m := setup(t)
+	p.Provider.Packet.Metro = ""
+	p.Groups[plan.RoleMaster].Machine.Image = ""
+	_, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: t.TempDir()})
+	for _, s := range []string{"provider.packet.metro", "master.machine.image"} {
+		if err == nil || !strings.Contains(err.Error(), s) {
+			t.Errorf("%v does not name %s", err, s)
+		}
+	}
+	if len(f.requests) != 0 {
+		t.Errorf("requests made: %v", f.requests)
+	}
+}
+
+func TestDestroyRemovesExactlyWhatKisgenCreated(t *testing.T) {
+	f, p, m := setup(t)
+	state := t.TempDir()
+	if _, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	// A device tagged for the cluster by someone else, and one of another cluster.
+	f.mu.Lock()
+	f.devices = append(f.devices,
+		&fakeDevice{id: "stranger-1", hostname: "extra1", state: "active", plan: "c3.small.x86", metro: "da", os: "debian_12", tags: []string{"kisgen.io/cluster=prod", "kisgen.io/host=extra1"}},
+		&fakeDevice{id: "other-1", hostname: "master1", state: "active", plan: "c3.small.x86", metro: "da", os: "debian_12", tags: []string{"kisgen.io/cluster=other", "kisgen.io/host=master1"}})
+	f.mu.Unlock()
+	err := m.Destroy(context.Background(), p, providers.Options{StateDir: state})
+	if !errors.Is(err, ErrNotRecorded) || !strings.Contains(err.Error(), "stranger-1") {
+		t.Fatalf("got %v", err)
+	}
+	var live []string
+	for _, d := range f.devices {
+		if d.state != "deleted" {
+			live = append(live, d.id)
+		}
+	}
+	if diff := cmp.Diff([]string{"stranger-1", "other-1"}, live); diff != "" {
+		t.Errorf("devices left (-want +got):\n%s", diff)
+	}
+	if _, err := os.Stat(providers.RecordPath(state, Name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("record left: %v", err)
+	}
+}

@@ -79,6 +79,17 @@ Typical flow:
 		newPackerCmd(),
 		newQEMUHelperCmd(),
 	)
+	// cobra's completion command shows its help for an unknown shell; make that a usage
+	// error (exit 2) like every other wrong argument.
+	root.InitDefaultCompletionCmd()
+	if c, _, err := root.Find([]string{"completion"}); err == nil && c.Name() == "completion" {
+		c.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError("unknown shell %q: use bash, zsh, fish or powershell", args[0])
+			}
+			return c.Help()
+		}
+	}
 	return root
 }
 

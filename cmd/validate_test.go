@@ -1,0 +1,88 @@
+package cmd
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	invalid := func(t *testing.T) string {
+		path := planDir(t, "minimal.yaml")
+		data, _ := os.ReadFile(path)
+		data = []byte(strings.Replace(string(data), "ip: 10.10.0.31", "ip: 10.10.0.11", 1))
+		os.WriteFile(path, data, 0o644)
+		return path
+	}
+	tests := []struct {
+		name     string
+		args     func(t *testing.T) []string
+		code     int
+		stdout   []string
+		stderr   []string
+		jsonWant *struct{ valid, errors, warnings int }
+	}{
+		{"a valid plan exits 0", func(t *testing.T) []string { return []string{"validate", "-f", planDir(t, "ha.yaml")} }, 0,
+			[]string{"ha.yaml: valid: 8 nodes (3 etcd, 2 master, 3 worker)\n"}, nil, nil},
+		{"warnings are printed and still valid", func(t *testing.T) []string { return []string{"validate", "-f", planDir(t, "minimal.yaml")} }, 0,
+			[]string{"minimal.yaml:31:3: warning: etcd.nodes: a single etcd node is unsafe", "\n      - host: etcd1\n      ^\n", "valid (0 errors, 2 warnings)"}, nil, nil},
+		{"--strict makes warnings fatal", func(t *testing.T) []string { return []string{"validate", "--strict", "-f", planDir(t, "minimal.yaml")} }, 1,
+			[]string{"invalid (0 errors, 2 warnings)"}, nil, nil},
+		{"errors exit 1 with file, line, column and path", func(t *testing.T) []string { return []string{"validate", "-f", invalid(t)} }, 1,
+			[]string{"minimal.yaml:42:9: error: worker.nodes[0].ip: ip 10.10.0.11 is also used by etcd1 (etcd.nodes[0].ip)", "hint: give every node its own address", "invalid (1 error, 2 warnings)"}, nil, nil},
+		{"-o json reports the findings", func(t *testing.T) []string { return []string{"validate", "-o", "json", "-f", invalid(t)} }, 1, nil, nil,
+			&struct{ valid, errors, warnings int }{0, 1, 2}},
+		{"-o json of a valid plan", func(t *testing.T) []string { return []string{"validate", "-o", "json", "-f", planDir(t, "ha.yaml")} }, 0, nil, nil,
+			&struct{ valid, errors, warnings int }{1, 0, 0}},
+		{"a Kismatic plan is read", func(t *testing.T) []string { return []string{"validate", "-f", planDir(t, "kismatic-v1.12.yaml")} }, 0,
+			[]string{"master.load_balanced_fqdn: load_balanced_fqdn and load_balanced_short_name are deprecated"}, nil, nil},
+		{"a missing plan exits 1 and says how to make one", func(t *testing.T) []string {
+			return []string{"validate", "-f", filepath.Join(t.TempDir(), "nope.yaml")}
+		}, 1, nil, []string{"plan file not found", "kisgen plan"}, nil},
+		{"an unknown output format is a usage error", func(t *testing.T) []string { return []string{"validate", "-o", "yaml"} }, 2, nil, []string{`unknown output format "yaml"`}, nil},
+		{"an unknown flag is a usage error", func(t *testing.T) []string { return []string{"validate", "--strcit"} }, 2, nil, []string{"unknown flag: --strcit"}, nil},
+		{"an argument is a usage error", func(t *testing.T) []string { return []string{"validate", "plan.yaml"} }, 2, nil, []string{"unknown command"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := run(t, nil, tt.args(t)...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out, errOut)
+			}
+			for _, s := range tt.stdout {
+				if !strings.Contains(out, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, out)
+				}
+			}
+			for _, s := range tt.stderr {
+				if !strings.Contains(errOut, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, errOut)
+				}
+			}
+			if tt.jsonWant != nil {
+				var got struct {
+					Valid    bool `json:"valid"`
+					Errors   int  `json:"errors"`
+					Warnings int  `json:"warnings"`
+					Findings []struct {
+						Severity, File, Path, Message, Hint string
+						Line, Column                        int
+					} `json:"findings"`
+				}
+				if err := json.Unmarshal([]byte(out), &got); err != nil {
+					t.Fatalf("%v:\n%s", err, out)
+				}
+				if got.Valid != (tt.jsonWant.valid == 1) || got.Errors != tt.jsonWant.errors || got.Warnings != tt.jsonWant.warnings || len(got.Findings) != got.Errors+got.Warnings {
+					t.Errorf("got %+v", got)
+				}
+				for _, f := range got.Findings {
+					if f.Severity == "" || f.File == "" || f.Path == "" || f.Line == 0 || f.Column == 0 || f.Message == "" || f.Hint == "" {
+						t.Errorf("incomplete finding %+v", f)
+					}
+				}
+			}
+		})
+	}
+}

@@ -15,9 +15,6 @@ func pendingCmd(use, short string) *cobra.Command {
 	return &cobra.Command{Use: use, Short: short, RunE: func(*cobra.Command, []string) error { return failed(errPending) }}
 }
 
-func newCertsCmd() *cobra.Command {
-	return pendingCmd("certs", "List, check and rotate the cluster's certificates")
-}
 func newRenderCmd() *cobra.Command { return pendingCmd("render", "Write every node's user-data") }
 func newDiffCmd() *cobra.Command {
 	return pendingCmd("diff", "Say which nodes' user-data would change and why")

@@ -15,11 +15,6 @@ func pendingCmd(use, short string) *cobra.Command {
 	return &cobra.Command{Use: use, Short: short, RunE: func(*cobra.Command, []string) error { return failed(errPending) }}
 }
 
-func newRenderCmd() *cobra.Command { return pendingCmd("render", "Write every node's user-data") }
-func newDiffCmd() *cobra.Command {
-	return pendingCmd("diff", "Say which nodes' user-data would change and why")
-}
-func newVerifyCmd() *cobra.Command { return pendingCmd("verify", "Check every node over SSH") }
 func newBundleCmd() *cobra.Command {
 	return pendingCmd("bundle", "Export a PXE boot bundle for bare metal")
 }

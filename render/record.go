@@ -105,6 +105,7 @@ func factLines(content string) []string {
 	var out []string
 	for _, l := range strings.Split(content, "\n") {
 		l = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(l), "\\"))
+		l = strings.Join(strings.Fields(l), " ")
 		if l == "" || strings.HasPrefix(l, "#") {
 			continue
 		}

@@ -32,10 +32,12 @@ type Budget struct {
 }
 
 // BudgetFor returns the user-data budget of the plan's provider for a format, if it has
-// one. Only EC2 limits user-data this tightly; vSphere guestinfo, qemu seed images,
-// Packet and PXE take far more than a node needs.
+// one. Only EC2 limits user-data this tightly, and only when the user-data goes inline
+// (provider.aws.secrets: inline): with s3 or ssm the EC2 provider hands the instance a
+// small stub that fetches the real user-data with the instance role. vSphere guestinfo,
+// qemu seed images, Packet and PXE take far more than a node needs.
 func BudgetFor(p *plan.Plan, f plan.Format) (Budget, bool) {
-	if p.Provider.Name != "aws" {
+	if p.Provider.Name != "aws" || (p.Provider.AWS.Secrets != "" && p.Provider.AWS.Secrets != "inline") {
 		return Budget{}, false
 	}
 	if f == plan.FormatIgnition {
@@ -60,11 +62,11 @@ func CheckBudget(p *plan.Plan, nodes []NodeResult) error {
 		if size <= b.Bytes {
 			continue
 		}
-		remedy := "store the config in S3 and give the instance a small pointer config " +
-			"(ignition.config.replace.source: s3://BUCKET/" + n.File + "; Ignition on EC2 fetches s3:// with the instance profile)"
+		remedy := "set provider.aws.secrets: s3 (with secrets_bucket and instance_profile): the instance then boots from a small stub " +
+			"and Ignition fetches this config from S3 with the instance role"
 		if b.Measure == "gzip" {
-			remedy = "give the instance a small #include user-data that fetches " + n.File + " from S3 over a pre-signed https URL, " +
-				"or make the user-data smaller"
+			remedy = "set provider.aws.secrets: s3 or ssm (with instance_profile): the instance then boots from a small stub " +
+				"that fetches this user-data with the instance role, which also keeps its private keys out of the instance metadata"
 		}
 		if p.Network.UpdateHostsFiles {
 			remedy += "; turning off cluster.networking.update_hosts_files (use DNS) removes the hosts block, which grows with every node"

@@ -1,0 +1,332 @@
+package roles_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kisgen/kisgen/render/rendertest"
+	"github.com/kisgen/kisgen/roles"
+)
+
+// mirror is a local HTTP mirror with the official layout, serving fake release files.
+type mirror struct {
+	mu      sync.Mutex
+	files   map[string][]byte
+	fetched []string
+	srv     *httptest.Server
+}
+
+func newMirror(t *testing.T) *mirror {
+	m := &mirror{files: map[string][]byte{}}
+	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		path := strings.TrimPrefix(r.URL.Path, "/")
+		data, ok := m.files[path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		m.fetched = append(m.fetched, path)
+		_, _ = w.Write(data)
+	}))
+	t.Cleanup(m.srv.Close)
+	return m
+}
+
+func (m *mirror) fetches() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := append([]string(nil), m.fetched...)
+	m.fetched = nil
+	return out
+}
+
+func tarGz(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	gz := gzip.NewWriter(&b)
+	tw := tar.NewWriter(gz)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o755, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write([]byte(files[n]))
+	}
+	_ = tw.Close()
+	_ = gz.Close()
+	return b.Bytes()
+}
+
+func sum(data []byte) string {
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:])
+}
+
+// installFixture is a worker whose plan points at a local mirror with pinned sums.
+type installFixture struct {
+	m      *mirror
+	node   *roles.Node
+	f      *fakeNode
+	bins   map[string]string // executable name → content the mirror serves
+	system string
+}
+
+func newInstallFixture(t *testing.T, planEdits ...string) *installFixture {
+	t.Helper()
+	m := newMirror(t)
+	mirrorBlock := "mirror:\n  url: " + m.srv.URL + "\n"
+	base := string(rendertest.Example(t, "minimal.yaml"))
+	base = strings.Replace(base, "provider:\n", mirrorBlock+"provider:\n", 1)
+	for i := 0; i+1 < len(planEdits); i += 2 {
+		base = strings.Replace(base, planEdits[i], planEdits[i+1], 1)
+	}
+	// The mirror's content: fake executables under the official names and layouts.
+	p1 := rendertest.Load(t, rendertest.WritePlan(t, []byte(base)))
+	fx := &installFixture{m: m, bins: map[string]string{}}
+	var sums strings.Builder
+	for _, a := range roles.PlanArtifacts(p1) {
+		var data []byte
+		switch a.Kind {
+		case roles.KindFile:
+			c := "#!/bin/sh\necho " + a.Provides[0] + " " + a.Version + "\n"
+			fx.bins[a.Provides[0]] = c
+			data = []byte(c)
+		case roles.KindTar:
+			files := map[string]string{}
+			for _, p := range a.Provides {
+				member, name, _ := strings.Cut(p, "=")
+				files[member] = "#!/bin/sh\necho " + name + " " + a.Version + "\n"
+				fx.bins[name] = files[member]
+			}
+			data = tarGz(t, files)
+		case roles.KindDirTar:
+			files := map[string]string{}
+			for _, p := range append(a.Provides, "macvlan") {
+				files["./"+p] = "#!/bin/sh\necho " + p + "\n"
+				fx.bins[p] = files["./"+p]
+			}
+			data = tarGz(t, files)
+		default:
+			data = []byte("kind: List\n")
+		}
+		m.files[a.MirrorPath] = data
+		fmt.Fprintf(&sums, "%s  %s\n", sum(data), a.MirrorPath)
+	}
+	planPath := rendertest.WritePlan(t, []byte(strings.Replace(base, mirrorBlock, mirrorBlock+"  checksums: SHA256SUMS\n", 1)))
+	writeFile(t, filepath.Join(filepath.Dir(planPath), "SHA256SUMS"), sums.String(), 0o644)
+	p := rendertest.Load(t, planPath)
+	b := rendertest.Bundle(t, p)
+	in, err := roles.LoadInputs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := roles.NewCluster(p, b, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fx.node, err = c.Node(p.Node("worker1")); err != nil {
+		t.Fatal(err)
+	}
+	fx.f = newFakeNode(t, fx.node)
+	fx.system = t.TempDir()
+	return fx
+}
+
+// run runs the bootstrap up to the end of the install phase.
+func (fx *installFixture) run(t *testing.T, extraEnv ...string) (int, roles.Status, string) {
+	t.Helper()
+	f := fx.f
+	scripts := map[string]string{"ss": f.ss, "df": f.df, "swapoff": f.swapoff}
+	for _, e := range []string{"iptables", "iptables-save", "iptables-restore", "ip", "nsenter", "mount", "umount", "modprobe", "sysctl", "systemctl", "conntrack"} {
+		scripts[e] = "exit 0"
+	}
+	_ = os.RemoveAll(f.bin)
+	stubs(t, f.bin, shellTools, scripts)
+	cmd := exec.Command(filepath.Join(f.root, roles.BinDir, "kisgen-bootstrap"))
+	cmd.Env = envWith(os.Environ(), append([]string{"PATH=" + f.bin, "KISGEN_ROOT=" + f.root,
+		"KISGEN_LIB=" + filepath.Join(f.root, roles.LibPath), "KISGEN_NODE_ENV=" + filepath.Join(f.root, roles.NodeEnvPath),
+		"KISGEN_STATE_DIR=" + f.state, "KISGEN_STATUS=" + filepath.Join(f.state, "status.json"),
+		"KISGEN_BIN_DIR=" + filepath.Join(f.root, roles.BinDir), "KISGEN_CNI_BIN_DIR=" + filepath.Join(f.root, roles.CNIBinDir),
+		"KISGEN_CACHE_DIR=" + filepath.Join(f.state, "cache"), "KISGEN_ARTIFACTS=" + filepath.Join(f.root, roles.ArtifactsPath),
+		"KISGEN_IMAGE_MANIFEST=" + filepath.Join(f.root, roles.ImageManifestPath),
+		"KISGEN_SYSTEM_PATH=" + fx.system, "KISGEN_SYSTEM_CNI_DIRS=" + fx.system, "KISGEN_STOP_AFTER=install",
+		"http_proxy=", "https_proxy=", "HTTPS_PROXY=", "no_proxy=*"}, extraEnv...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, readStatus(t, filepath.Join(f.state, "status.json")), out.String()
+}
+
+func (fx *installFixture) installed(t *testing.T, dir, name string) (string, bool) {
+	t.Helper()
+	path := filepath.Join(fx.f.root, dir, name)
+	st, err := os.Lstat(path)
+	if err != nil {
+		t.Fatalf("%s is not installed: %v", name, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm()&0o111 == 0 {
+		t.Errorf("%s is not executable", path)
+	}
+	return string(data), st.Mode()&os.ModeSymlink != 0
+}
+
+func TestBootstrapInstallsVerifiedDownloads(t *testing.T) {
+	requireTool(t, "bash")
+	requireTool(t, "curl")
+	fx := newInstallFixture(t)
+
+	code, st, out := fx.run(t)
+	if code != 0 {
+		t.Fatalf("bootstrap exited %d\n%s", code, out)
+	}
+	if st.Phase != roles.PhaseInstall || st.Step != "binaries in place" || st.InstallPath != "download" {
+		t.Errorf("status = %q %q %q, want install, binaries in place, download", st.Phase, st.Step, st.InstallPath)
+	}
+	for name, v := range fx.node.Expect.Versions {
+		if st.Versions[name] != v {
+			t.Errorf("status versions[%s] = %q, want %q", name, st.Versions[name], v)
+		}
+	}
+	for _, name := range []string{"kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "runc"} {
+		if got, _ := fx.installed(t, roles.BinDir, name); got != fx.bins[name] {
+			t.Errorf("%s = %q, want the mirror's %q", name, got, fx.bins[name])
+		}
+	}
+	for _, name := range []string{"bridge", "host-local", "loopback", "portmap", "macvlan"} {
+		if got, _ := fx.installed(t, roles.CNIBinDir, name); got != fx.bins[name] {
+			t.Errorf("CNI plugin %s = %q, want %q", name, got, fx.bins[name])
+		}
+	}
+	if got := len(fx.m.fetches()); got != len(fx.node.Artifacts) {
+		t.Errorf("%d downloads, want one per artifact (%d)", got, len(fx.node.Artifacts))
+	}
+
+	t.Run("a rerun converges without fetching anything", func(t *testing.T) {
+		fx.m.srv.Close() // a reboot with the mirror gone
+		code, st, out := fx.run(t)
+		if code != 0 || st.Phase != roles.PhaseInstall || st.InstallPath != "download" {
+			t.Fatalf("rerun: exit %d, status %+v\n%s", code, st, out)
+		}
+		if st.Versions["kubelet"] != fx.node.Expect.Versions["kubelet"] {
+			t.Errorf("rerun lost the versions: %v", st.Versions)
+		}
+	})
+}
+
+func TestBootstrapRefusesWrongSums(t *testing.T) {
+	requireTool(t, "bash")
+	requireTool(t, "curl")
+	fx := newInstallFixture(t)
+	var kubelet roles.Artifact
+	for _, a := range fx.node.Artifacts {
+		if a.Name == roles.CompKubelet {
+			kubelet = a
+		}
+	}
+	fx.m.files[kubelet.MirrorPath] = []byte("#!/bin/sh\necho tampered\n")
+	code, st, out := fx.run(t)
+	if code != 1 || st.Phase != roles.PhaseFailed {
+		t.Fatalf("exit %d phase %q, want 1 failed\n%s", code, st.Phase, out)
+	}
+	for _, want := range []string{kubelet.URL, "expected " + kubelet.SHA256} {
+		if !strings.Contains(st.Error, want) {
+			t.Errorf("status error %q does not say %q", st.Error, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(fx.f.root, roles.BinDir, "kubelet")); err == nil {
+		t.Error("the tampered kubelet was installed")
+	}
+}
+
+func TestBootstrapUsesTheImageManifest(t *testing.T) {
+	requireTool(t, "bash")
+	requireTool(t, "curl")
+	fx := newInstallFixture(t)
+	img := t.TempDir()
+	var comps []roles.ImageComponent
+	for _, c := range []struct{ name, version string }{
+		{"containerd", "v1.6.20"}, {"containerd-shim-runc-v2", "v1.6.20"}, {"ctr", "v1.6.20"}, {"runc", "v1.1.5"},
+		// the plan pins another kubelet: the image's must not be used
+		{"kubelet", "v1.30.0"},
+	} {
+		path := filepath.Join(img, c.name)
+		writeFile(t, path, "#!/bin/sh\necho image "+c.name+"\n", 0o755)
+		data, _ := os.ReadFile(path)
+		comps = append(comps, roles.ImageComponent{Name: c.name, Version: c.version, Path: path, SHA256: sum(data)})
+	}
+	cni := filepath.Join(img, "cni")
+	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
+		writeFile(t, filepath.Join(cni, p), "#!/bin/sh\n", 0o755)
+	}
+	comps = append(comps, roles.ImageComponent{Name: "cni-plugins", Version: "v1.1.1", Path: cni})
+	manifest, err := roles.ImageManifest{OS: "debian-12", Components: comps}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(fx.f.root, roles.ImageManifestPath), string(manifest), 0o644)
+
+	code, st, out := fx.run(t)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if st.InstallPath != "mixed" || st.Versions["containerd"] != "v1.6.20" || st.Versions["runc"] != "v1.1.5" || st.Versions["kubelet"] != fx.node.Expect.Versions["kubelet"] {
+		t.Errorf("status install path %q versions %v, want mixed with the image's containerd and runc and the plan's kubelet", st.InstallPath, st.Versions)
+	}
+	for _, name := range []string{"containerd", "ctr", "runc"} {
+		if got, link := fx.installed(t, roles.BinDir, name); !link || !strings.Contains(got, "image "+name) {
+			t.Errorf("%s should link to the image's binary, got link=%v %q", name, link, got)
+		}
+	}
+	if got, link := fx.installed(t, roles.BinDir, "kubelet"); link || got != fx.bins["kubelet"] {
+		t.Errorf("kubelet should be the plan's version from the mirror, got link=%v %q", link, got)
+	}
+	fetched := strings.Join(fx.m.fetches(), " ")
+	for _, skipped := range []string{"containerd-", "runc.amd64", "cni-plugins"} {
+		if strings.Contains(fetched, skipped) {
+			t.Errorf("fetched %s although the image has it: %s", skipped, fetched)
+		}
+	}
+}
+
+func TestBootstrapWithoutDownloadsStopsOnMissingBinaries(t *testing.T) {
+	requireTool(t, "bash")
+	fx := newInstallFixture(t, "  version: v1.37.2\n", "  version: v1.37.2\n  disable_package_installation: true\n")
+	code, st, out := fx.run(t)
+	if code != 3 || st.Phase != roles.PhaseFailed || !strings.Contains(st.Error, "disable_package_installation") {
+		t.Fatalf("exit %d status %+v, want exit 3 and a reason naming disable_package_installation\n%s", code, st, out)
+	}
+	if got := fx.m.fetches(); len(got) != 0 {
+		t.Errorf("fetched %v although downloads are disabled", got)
+	}
+}

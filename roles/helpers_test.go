@@ -1,0 +1,157 @@
+package roles_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/render/rendertest"
+	"github.com/kisgen/kisgen/roles"
+)
+
+// requireTool returns the path of a validator the test needs. Without it the test is
+// skipped, unless KISGEN_REQUIRE_VALIDATORS is set (CI installs every validator and sets
+// it, so a missing one fails there instead of passing silently).
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("KISGEN_REQUIRE_VALIDATORS") != "" {
+			t.Fatalf("%s is required (KISGEN_REQUIRE_VALIDATORS is set): %v", name, err)
+		}
+		t.Skipf("%s not installed: %v", name, err)
+	}
+	return path
+}
+
+// model builds the models of every node of an example plan (after edits) with a real PKI.
+func model(t *testing.T, example string, edits ...string) (*plan.Plan, map[string]*roles.Node) {
+	t.Helper()
+	p := rendertest.ExamplePlan(t, example, edits...)
+	b := rendertest.Bundle(t, p)
+	in, err := roles.LoadInputs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := roles.NewCluster(p, b, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*roles.Node{}
+	for _, n := range p.Nodes {
+		m, err := c.Node(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[n.Host] = m
+	}
+	return p, out
+}
+
+// writeRoot writes a node's files and units under root, as its user-data would.
+func writeRoot(t *testing.T, root string, n *roles.Node) {
+	t.Helper()
+	for _, f := range n.Files {
+		writeFile(t, filepath.Join(root, f.Path), f.Content, f.Mode)
+	}
+	for _, u := range n.Units {
+		writeFile(t, filepath.Join(root, roles.UnitDir, u.Name), u.Content, 0o644)
+	}
+}
+
+func writeFile(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// file returns a node's file by path.
+func file(t *testing.T, n *roles.Node, path string) roles.File {
+	t.Helper()
+	for _, f := range n.Files {
+		if f.Path == path {
+			return f
+		}
+	}
+	t.Fatalf("%s has no file %s", n.Host, path)
+	return roles.File{}
+}
+
+func hasFile(n *roles.Node, path string) bool {
+	for _, f := range n.Files {
+		if f.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
+func unit(t *testing.T, n *roles.Node, name string) roles.Unit {
+	t.Helper()
+	for _, u := range n.Units {
+		if u.Name == name {
+			return u
+		}
+	}
+	t.Fatalf("%s has no unit %s", n.Host, name)
+	return roles.Unit{}
+}
+
+func unitNames(n *roles.Node) []string {
+	var out []string
+	for _, u := range n.Units {
+		out = append(out, u.Name)
+	}
+	return out
+}
+
+// stubs makes a directory of commands for PATH: each of tools is linked to the real one
+// found on this machine, each stub is a shell script with the given body.
+func stubs(t *testing.T, dir string, tools []string, scripts map[string]string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range tools {
+		real, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatalf("the test needs %s on this machine: %v", tool, err)
+		}
+		if err := os.Symlink(real, filepath.Join(dir, tool)); err != nil && !os.IsExist(err) {
+			t.Fatal(err)
+		}
+	}
+	for name, body := range scripts {
+		writeFile(t, filepath.Join(dir, name), "#!/bin/bash\n"+body+"\n", 0o755)
+	}
+	return dir
+}
+
+// shellTools are the commands the node scripts themselves use.
+var shellTools = []string{"bash", "awk", "sed", "grep", "cat", "date", "mktemp", "mv", "chmod", "mkdir", "tr", "head", "tail",
+	"sort", "rm", "cut", "ln", "install", "sha256sum", "tar", "gzip", "curl", "seq", "sleep", "cmp", "readlink", "env"}
+
+func envWith(base []string, kv ...string) []string {
+	out := append([]string(nil), base...)
+	for _, s := range kv {
+		k := s[:strings.IndexByte(s, '=')+1]
+		kept := out[:0]
+		for _, e := range out {
+			if !strings.HasPrefix(e, k) {
+				kept = append(kept, e)
+			}
+		}
+		out = append(kept, s)
+	}
+	return out
+}

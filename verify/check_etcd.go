@@ -1,0 +1,114 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// checkEtcd proves, from an etcd node, that the cluster's members are exactly the planned
+// ones, all started, and that this node's member answers healthy. It uses the
+// healthcheck client certificate, read as root.
+var checkEtcd = &check{
+	Name:  "etcd",
+	Title: "etcd members equal the plan and this member is healthy",
+	root:  true,
+	skip: func(t *Target) string {
+		if t.Expect.Etcd == nil {
+			return "not an etcd node"
+		}
+		return ""
+	},
+	run: func(ctx context.Context, n *node) CheckResult {
+		e := n.t.Expect.Etcd
+		base := []string{orDefault(e.Etcdctl, "etcdctl"), "--endpoints=" + e.Endpoint, "--dial-timeout=3s", "--command-timeout=5s"}
+		if e.CACert != "" {
+			base = append(base, "--cacert="+e.CACert)
+		}
+		if e.Cert != "" {
+			base = append(base, "--cert="+e.Cert, "--key="+e.Key)
+		}
+		argv := append(slices.Clone(base), "member", "list", "-w", "json")
+		out, err := n.exec(ctx, true, argv...)
+		if err != nil {
+			return failed(err)
+		}
+		var ml struct {
+			Members []struct {
+				Name       string   `json:"name"`
+				PeerURLs   []string `json:"peerURLs"`
+				ClientURLs []string `json:"clientURLs"`
+				IsLearner  bool     `json:"isLearner"`
+			} `json:"members"`
+		}
+		if out.Exit != 0 || json.Unmarshal(out.Stdout, &ml) != nil {
+			return failedf("cannot list etcd members at %s: %s", e.Endpoint, commandFailed(argv, out))
+		}
+		var problems, names []string
+		for _, m := range ml.Members {
+			switch {
+			case m.Name == "":
+				problems = append(problems, fmt.Sprintf("member %s was added but never started", strings.Join(m.PeerURLs, ",")))
+			case m.IsLearner:
+				problems = append(problems, fmt.Sprintf("member %s is still a learner", m.Name))
+			}
+			if m.Name != "" {
+				names = append(names, m.Name)
+			}
+		}
+		missing, extra := setDiff(e.Members, names)
+		if len(missing) > 0 {
+			problems = append(problems, "planned but not members: "+strings.Join(missing, ", "))
+		}
+		if len(extra) > 0 {
+			problems = append(problems, "members not in the plan: "+strings.Join(extra, ", ")+" (remove them with etcdctl member remove)")
+		}
+
+		hargv := append(slices.Clone(base), "endpoint", "health", "-w", "json")
+		hout, err := n.exec(ctx, true, hargv...)
+		if err != nil {
+			return failed(err)
+		}
+		var health []struct {
+			Endpoint string `json:"endpoint"`
+			Health   bool   `json:"health"`
+			Took     string `json:"took"`
+			Error    string `json:"error"`
+		}
+		took := ""
+		if json.Unmarshal(hout.Stdout, &health) != nil || len(health) == 0 {
+			problems = append(problems, "health unknown: "+commandFailed(hargv, hout))
+		}
+		for _, h := range health {
+			if !h.Health {
+				problems = append(problems, fmt.Sprintf("%s is unhealthy: %s", h.Endpoint, orDefault(h.Error, "no reason given")))
+			}
+			took = h.Took
+		}
+		if len(problems) > 0 {
+			return failedf("%s", strings.Join(problems, "\n  "))
+		}
+		slices.Sort(names)
+		return passed("members %s; %s healthy (%s)", strings.Join(names, ", "), e.Endpoint, took)
+	},
+}
+
+// setDiff returns what is in want but not got, and in got but not want, sorted.
+func setDiff(want, got []string) (missing, extra []string) {
+	in := func(s []string, x string) bool { return slices.Contains(s, x) }
+	for _, w := range want {
+		if !in(got, w) {
+			missing = append(missing, w)
+		}
+	}
+	for _, g := range got {
+		if !in(want, g) {
+			extra = append(extra, g)
+		}
+	}
+	slices.Sort(missing)
+	slices.Sort(extra)
+	return missing, extra
+}

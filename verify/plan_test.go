@@ -1,0 +1,149 @@
+package verify
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/providers"
+	"github.com/kisgen/kisgen/verify/sshdtest"
+)
+
+// loadExample copies an example plan into a temporary directory with a fresh SSH key.
+func loadExample(t *testing.T, name string) *plan.Plan {
+	t.Helper()
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join("..", "examples", name))
+	must(t, err)
+	path := filepath.Join(dir, name)
+	must(t, os.WriteFile(path, data, 0o644))
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	must(t, err)
+	sshdtest.WritePrivateKey(t, filepath.Join(dir, "kismaticuser.key"), key)
+	p, rep, err := plan.Load(path)
+	must(t, err)
+	if rep.IsFatal(false) {
+		t.Fatalf("%s: %s", name, rep.Summary())
+	}
+	return p
+}
+
+func TestFromPlanFillsWhatThePlanDecides(t *testing.T) {
+	p := loadExample(t, "ha.yaml")
+	_, etcd1Key := sshdtest.NewHostKey(t)
+	targets, err := FromPlan(p, PlanInputs{
+		Signer: sshdtest.NewSigner(t),
+		HostKey: func(host string) (ssh.PublicKey, error) {
+			return map[string]ssh.PublicKey{"etcd1": etcd1Key}[host], nil
+		},
+		SSHAddrs: map[string]string{"worker2": "127.0.0.1:2232"},
+	})
+	must(t, err)
+	var hosts []string
+	for _, tg := range targets {
+		hosts = append(hosts, tg.Host)
+	}
+	if d := cmp.Diff([]string{"etcd1", "etcd2", "etcd3", "master1", "master2", "worker1", "worker2", "worker3"}, hosts); d != "" {
+		t.Fatalf("hosts (-want +got)\n%s", d)
+	}
+	ignore := cmpopts.IgnoreFields(Target{}, "Signer", "HostKey")
+	want := map[string]Target{
+		"etcd1": {Host: "etcd1", Addr: "10.10.0.11:22", User: "kismaticuser", Roles: []string{"etcd"}, Expect: Expectations{
+			Provisioner: "cloud-init", RenewBefore: 720 * time.Hour,
+			Etcd: &EtcdExpect{Endpoint: "https://10.10.0.11:2379", Members: []string{"etcd1", "etcd2", "etcd3"}}}},
+		"master1": {Host: "master1", Addr: "10.10.0.21:22", User: "kismaticuser", Roles: []string{"master"}, Expect: Expectations{
+			Provisioner: "cloud-init", RenewBefore: 720 * time.Hour,
+			APIServer: &APIServerExpect{URL: "https://10.10.0.21:6443"},
+			Node:      &NodeExpect{Name: "master1"},
+			Calico:    &CalicoExpect{BGPPeers: []string{"10.10.0.22", "10.10.0.31", "10.10.0.32", "10.10.0.33"}}}},
+		"worker2": {Host: "worker2", Addr: "127.0.0.1:2232", User: "kismaticuser", Roles: []string{"worker"}, Expect: Expectations{
+			Provisioner: "cloud-init", RenewBefore: 720 * time.Hour,
+			Node:   &NodeExpect{Name: "worker2", Labels: map[string]string{"example.com/gpu": "true"}, Taints: []string{"example.com/gpu=true:NoSchedule"}},
+			Calico: &CalicoExpect{BGPPeers: []string{"10.10.0.21", "10.10.0.22", "10.10.0.31", "10.10.0.33"}}}},
+	}
+	for _, tg := range targets {
+		w, ok := want[tg.Host]
+		if !ok {
+			continue
+		}
+		if d := cmp.Diff(w, tg, ignore, cmpopts.EquateEmpty()); d != "" {
+			t.Errorf("%s (-want +got)\n%s", tg.Host, d)
+		}
+		if tg.Signer == nil {
+			t.Errorf("%s has no signer", tg.Host)
+		}
+	}
+	if targets[0].HostKey == nil || targets[1].HostKey != nil {
+		t.Errorf("host keys: etcd1 %v, etcd2 %v; want etcd1's only", targets[0].HostKey, targets[1].HostKey)
+	}
+
+	boom := errors.New("corrupt bundle")
+	if _, err := FromPlan(p, PlanInputs{HostKey: func(string) (ssh.PublicKey, error) { return nil, boom }}); !errors.Is(err, boom) {
+		t.Errorf("host key error: %v", err)
+	}
+}
+
+func TestFromPlanOverlayModeHasNoBGPPeers(t *testing.T) {
+	targets, err := FromPlan(loadExample(t, "minimal.yaml"), PlanInputs{})
+	must(t, err)
+	for _, tg := range targets {
+		if c := tg.Expect.Calico; c != nil && len(c.BGPPeers) > 0 {
+			t.Errorf("%s: BGP peers %v in overlay mode", tg.Host, c.BGPPeers)
+		}
+		if tg.Host == "worker1" && tg.Expect.Calico == nil {
+			t.Error("worker1 has no Calico expectations")
+		}
+	}
+}
+
+func TestLoadSSHAddrs(t *testing.T) {
+	cases := []struct {
+		name    string
+		record  string // "" writes no record
+		want    map[string]string
+		wantErr error
+	}{
+		{"no record yet", "", map[string]string{}, nil},
+		{"list of instances", `[{"host":"etcd1","id":"q1","state":"running","sshAddr":"127.0.0.1:2201","created":true},{"host":"worker1","id":"q2","state":"running","created":true}]`,
+			map[string]string{"etcd1": "127.0.0.1:2201"}, nil},
+		{"object with instances", `{"network":"hub.sock","instances":[{"host":"master1","sshAddr":"[::1]:2202"}]}`,
+			map[string]string{"master1": "[::1]:2202"}, nil},
+		{"not JSON", `{{`, nil, ErrBadRecord},
+		{"address without port", `[{"host":"etcd1","sshAddr":"127.0.0.1"}]`, nil, ErrBadRecord},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			state := t.TempDir()
+			if tc.record != "" {
+				writeFile(t, providers.RecordPath(state, "qemu"), tc.record)
+			}
+			got, err := LoadSSHAddrs(state, "qemu")
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Fatalf("err %v, want %v", err, tc.wantErr)
+			}
+			if d := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); err == nil && d != "" {
+				t.Errorf("(-want +got)\n%s", d)
+			}
+		})
+	}
+}
+
+func TestParseHostKey(t *testing.T) {
+	_, k := sshdtest.NewHostKey(t)
+	got, err := ParseHostKey(ssh.MarshalAuthorizedKey(k))
+	if err != nil || string(got.Marshal()) != string(k.Marshal()) {
+		t.Errorf("ParseHostKey: %v", err)
+	}
+	if _, err := ParseHostKey([]byte("not a key")); !errors.Is(err, ErrBadTarget) {
+		t.Errorf("bad key: %v", err)
+	}
+}

@@ -1,0 +1,47 @@
+# kisgen's build and test entry points. CI runs .ci/run, which installs what the tests
+# need and runs `make test`. See docs/development.md.
+
+GO       ?= go
+FUZZTIME ?= 10m
+
+.PHONY: build test vet fmt-check fuzz-short fuzz bench generate e2e clean
+
+## build: the kisgen binary in bin/
+build:
+	$(GO) build -o bin/kisgen .
+
+## test: vet, formatting, every package's tests (docs/plan.md staleness included), a short fuzz
+test: vet fmt-check
+	$(GO) test ./...
+	$(MAKE) fuzz-short
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+## fuzz-short: 20 seconds of the plan loader and validator fuzzer
+fuzz-short:
+	$(GO) test ./plan -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 20s
+
+## fuzz: a long fuzzing run (FUZZTIME=30m make fuzz); new failing inputs land in plan/testdata/fuzz/
+fuzz:
+	$(GO) test ./plan -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -timeout 0
+
+## bench: every benchmark, with allocations; the figures are printed and kept in .cache/bench.txt
+bench:
+	@mkdir -p .cache
+	$(GO) test -run '^$$' -bench . -benchmem ./... | tee .cache/bench.txt
+
+## generate: docs/plan.md and the plan writer's field docs, from plan/v1alpha1/types.go
+generate:
+	$(GO) generate ./plan/...
+
+## e2e: boot real qemu VMs from the example plans and verify them (slow; see test/e2e)
+e2e:
+	$(GO) test -tags e2e -count=1 -timeout 0 -v ./test/e2e/...
+
+clean:
+	rm -rf bin/

@@ -70,6 +70,8 @@ type vm struct {
 	diskGB     int
 	img        *image.Image
 	userData   []byte
+	// kept is set when the VM was already running.
+	kept bool
 }
 
 func (v *vm) pidfile() string { return filepath.Join(v.dir, "qemu.pid") }
@@ -297,6 +299,7 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 	var errs []error
 	for _, v := range vms {
 		if pid := alivePID(v.pidfile(), v.name); pid > 0 {
+			v.kept = true
 			prog.say(v.node.Host, "already running (pid %d), kept", pid)
 			st.put(v, pid, false)
 			continue
@@ -592,6 +595,9 @@ func waitBoot(ctx context.Context, vms []*vm, prog *progress, timeout time.Durat
 
 func waitOne(ctx context.Context, v *vm, prog *progress) error {
 	seen := 0
+	if v.kept {
+		seen = len(milestones)
+	}
 	t0 := time.Now()
 	for {
 		if con, err := os.ReadFile(v.console()); err == nil {

@@ -89,7 +89,7 @@ func (st *state) put(v *vm, pid int, created bool) {
 		if old.Host == in.Host {
 			if !created {
 				// A kept VM still runs the user-data and settings it was started with.
-				in.UserDataSHA256, in.Image, in.Created = old.UserDataSHA256, old.Image, old.Created
+				in.UserDataSHA256, in.Image = old.UserDataSHA256, old.Image
 			}
 			st.Instances[i] = in
 			return

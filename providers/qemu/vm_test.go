@@ -121,7 +121,10 @@ provider:
     ssh_base_port: 2390
 etcd:
   expected_count: 1
-  machine: {memory_mb: 768}
+  machine: {memory_mb: 768, cpus: 1}
+  nodes: [{host: node1, ip: 10.10.0.11}]
+master:
+  expected_count: 1
   nodes: [{host: node1, ip: 10.10.0.11}]
 worker:
   expected_count: 1
@@ -201,9 +204,9 @@ runcmd:
 	if out, err := sshRun("127.0.0.1:2390", "tester", signer, "curl -sS -m 5 http://10.0.2.2:"+port+"/SHA256SUMS"); err == nil {
 		t.Errorf("the guest reached the host beyond the forward: %s", out)
 	}
-	bake := run("127.0.0.1:2391", "sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables; test -x /opt/cni/bin/bridge && echo cni; "+
-		"systemctl is-enabled apt-daily.timer || true; cat /etc/kisgen/image-manifest.json | grep -c containerd")
-	if want := "1\n1\ncni\nmasked\n3"; bake != want {
+	bake := run("127.0.0.1:2391", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/bridge/bridge-nf-call-iptables; test -x /opt/cni/bin/bridge && echo cni; "+
+		"systemctl is-enabled apt-daily.timer || true; grep -c '\"name\"' /etc/kisgen/image-manifest.json")
+	if want := "1\n1\ncni\nmasked\n5"; bake != want {
 		t.Errorf("bake settings on node2:\n%s\nwant:\n%s", bake, want)
 	}
 

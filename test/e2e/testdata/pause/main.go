@@ -1,0 +1,29 @@
+// Command pause is the e2e test's stand-in for registry.k8s.io/pause: a static binary
+// that holds a pod's namespaces, reaps orphaned children, and exits on SIGINT or SIGTERM.
+// The e2e test builds it, packs it as an image archive on the mirror, and nodes import it
+// into containerd at boot, because no registry can be reached.
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	for s := range sigs {
+		if s == syscall.SIGCHLD {
+			for {
+				var ws syscall.WaitStatus
+				pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+				if pid <= 0 || err != nil {
+					break
+				}
+			}
+			continue
+		}
+		os.Exit(0)
+	}
+}

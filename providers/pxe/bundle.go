@@ -1,0 +1,422 @@
+package pxe
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"text/template"
+
+	"github.com/kisgen/kisgen/internal/atomicfile"
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/providers"
+)
+
+// Defaults for Options.
+const (
+	DefaultRoot       = "/dev/sda"
+	DefaultKernelArgs = "console=tty0 console=ttyS0,115200n8"
+	DefaultIPXEDir    = "/usr/lib/ipxe"
+	// ManifestFile describes a bundle; Serve reads it.
+	ManifestFile = "manifest.json"
+)
+
+// Options configure Build.
+type Options struct {
+	// Out is the bundle directory. It is replaced as a whole: a failed build leaves the
+	// previous bundle in place.
+	Out string
+	// Kernel and Initrd are the files every node boots (`kisgen image build` writes
+	// vmlinuz and initrd.img).
+	Kernel, Initrd string
+	// Root is the root device on the nodes' disks (default /dev/sda); "" with
+	// KernelArgs carrying root= yourself.
+	Root string
+	// KernelArgs are added to every node's kernel command line (default: serial and
+	// screen consoles).
+	KernelArgs string
+	// IPXEDir holds undionly.kpxe and ipxe.efi, the iPXE builds PXE firmware chainloads
+	// (Debian's ipxe package; default /usr/lib/ipxe). Missing files are reported; machines
+	// whose firmware is iPXE already (qemu, many NICs) do not need them.
+	IPXEDir string
+	// Mirror is a directory `kisgen mirror build` wrote; it is linked (or copied) into the
+	// bundle's mirror/ for installs without internet access.
+	Mirror string
+	// Progress receives a line per notable event.
+	Progress io.Writer
+}
+
+// Manifest describes a bundle: its nodes and a checksum of every file.
+type Manifest struct {
+	Cluster string         `json:"cluster"`
+	HTTPURL string         `json:"httpUrl"`
+	Nodes   []ManifestNode `json:"nodes"`
+	// Files maps every file's path in the bundle to its SHA-256.
+	Files map[string]string `json:"files"`
+}
+
+// ManifestNode is one node of a bundle and the paths only it may fetch.
+type ManifestNode struct {
+	Host   string   `json:"host"`
+	MAC    string   `json:"mac"`
+	IP     string   `json:"ip"`
+	Roles  []string `json:"roles"`
+	Format string   `json:"format"`
+	// Private are the paths holding the node's user-data.
+	Private []string `json:"private"`
+}
+
+// Result is a built bundle.
+type Result struct {
+	Dir      string
+	Manifest Manifest
+	// Missing lists optional files that could not be included, with what to do.
+	Missing []string
+}
+
+var (
+	macRE  = regexp.MustCompile(`^([0-9a-f]{2}:){5}[0-9a-f]{2}$`)
+	hostRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+// HexHyp is a MAC address as iPXE's ${mac:hexhyp} writes it: 52-54-00-12-34-56.
+func HexHyp(mac string) string { return strings.ReplaceAll(strings.ToLower(mac), ":", "-") }
+
+// NoCloudURL is the seed URL a cloud-init node is booted with.
+func NoCloudURL(httpURL, host string) string { return httpURL + "/nocloud/" + host + "/" }
+
+// IgnitionURL is the config URL an Ignition node is booted with.
+func IgnitionURL(httpURL, host string) string { return httpURL + "/ignition/" + host + ".ign" }
+
+// kernelArgs is a node's kernel command line after the initrd= argument.
+func kernelArgs(httpURL string, m providers.Machine, opts Options) string {
+	var args []string
+	if opts.Root != "" {
+		args = append(args, "root="+opts.Root, "rw")
+	}
+	if opts.KernelArgs != "" {
+		args = append(args, opts.KernelArgs)
+	}
+	if m.Format == plan.FormatIgnition {
+		// Fedora CoreOS and Flatcar read the config URL; flatcar.first_boot makes Flatcar
+		// run Ignition on a machine booted over the network.
+		args = append(args, "ignition.firstboot", "ignition.platform.id=metal", "flatcar.first_boot=1", "ignition.config.url="+IgnitionURL(httpURL, m.Node.Host))
+	} else {
+		args = append(args, "ds=nocloud-net;s="+NoCloudURL(httpURL, m.Node.Host))
+	}
+	return strings.Join(args, " ")
+}
+
+// checkArgs refuses kernel arguments an iPXE script line would misread.
+func checkArgs(s string) error {
+	if strings.ContainsAny(s, "\n\r$\"'`\\") {
+		return fmt.Errorf("kernel arguments %q: newlines, quotes, backslashes and $ are not allowed", s)
+	}
+	return nil
+}
+
+// Build writes the bundle for the plan's machines. Everything is checked first; the
+// bundle is staged next to Out and swapped in at the end.
+func Build(p *plan.Plan, machines []providers.Machine, opts Options) (*Result, error) {
+	if opts.Out == "" {
+		return nil, errors.New("no output directory")
+	}
+	out, err := filepath.Abs(opts.Out)
+	if err != nil {
+		return nil, err
+	}
+	httpURL := strings.TrimRight(p.Provider.PXE.HTTPURL, "/")
+	var errs []error
+	if u, err := url.Parse(httpURL); httpURL == "" || err != nil || u.Scheme != "http" || u.Host == "" || strings.ContainsAny(httpURL, " \"'$\\") {
+		errs = append(errs, fmt.Errorf("%w: provider.pxe.http_url: set the http:// URL `kisgen serve pxe` will be reachable at from the nodes, e.g. http://10.0.0.2:8080", providers.ErrSetting))
+	}
+	if err := checkArgs(opts.KernelArgs + " " + opts.Root); err != nil {
+		errs = append(errs, err)
+	}
+	for _, a := range []struct{ what, path string }{{"kernel", opts.Kernel}, {"initrd", opts.Initrd}} {
+		if fi, err := os.Stat(a.path); err != nil || !fi.Mode().IsRegular() {
+			errs = append(errs, fmt.Errorf("%w: the %s %q: build one with `kisgen image build` or point --%s at one", ErrMissingAsset, a.what, a.path, a.what))
+		}
+	}
+	if opts.Mirror != "" {
+		if fi, err := os.Stat(opts.Mirror); err != nil || !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("%w: the mirror %q: build it with `kisgen mirror build --out %s`", ErrMissingAsset, opts.Mirror, opts.Mirror))
+		}
+	}
+	seen := map[string]string{}
+	for _, m := range machines {
+		n := m.Node
+		switch {
+		case n.MAC == "":
+			errs = append(errs, fmt.Errorf("%w: %s.mac: add the MAC address of %s's boot interface", ErrNoMAC, n.Sources[0], n.Host))
+		case !macRE.MatchString(n.MAC):
+			errs = append(errs, fmt.Errorf("%w: %s.mac: %q is not a MAC address", providers.ErrSetting, n.Sources[0], n.MAC))
+		case seen[n.MAC] != "":
+			errs = append(errs, fmt.Errorf("%w: %s.mac: %s is also %s's", providers.ErrSetting, n.Sources[0], n.MAC, seen[n.MAC]))
+		default:
+			seen[n.MAC] = n.Host
+		}
+		if !hostRE.MatchString(n.Host) {
+			errs = append(errs, fmt.Errorf("%w: %s.host: %q cannot name a file in the bundle", providers.ErrSetting, n.Sources[0], n.Host))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return nil, err
+	}
+	stage, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".new-")
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = os.RemoveAll(stage)
+		}
+	}()
+	if err := os.Chmod(stage, 0o755); err != nil {
+		return nil, err
+	}
+	b := &builder{dir: stage, files: map[string]string{}}
+	res := &Result{Dir: out, Manifest: Manifest{Cluster: p.Name, HTTPURL: httpURL}}
+
+	nodes := make([]ManifestNode, 0, len(machines))
+	for _, m := range machines {
+		n := m.Node
+		roles := make([]string, len(n.Roles))
+		for i, r := range n.Roles {
+			roles[i] = string(r)
+		}
+		mn := ManifestNode{Host: n.Host, MAC: n.MAC, IP: n.IP.String(), Roles: roles, Format: string(m.Format)}
+		if m.Format == plan.FormatIgnition {
+			mn.Private = []string{"ignition/" + n.Host + ".ign"}
+			b.write(mn.Private[0], m.UserData, 0o600)
+		} else {
+			dir := "nocloud/" + n.Host + "/"
+			mn.Private = []string{dir + "user-data"}
+			b.write(dir+"user-data", m.UserData, 0o600)
+			b.write(dir+"meta-data", []byte(fmt.Sprintf("instance-id: kisgen-%s-%s\nlocal-hostname: %s\n", p.Name, n.Host, n.Host)), 0o644)
+			b.write(dir+"vendor-data", nil, 0o644) // cloud-init 22.4 retries and gives up on a 404
+		}
+		script := b.exec(nodeScript, map[string]string{
+			"Cluster": p.Name, "Host": n.Host, "Roles": strings.Join(roles, ", "), "MAC": n.MAC, "IP": n.IP.String(),
+			"HTTPURL": httpURL, "KernelArgs": kernelArgs(httpURL, m, opts),
+		})
+		b.write("ipxe/"+HexHyp(n.MAC)+".ipxe", script, 0o644)
+		b.write("ipxe/host/"+n.Host+".ipxe", script, 0o644)
+		nodes = append(nodes, mn)
+	}
+	res.Manifest.Nodes = nodes
+	boot := b.exec(bootScript, map[string]string{"Cluster": p.Name, "HTTPURL": httpURL})
+	b.write("ipxe/boot.ipxe", boot, 0o644)
+	b.write("tftp/boot.ipxe", boot, 0o644)
+
+	b.link(opts.Kernel, "assets/vmlinuz")
+	b.link(opts.Initrd, "assets/initrd.img")
+	ipxeDir := opts.IPXEDir
+	if ipxeDir == "" {
+		ipxeDir = DefaultIPXEDir
+	}
+	for _, f := range []string{"undionly.kpxe", "ipxe.efi"} {
+		src := filepath.Join(ipxeDir, f)
+		if _, err := os.Stat(src); err != nil {
+			res.Missing = append(res.Missing, fmt.Sprintf("tftp/%s: not in %s (install Debian's ipxe package, or copy one there); firmware that is iPXE already does not need it", f, ipxeDir))
+			continue
+		}
+		b.link(src, "tftp/"+f)
+	}
+	if opts.Mirror != "" {
+		b.linkTree(opts.Mirror, "mirror")
+		if mu := strings.TrimRight(p.Mirror.URL, "/"); mu != httpURL+"/mirror" {
+			res.Missing = append(res.Missing, fmt.Sprintf("mirror/: the plan's mirror.url is %q; set it to %s/mirror (and render again) for the nodes to download from the bundle", p.Mirror.URL, httpURL))
+		}
+	}
+
+	ranges, err := dhcpRanges(machines)
+	if err != nil {
+		return nil, err
+	}
+	conf := map[string]any{
+		"Cluster": p.Name, "Dir": out, "HTTPURL": httpURL, "Interface": p.Provider.PXE.Interface,
+		"Ranges": ranges, "Nodes": nodes, "Gateway": p.Provider.PXE.Gateway, "DNS": strings.Join(p.Provider.PXE.DNS, ","),
+	}
+	b.write("dnsmasq/dnsmasq.conf", b.exec(dnsmasqConf, conf), 0o644)
+	b.write("dnsmasq/dnsmasq-proxy.conf", b.exec(dnsmasqProxyConf, conf), 0o644)
+	if b.err != nil {
+		return nil, b.err
+	}
+	res.Manifest.Files = b.files
+	mj, err := json.MarshalIndent(res.Manifest, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(stage, ManifestFile), append(mj, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.ReplaceDir(stage, out); err != nil {
+		return nil, err
+	}
+	ok = true
+	for _, m := range res.Missing {
+		fmt.Fprintf(progressOf(opts), "pxe: note: %s\n", m)
+	}
+	return res, nil
+}
+
+func progressOf(opts Options) io.Writer {
+	if opts.Progress == nil {
+		return io.Discard
+	}
+	return opts.Progress
+}
+
+// dhcpRanges are the /24 networks of the nodes' addresses (dnsmasq takes the netmask
+// from the interface it serves), sorted.
+func dhcpRanges(machines []providers.Machine) ([]string, error) {
+	set := map[string]bool{}
+	for _, m := range machines {
+		ip := m.Node.IP
+		if !ip.Is4() {
+			return nil, fmt.Errorf("%w: node %s: PXE reservations need an IPv4 address, got %s", providers.ErrSetting, m.Node.Host, ip)
+		}
+		pfx, _ := ip.Prefix(24)
+		set[pfx.Addr().String()] = true
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return netip.MustParseAddr(out[i]).Less(netip.MustParseAddr(out[j]))
+	})
+	return out, nil
+}
+
+// builder writes files into the staged bundle, remembering their checksums; the first
+// error sticks.
+type builder struct {
+	dir   string
+	files map[string]string
+	err   error
+}
+
+func (b *builder) exec(t *template.Template, data any) []byte {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil && b.err == nil {
+		b.err = err
+	}
+	return buf.Bytes()
+}
+
+func (b *builder) prepare(rel string) string {
+	dst := filepath.Join(b.dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil && b.err == nil {
+		b.err = err
+	}
+	return dst
+}
+
+func (b *builder) write(rel string, data []byte, perm os.FileMode) {
+	if b.err != nil {
+		return
+	}
+	dst := b.prepare(rel)
+	if err := os.WriteFile(dst, data, perm); err != nil {
+		b.err = err
+		return
+	}
+	if err := os.Chmod(dst, perm); err != nil {
+		b.err = err
+		return
+	}
+	sum := sha256.Sum256(data)
+	b.files[rel] = hex.EncodeToString(sum[:])
+}
+
+// link hard-links src into the bundle, or copies it when that is not possible.
+func (b *builder) link(src, rel string) {
+	if b.err != nil {
+		return
+	}
+	dst := b.prepare(rel)
+	if err := os.Link(src, dst); err != nil {
+		if err := copyFile(src, dst); err != nil {
+			b.err = fmt.Errorf("bundle %s: %w", src, err)
+			return
+		}
+	}
+	sum, err := hashFile(dst)
+	if err != nil {
+		b.err = err
+		return
+	}
+	b.files[rel] = sum
+}
+
+func (b *builder) linkTree(src, rel string) {
+	if b.err != nil {
+		return
+	}
+	b.err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !d.Type().IsRegular() {
+			return nil
+		}
+		r, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		b.link(p, rel+"/"+filepath.ToSlash(r))
+		return b.err
+	})
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func hashFile(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -26,9 +26,10 @@ fmt-check:
 fuzz-short:
 	$(GO) test ./plan -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 20s
 
-## fuzz: a long fuzzing run (FUZZTIME=30m make fuzz); new failing inputs land in plan/testdata/fuzz/
+## fuzz: long fuzzing runs (FUZZTIME=30m make fuzz); failing inputs land in the package's testdata/fuzz/
 fuzz:
 	$(GO) test ./plan -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -timeout 0
+	$(GO) test ./plan/wizard -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME) -timeout 0
 
 ## bench: every benchmark, with allocations; the figures are printed and kept in .cache/bench.txt
 bench:

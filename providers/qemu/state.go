@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 
-	"github.com/kisgen/kisgen/internal/atomicfile"
 	"github.com/kisgen/kisgen/providers"
 )
 
@@ -45,7 +43,7 @@ type state struct {
 	Instances []*Instance `json:"instances"`
 }
 
-func statePath(stateDir string) string { return filepath.Join(stateDir, "providers", "qemu.json") }
+func statePath(stateDir string) string { return providers.RecordPath(stateDir, "qemu") }
 
 // LoadInstances reads the instances recorded in stateDir (none when nothing is recorded).
 func LoadInstances(stateDir string) ([]Instance, error) {
@@ -123,13 +121,6 @@ func (st *state) save(stateDir string) error {
 		return nil
 	}
 	st.mu.Lock()
-	b, err := json.MarshalIndent(st, "", "  ")
-	st.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Join(stateDir, "providers"), 0o755); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(statePath(stateDir), append(b, '\n'), 0o644)
+	defer st.mu.Unlock()
+	return providers.SaveRecord(stateDir, "qemu", st)
 }

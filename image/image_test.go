@@ -1,0 +1,167 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kisgen/kisgen/roles"
+)
+
+// TestPackagesMatchBakeScript proves the Go side reads the same package list the script
+// installs on a live machine, and that it holds what a kisgen node needs.
+func TestPackagesMatchBakeScript(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "bake.sh")
+	if err := os.WriteFile(script, BakeScript, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("sh", script, "--packages").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.TrimSpace(string(out)), strings.Join(Packages(), ","); got != want {
+		t.Errorf("bake.sh --packages = %q\nPackages() = %q", got, want)
+	}
+	have := map[string]bool{}
+	for _, p := range Packages() {
+		have[p] = true
+	}
+	for _, need := range []string{"linux-image-cloud-amd64", "systemd", "cloud-init", "openssh-server", "sudo", "containerd", "runc", "conntrack",
+		"iptables", "containernetworking-plugins", "socat", "ethtool", "iproute2", "curl", "ca-certificates", "kmod"} {
+		if !have[need] {
+			t.Errorf("package %s missing from the bake script", need)
+		}
+	}
+}
+
+// TestBakeScriptCustomisesARoot runs the bake script's --root mode (the mmdebstrap
+// customize step) on a skeleton root and checks what it leaves; the manifest must be
+// readable by the node's bootstrap (roles.ParseImageManifest).
+func TestBakeScriptCustomisesARoot(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "bake.sh")
+	root := filepath.Join(dir, "root")
+	for _, d := range []string{"usr/lib/cni", "etc/ssh", "var/lib/dbus"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, data := range map[string]string{
+		"usr/lib/cni/bridge": "plugin", "usr/lib/cni/host-local": "plugin",
+		"etc/ssh/ssh_host_ed25519_key": "secret", "etc/machine-id": "0123456789abcdef\n", "var/lib/dbus/machine-id": "x",
+	} {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(script, BakeScript, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", script, "--root", root)
+	cmd.Env = append(os.Environ(), "KISGEN_OS=debian-12", "KISGEN_DATASOURCES=NoCloud, None")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bake.sh --root: %v\n%s", err, out)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		return string(b)
+	}
+	if l, err := os.Readlink(filepath.Join(root, "opt/cni/bin/bridge")); err != nil || l != "/usr/lib/cni/bridge" {
+		t.Errorf("opt/cni/bin/bridge -> %q, %v", l, err)
+	}
+	if got := read("etc/modules-load.d/kisgen.conf"); got != "overlay\nbr_netfilter\n" {
+		t.Errorf("modules-load = %q", got)
+	}
+	for _, s := range []string{"net.ipv4.ip_forward = 1", "net.bridge.bridge-nf-call-iptables = 1"} {
+		if !strings.Contains(read("etc/sysctl.d/90-kisgen.conf"), s) {
+			t.Errorf("sysctl file lacks %q", s)
+		}
+	}
+	if !strings.Contains(read("etc/cloud/cloud.cfg.d/90-kisgen.cfg"), "datasource_list: [ NoCloud, None ]") {
+		t.Error("cloud-init datasource not set")
+	}
+	if got := read("etc/machine-id"); got != "" {
+		t.Errorf("machine-id = %q, want empty so each machine gets its own", got)
+	}
+	for _, gone := range []string{"etc/ssh/ssh_host_ed25519_key", "var/lib/dbus/machine-id"} {
+		if _, err := os.Stat(filepath.Join(root, gone)); !os.IsNotExist(err) {
+			t.Errorf("%s left in the image", gone)
+		}
+	}
+	// The skeleton has no dpkg database, so the manifest lists no component; its form
+	// must still be what the bootstrap reads.
+	m, err := roles.ParseImageManifest([]byte(read("etc/kisgen/image-manifest.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.OS != "debian-12" {
+		t.Errorf("manifest os = %q", m.OS)
+	}
+}
+
+// TestBuiltImageManifestIsReadableByTheBootstrap checks the manifest of the image in the
+// repository's cache, when one was built (make e2e builds it), with the roles parser.
+func TestBuiltImageManifestIsReadableByTheBootstrap(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", DefaultCacheDir, "debian-12", ManifestFile))
+	if err != nil {
+		t.Skip("no image built in ../.cache/images/debian-12 (kisgen image build --os debian-12)")
+	}
+	m, err := roles.ParseImageManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]roles.ImageComponent{}
+	for _, c := range m.Components {
+		got[c.Name] = c
+	}
+	for _, name := range []string{roles.CompContainerd, "containerd-shim-runc-v2", "ctr", roles.CompRunc, roles.CompCNIPlugins} {
+		c, ok := got[name]
+		if !ok || !strings.HasPrefix(c.Version, "v") {
+			t.Errorf("component %s = %+v", name, c)
+		}
+		if name != roles.CompCNIPlugins && len(c.SHA256) != 64 {
+			t.Errorf("component %s has no sha256", name)
+		}
+	}
+}
+
+func TestBuildIDFollowsContent(t *testing.T) {
+	base := Options{OS: "debian-12"}
+	id := BuildID(base)
+	if !strings.HasPrefix(id, "debian-12-") || BuildID(base) != id {
+		t.Fatalf("BuildID = %q, not stable", id)
+	}
+	for name, o := range map[string]Options{
+		"os":     {OS: "debian-13"},
+		"size":   {OS: "debian-12", SizeGB: 20},
+		"mirror": {OS: "debian-12", AptMirror: "http://apt.example/debian"},
+	} {
+		if BuildID(o) == id {
+			t.Errorf("changing the %s keeps the build id", name)
+		}
+	}
+	if BuildID(Options{OS: "debian-12", Out: "/elsewhere", CacheDir: "/c"}) != id {
+		t.Error("the output directory changes the build id")
+	}
+}
+
+func TestBuildRejectsUnknownOS(t *testing.T) {
+	_, err := Build(context.Background(), Options{OS: "windows-11", CacheDir: t.TempDir()})
+	if !errors.Is(err, ErrUnsupportedOS) || !strings.Contains(err.Error(), "debian-12") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestFindSaysHowToBuild(t *testing.T) {
+	_, err := Find(t.TempDir())
+	if !errors.Is(err, ErrNotBuilt) || !strings.Contains(err.Error(), "kisgen image build") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,364 @@
+package mirror
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kisgen/kisgen/internal/binbuild"
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/roles"
+)
+
+// fakeCache fills a binbuild cache directory with small stand-in binaries for etcd and
+// Kubernetes of the plan's versions, so Build finds them built and compiles nothing.
+func fakeCache(t *testing.T, p *plan.Plan) string {
+	t.Helper()
+	cache := t.TempDir()
+	write := func(dir string, names []string) {
+		d := filepath.Join(cache, dir)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var sums strings.Builder
+		for _, n := range names {
+			data := []byte("#!/bin/sh\necho " + n + "\n")
+			if err := os.WriteFile(filepath.Join(d, n), data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&sums, "%s  %s\n", sha256Hex(data), n)
+		}
+		if err := os.WriteFile(filepath.Join(d, "SHA256SUMS"), []byte(sums.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("etcd-"+p.Versions.Etcd, []string{"etcd", "etcdctl"})
+	write("kubernetes-"+p.Versions.Kubernetes, binbuild.KubernetesComponents)
+	return cache
+}
+
+func testPlan(t *testing.T, extra string) *plan.Plan {
+	t.Helper()
+	src := `apiVersion: kisgen.io/v1alpha1
+kind: ClusterPlan
+cluster: {name: m}
+add_ons: {cni: {provider: bridge}}
+` + extra + `
+etcd: {expected_count: 1, nodes: [{host: etcd1, ip: 10.10.0.11}]}
+master: {expected_count: 1, nodes: [{host: master1, ip: 10.10.0.21}]}
+worker: {expected_count: 1, nodes: [{host: worker1, ip: 10.10.0.31}]}
+`
+	p, rep := plan.Parse(filepath.Join(t.TempDir(), "kismatic-cluster.yaml"), []byte(src), plan.Options{})
+	if rep.IsFatal(false) {
+		t.Fatalf("plan: %v", rep.Findings)
+	}
+	return p
+}
+
+func fileSum(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256Hex(b)
+}
+
+// TestBuildLaysOutWhatNodesDownload proves that every etcd and Kubernetes artifact the
+// plan's nodes download (roles.PlanArtifacts) is at its MirrorPath with the official
+// sites' checksum files, and that the top-level SHA256SUMS pins each of them the way
+// render looks sums up (by MirrorPath).
+func TestBuildLaysOutWhatNodesDownload(t *testing.T) {
+	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', image_archives: [images/pause.tar]}")
+	out := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(out, "images"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "images", "pause.tar"), []byte("archive"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Build(context.Background(), p, Options{Out: out, CacheDir: fakeCache(t, p)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sumsData, err := os.ReadFile(filepath.Join(out, ChecksumsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums, err := plan.ParseChecksums(sumsData)
+	if err != nil {
+		t.Fatalf("top-level SHA256SUMS does not parse as the plan reads it: %v", err)
+	}
+	var mirrored []string
+	for _, a := range roles.PlanArtifacts(p) {
+		path := filepath.Join(out, filepath.FromSlash(a.MirrorPath))
+		if a.Name != roles.CompEtcd && !isKubernetes(a.Name) {
+			if _, err := os.Stat(path); err == nil {
+				t.Errorf("%s is in the mirror but Build cannot make it", a.MirrorPath)
+			}
+			continue
+		}
+		mirrored = append(mirrored, a.MirrorPath)
+		if got, want := sums[a.MirrorPath], fileSum(t, path); got != want {
+			t.Errorf("SHA256SUMS pins %s as %q, file has %q", a.MirrorPath, got, want)
+		}
+		// the site's own sums file, where the artifact's SumsURL says
+		sumsPath := filepath.Join(out, filepath.FromSlash(strings.TrimPrefix(a.SumsURL, p.Mirror.URL+"/")))
+		published, err := os.ReadFile(sumsPath)
+		if err != nil {
+			t.Errorf("%s: no published sums at %s: %v", a.Name, a.SumsURL, err)
+			continue
+		}
+		if isKubernetes(a.Name) {
+			if string(published) != fileSum(t, path) {
+				t.Errorf("%s.sha256 = %q, want the bare digest", a.MirrorPath, published)
+			}
+		} else if want := fileSum(t, path) + "  " + filepath.Base(path) + "\n"; string(published) != want {
+			t.Errorf("etcd SHA256SUMS = %q, want %q", published, want)
+		}
+	}
+	if len(mirrored) != 7 {
+		t.Errorf("mirrored %v, want etcd and 6 Kubernetes binaries", mirrored)
+	}
+	if sums["images/pause.tar"] != sha256Hex([]byte("archive")) {
+		t.Errorf("image archive not pinned: %v", sums)
+	}
+	if len(res.Files) != 8 {
+		t.Errorf("Result lists %d files, want 8", len(res.Files))
+	}
+	want := []string{"containerd", "runc", "cni-plugins"}
+	if len(res.NotMirrored) != len(want) {
+		t.Fatalf("NotMirrored = %v, want %v", res.NotMirrored, want)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(res.NotMirrored[i], w+" ") {
+			t.Errorf("NotMirrored[%d] = %q, want %s", i, res.NotMirrored[i], w)
+		}
+	}
+}
+
+func TestBuildIsIdempotent(t *testing.T) {
+	p := testPlan(t, "")
+	out, cache := t.TempDir(), fakeCache(t, p)
+	if _, err := Build(context.Background(), p, Options{Out: out, CacheDir: cache}); err != nil {
+		t.Fatal(err)
+	}
+	snapshot := func() map[string]string {
+		m := map[string]string{}
+		_ = filepath.Walk(out, func(path string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() {
+				m[path] = fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
+			}
+			return nil
+		})
+		return m
+	}
+	before := snapshot()
+	time.Sleep(10 * time.Millisecond)
+	if _, err := Build(context.Background(), p, Options{Out: out, CacheDir: cache}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, snapshot()); diff != "" {
+		t.Errorf("a second build rewrote files (-before +after):\n%s", diff)
+	}
+}
+
+func TestBuildNamesMissingImageArchive(t *testing.T) {
+	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', image_archives: [images/missing.tar]}")
+	_, err := Build(context.Background(), p, Options{Out: t.TempDir(), CacheDir: fakeCache(t, p)})
+	if !errors.Is(err, ErrMissingArchive) || !strings.Contains(err.Error(), "images/missing.tar") {
+		t.Fatalf("err = %v, want ErrMissingArchive naming images/missing.tar", err)
+	}
+}
+
+// TestEtcdTarballIsUpstreamLayoutAndDeterministic checks the tarball against what
+// upstream ships and what a node's bootstrap extracts (DIR/etcd, DIR/etcdctl).
+func TestEtcdTarballIsUpstreamLayoutAndDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"etcd", "etcdctl"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(n+" binary"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := EtcdTarball("etcd-v3.7.3-linux-amd64", filepath.Join(dir, "etcd"), filepath.Join(dir, "etcdctl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a later build of the same binaries gives the same bytes
+	now := time.Now()
+	_ = os.Chtimes(filepath.Join(dir, "etcd"), now, now)
+	b, err := EtcdTarball("etcd-v3.7.3-linux-amd64", filepath.Join(dir, "etcd"), filepath.Join(dir, "etcdctl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Error("two builds of the same binaries differ")
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var got []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(tr)
+		got = append(got, fmt.Sprintf("%s %o %d/%d %s %q", h.Name, h.Mode, h.Uid, h.Gid, h.ModTime.UTC().Format("2006-01-02"), body))
+	}
+	want := []string{
+		`etcd-v3.7.3-linux-amd64/ 755 0/0 2000-01-01 ""`,
+		`etcd-v3.7.3-linux-amd64/etcd 755 0/0 2000-01-01 "etcd binary"`,
+		`etcd-v3.7.3-linux-amd64/etcdctl 755 0/0 2000-01-01 "etcdctl binary"`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tarball entries (-want +got):\n%s", diff)
+	}
+}
+
+// TestWriteImageArchive parses the archive back as an OCI layout and a docker-archive
+// and checks every digest.
+func TestWriteImageArchive(t *testing.T) {
+	spec := ImageSpec{Ref: "registry.k8s.io/pause:3.10.1", Files: []ArchiveFile{{Name: "pause", Mode: 0o755, Data: []byte("static binary")}}, Entrypoint: []string{"/pause"}}
+	var a, b bytes.Buffer
+	if err := WriteImageArchive(&a, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteImageArchive(&b, spec); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Error("archive is not deterministic")
+	}
+	files := map[string][]byte{}
+	tr := tar.NewReader(&a)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			files[h.Name], _ = io.ReadAll(tr)
+		}
+	}
+	for name, data := range files {
+		if d, ok := strings.CutPrefix(name, "blobs/sha256/"); ok {
+			s := sha256.Sum256(data)
+			if hex.EncodeToString(s[:]) != d {
+				t.Errorf("blob %s has digest %x", name, s)
+			}
+		}
+	}
+	var index struct {
+		Manifests []descriptor `json:"manifests"`
+	}
+	if err := json.Unmarshal(files["index.json"], &index); err != nil || len(index.Manifests) != 1 {
+		t.Fatalf("index.json: %v %s", err, files["index.json"])
+	}
+	m := index.Manifests[0]
+	if m.Annotations["io.containerd.image.name"] != spec.Ref || m.Annotations["org.opencontainers.image.ref.name"] != "3.10.1" || m.Platform.Architecture != "amd64" {
+		t.Errorf("index manifest = %+v", m)
+	}
+	var manifest struct {
+		Config descriptor   `json:"config"`
+		Layers []descriptor `json:"layers"`
+	}
+	if err := json.Unmarshal(files["blobs/sha256/"+strings.TrimPrefix(m.Digest, "sha256:")], &manifest); err != nil || len(manifest.Layers) != 1 {
+		t.Fatalf("manifest: %v", err)
+	}
+	var docker []struct {
+		Config   string
+		RepoTags []string
+		Layers   []string
+	}
+	if err := json.Unmarshal(files["manifest.json"], &docker); err != nil || len(docker) != 1 || docker[0].RepoTags[0] != spec.Ref ||
+		docker[0].Config != "blobs/sha256/"+strings.TrimPrefix(manifest.Config.Digest, "sha256:") {
+		t.Errorf("manifest.json = %s (%v)", files["manifest.json"], err)
+	}
+	var config struct {
+		Config struct{ Entrypoint []string }
+		RootFS struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	if err := json.Unmarshal(files[docker[0].Config], &config); err != nil || config.Config.Entrypoint[0] != "/pause" || config.RootFS.DiffIDs[0] != manifest.Layers[0].Digest {
+		t.Errorf("config = %+v (%v)", config, err)
+	}
+	lr := tar.NewReader(bytes.NewReader(files["blobs/sha256/"+strings.TrimPrefix(manifest.Layers[0].Digest, "sha256:")]))
+	h, err := lr.Next()
+	if err != nil || h.Name != "pause" || h.Mode != 0o755 {
+		t.Errorf("layer entry = %+v, %v", h, err)
+	}
+	if err := WriteImageArchive(io.Discard, ImageSpec{Ref: "registry.k8s.io/pause"}); err == nil {
+		t.Error("a reference without a tag was accepted")
+	}
+}
+
+func TestServeLogsAccessAndIsReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ChecksumsFile), []byte("sums\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var log bytes.Buffer
+	s, err := Start(dir, "127.0.0.1:0", writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return log.Write(b) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + s.Addr + "/SHA256SUMS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "sums\n" {
+		t.Errorf("GET = %d %q", resp.StatusCode, body)
+	}
+	resp, err = http.Post("http://"+s.Addr+"/SHA256SUMS", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST = %d, want 405", resp.StatusCode)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(log.String(), "GET /SHA256SUMS 200 5B") || !strings.Contains(log.String(), "POST /SHA256SUMS 405") {
+		t.Errorf("access log:\n%s", log.String())
+	}
+	if _, err := Start(t.TempDir(), "127.0.0.1:0", io.Discard); !errors.Is(err, ErrNotMirror) {
+		t.Errorf("serving a directory without SHA256SUMS: err = %v, want ErrNotMirror", err)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

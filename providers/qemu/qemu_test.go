@@ -1,0 +1,197 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/providers"
+)
+
+func parsePlan(t *testing.T, body string) *plan.Plan {
+	t.Helper()
+	src := "apiVersion: kisgen.io/v1alpha1\nkind: ClusterPlan\ncluster: {name: c}\nadd_ons: {cni: {provider: bridge}}\n" + body
+	p, rep := plan.Parse(filepath.Join(t.TempDir(), "kismatic-cluster.yaml"), []byte(src), plan.Options{})
+	if rep.IsFatal(false) {
+		t.Fatalf("plan: %v", rep.Findings)
+	}
+	return p
+}
+
+const threeNodes = `
+etcd: {expected_count: 1, nodes: [{host: etcd1, ip: 10.10.0.11}]}
+master: {expected_count: 1, nodes: [{host: master1, ip: 10.10.0.21}]}
+worker: {expected_count: 1, nodes: [{host: worker1, ip: 10.10.0.31, internal_ip: 10.10.1.31}]}
+`
+
+func TestClusterPrefixLen(t *testing.T) {
+	for _, tc := range []struct {
+		name, nodes string
+		want        int
+	}{
+		{"one /24 gives /24", `
+etcd: {expected_count: 1, nodes: [{host: e, ip: 10.10.0.11}]}
+master: {expected_count: 1, nodes: [{host: m, ip: 10.10.0.21}]}
+worker: {expected_count: 1, nodes: [{host: w, ip: 10.10.0.31}]}`, 24},
+		{"nodes across /24s share the covering prefix", `
+etcd: {expected_count: 1, nodes: [{host: e, ip: 10.10.0.11}]}
+master: {expected_count: 1, nodes: [{host: m, ip: 10.10.1.21}]}
+worker: {expected_count: 1, nodes: [{host: w, ip: 10.10.3.31}]}`, 22},
+		{"the load balancer address counts", `
+etcd: {expected_count: 1, nodes: [{host: e, ip: 10.10.0.11}]}
+master: {expected_count: 2, load_balancer: "10.20.0.5:6443", nodes: [{host: m, ip: 10.10.0.21}, {host: m2, ip: 10.10.0.22}]}
+worker: {expected_count: 1, nodes: [{host: w, ip: 10.10.0.31}]}`, 11},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := clusterPrefixLen(parsePlan(t, tc.nodes)); got != tc.want {
+				t.Errorf("prefix = /%d, want /%d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestNetworkConfigParsesBack checks the NoCloud network-config as cloud-init reads it:
+// DHCP without DNS on the management NIC, the planned addresses on the cluster NIC.
+func TestNetworkConfigParsesBack(t *testing.T) {
+	p := parsePlan(t, `
+etcd: {expected_count: 1, nodes: [{host: e, ip: 10.10.0.11}]}
+master: {expected_count: 1, nodes: [{host: m, ip: 10.10.0.21}]}
+worker: {expected_count: 1, nodes: [{host: w, ip: 10.10.0.31, internal_ip: 10.10.0.131}]}`)
+	data, err := networkConfig(p, p.Node("w"), "52:54:00:00:00:01", "52:54:00:00:00:02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := yaml.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"version": 2, "ethernets": map[string]any{
+		"mgmt": map[string]any{"match": map[string]any{"macaddress": "52:54:00:00:00:01"}, "dhcp4": true,
+			"dhcp4-overrides": map[string]any{"use-dns": false, "use-hostname": false}},
+		"cluster": map[string]any{"match": map[string]any{"macaddress": "52:54:00:00:00:02"}, "dhcp4": false,
+			"addresses": []any{"10.10.0.131/24", "10.10.0.31/24"}},
+	}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("network-config (-want +got):\n%s", diff)
+	}
+	meta, _ := metaData("kisgen-c-w", "w")
+	if string(meta) != "instance-id: kisgen-c-w\nlocal-hostname: w\n" {
+		t.Errorf("meta-data = %q", meta)
+	}
+}
+
+func TestMACsAreStableAndDistinct(t *testing.T) {
+	a := macFor("c", "n1", "mgmt")
+	if a != macFor("c", "n1", "mgmt") || !strings.HasPrefix(a, "52:54:00:") {
+		t.Fatalf("mac %s not stable or not qemu's prefix", a)
+	}
+	seen := map[string]bool{}
+	for _, c := range []string{"c", "d"} {
+		for _, h := range []string{"n1", "n2"} {
+			for _, nic := range []string{"mgmt", "cluster"} {
+				m := macFor(c, h, nic)
+				if seen[m] {
+					t.Errorf("duplicate mac %s", m)
+				}
+				seen[m] = true
+			}
+		}
+	}
+}
+
+func TestMirrorForward(t *testing.T) {
+	for _, tc := range []struct {
+		name, url string
+		guest     string
+		port      int
+		warn, err bool
+	}{
+		{"no mirror warns", "", "", 0, true, false},
+		{"user-net address forwards the same port", "http://10.0.2.100:8080", "10.0.2.100:8080", 8080, false, false},
+		{"default http port", "http://10.0.2.50", "10.0.2.50:80", 80, false, false},
+		{"loopback is not reachable from a VM", "http://127.0.0.1:8080", "", 0, false, true},
+		{"the user-net host itself is refused", "http://10.0.2.2:8080", "", 0, false, true},
+		{"a name is refused", "http://mirror.example.com", "", 0, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := parsePlan(t, threeNodes)
+			p.Mirror.URL = tc.url
+			guest, port, warn, err := mirrorForward(p)
+			if (err != nil) != tc.err || (warn != "") != tc.warn {
+				t.Fatalf("warn=%q err=%v", warn, err)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrMirror) || !strings.Contains(err.Error(), "kisgen mirror serve") {
+					t.Errorf("err = %v, want ErrMirror with the fix", err)
+				}
+				return
+			}
+			if tc.guest != "" && (guest.String() != tc.guest || port != tc.port) {
+				t.Errorf("forward %s -> 127.0.0.1:%d, want %s -> %d", guest, port, tc.guest, tc.port)
+			}
+		})
+	}
+}
+
+func TestMachineSize(t *testing.T) {
+	p := parsePlan(t, `
+etcd: {expected_count: 1, nodes: [{host: e, ip: 10.10.0.11}]}
+master: {expected_count: 1, nodes: [{host: m, ip: 10.10.0.21}]}
+worker: {expected_count: 1, machine: {cpus: 3, memory_mb: 4096, disk_gb: 30}, nodes: [{host: w, ip: 10.10.0.31}]}`)
+	for _, tc := range []struct {
+		host              string
+		cpus, mem, diskGB int
+	}{
+		{"e", 1, 1024, defaultDiskGB},
+		{"m", 2, 2048, defaultDiskGB},
+		{"w", 3, 4096, 30},
+	} {
+		c, m, d := machineSize(p.Node(tc.host))
+		if c != tc.cpus || m != tc.mem || d != tc.diskGB {
+			t.Errorf("%s: %d cpu %d MiB %d GiB, want %d %d %d", tc.host, c, m, d, tc.cpus, tc.mem, tc.diskGB)
+		}
+	}
+}
+
+// TestProbeKVMRequiresHardwareModule: /dev/kvm from kvm_pvm (this project's CI hosts)
+// must not be taken for working KVM.
+func TestProbeKVMRequiresHardwareModule(t *testing.T) {
+	dir := t.TempDir()
+	for _, m := range []string{"kvm", "kvm_pvm"} {
+		if err := os.Mkdir(filepath.Join(dir, m), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := sysModule
+	sysModule = dir
+	defer func() { sysModule = old }()
+	a := probeKVM(context.Background(), "qemu-system-x86_64", "/nonexistent")
+	if a.Name != "tcg" || !strings.Contains(a.Reason, "kvm_pvm") {
+		t.Errorf("probe = %+v, want tcg naming kvm_pvm", a)
+	}
+	if a, err := ChooseAccel(context.Background(), "qemu-system-x86_64", "tcg", ""); err != nil || a.Name != "tcg" {
+		t.Errorf("forced tcg = %+v, %v", a, err)
+	}
+	if _, err := ChooseAccel(context.Background(), "qemu-system-x86_64", "hvf", ""); err == nil {
+		t.Error("unknown accelerator accepted")
+	}
+	if got := strings.Join(Accel{Name: "tcg"}.Args(), " "); got != "-accel tcg,tb-size=128 -cpu max" {
+		t.Errorf("tcg args = %s", got)
+	}
+}
+
+func TestProvisionRefusesIgnition(t *testing.T) {
+	p := parsePlan(t, threeNodes)
+	n := p.Nodes[0]
+	_, err := (&Provider{}).Provision(context.Background(), p, []providers.Machine{{Node: n, Format: plan.FormatIgnition}}, providers.Options{})
+	if !errors.Is(err, ErrUnsupportedFormat) || !strings.Contains(err.Error(), n.Host) {
+		t.Fatalf("err = %v", err)
+	}
+}

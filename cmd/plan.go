@@ -48,6 +48,9 @@ private key mode 0600, the public one KEY.pub) is created when it does not exist
 			if err := wizard.CheckNotExists(file, force); err != nil {
 				return failed(err)
 			}
+			if st, err := os.Stat(filepath.Dir(file)); err != nil || !st.IsDir() {
+				return failed(fmt.Errorf("the directory of %s does not exist: create it first", file))
+			}
 			if fromKismatic != "" {
 				return convertKismatic(c, fromKismatic, file, force)
 			}

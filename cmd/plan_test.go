@@ -77,6 +77,7 @@ func TestPlanFlagsAndUsageErrors(t *testing.T) {
 		{"scripts list the nodes", []string{"-y", "--node", "etcd:e1=10.0.0.11", "--node", "master:m1=10.0.0.21", "--node", "worker:w1=10.0.0.31",
 			"--name", "lab", "--networking", "routed", "--network-policy", "--name-resolution", "dns", "--country", "de"}, 0, ""},
 		{"an argument is a usage error", []string{"extra"}, 2, "unknown command"},
+		{"a missing directory fails before any question", []string{"-f", "nowhere/p.yaml"}, 1, "does not exist: create it first"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,10 +15,6 @@ func pendingCmd(use, short string) *cobra.Command {
 	return &cobra.Command{Use: use, Short: short, RunE: func(*cobra.Command, []string) error { return failed(errPending) }}
 }
 
-func newBundleCmd() *cobra.Command {
-	return pendingCmd("bundle", "Export a PXE boot bundle for bare metal")
-}
-func newServeCmd() *cobra.Command { return pendingCmd("serve", "Serve a PXE bundle over HTTP") }
 func newPackerCmd() *cobra.Command {
 	return pendingCmd("packer", "Write Packer templates that bake node images")
 }

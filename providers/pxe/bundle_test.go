@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -293,5 +294,32 @@ func TestServeAnswersUserDataOnlyToItsNode(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "pxe: worker1 fetched its user-data") {
 		t.Errorf("log:\n%s", log.String())
+	}
+}
+
+func TestProviderWritesTheBundleAndRemovesIt(t *testing.T) {
+	p := examplePlan(t)
+	opts := assets(t)
+	state := t.TempDir()
+	x := &PXE{Options: Options{Kernel: opts.Kernel, Initrd: opts.Initrd, IPXEDir: opts.IPXEDir}}
+	var progress bytes.Buffer
+	got, err := x.Provision(context.Background(), p, machinesOf(p), providers.Options{StateDir: state, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 || got[2].ID != "0c:c4:7a:10:20:31" || got[2].PrivateIP != "10.20.0.31" || !got[2].Created {
+		t.Errorf("instances %+v", got)
+	}
+	if !strings.Contains(progress.String(), "kisgen serve pxe "+BundleDir(state)) {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+	if s := read(t, BundleDir(state), "ipxe/0c-c4-7a-10-20-31.ipxe"); !strings.Contains(s, "root=/dev/sda rw") {
+		t.Errorf("script:\n%s", s)
+	}
+	if err := x.Destroy(context.Background(), p, providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(BundleDir(state)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("bundle left: %v", err)
 	}
 }

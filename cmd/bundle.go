@@ -1,0 +1,120 @@
+package cmd
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kisgen/kisgen/image"
+	"github.com/kisgen/kisgen/providers"
+	"github.com/kisgen/kisgen/providers/pxe"
+)
+
+func newBundleCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "bundle",
+		Short: "Export a PXE boot bundle for bare metal",
+	}
+	c.AddCommand(newBundlePXECmd())
+	return c
+}
+
+func newBundlePXECmd() *cobra.Command {
+	var (
+		file, userdata, imageDir string
+		tarball                  bool
+		opts                     pxe.Options
+	)
+	c := &cobra.Command{
+		Use:   "pxe",
+		Short: "Write a self-contained network-boot bundle for the plan's machines",
+		Long: `Write everything the plan's bare-metal machines need to boot over the network into
+one directory (and, with --tar, a deterministic DIR.tar.gz):
+
+  ipxe/MAC.ipxe            each node's iPXE script, chosen by its MAC (the plan's mac:)
+  ipxe/boot.ipxe           the script firmware fetches first; chains to the node's
+  assets/vmlinuz, initrd   the kernel and initrd every node boots
+  nocloud/HOST/            each node's user-data, meta-data and vendor-data (cloud-init)
+  ignition/HOST.ign        each node's Ignition config (Flatcar, Fedora CoreOS)
+  tftp/                    undionly.kpxe and ipxe.efi for PXE firmware to chainload
+  dnsmasq/dnsmasq.conf     DHCP reservations (MAC -> ip, host) and TFTP
+  dnsmasq/dnsmasq-proxy.conf  the same for a network that keeps its DHCP server
+  mirror/                  the binaries mirror, with --mirror, for installs offline
+
+Serve it with 'kisgen serve pxe DIR' at the plan's provider.pxe.http_url. The kernel
+and initrd default to the image 'kisgen image build' made for the nodes' operating
+system; root= names the disk holding that image on the machines.
+
+Anyone who can reach the HTTP server on the provisioning network can try to read the
+nodes' user-data, which holds their private keys: the server answers it only to each
+node's own address.`,
+		Example: `  kisgen render && kisgen bundle pxe --out bundle/ --tar
+  kisgen bundle pxe -f rack1.yaml --out bundle/ --mirror mirror/ --root /dev/nvme0n1`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p, err := loadPlan(c.ErrOrStderr(), file, false)
+			if err != nil {
+				return err
+			}
+			if len(p.Nodes) == 0 {
+				return failed(fmt.Errorf("%s has no nodes", file))
+			}
+			if imageDir == "" {
+				imageDir = filepath.Join(image.DefaultCacheDir, p.Nodes[0].Group.OS)
+			}
+			if opts.Kernel == "" {
+				opts.Kernel = filepath.Join(imageDir, image.KernelFile)
+			}
+			if opts.Initrd == "" {
+				opts.Initrd = filepath.Join(imageDir, image.InitrdFile)
+			}
+			dir := userdata
+			if dir == "" {
+				dir = filepath.Join(filepath.Dir(file), "userdata")
+			}
+			machines, err := providers.LoadMachines(p, dir)
+			if err != nil {
+				return failed(err)
+			}
+			opts.Progress = c.ErrOrStderr()
+			res, err := pxe.Build(p, machines, opts)
+			if err != nil {
+				return failed(err)
+			}
+			out := c.OutOrStdout()
+			fmt.Fprintf(out, "bundle for cluster %s in %s\n", p.Name, res.Dir)
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NODE\tMAC\tIP\tFORMAT\tSCRIPT")
+			for _, n := range res.Manifest.Nodes {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\tipxe/%s.ipxe\n", n.Host, n.MAC, n.IP, n.Format, pxe.HexHyp(n.MAC))
+			}
+			tw.Flush()
+			if tarball {
+				path := strings.TrimRight(res.Dir, "/") + ".tar.gz"
+				if err := pxe.WriteTarGzFile(path, res.Dir); err != nil {
+					return failed(err)
+				}
+				fmt.Fprintf(out, "archive: %s\n", path)
+			}
+			fmt.Fprintf(out, "next: dnsmasq --no-daemon --conf-file=%s (or dnsmasq-proxy.conf beside an existing DHCP server)\n", filepath.Join(res.Dir, "dnsmasq", "dnsmasq.conf"))
+			fmt.Fprintf(out, "      kisgen serve pxe %s   (reachable at %s), then power the machines on\n", res.Dir, res.Manifest.HTTPURL)
+			return nil
+		},
+	}
+	addPlanFlag(c, &file)
+	f := c.Flags()
+	f.StringVar(&opts.Out, "out", "bundle", "bundle directory (replaced as a whole)")
+	f.BoolVar(&tarball, "tar", false, "also write OUT.tar.gz (deterministic)")
+	f.StringVar(&userdata, "userdata", "", "directory 'kisgen render' wrote (default: userdata/ beside the plan)")
+	f.StringVar(&imageDir, "image-dir", "", "image directory with vmlinuz and initrd.img (default: "+image.DefaultCacheDir+"/OS, what 'kisgen image build' writes)")
+	f.StringVar(&opts.Kernel, "kernel", "", "kernel to boot (default: IMAGE-DIR/vmlinuz)")
+	f.StringVar(&opts.Initrd, "initrd", "", "initrd to boot (default: IMAGE-DIR/initrd.img)")
+	f.StringVar(&opts.Root, "root", pxe.DefaultRoot, "root device on the machines (\"\" to give root= in --kernel-args)")
+	f.StringVar(&opts.KernelArgs, "kernel-args", pxe.DefaultKernelArgs, "more kernel arguments for every node")
+	f.StringVar(&opts.Mirror, "mirror", "", "directory 'kisgen mirror build' wrote, to serve from the bundle")
+	f.StringVar(&opts.IPXEDir, "ipxe-dir", pxe.DefaultIPXEDir, "directory with undionly.kpxe and ipxe.efi (Debian's ipxe package)")
+	return c
+}

@@ -58,6 +58,7 @@ func TestExamplesAreValid(t *testing.T) {
 		"minimal.yaml":        {"etcd.nodes", "master.nodes"},
 		"ha.yaml":             nil,
 		"kismatic-v1.12.yaml": {"etcd.nodes", "master.load_balanced_fqdn", "master.nodes"},
+		"pxe-cluster.yaml":    {"mirror.checksums", "etcd.nodes", "master.nodes"},
 	}
 	files, _ := filepath.Glob(filepath.Join("..", "examples", "*.yaml"))
 	if len(files) < 3 {

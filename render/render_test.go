@@ -1,0 +1,378 @@
+package render_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/vincent-petithory/dataurl"
+
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/render"
+	"github.com/kisgen/kisgen/render/rendertest"
+	"github.com/kisgen/kisgen/roles"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// TestGolden renders the minimal example in both formats with fixture secrets and
+// compares every file with testdata/golden/. Run `go test ./render -run Golden -update`
+// after an intended change and review the diff.
+func TestGolden(t *testing.T) {
+	for _, format := range []plan.Format{plan.FormatCloudInit, plan.FormatIgnition} {
+		t.Run(string(format), func(t *testing.T) {
+			p := rendertest.ExamplePlan(t, "minimal.yaml")
+			in := fixtureInputs
+			res, err := render.Render(p, fixtureSecrets{rendertest.Bundle(t, p)}, render.Options{Format: format, Inputs: &in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := t.TempDir()
+			if err := render.Write(res, filepath.Join(out, "userdata")); err != nil {
+				t.Fatal(err)
+			}
+			compareDir(t, filepath.Join(out, "userdata"), filepath.Join("testdata", "golden", "minimal-"+string(format)))
+		})
+	}
+}
+
+func compareDir(t *testing.T, got, golden string) {
+	t.Helper()
+	entries, err := os.ReadDir(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		_ = os.RemoveAll(golden)
+		if err := os.MkdirAll(golden, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+		data, err := os.ReadFile(filepath.Join(got, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *update {
+			if err := os.WriteFile(filepath.Join(golden, e.Name()), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(filepath.Join(golden, e.Name()))
+		if err != nil {
+			t.Fatalf("%v (run go test ./render -run Golden -update)", err)
+		}
+		if diff := cmp.Diff(string(want), string(data)); diff != "" {
+			t.Errorf("%s differs from %s (-want +got):\n%s", e.Name(), golden, diff)
+		}
+	}
+	if !*update {
+		want, _ := os.ReadDir(golden)
+		if len(want) != len(names) {
+			t.Errorf("%s has %d files, the render wrote %v", golden, len(want), names)
+		}
+	}
+}
+
+// TestRenderTwiceIsByteIdentical renders the same plan and PKI twice, with one worker
+// and with many (so map orders and scheduling differ), and compares every byte.
+func TestRenderTwiceIsByteIdentical(t *testing.T) {
+	p := rendertest.ExamplePlan(t, "ha.yaml")
+	b := rendertest.Bundle(t, p)
+	for _, format := range []plan.Format{plan.FormatCloudInit, plan.FormatIgnition} {
+		first, err := render.Render(p, b, render.Options{Format: format, Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := render.Render(p, b, render.Options{Format: format, Workers: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range first.Nodes {
+			if !bytes.Equal(first.Nodes[i].Data, second.Nodes[i].Data) {
+				t.Errorf("%s %s differs between two renders", format, first.Nodes[i].Host)
+			}
+		}
+		m1, _ := first.Manifest.Marshal()
+		m2, _ := second.Manifest.Marshal()
+		r1, _ := first.Record.Marshal()
+		r2, _ := second.Record.Marshal()
+		if !bytes.Equal(m1, m2) || !bytes.Equal(r1, r2) {
+			t.Errorf("%s: manifest or record differs between two renders", format)
+		}
+	}
+	// A reloaded PKI (pki.Ensure again: everything reused) gives the same bytes too.
+	again, err := render.Render(p, rendertest.Bundle(t, p), render.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := render.Render(p, b, render.Options{})
+	for i := range first.Nodes {
+		if first.Nodes[i].SHA256 != again.Nodes[i].SHA256 {
+			t.Errorf("%s differs after reloading the PKI", first.Nodes[i].Host)
+		}
+	}
+}
+
+// written is what a user-data writes at one path.
+type written struct {
+	Mode    fs.FileMode
+	Content string
+}
+
+// modelFiles lists what a node's model says its user-data writes.
+func modelFiles(n *roles.Node) map[string]written {
+	out := map[string]written{}
+	for _, f := range n.Files {
+		out[f.Path] = written{f.Mode, f.Content}
+	}
+	for _, u := range n.Units {
+		out[roles.UnitDir+"/"+u.Name] = written{0o644, u.Content}
+	}
+	return out
+}
+
+// TestCloudInitParsesBack reads every cloud-init document back strictly and compares it
+// with the node's model.
+func TestCloudInitParsesBack(t *testing.T) {
+	for _, ex := range examples {
+		t.Run(ex.name, func(t *testing.T) {
+			p, res := renderExample(t, plan.FormatCloudInit, ex.file, ex.edits...)
+			for _, n := range res.Nodes {
+				c, err := render.ParseCloudConfig(n.Data)
+				if err != nil {
+					t.Fatalf("%s: %v", n.Host, err)
+				}
+				got := map[string]written{}
+				for _, w := range c.WriteFiles {
+					var mode fs.FileMode
+					if _, err := fmt.Sscanf(w.Permissions, "%o", &mode); err != nil || w.Owner != "root:root" {
+						t.Errorf("%s %s: permissions %q owner %q", n.Host, w.Path, w.Permissions, w.Owner)
+					}
+					got[w.Path] = written{mode, w.Content}
+				}
+				if diff := cmp.Diff(modelFiles(n.Model), got); diff != "" {
+					t.Errorf("%s write_files (-model +cloud-init):\n%s", n.Host, diff)
+				}
+				wantUsers := []render.CloudUser{{Name: p.SSH.User, Shell: "/bin/bash", LockPasswd: true, SSHAuthorizedKeys: n.Model.Users[0].SSHAuthorizedKeys}}
+				if diff := cmp.Diff(wantUsers, c.Users); diff != "" {
+					t.Errorf("%s users (-want +got):\n%s", n.Host, diff)
+				}
+				wantRun := []string{"systemctl daemon-reload", "systemctl enable kisgen-install.service", "systemctl start --no-block kisgen-install.service"}
+				if diff := cmp.Diff(wantRun, c.RunCmd); diff != "" {
+					t.Errorf("%s runcmd (-want +got):\n%s", n.Host, diff)
+				}
+				if c.Hostname != n.Host || c.SSHDeleteKeys || c.SSHPwAuth {
+					t.Errorf("%s: hostname %q ssh_deletekeys %v ssh_pwauth %v", n.Host, c.Hostname, c.SSHDeleteKeys, c.SSHPwAuth)
+				}
+				if (c.ManageEtcHosts != nil) != p.Network.UpdateHostsFiles {
+					t.Errorf("%s: manage_etc_hosts %v with update_hosts_files %v", n.Host, c.ManageEtcHosts, p.Network.UpdateHostsFiles)
+				}
+			}
+		})
+	}
+	t.Run("unknown keys are refused", func(t *testing.T) {
+		if _, err := render.ParseCloudConfig([]byte("#cloud-config\nhostname: x\npackages: [vim]\n")); !errors.Is(err, render.ErrInvalidOutput) {
+			t.Errorf("err = %v, want ErrInvalidOutput", err)
+		}
+	})
+}
+
+// ignitionFiles decodes what an Ignition config writes.
+func ignitionFiles(t *testing.T, data []byte) (map[string]written, map[string]bool, []string) {
+	t.Helper()
+	cfg, err := render.ValidateIgnition(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]written{}
+	for _, f := range cfg.Storage.Files {
+		u, err := dataurl.DecodeString(*f.Contents.Source)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Path, err)
+		}
+		content := u.Data
+		if f.Contents.Compression != nil && *f.Contents.Compression == "gzip" {
+			r, err := gzip.NewReader(bytes.NewReader(content))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if content, err = io.ReadAll(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		files[f.Path] = written{fs.FileMode(*f.Mode), string(content)}
+	}
+	enabled := map[string]bool{}
+	for _, u := range cfg.Systemd.Units {
+		files[roles.UnitDir+"/"+u.Name] = written{0o644, *u.Contents}
+		enabled[u.Name] = u.Enabled != nil && *u.Enabled
+	}
+	var users []string
+	for _, u := range cfg.Passwd.Users {
+		users = append(users, u.Name)
+		for _, k := range u.SSHAuthorizedKeys {
+			users = append(users, string(k))
+		}
+	}
+	return files, enabled, users
+}
+
+// TestIgnitionParsesBack validates every Ignition config with Ignition's parser, decodes
+// its files and compares them with the node's model.
+func TestIgnitionParsesBack(t *testing.T) {
+	for _, ex := range examples {
+		t.Run(ex.name, func(t *testing.T) {
+			p, res := renderExample(t, plan.FormatIgnition, ex.file, ex.edits...)
+			for _, n := range res.Nodes {
+				files, enabled, users := ignitionFiles(t, n.Data)
+				if diff := cmp.Diff(modelFiles(n.Model), files); diff != "" {
+					t.Errorf("%s files (-model +ignition):\n%s", n.Host, diff)
+				}
+				wantEnabled := map[string]bool{}
+				for _, u := range n.Model.Units {
+					wantEnabled[u.Name] = u.Enable
+				}
+				if diff := cmp.Diff(wantEnabled, enabled); diff != "" {
+					t.Errorf("%s enabled units (-want +got):\n%s", n.Host, diff)
+				}
+				if diff := cmp.Diff(append([]string{p.SSH.User}, n.Model.Users[0].SSHAuthorizedKeys...), users); diff != "" {
+					t.Errorf("%s users (-want +got):\n%s", n.Host, diff)
+				}
+			}
+		})
+	}
+}
+
+func TestFormatFollowsTheNodeGroup(t *testing.T) {
+	_, res := renderExample(t, "", "minimal.yaml", "worker:\n  expected_count: 1\n", "worker:\n  expected_count: 1\n  os: flatcar\n")
+	got := map[string]string{}
+	for _, n := range res.Nodes {
+		got[n.Host] = n.File
+	}
+	want := map[string]string{"etcd1": "etcd1.yaml", "master1": "master1.yaml", "worker1": "worker1.ign"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
+	}
+	if _, err := render.Render(&plan.Plan{}, nil, render.Options{Format: "xml"}); !errors.Is(err, render.ErrFormat) {
+		t.Errorf("unknown format: err = %v", err)
+	}
+}
+
+func TestManifestListsEveryNode(t *testing.T) {
+	_, res := renderExample(t, "", "ha.yaml")
+	if len(res.Manifest.Nodes) != 8 {
+		t.Fatalf("manifest has %d nodes", len(res.Manifest.Nodes))
+	}
+	for i, m := range res.Manifest.Nodes {
+		n := res.Nodes[i]
+		gz := render.Gzip(n.Data)
+		if m.Host != n.Host || m.File != n.File || m.SHA256 != n.SHA256 || m.Sizes.Raw != len(n.Data) || m.Sizes.Gzip != len(gz) ||
+			m.Sizes.Base64 != (len(n.Data)+2)/3*4 || m.Sizes.GzipBase64 != (len(gz)+2)/3*4 || m.ConfigSHA256 != n.Model.ConfigSHA256 || m.Budget != nil {
+			t.Errorf("manifest entry %+v does not describe %s", m, n.Host)
+		}
+		r, err := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, _ := io.ReadAll(r)
+		if !bytes.Equal(back, n.Data) || !r.Header.ModTime.IsZero() || r.Header.Name != "" {
+			t.Errorf("%s: gzip is not a deterministic round trip", n.Host)
+		}
+	}
+}
+
+// TestBudget measures the HA example against EC2's 16,384-byte user-data limit.
+func TestBudget(t *testing.T) {
+	tests := []struct {
+		name    string
+		edits   []string
+		format  plan.Format
+		overs   []string
+		noLimit bool
+	}{
+		{name: "cloud-init inline on AWS: the masters are over (gzip counts)", edits: []string{"  name: qemu\n", "  name: aws\n"},
+			format: plan.FormatCloudInit, overs: []string{"master1", "master2"}},
+		{name: "Ignition inline on AWS: every node is over (raw counts)", edits: []string{"  name: qemu\n", "  name: aws\n"},
+			format: plan.FormatIgnition, overs: []string{"etcd1", "etcd2", "etcd3", "master1", "master2", "worker1", "worker2", "worker3"}},
+		{name: "secrets in S3 lift the limit", edits: []string{"  name: qemu\n", "  name: aws\n  aws:\n    secrets: s3\n    secrets_bucket: b\n    instance_profile: p\n"},
+			format: plan.FormatCloudInit, noLimit: true},
+		{name: "qemu has no limit", format: plan.FormatCloudInit, noLimit: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := rendertest.ExamplePlan(t, "ha.yaml", tc.edits...)
+			res, err := render.Render(p, rendertest.Bundle(t, p), render.Options{Format: tc.format})
+			for _, n := range res.Manifest.Nodes {
+				t.Logf("%-8s %-10s raw %6d gzip %6d budget %v over %v", n.Host, n.Format, n.Sizes.Raw, n.Sizes.Gzip, n.Budget, n.OverBudget)
+			}
+			if tc.noLimit {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, render.ErrTooBig) {
+				t.Fatalf("err = %v, want ErrTooBig", err)
+			}
+			var over []string
+			for _, n := range res.Manifest.Nodes {
+				if n.OverBudget {
+					over = append(over, n.Host)
+					if !strings.Contains(err.Error(), n.Host+": ") || !strings.Contains(err.Error(), "16384") || !strings.Contains(err.Error(), "provider.aws.secrets") {
+						t.Errorf("the error does not name %s, the limit and the remedy: %v", n.Host, err)
+					}
+				}
+			}
+			if diff := cmp.Diff(tc.overs, over); diff != "" {
+				t.Errorf("nodes over budget (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestWriteReplacesTheOutputAsAWhole: a later render replaces every file (a removed
+// node's file goes), and the staging directory never lingers.
+func TestWriteReplacesTheOutputAsAWhole(t *testing.T) {
+	_, res := renderExample(t, "", "minimal.yaml")
+	dir := filepath.Join(t.TempDir(), "userdata")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "gone.yaml"), []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := render.Write(res, dir); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	if diff := cmp.Diff([]string{"etcd1.yaml", "manifest.json", "master1.yaml", "worker1.yaml"}, names); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+	siblings, _ := os.ReadDir(filepath.Dir(dir))
+	if len(siblings) != 1 {
+		t.Errorf("staging left behind: %v", siblings)
+	}
+	st, _ := os.Stat(filepath.Join(dir, "master1.yaml"))
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("user-data mode %o, want 0600 (it holds private keys)", st.Mode().Perm())
+	}
+}

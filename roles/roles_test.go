@@ -1,0 +1,408 @@
+package roles_test
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kisgen/kisgen/pki"
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/render/rendertest"
+	"github.com/kisgen/kisgen/roles"
+)
+
+func TestEachRoleGetsOnlyItsSecrets(t *testing.T) {
+	_, nodes := model(t, "ha.yaml")
+	tests := []struct {
+		name   string
+		host   string
+		has    []string
+		hasNot []string
+	}{
+		{name: "an etcd node has its own etcd certificates and no CA key", host: "etcd2",
+			has:    []string{roles.EtcdCACert, roles.EtcdServerCert, roles.EtcdServerKey, roles.EtcdPeerCert, roles.EtcdPeerKey, roles.EtcdHealthcheckKey, roles.SSHHostKeyPath},
+			hasNot: []string{roles.CAKey, roles.CACert, roles.ServiceAccountKey, roles.AdminKey, roles.KubeletClientKey, roles.APIServerEtcdKey}},
+		{name: "a master has the CA key and service-account key but no etcd server key", host: "master2",
+			has:    []string{roles.CACert, roles.CAKey, roles.ServiceAccountKey, roles.ServiceAccountPub, roles.APIServerKey, roles.APIServerEtcdKey, roles.APIServerKubeletKey, roles.FrontProxyClientKey, roles.AdminKey, roles.AdminKubeconfig, roles.KubeletClientKey},
+			hasNot: []string{roles.EtcdServerKey, roles.EtcdPeerKey, roles.EtcdHealthcheckKey}},
+		{name: "a worker has no CA key, service-account key or admin credential", host: "worker2",
+			has:    []string{roles.CACert, roles.KubeletClientKey, roles.KubeletServingKey, roles.KubeProxyKey, roles.KubeletKubeconfig},
+			hasNot: []string{roles.CAKey, roles.ServiceAccountKey, roles.AdminKey, roles.AdminKubeconfig, roles.APIServerKey, roles.EtcdCACert, roles.EtcdHealthcheckKey}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n := nodes[tc.host]
+			for _, p := range tc.has {
+				if !hasFile(n, p) {
+					t.Errorf("%s lacks %s", tc.host, p)
+				}
+			}
+			for _, p := range tc.hasNot {
+				if hasFile(n, p) {
+					t.Errorf("%s holds %s, which its roles do not need", tc.host, p)
+				}
+			}
+			for _, f := range n.Files {
+				isKey := strings.Contains(f.Content, "PRIVATE KEY")
+				if isKey && (f.Mode != 0o600 || !f.Secret) {
+					t.Errorf("%s: private key %s has mode %o secret=%v, want 0600 and secret", tc.host, f.Path, f.Mode, f.Secret)
+				}
+			}
+		})
+	}
+	t.Run("each node's certificates are its own", func(t *testing.T) {
+		for host, n := range nodes {
+			for _, f := range n.Files {
+				if strings.HasPrefix(f.What, "certificate ") || strings.HasPrefix(f.What, "private key ") {
+					name := f.What[strings.IndexByte(f.What, ' ')+1:]
+					for other := range nodes {
+						if other != host && strings.HasSuffix(name, "-"+other) {
+							t.Errorf("%s holds %s of %s", host, f.What, other)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestUnitsAndPortsFollowTheRoles(t *testing.T) {
+	_, nodes := model(t, "ha.yaml")
+	tests := []struct {
+		host  string
+		units []string
+		ports []int
+	}{
+		{"etcd1", []string{"etcd.service"}, []int{2379, 2380, 2381}},
+		{"master1", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kubelet.service", "kube-proxy.service", "kisgen-addons.service"},
+			[]int{6443, 10257, 10259, 10248, 10250, 10249, 10256}},
+		{"master2", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kubelet.service", "kube-proxy.service"},
+			[]int{6443, 10257, 10259, 10248, 10250, 10249, 10256}},
+		{"worker3", []string{"containerd.service", "kubelet.service", "kube-proxy.service"}, []int{10248, 10250, 10249, 10256}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.host, func(t *testing.T) {
+			n := nodes[tc.host]
+			if diff := cmp.Diff(tc.units, n.Expect.Units); diff != "" {
+				t.Errorf("units (-want +got):\n%s", diff)
+			}
+			var ports []int
+			for _, p := range n.Expect.Ports {
+				ports = append(ports, p.Port)
+			}
+			if diff := cmp.Diff(tc.ports, ports); diff != "" {
+				t.Errorf("ports (-want +got):\n%s", diff)
+			}
+			if u := unit(t, n, "kisgen-install.service"); !u.Enable || u.Start {
+				t.Errorf("kisgen-install.service must be enabled by the user-data, not by the bootstrap")
+			}
+			for _, name := range tc.units {
+				if u := unit(t, n, name); u.Enable || !u.Start {
+					t.Errorf("%s must be started by the bootstrap once its binary is in place", name)
+				}
+			}
+			env := file(t, n, roles.NodeEnvPath).Content
+			if !strings.Contains(env, "KISGEN_UNITS='"+strings.Join(tc.units, " ")+"'") {
+				t.Errorf("node.env does not start the expected units:\n%s", env)
+			}
+			if len(n.Expect.Files) != len(n.Files)+len(n.Units) || n.Expect.ConfigSHA256 != n.ConfigSHA256 || n.Expect.SSHHostKey == "" {
+				t.Errorf("expectations incomplete: %d files for %d files and units, config %q", len(n.Expect.Files), len(n.Files)+len(n.Units), n.Expect.ConfigSHA256)
+			}
+		})
+	}
+}
+
+func TestKubeletRegistersWithThePlansLabelsAndTaints(t *testing.T) {
+	_, nodes := model(t, "ha.yaml")
+	kubelet := unit(t, nodes["worker2"], "kubelet.service").Content
+	for _, want := range []string{"--node-labels=example.com/gpu=true", "--register-with-taints=example.com/gpu=true:NoSchedule", "--node-ip=10.10.0.32", "--hostname-override=worker2"} {
+		if !strings.Contains(kubelet, want) {
+			t.Errorf("kubelet unit lacks %s:\n%s", want, kubelet)
+		}
+	}
+	if master := unit(t, nodes["master1"], "kubelet.service").Content; !strings.Contains(master, "--register-with-taints=node-role.kubernetes.io/control-plane:NoSchedule") {
+		t.Errorf("a dedicated master registers without the control-plane taint:\n%s", master)
+	}
+	want := map[string]string{"example.com/gpu": "true", "node-role.kubernetes.io/worker": ""}
+	if diff := cmp.Diff(want, nodes["worker2"].Expect.Labels); diff != "" {
+		t.Errorf("expected labels (-want +got):\n%s", diff)
+	}
+	labels := file(t, nodes["master1"], roles.AddOnsDir+"/node-labels.tsv").Content
+	if !strings.Contains(labels, "master2\tnode-role.kubernetes.io/control-plane= node-role.kubernetes.io/master=\n") || strings.Contains(labels, "etcd1") {
+		t.Errorf("node-labels.tsv:\n%s", labels)
+	}
+}
+
+func TestEtcdClusterIsStatic(t *testing.T) {
+	_, nodes := model(t, "ha.yaml")
+	etcd := unit(t, nodes["etcd2"], "etcd.service").Content
+	for _, want := range []string{
+		"--initial-cluster=etcd1=https://10.10.0.11:2380,etcd2=https://10.10.0.12:2380,etcd3=https://10.10.0.13:2380",
+		"--listen-client-urls=https://10.10.0.12:2379,https://127.0.0.1:2379", "--client-cert-auth=true", "--peer-client-cert-auth=true",
+		"--initial-cluster-state=new", "--name=etcd2",
+	} {
+		if !strings.Contains(etcd, want) {
+			t.Errorf("etcd unit lacks %s", want)
+		}
+	}
+	api := unit(t, nodes["master1"], "kube-apiserver.service").Content
+	if !strings.Contains(api, "--etcd-servers=https://10.10.0.11:2379,https://10.10.0.12:2379,https://10.10.0.13:2379") {
+		t.Errorf("kube-apiserver does not list every etcd member:\n%s", api)
+	}
+}
+
+func TestOverridesReachTheUnits(t *testing.T) {
+	_, nodes := model(t, "minimal.yaml",
+		"  ssh:\n", "  kube_apiserver:\n    option_overrides:\n      audit-log-path: /var/log/kube-audit.log\n      audit-log-maxage: \"30\"\n  kube_proxy:\n    option_overrides:\n      proxy-mode: ipvs\n      masquerade-all: \"true\"\n  ssh:\n",
+		"    labels:\n", "    kubelet:\n      option_overrides:\n        max-pods: \"200\"\n    labels:\n")
+	api := unit(t, nodes["master1"], "kube-apiserver.service").Content
+	if !strings.Contains(api, "--audit-log-path=/var/log/kube-audit.log") || !strings.Contains(api, "--audit-log-maxage=30") {
+		t.Errorf("apiserver overrides missing:\n%s", api)
+	}
+	if k := unit(t, nodes["worker1"], "kubelet.service").Content; !strings.Contains(k, "--max-pods=200") {
+		t.Errorf("kubelet override missing:\n%s", k)
+	}
+	if k := unit(t, nodes["master1"], "kubelet.service").Content; strings.Contains(k, "--max-pods") {
+		t.Errorf("worker1's kubelet override reached master1")
+	}
+	kp := file(t, nodes["worker1"], roles.KubeProxyConfigPath).Content
+	if !strings.Contains(kp, "mode: ipvs") || !strings.Contains(kp, "masqueradeAll: true") {
+		t.Errorf("kube-proxy overrides are not in its configuration file:\n%s", kp)
+	}
+}
+
+func TestKubeProxyFlagsWithoutAConfigFieldAreRefused(t *testing.T) {
+	p := rendertest.ExamplePlan(t, "minimal.yaml", "  ssh:\n", "  kube_proxy:\n    option_overrides:\n      oom-score-adj: \"-999\"\n  ssh:\n")
+	_, err := roles.Build(p, rendertest.Bundle(t, p), p.Node("worker1"))
+	if !errors.Is(err, roles.ErrUnsupported) || !strings.Contains(err.Error(), "--oom-score-adj") || !strings.Contains(err.Error(), "proxy-mode") {
+		t.Fatalf("err = %v, want ErrUnsupported naming the flag and what can be set", err)
+	}
+}
+
+// hiding wraps a bundle and hides one certificate.
+type hiding struct {
+	*pki.Bundle
+	name string
+}
+
+func (h hiding) Get(name string) (*pki.Pair, bool) {
+	if name == h.name {
+		return nil, false
+	}
+	return h.Bundle.Get(name)
+}
+
+func TestMissingSecretsAreNamed(t *testing.T) {
+	p := rendertest.ExamplePlan(t, "minimal.yaml")
+	b := rendertest.Bundle(t, p)
+	_, err := roles.Build(p, hiding{b, pki.KubeletServing("worker1")}, p.Node("worker1"))
+	if !errors.Is(err, roles.ErrMissingSecret) || !strings.Contains(err.Error(), "kubelet-serving-worker1") || !strings.Contains(err.Error(), "worker1") {
+		t.Fatalf("err = %v, want ErrMissingSecret naming the certificate and the node", err)
+	}
+	other := &plan.Node{Host: "stranger", Index: 0}
+	if _, err := roles.Build(p, b, other); !errors.Is(err, roles.ErrNotInPlan) {
+		t.Fatalf("a node from elsewhere: err = %v, want ErrNotInPlan", err)
+	}
+}
+
+func TestBridgeGivesEachNodeASubnetAndRoutes(t *testing.T) {
+	p, nodes := model(t, "ha.yaml", "    provider: calico\n", "    provider: bridge\n")
+	want := map[string]string{"master1": "172.16.0.0/24", "master2": "172.16.1.0/24", "worker1": "172.16.2.0/24", "worker2": "172.16.3.0/24", "worker3": "172.16.4.0/24"}
+	for host, subnet := range want {
+		n := nodes[host]
+		if n.PodSubnet.String() != subnet {
+			t.Errorf("%s pod subnet %s, want %s", host, n.PodSubnet, subnet)
+		}
+		conf := file(t, n, roles.BridgeConfPath).Content
+		if !strings.Contains(conf, `"subnet": "`+subnet+`"`) {
+			t.Errorf("%s CNI configuration lacks its subnet:\n%s", host, conf)
+		}
+		routes := file(t, n, roles.BridgeRoutesPath).Content
+		if strings.Contains(routes, subnet) || strings.Count(routes, "\n") != len(want)-1 {
+			t.Errorf("%s routes must list every other node's subnet and not its own:\n%s", host, routes)
+		}
+		if !slices.Contains(n.Expect.Units, "kisgen-bridge-routes.service") {
+			t.Errorf("%s does not start the bridge routes", host)
+		}
+	}
+	if !strings.Contains(file(t, nodes["worker1"], roles.BridgeRoutesPath).Content, "172.16.3.0/24\t10.10.0.32\tworker2\n") {
+		t.Error("worker1 has no route to worker2's subnet via worker2's internal ip")
+	}
+	if hasFile(nodes["etcd1"], roles.BridgeConfPath) || nodes["etcd1"].PodSubnet.IsValid() {
+		t.Error("an etcd-only node got a pod subnet")
+	}
+	if cm := unit(t, nodes["master1"], "kube-controller-manager.service").Content; !strings.Contains(cm, "--allocate-node-cidrs=false") {
+		t.Error("with bridge, the controller manager must not allocate other node subnets than the bridge's")
+	}
+	if !hasFile(nodes["master1"], roles.AddOnsDir+"/network-policy.yaml") {
+		t.Error("bridge cannot enforce network policy: NetworkPolicy objects must be refused")
+	}
+	_ = p
+}
+
+func TestNodeMaskBits(t *testing.T) {
+	tests := []struct {
+		name   string
+		pod    string
+		nodes  int
+		expect int
+	}{
+		{"a /16 gives each of a few nodes a /24", "10.0.0.0/16", 5, 24},
+		{"a /16 fits 256 nodes in /24s", "10.0.0.0/16", 256, 24},
+		{"a /16 with 257 nodes falls back to /25s", "10.0.0.0/16", 257, 25},
+		{"a /16 with 1000 nodes gets /26s", "10.0.0.0/16", 1000, 26},
+		{"a /24 with 4 nodes gets /26s", "10.0.0.0/24", 4, 26},
+		{"a /12 with 10000 nodes gets /26s", "10.0.0.0/12", 10000, 26},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &plan.Plan{Network: plan.Network{PodCIDR: netip.MustParsePrefix(tc.pod)}}
+			for i := 0; i < tc.nodes; i++ {
+				p.Nodes = append(p.Nodes, &plan.Node{Roles: []plan.Role{plan.RoleWorker}})
+			}
+			if got := roles.NodeMaskBits(p); got != tc.expect {
+				t.Errorf("NodeMaskBits = %d, want %d", got, tc.expect)
+			}
+		})
+	}
+}
+
+func TestCalicoFollowsThePlansMode(t *testing.T) {
+	tests := []struct {
+		name, example string
+		edits         []string
+		env           []string
+		mtu           string
+		policyOff     bool
+	}{
+		{name: "overlay is IP-in-IP with the tunnel MTU and policy off", example: "minimal.yaml",
+			env: []string{"name: CALICO_IPV4POOL_IPIP value: Always", `name: AS value: "64511"`, "name: CALICO_IPV4POOL_CIDR value: 172.16.0.0/16"}, mtu: `veth_mtu: "1440"`, policyOff: true},
+		{name: "routed is BGP without encapsulation with the plan's AS number and policy on", example: "ha.yaml",
+			edits: []string{"as_number: 64511", "as_number: 64600"},
+			env:   []string{"name: CALICO_IPV4POOL_IPIP value: Never", `name: AS value: "64600"`, "name: CALICO_IPV4POOL_VXLAN value: Never"}, mtu: `veth_mtu: "1500"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, nodes := model(t, tc.example, tc.edits...)
+			m := nodes["master1"]
+			env := strings.Join(strings.Fields(strings.ReplaceAll(file(t, m, roles.AddOnsDir+"/calico/calico-node-env.yaml").Content, "- ", "")), " ")
+			for _, want := range tc.env {
+				if !strings.Contains(env, want) {
+					t.Errorf("calico-node env lacks %q:\n%s", want, env)
+				}
+			}
+			if cfg := file(t, m, roles.AddOnsDir+"/calico/calico-config.yaml").Content; !strings.Contains(cfg, tc.mtu) {
+				t.Errorf("calico-config lacks %s:\n%s", tc.mtu, cfg)
+			}
+			if got := hasFile(m, roles.AddOnsDir+"/network-policy.yaml"); got != tc.policyOff {
+				t.Errorf("network policy guard present = %v, want %v", got, tc.policyOff)
+			}
+			if !strings.Contains(file(t, m, roles.ArtifactsPath).Content, "calico/v3.30.3/manifests/calico.yaml") {
+				t.Error("the first master does not fetch the Calico manifest")
+			}
+			if hasFile(nodes["worker1"], roles.AddOnsDir+"/calico/kustomization.yaml") {
+				t.Error("a worker got the add-ons")
+			}
+		})
+	}
+}
+
+func TestProxySettingsReachEveryUnit(t *testing.T) {
+	_, nodes := model(t, "minimal.yaml", "    update_hosts_files: true\n", "    update_hosts_files: true\n    http_proxy: http://proxy.example.com:3128\n    https_proxy: http://proxy.example.com:3128\n    no_proxy: .example.com\n")
+	for host, n := range nodes {
+		env := file(t, n, roles.ProxyEnvPath).Content
+		for _, want := range []string{"HTTPS_PROXY='http://proxy.example.com:3128'", "http_proxy='http://proxy.example.com:3128'", "NO_PROXY='", ".example.com", "10.10.0.21", "172.17.0.0/16"} {
+			if !strings.Contains(env, want) {
+				t.Errorf("%s proxy.env lacks %s:\n%s", host, want, env)
+			}
+		}
+		for _, u := range n.Units {
+			if !strings.Contains(u.Content, "EnvironmentFile=-"+roles.ProxyEnvPath) {
+				t.Errorf("%s: unit %s does not read the proxy settings", host, u.Name)
+			}
+		}
+	}
+}
+
+func TestImageManifestCanonicalForm(t *testing.T) {
+	m := roles.ImageManifest{OS: "debian-12", Components: []roles.ImageComponent{
+		{Name: "runc", Version: "v1.1.5", Path: "/usr/sbin/runc", SHA256: strings.Repeat("a", 64)},
+		{Name: "cni-plugins", Version: "v1.1.1", Path: "/usr/lib/cni"},
+		{Name: "containerd", Version: "v1.6.20", Path: "/usr/bin/containerd", SHA256: strings.Repeat("b", 64)},
+	}}
+	data, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := roles.ParseImageManifest(data)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	want := m
+	want.Schema = roles.ImageManifestSchema
+	want.Components = []roles.ImageComponent{m.Components[1], m.Components[2], m.Components[0]}
+	if diff := cmp.Diff(&want, got); diff != "" {
+		t.Errorf("parse back (-want +got):\n%s", diff)
+	}
+	bad := []struct{ name, text string }{
+		{"keys in another order", `{"schema":"kisgen.io/image-manifest/v1","components":[` + "\n" + `{"version":"v1","name":"runc","path":"/x","sha256":""}` + "\n]}\n"},
+		{"all on one line", `{"schema":"kisgen.io/image-manifest/v1","components":[{"name":"runc","version":"v1","path":"/x","sha256":""}]}`},
+		{"unknown schema", `{"schema":"other","components":[]}`},
+		{"unknown key", `{"schema":"kisgen.io/image-manifest/v1","components":[],"extra":1}`},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name+" is refused", func(t *testing.T) {
+			if _, err := roles.ParseImageManifest([]byte(tc.text)); !errors.Is(err, roles.ErrImageManifest) {
+				t.Errorf("err = %v, want ErrImageManifest", err)
+			}
+		})
+	}
+}
+
+// TestImageBakeScriptManifestIsCanonical checks the manifest that the image bake script
+// writes (image/bake.sh) against this package's canonical form.
+func TestImageBakeScriptManifestIsCanonical(t *testing.T) {
+	requireTool(t, "bash")
+	script := filepath.Join(rendertest.RepoRoot(t), "image", "bake.sh")
+	if _, err := os.Stat(script); err != nil {
+		t.Skip("no image/bake.sh in this tree")
+	}
+	src, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run only the manifest part of the script against a fake root with dpkg-query faked.
+	text := string(src)
+	start := strings.Index(text, "pkgver() {")
+	end := strings.Index(text, `mv "$R/etc/kisgen/image-manifest.json.tmp"`)
+	if start < 0 || end < 0 {
+		t.Skip("image/bake.sh has changed shape: update this test")
+	}
+	root := t.TempDir()
+	for _, f := range []string{"usr/bin/containerd", "usr/bin/containerd-shim-runc-v2", "usr/bin/ctr", "usr/sbin/runc", "usr/lib/cni/bridge"} {
+		writeFile(t, filepath.Join(root, f), "#!/bin/sh\n", 0o755)
+	}
+	prog := "set -eu\nR=" + root + "\nOS=debian-12\nin_root() { shift 0; \"$@\"; }\ndpkg-query() { echo '1.6.20~ds1-1+b1'; }\n" + text[start:end]
+	cmd := exec.Command("bash", "-c", prog)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "etc/kisgen/image-manifest.json.tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := roles.ParseImageManifest(data)
+	if err != nil {
+		t.Fatalf("the bake script's manifest is not canonical: %v\n%s", err, data)
+	}
+	if len(m.Components) != 5 {
+		t.Errorf("components %+v", m.Components)
+	}
+}

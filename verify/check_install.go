@@ -19,22 +19,11 @@ var checkInstall = &check{
 	skip:  always,
 	run: func(ctx context.Context, n *node) CheckResult {
 		path := orDefault(n.t.Expect.StatusPath, roles.StatusPath)
-		argv := []string{"cat", "--", path}
-		out, err := n.exec(ctx, true, argv...)
-		if err != nil {
-			return failed(err)
+		st, bad := readStatus(ctx, n, path, "the install has not started (the user-data's bootstrap has not run yet, or first-boot failed before it)")
+		if bad != nil {
+			return *bad
 		}
-		if out.Exit != 0 {
-			if strings.Contains(string(out.Stderr), "No such file") {
-				return failedf("no status file at %s: the install has not started (the user-data's bootstrap has not run yet, or first-boot failed before it)", path)
-			}
-			return failedf("cannot read the status file: %s", commandFailed(argv, out))
-		}
-		var st roles.Status
-		if err := json.Unmarshal(out.Stdout, &st); err != nil {
-			return failedf("the status file %s is not valid JSON: %v", path, err)
-		}
-		n.status = &st
+		n.status = st
 		if st.Host != "" && st.Host != n.t.Host {
 			return failedf("the status file is for host %q, not %s: this machine ran another node's user-data", st.Host, n.t.Host)
 		}
@@ -43,6 +32,18 @@ var checkInstall = &check{
 		}
 		if want := n.t.Expect.UserDataSHA256; want != "" && !strings.EqualFold(st.UserDataSHA256, want) {
 			return failedf("the node ran user-data sha256 %s, but the rendered user-data is %s: the node is not up to date (kisgen diff says what changed; re-provision it)", short(st.UserDataSHA256), short(want))
+		}
+		if want := n.t.Expect.ConfigSHA256; want != "" && !strings.EqualFold(st.ConfigSHA256, want) {
+			return failedf("the node's configuration is sha256 %s, but the rendered one is %s: the node is not up to date (kisgen diff says what changed; re-provision it)", short(st.ConfigSHA256), short(want))
+		}
+		var wrong []string
+		for _, c := range sortedKeys(n.t.Expect.Versions) {
+			if got, want := st.Versions[c], n.t.Expect.Versions[c]; got != want {
+				wrong = append(wrong, fmt.Sprintf("%s %s, planned %s", c, orDefault(got, "not installed"), want))
+			}
+		}
+		if len(wrong) > 0 && st.Phase == roles.PhaseDone {
+			return failedf("installed versions differ from the plan: %s", strings.Join(wrong, "; "))
 		}
 		switch st.Phase {
 		case roles.PhaseDone:
@@ -65,6 +66,58 @@ var checkInstall = &check{
 			return failedf("the install failed at step %q: %s", st.Step, orDefault(st.Error, "no reason recorded"))
 		default:
 			return failedf("the install has not finished: phase %s, step %q (last update %s)", orDefault(st.Phase, "none"), st.Step, orDefault(st.Updated, "unknown"))
+		}
+	},
+}
+
+// readStatus reads a status file (the Status schema) as root. A missing file fails with
+// "no status file at PATH: " + missing.
+func readStatus(ctx context.Context, n *node, path, missing string) (*roles.Status, *CheckResult) {
+	argv := []string{"cat", "--", path}
+	out, err := n.exec(ctx, true, argv...)
+	if err != nil {
+		r := failed(err)
+		return nil, &r
+	}
+	if out.Exit != 0 {
+		r := failedf("cannot read the status file: %s", commandFailed(argv, out))
+		if strings.Contains(string(out.Stderr), "No such file") {
+			r = failedf("no status file at %s: %s", path, missing)
+		}
+		return nil, &r
+	}
+	var st roles.Status
+	if err := json.Unmarshal(out.Stdout, &st); err != nil {
+		r := failedf("the status file %s is not valid JSON: %v", path, err)
+		return nil, &r
+	}
+	return &st, nil
+}
+
+// checkAddOns proves, on the first master, that kisgen-addons applied the cluster's
+// add-ons (Calico, DNS, …).
+var checkAddOns = &check{
+	Name:  "addons",
+	Title: "kisgen's add-ons are applied (first master)",
+	root:  true,
+	skip: func(t *Target) string {
+		if t.Expect.AddOnsStatusPath == "" {
+			return "add-ons are applied from the first master"
+		}
+		return ""
+	},
+	run: func(ctx context.Context, n *node) CheckResult {
+		st, bad := readStatus(ctx, n, n.t.Expect.AddOnsStatusPath, "kisgen-addons has not started (it waits for the API server; see its unit's journal)")
+		if bad != nil {
+			return *bad
+		}
+		switch st.Phase {
+		case roles.PhaseDone:
+			return passed("done at %s", orDefault(st.Updated, "an unknown time"))
+		case roles.PhaseFailed:
+			return failedf("the add-ons failed at step %q: %s", st.Step, orDefault(st.Error, "no reason recorded"))
+		default:
+			return failedf("the add-ons are not applied yet: phase %s, step %q (last update %s)", orDefault(st.Phase, "none"), st.Step, orDefault(st.Updated, "unknown"))
 		}
 	},
 }

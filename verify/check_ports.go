@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// checkPorts proves that every port of the node's roles has a listening TCP socket.
+// checkPorts proves that every port of the node's roles has a listening TCP socket, on
+// the planned address where one is given.
 var checkPorts = &check{
 	Name:  "ports",
 	Title: "The ports of the node's roles are listening",
@@ -28,7 +29,7 @@ var checkPorts = &check{
 		listening := listeningPorts(string(out.Stdout))
 		var ok, missing []string
 		for _, p := range n.t.Expect.Ports {
-			if listening[p.Number] {
+			if listens(listening[p.Number], p.Address) {
 				ok = append(ok, p.String())
 			} else {
 				missing = append(missing, p.String())
@@ -41,21 +42,40 @@ var checkPorts = &check{
 	},
 }
 
+// listens reports whether one of the addresses serves want ("" for any).
+func listens(addrs []string, want string) bool {
+	for _, a := range addrs {
+		if want == "" || a == want || a == "0.0.0.0" || a == "::" || a == "*" {
+			return true
+		}
+	}
+	return false
+}
+
 // listeningPorts reads `ss -Hltn`: "LISTEN 0 4096 127.0.0.1:2379 0.0.0.0:*", the local
-// address being the fourth column ("[::]:6443", "*:10250", "127.0.0.53%lo:53").
-func listeningPorts(text string) map[int]bool {
-	ports := map[int]bool{}
+// address being the fourth column ("[::]:6443", "*:10250", "127.0.0.53%lo:53"). It
+// returns the addresses listening on each port.
+func listeningPorts(text string) map[int][]string {
+	ports := map[int][]string{}
 	for _, l := range strings.Split(text, "\n") {
 		f := strings.Fields(l)
 		if len(f) < 4 {
 			continue
 		}
 		local := f[3]
-		if i := strings.LastIndexByte(local, ':'); i >= 0 {
-			if p, err := strconv.Atoi(local[i+1:]); err == nil {
-				ports[p] = true
-			}
+		i := strings.LastIndexByte(local, ':')
+		if i < 0 {
+			continue
 		}
+		p, err := strconv.Atoi(local[i+1:])
+		if err != nil {
+			continue
+		}
+		addr := strings.TrimSuffix(strings.TrimPrefix(local[:i], "["), "]")
+		if j := strings.IndexByte(addr, '%'); j >= 0 {
+			addr = addr[:j]
+		}
+		ports[p] = append(ports[p], addr)
 	}
 	return ports
 }

@@ -4,7 +4,7 @@
 // The inputs are explicit: a Target per node says where its sshd is (Addr), how to log in
 // (User, Signer), which host key to expect (HostKey, pinned: never trust on first use) and
 // what must be true on it (Expectations). Callers build Targets from the plan, the roles
-// package and the PKI bundle (see FromPlan for what the plan alone decides); the package
+// package and the PKI bundle (FromPlan fills what the plan alone decides); the package
 // knows nothing about how nodes are rendered.
 //
 // A run is a list of named phases (checks) per node, run in order on one SSH connection,
@@ -16,6 +16,28 @@
 // stop other nodes from being checked. Wait repeats runs until everything passes or time
 // runs out.
 //
-// Commands needing root run through `sudo -n` so that a password prompt can never hang a
-// check. RemoteCommands documents every command a node must have.
+// # Remote commands
+//
+// Every command runs through the login shell of the SSH user; those marked root through
+// `sudo -n`, so that a password prompt can never hang a check. A node needs:
+//
+//	sudo        sudo -n true                                         (root)
+//	first-boot  cloud-init status --format json  (falls back to --long before 22.3)
+//	            cat -- /etc/.ignition-result.json                    (root, Ignition)
+//	            journalctl --no-pager -q -o cat -t ignition -p crit  (root, Ignition)
+//	install     cat -- STATUS_PATH                                   (root)
+//	units       systemctl show -p Id,LoadState,ActiveState,SubState,Result,UnitFileState -- UNIT…
+//	            journalctl --no-pager -q -o cat -n 10 -u UNIT        (root, failed units only)
+//	ports       ss -Hltn                                             (iproute2)
+//	files       sha256sum -- PATH…; stat -c '%a %n' -- PATH…         (root, coreutils)
+//	cert-expiry head -v -c 1048576 -- PATH…                           (root, coreutils)
+//	hosts       cat -- /etc/hosts
+//	etcd        ETCDCTL --endpoints=URL --dial-timeout=3s --command-timeout=5s
+//	            --cacert=… --cert=… --key=… member list -w json; … endpoint health -w json (root)
+//	apiserver   KUBECTL --kubeconfig=… --server=URL --request-timeout=10s get --raw=/readyz?verbose (root)
+//	addons      cat -- ADDONS_STATUS_PATH                            (root, first master)
+//	registered  KUBECTL --kubeconfig=… --request-timeout=20s get nodes -o json (root, once per run, on a master)
+//	calico      CalicoExpect.ReadyCmd and BGPCmd as given             (root)
+//
+// Nothing is written to the nodes.
 package verify

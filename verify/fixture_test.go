@@ -47,23 +47,18 @@ if ! command -v "$1" >/dev/null 2>&1; then
 	exit 1
 fi
 exec "$@"`,
-	// systemctl is-active|show [-p PROPS] -- UNIT…; units/UNIT holds
-	// "ActiveState SubState Result"; no file: no such unit.
-	"systemctl": `cmd=$1; shift
-if [ "$cmd" = show ]; then shift 2; fi
-[ "$1" = "--" ] && shift
-rc=0; first=1
+	// systemctl show -p PROPS -- UNIT…; units/UNIT holds "ActiveState SubState Result
+	// [UnitFileState]"; no file: no such unit.
+	"systemctl": `[ "$1" = show ] || { echo "fixture systemctl: only show" >&2; exit 1; }
+shift 3; [ "$1" = "--" ] && shift
+first=1
 for u in "$@"; do
 	f="$KISGEN_FIXTURE/units/$u"
-	if [ -f "$f" ]; then read -r active sub result < "$f"; load=loaded
-	else active=inactive; sub=dead; result=success; load=not-found; fi
-	case $cmd in
-	is-active) echo "$active"; [ "$active" = active ] || rc=3 ;;
-	show) [ $first = 1 ] || echo; first=0
-		printf 'Id=%s\nLoadState=%s\nActiveState=%s\nSubState=%s\nResult=%s\n' "$u" "$load" "$active" "$sub" "$result" ;;
-	esac
-done
-exit $rc`,
+	if [ -f "$f" ]; then read -r active sub result file < "$f"; load=loaded
+	else active=inactive; sub=dead; result=success; load=not-found; file=; fi
+	[ $first = 1 ] || echo; first=0
+	printf 'Id=%s\nLoadState=%s\nActiveState=%s\nSubState=%s\nResult=%s\nUnitFileState=%s\n' "$u" "$load" "$active" "$sub" "$result" "${file:-enabled}"
+done`,
 	// journalctl … -u UNIT | -t IDENT [-n N]: prints journal/UNIT or journal/IDENT.
 	"journalctl": `unit=; n=1000
 while [ $# -gt 0 ]; do case $1 in -u|-t) unit=$2; shift;; -n) n=$2; shift;; esac; shift; done
@@ -186,7 +181,7 @@ func (f *fixtureNode) status(mut func(*roles.Status)) {
 	st := roles.Status{Phase: roles.PhaseDone, Step: "start kubelet", Host: f.target.Host, Roles: f.target.Roles,
 		Versions: map[string]string{"kubernetes": "v1.37.2", "etcd": "v3.7.3"}, InstallPath: "download",
 		Preflight:      []roles.Check{{Name: "swap off", OK: true, Fatal: true}, {Name: "ports free", OK: true, Fatal: true}},
-		UserDataSHA256: strings.Repeat("ab", 32), Started: "2026-11-24T10:00:00Z", Updated: "2026-11-24T10:04:00Z"}
+		UserDataSHA256: strings.Repeat("ab", 32), ConfigSHA256: strings.Repeat("12", 32), Started: "2026-11-24T10:00:00Z", Updated: "2026-11-24T10:04:00Z"}
 	if mut != nil {
 		mut(&st)
 	}
@@ -235,7 +230,10 @@ func (f *fixtureNode) healthy() {
 	f.jsonFile("etc/.ignition-result.json", map[string]any{"provisioningBootID": "5f1c", "provisioningDate": "2026-11-24T10:00:00Z", "userConfigProvided": true})
 	e.StatusPath = filepath.Join(f.root, "var/lib/kisgen/status.json")
 	e.UserDataSHA256 = strings.Repeat("ab", 32)
+	e.ConfigSHA256 = strings.Repeat("12", 32)
+	e.Versions = map[string]string{"kubernetes": "v1.37.2", "etcd": "v3.7.3"}
 	f.status(nil)
+	e.AddOnsStatusPath = f.jsonFile("var/lib/kisgen/addons-status.json", roles.Status{Phase: roles.PhaseDone, Step: "apply coredns", Host: f.target.Host, Updated: "2026-11-24T10:06:00Z"})
 
 	e.Units = []string{"containerd.service", "etcd.service", "kube-apiserver.service", "kubelet.service"}
 	for _, u := range e.Units {

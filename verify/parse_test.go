@@ -72,9 +72,18 @@ LISTEN 0      4096        [::]:6443     [::]:*
 LISTEN 0      4096 127.0.0.53%lo:53    0.0.0.0:*
 `
 	got := listeningPorts(text)
-	want := map[int]bool{2379: true, 2380: true, 10250: true, 6443: true, 53: true}
+	want := map[int][]string{2379: {"127.0.0.1"}, 2380: {"10.0.0.11"}, 10250: {"*"}, 6443: {"::"}, 53: {"127.0.0.53"}}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("(-want +got)\n%s", d)
+	}
+	for _, c := range []struct {
+		port int
+		addr string
+		want bool
+	}{{2379, "127.0.0.1", true}, {2379, "", true}, {2379, "10.0.0.11", false}, {6443, "10.0.0.21", true}, {10250, "10.0.0.31", true}, {2380, "127.0.0.1", false}, {9999, "", false}} {
+		if got := listens(got[c.port], c.addr); got != c.want {
+			t.Errorf("port %d on %q: %v, want %v", c.port, c.addr, got, c.want)
+		}
 	}
 }
 

@@ -116,7 +116,7 @@ type check struct {
 // phases are the checks after login, in the order they run.
 var phases = []*check{
 	checkSudo, checkFirstBoot, checkInstall, checkPreflight, checkUnits, checkPorts,
-	checkFiles, checkCerts, checkHosts, checkEtcd, checkAPIServer, checkRegistered, checkCalico,
+	checkFiles, checkCerts, checkHosts, checkEtcd, checkAPIServer, checkAddOns, checkRegistered, checkCalico,
 }
 
 // CheckInfo names a check and says what it proves.

@@ -3,6 +3,7 @@ package verify
 import (
 	"fmt"
 	"io/fs"
+	"net"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -50,9 +51,18 @@ type Expectations struct {
 	// UserDataSHA256, when set, is the hex SHA-256 of the user-data rendered for the node:
 	// the status file must report the same, or the node runs other (older) user-data.
 	UserDataSHA256 string
+	// ConfigSHA256, when set, is the node's rendered model (roles.Node.ConfigSHA256, the
+	// same for cloud-init and Ignition): the status file's configSha256 must match.
+	ConfigSHA256 string
+	// Versions, when set, are component versions the status file must report (leave out
+	// those an image may bring its own of: containerd, runc, cni-plugins).
+	Versions map[string]string
+	// AddOnsStatusPath, set on the first master, is kisgen-addons' status file (the same
+	// schema as StatusPath): its phase must be done.
+	AddOnsStatusPath string
 
-	// Units are the systemd units of the node's roles that must be active, e.g.
-	// "etcd.service", "kubelet.service". From roles.
+	// Units are the systemd units of the node's roles that must be active and enabled
+	// (or static), e.g. "etcd.service", "kubelet.service". From roles.
 	Units []string
 	// Files are files that must exist with exactly this content (certificates, keys,
 	// kubeconfigs from the state directory) and, where Mode is set, this mode. From roles
@@ -99,16 +109,23 @@ type ExpectedFile struct {
 // Port is a TCP port a role listens on.
 type Port struct {
 	Number int
+	// Address, when set, is where it must listen ("127.0.0.1" for local-only endpoints);
+	// a wildcard listener (0.0.0.0, ::, *) also serves it. "" accepts any address.
+	Address string
 	// Owner names what listens, for the report ("kube-apiserver").
 	Owner string
 }
 
-// String renders the port as "6443/kube-apiserver".
+// String renders the port as "6443/kube-apiserver" or "127.0.0.1:2381/etcd".
 func (p Port) String() string {
-	if p.Owner == "" {
-		return fmt.Sprint(p.Number)
+	s := fmt.Sprint(p.Number)
+	if p.Address != "" {
+		s = net.JoinHostPort(p.Address, s)
 	}
-	return fmt.Sprintf("%d/%s", p.Number, p.Owner)
+	if p.Owner != "" {
+		s += "/" + p.Owner
+	}
+	return s
 }
 
 // EtcdExpect is how to ask this etcd node about the cluster and what it must answer.

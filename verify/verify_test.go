@@ -149,13 +149,37 @@ func TestEachCheckFailsAndSaysWhy(t *testing.T) {
 		{"failed unit shows its state and last journal lines", func(f *fixtureNode) {
 			f.file("units/kubelet.service", "failed failed exit-code\n")
 			f.file("journal/kubelet.service", "line 1\nE1124 kubelet.go:1566] \"Failed to start ContainerManager\" err=\"failed to get rootfs info\"\nkubelet.service: Main process exited, code=exited, status=1/FAILURE\n")
-		}, "units", Fail, []string{"1 of 4 units not active", "kubelet.service: failed, result exit-code", "last journal lines", "Failed to start ContainerManager", "status=1/FAILURE"}, nil},
+		}, "units", Fail, []string{"1 of 4 units not active and enabled", "kubelet.service: failed, result exit-code", "last journal lines", "Failed to start ContainerManager", "status=1/FAILURE"}, nil},
+		{"activating unit shows its sub-state", func(f *fixtureNode) {
+			f.file("units/etcd.service", "activating auto-restart exit-code\n")
+		}, "units", Fail, []string{"etcd.service: activating (auto-restart), result exit-code", "(no journal lines)"}, nil},
+		{"active unit that is not enabled", func(f *fixtureNode) {
+			f.file("units/containerd.service", "active running success disabled\n")
+		}, "units", Fail, []string{"containerd.service: active but disabled: it will not start at the next boot (systemctl enable containerd.service)"}, nil},
 		{"unit not installed", func(f *fixtureNode) {
 			f.remove("units/etcd.service")
 		}, "units", Fail, []string{"etcd.service: not installed"}, nil},
 		{"port not listening", func(f *fixtureNode) {
 			f.ports[1].Close()
 		}, "ports", Fail, []string{"nothing listens on", "/kube-apiserver"}, nil},
+		{"port listening on another address than planned", func(f *fixtureNode) {
+			f.target.Expect.Ports[0].Address = "10.0.0.11"
+		}, "ports", Fail, []string{"nothing listens on 10.0.0.11:"}, nil},
+		{"configuration of another render", func(f *fixtureNode) {
+			f.target.Expect.ConfigSHA256 = strings.Repeat("ef", 32)
+		}, "install", Fail, []string{"configuration is sha256", "efefefefefef"}, nil},
+		{"installed versions differ from the plan", func(f *fixtureNode) {
+			f.target.Expect.Versions = map[string]string{"etcd": "v3.7.3", "kubernetes": "v1.37.3"}
+		}, "install", Fail, []string{"kubernetes v1.37.2, planned v1.37.3"}, nil},
+		{"add-ons not applied yet", func(f *fixtureNode) {
+			f.target.Expect.AddOnsStatusPath = f.jsonFile("var/lib/kisgen/addons-status.json", roles.Status{Phase: roles.PhaseConfigure, Step: "apply calico", Host: "etcd1"})
+		}, "addons", Fail, []string{"not applied yet: phase configure", `"apply calico"`}, nil},
+		{"add-ons failed", func(f *fixtureNode) {
+			f.target.Expect.AddOnsStatusPath = f.jsonFile("var/lib/kisgen/addons-status.json", roles.Status{Phase: roles.PhaseFailed, Step: "apply coredns", Error: "the server could not find the requested resource"})
+		}, "addons", Fail, []string{`failed at step "apply coredns"`, "could not find"}, nil},
+		{"add-ons status missing", func(f *fixtureNode) {
+			f.remove("var/lib/kisgen/addons-status.json")
+		}, "addons", Fail, []string{"no status file at", "kisgen-addons has not started"}, nil},
 		{"file content differs from the state directory", func(f *fixtureNode) {
 			f.file("etc/kubernetes/pki/apiserver.crt", f.cert("kube-apiserver", now.Add(-time.Hour), now.Add(365*24*time.Hour)))
 		}, "files", Fail, []string{"apiserver.crt: sha256", "the state directory has"}, nil},
@@ -163,7 +187,7 @@ func TestEachCheckFailsAndSaysWhy(t *testing.T) {
 			f.remove("etc/kubernetes/pki/apiserver.key")
 		}, "files", Fail, []string{"apiserver.key: missing or unreadable"}, nil},
 		{"key mode too open", func(f *fixtureNode) {
-			must(t, os.Chmod(filepath.Join(f.root, "etc/kubernetes/pki/apiserver.key"), 0o644))
+			must(f.t, os.Chmod(filepath.Join(f.root, "etc/kubernetes/pki/apiserver.key"), 0o644))
 		}, "files", Fail, []string{"apiserver.key: mode 644, want 0600"}, nil},
 		{"certificate within the renewal window", func(f *fixtureNode) {
 			f.target.Expect.Certs = append(f.target.Expect.Certs, f.file("etc/kubernetes/pki/kubelet.crt", f.cert("kubelet", now.Add(-time.Hour), now.Add(10*24*time.Hour+time.Hour))))
@@ -229,6 +253,7 @@ func TestEachCheckFailsAndSaysWhy(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := newFixtureNode(t, "etcd1", signer, fixtureOptions{})
 			tc.break_(f)
 			n := runTarget(t, f.target, quick)
@@ -270,6 +295,7 @@ func TestChecksThatDoNotApplyAreSkippedWithReason(t *testing.T) {
 		"hosts":       "not managed",
 		"etcd":        "not an etcd node",
 		"apiserver":   "not a master",
+		"addons":      "applied from the first master",
 		"registered":  "no master with kubectl access",
 		"calico":      "Calico does not run on this node",
 	}
@@ -386,6 +412,7 @@ func TestFaultsSayWhatIsWrongAndNeverHang(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := newFixtureNode(t, "etcd1", signer, tc.opts)
 			if tc.setup != nil {
 				tc.setup(t, f)

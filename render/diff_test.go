@@ -1,0 +1,158 @@
+package render_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kisgen/kisgen/pki"
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/render"
+	"github.com/kisgen/kisgen/render/rendertest"
+)
+
+// renderAt renders plan text in dir with the PKI in dir/generated, as `kisgen render`
+// does, and returns the result and the PKI's changes.
+func renderAt(t *testing.T, dir, text string) (*render.Result, []pki.Change) {
+	t.Helper()
+	path := filepath.Join(dir, plan.DefaultPlanFileName)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := rendertest.Load(t, path)
+	b, changes, err := pki.Ensure(p, filepath.Join(dir, "generated"), pki.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := render.Render(p, b, render.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, changes
+}
+
+func TestDiffSaysWhichNodesChangeAndWhy(t *testing.T) {
+	base := string(rendertest.Example(t, "ha.yaml"))
+	dir := filepath.Dir(rendertest.WritePlan(t, []byte(base)))
+	first, _ := renderAt(t, dir, base)
+	if err := render.SaveRecord(filepath.Join(dir, "generated"), first.Record); err != nil {
+		t.Fatal(err)
+	}
+	old, err := render.LoadRecord(filepath.Join(dir, "generated"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	edit := func(s string, pairs ...string) string {
+		for i := 0; i < len(pairs); i += 2 {
+			if !strings.Contains(s, pairs[i]) {
+				t.Fatalf("plan lacks %q", pairs[i])
+			}
+			s = strings.Replace(s, pairs[i], pairs[i+1], 1)
+		}
+		return s
+	}
+	tests := []struct {
+		name string
+		text string
+		want []string
+	}{
+		{name: "the same plan changes nothing", text: base},
+		{name: "a new worker changes every hosts file and the first master's labels",
+			text: edit(base, "  expected_count: 3\n  nodes:\n  - host: worker1", "  expected_count: 4\n  nodes:\n  - host: worker4\n    ip: 10.10.0.34\n  - host: worker1"),
+			want: []string{
+				"etcd1: managed hosts block changed (+10.10.0.34 worker4)",
+				"etcd2: managed hosts block changed (+10.10.0.34 worker4)",
+				"etcd3: managed hosts block changed (+10.10.0.34 worker4)",
+				"master1: node role labels changed (+worker4 node-role.kubernetes.io/worker=); managed hosts block changed (+10.10.0.34 worker4)",
+				"master2: managed hosts block changed (+10.10.0.34 worker4)",
+				"worker4: new node (roles worker, cloud-init)",
+				"worker1: managed hosts block changed (+10.10.0.34 worker4)",
+				"worker2: managed hosts block changed (+10.10.0.34 worker4)",
+				"worker3: managed hosts block changed (+10.10.0.34 worker4)",
+			}},
+		{name: "a kubelet override changes only that node",
+			text: edit(base, "    ip: 10.10.0.32\n", "    ip: 10.10.0.32\n    kubelet:\n      option_overrides:\n        max-pods: \"200\"\n"),
+			want: []string{"worker2: unit kubelet.service changed (+--max-pods=200)"}},
+		{name: "an extra API server name reissues the masters' certificates",
+			text: edit(base, "apiserver_cert_extra_sans: kubernetes.example.com", "apiserver_cert_extra_sans: kubernetes.example.com,k8s.example.com"),
+			want: []string{
+				"master1: certificate apiserver-master1 reissued (SANs changed: added k8s.example.com); private key apiserver-master1 replaced",
+				"master2: certificate apiserver-master2 reissued (SANs changed: added k8s.example.com); private key apiserver-master2 replaced",
+			}},
+		{name: "a removed worker is reported and the others forget it",
+			text: edit(base, "  expected_count: 3\n  nodes:\n  - host: worker1\n    ip: 10.10.0.31\n", "  expected_count: 2\n  nodes:\n"),
+			want: []string{
+				"etcd1: managed hosts block changed (-10.10.0.31 worker1)",
+				"etcd2: managed hosts block changed (-10.10.0.31 worker1)",
+				"etcd3: managed hosts block changed (-10.10.0.31 worker1)",
+				"master1: node role labels changed (-worker1 node-role.kubernetes.io/worker=); managed hosts block changed (-10.10.0.31 worker1)",
+				"master2: managed hosts block changed (-10.10.0.31 worker1)",
+				"worker2: managed hosts block changed (-10.10.0.31 worker1)",
+				"worker3: managed hosts block changed (-10.10.0.31 worker1)",
+				"worker1: no longer in the plan (remove the machine)",
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Each case starts from a copy of the first render's state.
+			caseDir := t.TempDir()
+			if err := os.CopyFS(caseDir, os.DirFS(dir)); err != nil {
+				t.Fatal(err)
+			}
+			res, changes := renderAt(t, caseDir, tc.text)
+			reissued := map[string]string{}
+			for _, c := range changes {
+				if c.Action == pki.ActionReissued {
+					reissued[c.Name] = c.Reason
+				}
+			}
+			var got []string
+			for _, c := range render.Diff(old, &res.Record, render.DiffOptions{Reissued: reissued}) {
+				got = append(got, c.String())
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("diff (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRecordRoundTripsAndHoldsNoSecrets(t *testing.T) {
+	p, res := renderExample(t, "", "minimal.yaml")
+	dir := t.TempDir()
+	if _, err := render.LoadRecord(dir); !errors.Is(err, render.ErrNoRecord) {
+		t.Fatalf("no record yet: err = %v", err)
+	}
+	if err := render.SaveRecord(dir, res.Record); err != nil {
+		t.Fatal(err)
+	}
+	back, err := render.LoadRecord(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(&res.Record, back, cmp.AllowUnexported(render.NodeRecord{})); diff != "" {
+		t.Errorf("record round trip (-want +got):\n%s", diff)
+	}
+	data, _ := os.ReadFile(render.RecordPath(dir))
+	for _, n := range res.Nodes {
+		for _, f := range n.Model.Files {
+			if f.Secret && strings.Contains(string(data), strings.TrimSpace(f.Content)[30:60]) {
+				t.Errorf("the record holds %s of %s", f.Path, n.Host)
+			}
+		}
+	}
+	if back.PlanSHA256 == "" || back.Versions["kubernetes"] != p.Versions.Kubernetes {
+		t.Errorf("record lacks the plan hash or versions: %q %v", back.PlanSHA256, back.Versions)
+	}
+	if err := os.WriteFile(render.RecordPath(dir), []byte(`{"schema":"other"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := render.LoadRecord(dir); !errors.Is(err, render.ErrBadRecord) {
+		t.Errorf("foreign record: err = %v, want ErrBadRecord", err)
+	}
+}

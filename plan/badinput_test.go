@@ -96,6 +96,8 @@ func TestBadInputGetsAClearErrorNeverAPanic(t *testing.T) {
 		{"another kind", []byte("apiVersion: kisgen.io/v1alpha1\nkind: NodePlan\n"), `kind "NodePlan" is not a plan`, 2, 7, true, ""},
 		{"a huge value", []byte("cluster:\n  name: " + strings.Repeat("x", 1<<20) + "\n"), "is not a DNS label", 2, 9, false, ""},
 		{"a merge key with a scalar", []byte("cluster:\n  <<: 5\n"), "merge key", 2, 7, true, ""},
+		{"old Mac line ends count as lines", []byte("apiVersion: kisgen.io/v1alpha1\rkind: ClusterPlan\rcluster:\r  name: Bad_Name\r"), "is not a DNS label", 4, 9, false, ""},
+		{"a lone carriage return before a syntax error", []byte("\"0\r0"), "not valid YAML", 2, 0, true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,11 +164,12 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-func TestWindowsLineEndingsAndByteOrderMarkAreAccepted(t *testing.T) {
+func TestOtherLineEndingsAndByteOrderMarkAreAccepted(t *testing.T) {
 	valid := readValid(t)
 	for name, data := range map[string][]byte{
 		"CRLF": bytes.ReplaceAll(valid, []byte("\n"), []byte("\r\n")),
 		"BOM":  append([]byte("\xef\xbb\xbf"), valid...),
+		"CR":   bytes.ReplaceAll(valid, []byte("\n"), []byte("\r")),
 	} {
 		t.Run(name, func(t *testing.T) {
 			p, rep := Parse("plan.yaml", data, Options{})

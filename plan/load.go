@@ -167,6 +167,7 @@ func readDocument(name string, data []byte, rep *report.Report) *yaml.Node {
 			"pass the YAML plan file, not an archive or binary", line, col)
 	}
 
+	data = normalizeLineBreaks(data)
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := decodeSafely(dec, &doc); err != nil {
@@ -363,6 +364,23 @@ func lineCol(data []byte, off int) (int, int) {
 	line := bytes.Count(data[:off], []byte("\n")) + 1
 	col := off - bytes.LastIndexByte(data[:off], '\n')
 	return line, col
+}
+
+// normalizeLineBreaks turns each lone \r (old Mac line ends) into \n. YAML breaks lines at
+// both, and counts them in positions; \n alone is what positions are computed against
+// everywhere else. Offsets do not move, and the document means the same.
+func normalizeLineBreaks(data []byte) []byte {
+	i := bytes.IndexByte(data, '\r')
+	if i < 0 {
+		return data
+	}
+	out := append([]byte(nil), data...)
+	for ; i < len(out); i++ {
+		if out[i] == '\r' && (i+1 == len(out) || out[i+1] != '\n') {
+			out[i] = '\n'
+		}
+	}
+	return out
 }
 
 // firstInvalidUTF8 returns the offset of the first NUL byte or invalid UTF-8 sequence.

@@ -168,7 +168,8 @@ func (f Finding) String() string {
 func (r *Report) WriteText(w io.Writer, source []byte) error {
 	var lines []string
 	if source != nil {
-		lines = strings.Split(string(source), "\n")
+		// YAML breaks lines at \n, \r\n and a lone \r alike; so do positions.
+		lines = strings.Split(strings.ReplaceAll(strings.ReplaceAll(string(source), "\r\n", "\n"), "\r", "\n"), "\n")
 	}
 	for _, f := range r.Findings {
 		if _, err := fmt.Fprintln(w, f.String()); err != nil {

@@ -42,6 +42,20 @@ func TestWriteTextPointsAtTheColumn(t *testing.T) {
 	}
 }
 
+func TestWriteTextCountsEveryKindOfLineBreak(t *testing.T) {
+	r := &Report{}
+	r.Add(Finding{Severity: Error, File: "p.yaml", Position: Position{3, 3}, Message: "m"})
+	for _, src := range []string{"a\nb\nc: x\n", "a\r\nb\r\nc: x\r\n", "a\rb\rc: x\r"} {
+		var b bytes.Buffer
+		if err := r.WriteText(&b, []byte(src)); err != nil {
+			t.Fatal(err)
+		}
+		if want := "p.yaml:3:3: error: m\n    c: x\n      ^\n"; b.String() != want {
+			t.Errorf("%q: got %q, want %q", src, b.String(), want)
+		}
+	}
+}
+
 func TestSortCountAndJSON(t *testing.T) {
 	r := &Report{}
 	r.Add(Finding{Severity: Warning, File: "p.yaml", Position: Position{5, 1}, Message: "w"})

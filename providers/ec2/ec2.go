@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -447,6 +448,25 @@ func newToken() string {
 func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l launch, sg string, found types.Instance, rec *recorder, prog *providers.Progress) (providers.Instance, error) {
 	n := l.m.Node
 	host := n.Host
+	if found.InstanceId == nil {
+		// Tags show up in DescribeInstances' filters a little after a launch: an instance
+		// the record names is looked up by id before anything is launched anew.
+		if id := rec.node(host).InstanceID; id != "" {
+			out, err := c.ec2.DescribeInstances(ctx, &ec2sdk.DescribeInstancesInput{InstanceIds: []string{id}})
+			if err != nil && !isCode(err, "InvalidInstanceID.NotFound") {
+				return providers.Instance{}, fmt.Errorf("look up %s: %w", id, apiErr(err))
+			}
+			if err == nil {
+				for _, r := range out.Reservations {
+					for _, in := range r.Instances {
+						if slices.Contains(liveStates, stateName(in)) {
+							found = in
+						}
+					}
+				}
+			}
+		}
+	}
 	id := aws.ToString(found.InstanceId)
 	created := false
 	if id != "" {

@@ -681,3 +681,33 @@ func TestRecordOfAnotherClusterIsRefused(t *testing.T) {
 		t.Errorf("destroy: %v", err)
 	}
 }
+
+func TestRecordedInstanceNotYetVisibleByTagIsNotLaunchedTwice(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	state := t.TempDir()
+	ms := machines(p, nil)
+	first, err := f.provider().Provision(context.Background(), p, ms, providers.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// EC2 answers tag filters a little behind: the next run's search finds nothing, but
+	// the record names the instances.
+	e := f.provider()
+	c, _ := e.clients(context.Background(), fakeRegion)
+	var rec record
+	if _, err := providers.LoadRecord(state, Name, &rec); err != nil {
+		t.Fatal(err)
+	}
+	l, err := e.prepare(p, ms[2:], fakeRegion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := len(f.calls("ec2:RunInstances"))
+	in, err := e.provisionNode(context.Background(), c, p, l[0], rec.SecurityGroup, types.Instance{}, &recorder{stateDir: state, rec: rec}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.ID != idOf(first, "worker1") || in.Created || len(f.calls("ec2:RunInstances")) != runs {
+		t.Errorf("got %+v, want worker1's %s found by id, nothing launched", in, idOf(first, "worker1"))
+	}
+}

@@ -2,6 +2,8 @@ package metal
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,11 +89,32 @@ func tagsFor(p *plan.Plan, n *plan.Node) []string {
 	return []string{TagCluster + "=" + p.Name, TagHost + "=" + n.Host, TagRoles + "=" + strings.Join(roles, "+")}
 }
 
+// TagLaunch carries a nonce recorded before CreateDevice: a device created by a run that
+// crashed before recording its id is recognised by it.
+const TagLaunch = "kisgen.io/launch"
+
 // record is what kisgen created, kept in STATE/providers/packet.json.
 type record struct {
 	Cluster string            `json:"cluster"`
 	Project string            `json:"project"`
 	Devices map[string]string `json:"devices,omitempty"` // host -> device id
+	// Launches are the nonces of creations not yet recorded by id: host -> nonce.
+	Launches map[string]string `json:"launches,omitempty"`
+}
+
+func hasTag(d metalv1.Device, tag string) bool {
+	for _, t := range d.Tags {
+		if t == tag {
+			return true
+		}
+	}
+	return false
+}
+
+func newNonce() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail
+	return hex.EncodeToString(b)
 }
 
 type recorder struct {
@@ -202,6 +225,9 @@ func (m *Metal) Provision(ctx context.Context, p *plan.Plan, machines []provider
 	if rec.rec.Devices == nil {
 		rec.rec.Devices = map[string]string{}
 	}
+	if rec.rec.Launches == nil {
+		rec.rec.Launches = map[string]string{}
+	}
 	existing, err := findDevices(ctx, api, p)
 	if err != nil {
 		return nil, err
@@ -243,18 +269,28 @@ func (m *Metal) provisionNode(ctx context.Context, api *metalv1.APIClient, p *pl
 	created := false
 	if found {
 		note := ""
-		rec.mu.Lock()
-		if rec.rec.Devices[n.Host] != d.GetId() {
-			note = ", tagged for this cluster but not in kisgen's record: left as it is"
+		if err := rec.update(func(r *record) {
+			if nonce := r.Launches[n.Host]; nonce != "" && hasTag(d, TagLaunch+"="+nonce) {
+				r.Devices[n.Host] = d.GetId() // created by a run that stopped before recording it
+				delete(r.Launches, n.Host)
+			}
+			if r.Devices[n.Host] != d.GetId() {
+				note = ", tagged for this cluster but not in kisgen's record: left as it is"
+			}
+		}); err != nil {
+			return providers.Instance{}, err
 		}
-		rec.mu.Unlock()
 		prog.Node(n.Host, "found device %s (%s)%s", d.GetId(), d.GetState(), note)
 	} else {
+		nonce := newNonce()
+		if err := rec.update(func(r *record) { r.Launches[n.Host] = nonce }); err != nil {
+			return providers.Instance{}, err
+		}
 		mach := n.Group.Machine
 		in := metalv1.NewDeviceCreateInMetroInput(cfg.Metro, mach.Image, mach.Type)
 		in.SetHostname(n.Host)
 		in.SetDescription(fmt.Sprintf("kisgen: node %s of cluster %s", n.Host, p.Name))
-		in.SetTags(tagsFor(p, n))
+		in.SetTags(append(tagsFor(p, n), TagLaunch+"="+nonce))
 		in.SetUserdata(string(mc.UserData))
 		in.SetBillingCycle(metalv1.DEVICECREATEINPUTBILLINGCYCLE_HOURLY)
 		if mach.Image == CustomIPXE {
@@ -266,7 +302,10 @@ func (m *Metal) provisionNode(ctx context.Context, api *metalv1.APIClient, p *pl
 			return providers.Instance{}, fmt.Errorf("create device: %w", apiErr(err, resp))
 		}
 		d, created = *dev, true
-		if err := rec.update(func(r *record) { r.Devices[n.Host] = d.GetId() }); err != nil {
+		if err := rec.update(func(r *record) {
+			r.Devices[n.Host] = d.GetId()
+			delete(r.Launches, n.Host)
+		}); err != nil {
 			return providers.Instance{Host: n.Host, ID: d.GetId(), Created: true}, err
 		}
 		prog.Node(n.Host, "created device %s (%s, %s in %s)", d.GetId(), mach.Type, mach.Image, cfg.Metro)
@@ -362,6 +401,9 @@ func (m *Metal) Destroy(ctx context.Context, p *plan.Plan, opts providers.Option
 	var strangers []string
 	for _, h := range hosts {
 		d := devs[h]
+		if nonce := rec.rec.Launches[h]; nonce != "" && hasTag(d, TagLaunch+"="+nonce) {
+			rec.rec.Devices[h] = d.GetId()
+		}
 		if rec.rec.Devices[h] != d.GetId() {
 			strangers = append(strangers, fmt.Sprintf("device %s (%s)", d.GetId(), h))
 			continue
@@ -384,6 +426,7 @@ func (m *Metal) Destroy(ctx context.Context, p *plan.Plan, opts providers.Option
 	if len(strangers) > 0 {
 		errs = append(errs, fmt.Errorf("%w: %s (kisgen removes only what its record at %s lists)", ErrNotRecorded, strings.Join(strangers, ", "), providers.RecordPath(opts.StateDir, Name)))
 	}
+	rec.rec.Launches = nil // every launch is now a device deleted above, or none
 	if found && len(rec.rec.Devices) == 0 {
 		if err := os.Remove(providers.RecordPath(opts.StateDir, Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)

@@ -92,12 +92,16 @@ func TestProvisionCreatesEachDeviceWithItsUserData(t *testing.T) {
 		want := map[string]any{
 			"hostname": n.Host, "metro": "da", "plan": n.Group.Machine.Type, "operating_system": n.Group.Machine.Image,
 			"userdata": string(ms[i].UserData), "billing_cycle": "hourly",
-			"tags": []any{"kisgen.io/cluster=prod", "kisgen.io/host=" + n.Host, "kisgen.io/roles=" + string(n.Roles[0])},
 		}
 		for k, v := range want {
 			if diff := cmp.Diff(v, body[k]); diff != "" {
 				t.Errorf("%s: create request %s (-want +got):\n%s", n.Host, k, diff)
 			}
+		}
+		tags, _ := body["tags"].([]any)
+		if len(tags) != 4 || tags[0] != "kisgen.io/cluster=prod" || tags[1] != "kisgen.io/host="+n.Host ||
+			tags[2] != "kisgen.io/roles="+string(n.Roles[0]) || !strings.HasPrefix(tags[3].(string), "kisgen.io/launch=") {
+			t.Errorf("%s: tags %v", n.Host, body["tags"])
 		}
 		if n.Group.Machine.Image == CustomIPXE {
 			if body["ipxe_script_url"] != "http://10.40.0.2:8080/ipxe/host/etcd1.ipxe" || body["always_pxe"] != true {
@@ -238,5 +242,42 @@ func TestDestroyRemovesExactlyWhatKisgenCreated(t *testing.T) {
 	}
 	if _, err := os.Stat(providers.RecordPath(state, Name)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("record left: %v", err)
+	}
+}
+
+func TestDeviceCreatedBeforeACrashIsRecognised(t *testing.T) {
+	f, p, m := setup(t)
+	state := t.TempDir()
+	first, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The run stopped after CreateDevice answered but before the id was recorded: only
+	// the launch nonce, which the device carries as a tag, is in the record.
+	var rec record
+	if _, err := providers.LoadRecord(state, Name, &rec); err != nil {
+		t.Fatal(err)
+	}
+	var nonce string
+	for _, tg := range f.creates[rec.Devices["worker1"]]["tags"].([]any) {
+		if v, ok := strings.CutPrefix(tg.(string), TagLaunch+"="); ok {
+			nonce = v
+		}
+	}
+	delete(rec.Devices, "worker1")
+	rec.Launches = map[string]string{"worker1": nonce}
+	if err := providers.SaveRecord(state, Name, &rec); err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	second, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: state, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second[2].ID != first[2].ID || strings.Contains(progress.String(), "not in kisgen's record") {
+		t.Errorf("worker1 not recognised: %+v\n%s", second[2], progress.String())
+	}
+	if err := m.Destroy(context.Background(), p, providers.Options{StateDir: state}); err != nil {
+		t.Errorf("destroy: %v", err)
 	}
 }

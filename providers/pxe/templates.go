@@ -47,14 +47,16 @@ dhcp-option=option:dns-server,{{.DNS}}
 {{- end}}
 
 # PXE firmware gets iPXE over TFTP first (BIOS: undionly.kpxe, UEFI: ipxe.efi);
-# iPXE identifies itself (option 175) and gets the boot script over HTTP.
+# iPXE identifies itself (option 175) and gets the boot script over HTTP. Other
+# DHCP clients (the installed system) get only their address.
 enable-tftp
 tftp-root={{.Dir}}/tftp
+dhcp-vendorclass=set:pxe,PXEClient
 dhcp-match=set:ipxe,175
 dhcp-match=set:efi64,option:client-arch,7
 dhcp-match=set:efi64,option:client-arch,9
-dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi
-dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe
+dhcp-boot=tag:pxe,tag:!ipxe,tag:efi64,ipxe.efi
+dhcp-boot=tag:pxe,tag:!ipxe,tag:!efi64,undionly.kpxe
 dhcp-boot=tag:ipxe,{{.HTTPURL}}/ipxe/boot.ipxe
 `))
 

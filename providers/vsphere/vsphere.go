@@ -2,6 +2,7 @@ package vsphere
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/url"
@@ -333,7 +334,13 @@ func (v *VSphere) provisionNode(ctx context.Context, c *vim25.Client, p *plan.Pl
 	var nf *find.NotFoundError
 	switch {
 	case errors.As(err, &nf):
-		vm, err = v.clone(ctx, c, p, pl, m, name, userData)
+		// The clone's instance UUID is chosen and recorded before cloning, so a clone
+		// finished by a run that then crashed is recognised as kisgen's by the next one.
+		uuid := newUUID()
+		if err := rec.update(func(r *record) { r.VMs[n.Host] = &vmRecord{Name: name, InstanceUUID: uuid} }); err != nil {
+			return providers.Instance{}, err
+		}
+		vm, err = v.clone(ctx, c, p, pl, m, name, uuid, userData)
 		if err != nil {
 			return providers.Instance{}, err
 		}
@@ -348,17 +355,22 @@ func (v *VSphere) provisionNode(ctx context.Context, c *vim25.Client, p *plan.Pl
 	if info.extra[KeyCluster] != p.Name || info.extra[KeyHost] != n.Host {
 		return providers.Instance{}, fmt.Errorf("%w: %s (its %s is %q): rename it or choose another folder", ErrNotKisgens, vmPath, KeyCluster, info.extra[KeyCluster])
 	}
+	recorded := false
 	if err := rec.update(func(r *record) {
-		if prev := r.VMs[n.Host]; prev == nil || created || prev.InstanceUUID == info.uuid {
+		if prev := r.VMs[n.Host]; created || (prev != nil && prev.InstanceUUID == info.uuid) {
 			r.VMs[n.Host] = &vmRecord{Name: name, Ref: info.ref.Value, InstanceUUID: info.uuid}
+			recorded = true
 		}
 	}); err != nil {
 		return providers.Instance{}, err
 	}
-	if created {
+	switch {
+	case created:
 		prog.Node(n.Host, "cloned %s from %s (%s)", name, n.Group.Machine.Image, info.ref.Value)
-	} else {
+	case recorded:
 		prog.Node(n.Host, "found %s (%s, %s)", name, info.ref.Value, info.power)
+	default:
+		prog.Node(n.Host, "found %s (%s, %s), marked for this cluster but not in kisgen's record: --destroy will leave it", name, info.ref.Value, info.power)
 	}
 	inst := providers.Instance{Host: n.Host, ID: info.ref.Value, Created: created, State: string(info.power)}
 
@@ -406,6 +418,15 @@ func (v *VSphere) provisionNode(ctx context.Context, c *vim25.Client, p *plan.Pl
 	return inst, nil
 }
 
+// newUUID is a random (version 4) UUID.
+func newUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
 // waitTask waits for the task a call started: waitTask(ctx)(vm.PowerOn(ctx)).
 func waitTask(ctx context.Context) func(*object.Task, error) error {
 	return func(t *object.Task, err error) error {
@@ -417,7 +438,7 @@ func waitTask(ctx context.Context) func(*object.Task, error) error {
 }
 
 // clone makes the node's VM from its group's template, not yet powered on.
-func (v *VSphere) clone(ctx context.Context, c *vim25.Client, p *plan.Plan, pl place, m providers.Machine, name string, userData []types.BaseOptionValue) (*object.VirtualMachine, error) {
+func (v *VSphere) clone(ctx context.Context, c *vim25.Client, p *plan.Plan, pl place, m providers.Machine, name, uuid string, userData []types.BaseOptionValue) (*object.VirtualMachine, error) {
 	n := m.Node
 	mach := n.Group.Machine
 	tmpl, err := pl.finder.VirtualMachine(ctx, mach.Image)
@@ -434,7 +455,8 @@ func (v *VSphere) clone(ctx context.Context, c *vim25.Client, p *plan.Plan, pl p
 		roles[i] = string(r)
 	}
 	config := &types.VirtualMachineConfigSpec{
-		Annotation: fmt.Sprintf("kisgen: node %s (%s) of cluster %s. Remove with `kisgen provision vsphere --destroy`.", n.Host, strings.Join(roles, ", "), p.Name),
+		InstanceUuid: uuid,
+		Annotation:   fmt.Sprintf("kisgen: node %s (%s) of cluster %s. Remove with `kisgen provision vsphere --destroy`.", n.Host, strings.Join(roles, ", "), p.Name),
 		ExtraConfig: append(options(map[string]string{
 			KeyCluster: p.Name,
 			KeyHost:    n.Host,

@@ -563,3 +563,39 @@ func keys(m map[string]mo.VirtualMachine) []string {
 	}
 	return out
 }
+
+func TestCloneFinishedBeforeACrashIsRecognised(t *testing.T) {
+	vc := newVCenter(t)
+	p := testPlan(t)
+	ms := userData(p, nil)
+	state := t.TempDir()
+	first, err := vc.provider().Provision(context.Background(), p, ms, providers.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The run crashed after master1's clone task finished but before the record said
+	// which VM it was: only the UUID chosen beforehand is there.
+	var rec record
+	if _, err := providers.LoadRecord(state, Name, &rec); err != nil {
+		t.Fatal(err)
+	}
+	clones := vc.clones(t)
+	if got := clones["prod-master1"].Config.InstanceUuid; got != rec.VMs["master1"].InstanceUUID {
+		t.Fatalf("clone's instance UUID %s, recorded %s: the UUID chosen before cloning was not used", got, rec.VMs["master1"].InstanceUUID)
+	}
+	rec.VMs["master1"].Ref = ""
+	if err := providers.SaveRecord(state, Name, &rec); err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	second, err := vc.provider().Provision(context.Background(), p, ms, providers.Options{StateDir: state, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(progress.String(), "not in kisgen's record") || second[1].ID != first[1].ID {
+		t.Errorf("master1 not recognised:\n%s", progress.String())
+	}
+	if err := vc.provider().Destroy(context.Background(), p, providers.Options{StateDir: state}); err != nil {
+		t.Errorf("destroy: %v", err)
+	}
+}

@@ -20,9 +20,10 @@ var checkAPIServer = &check{
 		}
 		return ""
 	},
+	probes: func(t *Target) []probe { return []probe{{true, readyzArgv(t)}} },
 	run: func(ctx context.Context, n *node) CheckResult {
 		url := n.t.Expect.APIServer.URL
-		argv := append(kubectlArgv(n.t.Expect.Kubectl), "--server="+url, "--request-timeout=10s", "get", "--raw=/readyz?verbose")
+		argv := readyzArgv(n.t)
 		out, err := n.exec(ctx, true, argv...)
 		if err != nil {
 			return failed(err)
@@ -43,6 +44,10 @@ var checkAPIServer = &check{
 		}
 		return failedf("%s not ready: %s", url, commandFailed(argv, out))
 	},
+}
+
+func readyzArgv(t *Target) []string {
+	return append(kubectlArgv(t.Expect.Kubectl), "--server="+t.Expect.APIServer.URL, "--request-timeout=10s", "get", "--raw=/readyz?verbose")
 }
 
 func kubectlArgv(k *KubectlAccess) []string {

@@ -21,6 +21,17 @@ var checkCalico = &check{
 		}
 		return ""
 	},
+	probes: func(t *Target) []probe {
+		c := t.Expect.Calico
+		var ps []probe
+		if len(c.ReadyCmd) > 0 {
+			ps = append(ps, probe{true, c.ReadyCmd})
+		}
+		if len(c.BGPCmd) > 0 && len(c.BGPPeers) > 0 {
+			ps = append(ps, probe{true, c.BGPCmd})
+		}
+		return ps
+	},
 	run: func(ctx context.Context, n *node) CheckResult {
 		c := n.t.Expect.Calico
 		var done []string

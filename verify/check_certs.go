@@ -28,10 +28,10 @@ var checkCerts = &check{
 		}
 		return ""
 	},
+	probes: func(t *Target) []probe { return []probe{{true, certsArgv(t)}} },
 	run: func(ctx context.Context, n *node) CheckResult {
 		paths := n.t.Expect.Certs
-		// head -v prints "==> PATH <==" before each file, so one command reads them all.
-		argv := append([]string{"head", "-v", "-c", fmt.Sprint(certReadLimit), "--"}, paths...)
+		argv := certsArgv(n.t)
 		out, err := n.exec(ctx, true, argv...)
 		if err != nil {
 			return failed(err)
@@ -72,6 +72,12 @@ var checkCerts = &check{
 		}
 		return passed("%d valid; first to expire: %s in %s", len(paths), soonestPath, days(soonest.Sub(now)))
 	},
+}
+
+// certsArgv reads every certificate in one command: head -v prints "==> PATH <==" before
+// each file.
+func certsArgv(t *Target) []string {
+	return append([]string{"head", "-v", "-c", fmt.Sprint(certReadLimit), "--"}, t.Expect.Certs...)
 }
 
 // splitHead reads `head -v` output: "==> PATH <==" lines, each followed by the file.

@@ -21,16 +21,12 @@ var checkEtcd = &check{
 		}
 		return ""
 	},
+	probes: func(t *Target) []probe {
+		return []probe{{true, etcdctlArgv(t.Expect.Etcd, etcdList...)}, {true, etcdctlArgv(t.Expect.Etcd, etcdHealth...)}}
+	},
 	run: func(ctx context.Context, n *node) CheckResult {
 		e := n.t.Expect.Etcd
-		base := []string{orDefault(e.Etcdctl, "etcdctl"), "--endpoints=" + e.Endpoint, "--dial-timeout=3s", "--command-timeout=5s"}
-		if e.CACert != "" {
-			base = append(base, "--cacert="+e.CACert)
-		}
-		if e.Cert != "" {
-			base = append(base, "--cert="+e.Cert, "--key="+e.Key)
-		}
-		argv := append(slices.Clone(base), "member", "list", "-w", "json")
+		argv := etcdctlArgv(e, etcdList...)
 		out, err := n.exec(ctx, true, argv...)
 		if err != nil {
 			return failed(err)
@@ -66,7 +62,7 @@ var checkEtcd = &check{
 			problems = append(problems, "members not in the plan: "+strings.Join(extra, ", ")+" (remove them with etcdctl member remove)")
 		}
 
-		hargv := append(slices.Clone(base), "endpoint", "health", "-w", "json")
+		hargv := etcdctlArgv(e, etcdHealth...)
 		hout, err := n.exec(ctx, true, hargv...)
 		if err != nil {
 			return failed(err)
@@ -93,6 +89,24 @@ var checkEtcd = &check{
 		slices.Sort(names)
 		return passed("members %s; %s healthy (%s)", strings.Join(names, ", "), e.Endpoint, took)
 	},
+}
+
+var (
+	etcdList   = []string{"member", "list", "-w", "json"}
+	etcdHealth = []string{"endpoint", "health", "-w", "json"}
+)
+
+// etcdctlArgv is etcdctl with this member's endpoint and credentials, then args. Its own
+// timeouts stay below the command timeout so that its error, not a timeout, is reported.
+func etcdctlArgv(e *EtcdExpect, args ...string) []string {
+	argv := []string{orDefault(e.Etcdctl, "etcdctl"), "--endpoints=" + e.Endpoint, "--dial-timeout=3s", "--command-timeout=5s"}
+	if e.CACert != "" {
+		argv = append(argv, "--cacert="+e.CACert)
+	}
+	if e.Cert != "" {
+		argv = append(argv, "--cert="+e.Cert, "--key="+e.Key)
+	}
+	return append(argv, args...)
 }
 
 // setDiff returns what is in want but not got, and in got but not want, sorted.

@@ -19,23 +19,23 @@ var checkFiles = &check{
 		}
 		return ""
 	},
+	probes: func(t *Target) []probe {
+		sum, stat := filesArgv(t)
+		if stat == nil {
+			return []probe{{true, sum}}
+		}
+		return []probe{{true, sum}, {true, stat}}
+	},
 	run: func(ctx context.Context, n *node) CheckResult {
 		files := n.t.Expect.Files
-		paths := make([]string, len(files))
-		checkModes := false
-		for i, f := range files {
-			paths[i] = f.Path
-			checkModes = checkModes || f.Mode != 0
-		}
-		argv := append([]string{"sha256sum", "--"}, paths...)
+		argv, sargv := filesArgv(n.t)
 		out, err := n.exec(ctx, true, argv...)
 		if err != nil {
 			return failed(err)
 		}
 		sums := parseSums(string(out.Stdout))
 		var modes map[string]string
-		if checkModes {
-			sargv := append([]string{"stat", "-c", "%a %n", "--"}, paths...)
+		if sargv != nil {
 			sout, err := n.exec(ctx, true, sargv...)
 			if err != nil {
 				return failed(err)
@@ -59,6 +59,21 @@ var checkFiles = &check{
 		}
 		return passed("%d files match", len(files))
 	},
+}
+
+// filesArgv returns the sha256sum command and, when a mode is expected, the stat one.
+func filesArgv(t *Target) (sum, stat []string) {
+	paths := make([]string, len(t.Expect.Files))
+	modes := false
+	for i, f := range t.Expect.Files {
+		paths[i] = f.Path
+		modes = modes || f.Mode != 0
+	}
+	sum = append([]string{"sha256sum", "--"}, paths...)
+	if modes {
+		stat = append([]string{"stat", "-c", "%a %n", "--"}, paths...)
+	}
+	return sum, stat
 }
 
 // parseSums reads sha256sum's "HEX  PATH" lines.

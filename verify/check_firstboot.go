@@ -22,6 +22,12 @@ var checkFirstBoot = &check{
 			return fmt.Sprintf("unknown first-boot agent %q (want cloud-init or ignition)", t.Expect.Provisioner)
 		}
 	},
+	probes: func(t *Target) []probe {
+		if t.Expect.Provisioner == "ignition" {
+			return []probe{{true, ignitionResultArgv(t)}, {true, ignitionJournalArgv}}
+		}
+		return []probe{{false, cloudInitArgv}}
+	},
 	run: func(ctx context.Context, n *node) CheckResult {
 		if n.t.Expect.Provisioner == "ignition" {
 			if n.sudoErr != nil {
@@ -45,8 +51,18 @@ type cloudInitStatus struct {
 	RecoverableErrors map[string][]string `json:"recoverable_errors"`
 }
 
+var (
+	cloudInitArgv = []string{"cloud-init", "status", "--format", "json"}
+	// Ignition logs what stopped a stage at priority crit.
+	ignitionJournalArgv = []string{"journalctl", "--no-pager", "-q", "-o", "cat", "-t", "ignition", "-p", "crit"}
+)
+
+func ignitionResultArgv(t *Target) []string {
+	return []string{"cat", "--", orDefault(t.Expect.IgnitionResult, "/etc/.ignition-result.json")}
+}
+
 func checkCloudInit(ctx context.Context, n *node) CheckResult {
-	argv := []string{"cloud-init", "status", "--format", "json"}
+	argv := cloudInitArgv
 	out, err := n.exec(ctx, false, argv...)
 	if err != nil {
 		return failed(err)
@@ -135,8 +151,8 @@ type ignitionResult struct {
 }
 
 func checkIgnition(ctx context.Context, n *node) CheckResult {
-	path := orDefault(n.t.Expect.IgnitionResult, "/etc/.ignition-result.json")
-	argv := []string{"cat", "--", path}
+	argv := ignitionResultArgv(n.t)
+	path := argv[2]
 	out, err := n.exec(ctx, true, argv...)
 	if err != nil {
 		return failed(err)
@@ -151,9 +167,7 @@ func checkIgnition(ctx context.Context, n *node) CheckResult {
 	if !res.UserConfigProvided {
 		return failedf("Ignition ran on %s without a user config: the node did not get its user-data", orDefault(res.ProvisioningDate, "an unknown date"))
 	}
-	// Ignition logs what stopped a stage at priority crit.
-	jargv := []string{"journalctl", "--no-pager", "-q", "-o", "cat", "-t", "ignition", "-p", "crit"}
-	jout, err := n.exec(ctx, true, jargv...)
+	jout, err := n.exec(ctx, true, ignitionJournalArgv...)
 	if err != nil {
 		return failed(err)
 	}

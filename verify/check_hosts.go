@@ -16,9 +16,10 @@ var checkHosts = &check{
 		}
 		return ""
 	},
+	probes: func(t *Target) []probe { return []probe{{false, hostsArgv(t)}} },
 	run: func(ctx context.Context, n *node) CheckResult {
-		path := orDefault(n.t.Expect.HostsPath, "/etc/hosts")
-		argv := []string{"cat", "--", path}
+		argv := hostsArgv(n.t)
+		path := argv[2]
 		out, err := n.exec(ctx, false, argv...)
 		if err != nil {
 			return failed(err)
@@ -63,6 +64,10 @@ var checkHosts = &check{
 		}
 		return failedf("%s: the kisgen block differs from the plan:\n  %s", path, strings.Join(msg, "\n  "))
 	},
+}
+
+func hostsArgv(t *Target) []string {
+	return []string{"cat", "--", orDefault(t.Expect.HostsPath, "/etc/hosts")}
 }
 
 func splitLines(s string) []string {

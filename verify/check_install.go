@@ -17,6 +17,9 @@ var checkInstall = &check{
 	Title: "kisgen's install finished (status file says done)",
 	root:  true,
 	skip:  always,
+	probes: func(t *Target) []probe {
+		return []probe{{true, []string{"cat", "--", orDefault(t.Expect.StatusPath, roles.StatusPath)}}}
+	},
 	run: func(ctx context.Context, n *node) CheckResult {
 		path := orDefault(n.t.Expect.StatusPath, roles.StatusPath)
 		st, bad := readStatus(ctx, n, path, "the install has not started (the user-data's bootstrap has not run yet, or first-boot failed before it)")
@@ -105,6 +108,9 @@ var checkAddOns = &check{
 			return "add-ons are applied from the first master"
 		}
 		return ""
+	},
+	probes: func(t *Target) []probe {
+		return []probe{{true, []string{"cat", "--", t.Expect.AddOnsStatusPath}}}
 	},
 	run: func(ctx context.Context, n *node) CheckResult {
 		st, bad := readStatus(ctx, n, n.t.Expect.AddOnsStatusPath, "kisgen-addons has not started (it waits for the API server; see its unit's journal)")

@@ -17,8 +17,9 @@ var checkPorts = &check{
 		}
 		return ""
 	},
+	probes: func(*Target) []probe { return []probe{{false, ssArgv}} },
 	run: func(ctx context.Context, n *node) CheckResult {
-		argv := []string{"ss", "-Hltn"}
+		argv := ssArgv
 		out, err := n.exec(ctx, false, argv...)
 		if err != nil {
 			return failed(err)
@@ -41,6 +42,8 @@ var checkPorts = &check{
 		return passed("%s", strings.Join(ok, ", "))
 	},
 }
+
+var ssArgv = []string{"ss", "-Hltn"}
 
 // listens reports whether one of the addresses serves want ("" for any).
 func listens(addrs []string, want string) bool {

@@ -26,9 +26,10 @@ var checkUnits = &check{
 		}
 		return ""
 	},
+	probes: func(t *Target) []probe { return []probe{{false, unitsArgv(t)}} },
 	run: func(ctx context.Context, n *node) CheckResult {
 		units := n.t.Expect.Units
-		argv := append([]string{"systemctl", "show", "-p", unitProps, "--"}, units...)
+		argv := unitsArgv(n.t)
 		out, err := n.exec(ctx, false, argv...)
 		if err != nil {
 			return failed(err)
@@ -77,6 +78,10 @@ var checkUnits = &check{
 		}
 		return failedf("%d of %d units not active and enabled:\n%s", bad, len(units), strings.Join(details, "\n"))
 	},
+}
+
+func unitsArgv(t *Target) []string {
+	return append([]string{"systemctl", "show", "-p", unitProps, "--"}, t.Expect.Units...)
 }
 
 // unitJournal returns a unit's last journal lines, indented for the report.

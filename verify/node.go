@@ -23,6 +23,10 @@ type node struct {
 	lost error
 	// status is the install status file, once the install check has read it.
 	status *roles.Status
+	// cache holds prefetched outputs by command line, each used once.
+	cache map[string]output
+	// sessions counts the SSH sessions opened (for tests).
+	sessions int
 }
 
 // fault is an error whose message is written for people and that errors.Is still matches
@@ -39,9 +43,10 @@ func (f *fault) Unwrap() error { return f.kind }
 // faults no check can interpret: the command missing (exit 127), sudo refusing, a
 // timeout, the connection breaking. Any other exit status is returned in output.
 func (n *node) exec(ctx context.Context, root bool, argv ...string) (output, error) {
-	line := shellJoin(argv)
-	if root {
-		line = "sudo -n " + line
+	line := commandLine(root, argv)
+	if out, ok := n.cache[line]; ok {
+		delete(n.cache, line)
+		return out, commandFault(n.t.User, argv, root, out)
 	}
 	if n.c.broken {
 		// A command that could not be stopped took the last connection with it.
@@ -53,6 +58,7 @@ func (n *node) exec(ctx context.Context, root bool, argv ...string) (output, err
 		n.c.close()
 		n.c = c
 	}
+	n.sessions++
 	out, err := n.c.run(ctx, line, n.o.CommandTimeout)
 	if err != nil {
 		if errors.Is(err, ErrConnectionLost) {

@@ -1,7 +1,9 @@
 package verify
 
 import (
+	"bytes"
 	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -159,5 +161,46 @@ func TestHostsLineDiff(t *testing.T) {
 	}
 	if !containsRun([]string{"x", "a", "b"}, []string{"a", "b"}) || containsRun([]string{"a", "x", "b"}, []string{"a", "b"}) {
 		t.Error("containsRun")
+	}
+}
+
+// TestBatchKeepsEachCommandApart runs a batch script in the local shell and checks that
+// every command's stdout, stderr and exit status come back exactly, including output
+// without a final newline, empty output, and a command that is not installed.
+func TestBatchKeepsEachCommandApart(t *testing.T) {
+	lines := []string{
+		"printf 'no newline'",
+		"printf 'two\\nlines\\n'; echo oops >&2; exit 3",
+		"true",
+		"kisgen-no-such-command --flag",
+		"printf '\\n\\n'",
+	}
+	script := "f() {\n" + batchScript("cafe", lines) + "}\nf"
+	cmd := exec.Command("sh", "-c", script)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	got := parseBatch("cafe", lines, output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()})
+	want := map[string]output{
+		lines[0]: {Stdout: []byte("no newline"), Stderr: []byte{}},
+		lines[1]: {Stdout: []byte("two\nlines\n"), Stderr: []byte("oops\n"), Exit: 3},
+		lines[2]: {Stdout: []byte{}, Stderr: []byte{}},
+		lines[4]: {Stdout: []byte("\n\n"), Stderr: []byte{}},
+	}
+	missing := got[lines[3]]
+	delete(got, lines[3])
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("(-want +got)\n%s", d)
+	}
+	if missing.Exit != 127 || missingCommand(string(missing.Stderr)) != "kisgen-no-such-command" {
+		t.Errorf("missing command: exit %d, stderr %q", missing.Exit, missing.Stderr)
+	}
+
+	// A batch cut short keeps only the commands that finished.
+	cut := output{Stdout: stdout.Bytes()[:bytes.Index(stdout.Bytes(), []byte("\036cafe s 2"))], Stderr: stderr.Bytes()}
+	if partial := parseBatch("cafe", lines, cut); len(partial) != 2 {
+		t.Errorf("cut batch kept %d commands, want 2", len(partial))
 	}
 }

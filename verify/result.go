@@ -49,6 +49,8 @@ type NodeResult struct {
 	// interrupted is set when the run was cancelled while this node was checked, so its
 	// result says more about the deadline than about the node.
 	interrupted bool
+	// sessions is how many SSH sessions the node's checks opened.
+	sessions int
 }
 
 // FirstFailure returns the first failed check, or nil.

@@ -111,6 +111,9 @@ type check struct {
 	skip func(t *Target) string
 	// run performs the check; the runner fills in name, title and timing.
 	run func(ctx context.Context, n *node) CheckResult
+	// probes, when set, are the commands run calls first for t, whatever it finds: the
+	// node runs them all in one session before the checks (see node.prefetch).
+	probes func(t *Target) []probe
 }
 
 // phases are the checks after login, in the order they run.
@@ -147,7 +150,11 @@ func checkNode(ctx context.Context, t *Target, o *Options, cl *cluster) NodeResu
 	defer func() { n.c.close() }()
 	for _, p := range phases {
 		res.Checks = append(res.Checks, n.runCheck(ctx, p))
+		if p == checkSudo && n.lost == nil && ctx.Err() == nil {
+			n.prefetch(ctx)
+		}
 	}
+	res.sessions = n.sessions
 	return finish(ctx, res, start)
 }
 

@@ -231,7 +231,8 @@ func (c *conn) run(ctx context.Context, cmd string, timeout time.Duration) (outp
 	case err = <-done:
 	case <-timer.C:
 		c.abort(s, done)
-		return output{}, fmt.Errorf("%w after %s", ErrCommandTimeout, timeout)
+		// What it printed so far is kept: a batch's finished commands are still good.
+		return output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}, fmt.Errorf("%w after %s", ErrCommandTimeout, timeout)
 	case <-ctx.Done():
 		// The run is over for this node: no need to keep the connection.
 		_ = c.client.Close()

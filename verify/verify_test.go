@@ -60,6 +60,10 @@ func TestHealthyNodePassesEveryCheckInOrder(t *testing.T) {
 			if !n.OK {
 				t.Fatalf("healthy node failed:%s", dump(n))
 			}
+			// One session for sudo, one for every check's commands together.
+			if n.sessions != 2 {
+				t.Errorf("%d SSH sessions, want 2 (sudo, then the batch)", n.sessions)
+			}
 			want := Checks()
 			if len(n.Checks) != len(want) {
 				t.Fatalf("got %d checks, want %d", len(n.Checks), len(want))

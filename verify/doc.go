@@ -39,5 +39,9 @@
 //	registered  KUBECTL --kubeconfig=… --request-timeout=20s get nodes -o json (root, once per run, on a master)
 //	calico      CalicoExpect.ReadyCmd and BGPCmd as given             (root)
 //
-// Nothing is written to the nodes.
+// After the sudo check, the first commands of every check that applies run together in
+// one session: a shell script that runs each in a subshell and frames its stdout, stderr
+// and exit status, so each is judged exactly as if it had run alone. Follow-ups (a failed
+// unit's journal, cloud-init's --long fallback) and anything a cut-short batch did not
+// finish run in sessions of their own. Nothing is written to the nodes.
 package verify

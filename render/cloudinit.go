@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -66,6 +67,16 @@ func entries(n *roles.Node) []WriteFile {
 // the model enables are enabled and started by runcmd (the boot's unit transaction was
 // computed before cloud-init wrote them).
 func CloudInit(n *roles.Node, manageHosts bool) ([]byte, error) {
+	return cloudInit(n, manageHosts, nil)
+}
+
+// cloudInit marshals the document with yaml.v3. With a cache, each write_files entry is
+// marshalled once per render and reused by every node that writes the same file (the
+// scripts, CA certificates and shared configuration are most of every node's bytes):
+// the entry is marshalled in the same context (a one-entry write_files list at the top
+// level) and spliced in place of the empty list, which gives the same bytes as
+// marshalling the whole document (a test checks this on every example).
+func cloudInit(n *roles.Node, manageHosts bool, cache *fragments) ([]byte, error) {
 	c := CloudConfig{
 		Hostname:       n.Host,
 		SSHGenKeyTypes: []string{"ed25519"},
@@ -85,17 +96,86 @@ func CloudInit(n *roles.Node, manageHosts bool) ([]byte, error) {
 			c.RunCmd = append(c.RunCmd, "systemctl enable "+u.Name, "systemctl start --no-block "+u.Name)
 		}
 	}
+	if cache == nil {
+		doc, err := encodeYAML(CloudConfigHeader, &c)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrEncode, n.Host, err)
+		}
+		return doc, nil
+	}
+	files := c.WriteFiles
+	c.WriteFiles = nil
+	doc, err := encodeYAML(CloudConfigHeader, &c)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrEncode, n.Host, err)
+	}
+	i := bytes.Index(doc, emptyWriteFiles)
+	if i < 0 || bytes.Count(doc, emptyWriteFiles) != 1 {
+		return nil, fmt.Errorf("%w: %s: no single write_files key to fill", ErrEncode, n.Host)
+	}
+	size := len(doc)
+	frags := make([][]byte, len(files))
+	for j, f := range files {
+		if frags[j], err = cache.get(f); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrEncode, n.Host, err)
+		}
+		size += len(frags[j])
+	}
+	out := make([]byte, 0, size)
+	out = append(out, doc[:i+1]...)
+	out = append(out, "write_files:\n"...)
+	for _, fr := range frags {
+		out = append(out, fr...)
+	}
+	return append(out, doc[i+len(emptyWriteFiles):]...), nil
+}
+
+var emptyWriteFiles = []byte("\nwrite_files: []\n")
+
+func encodeYAML(header string, v any) ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteString(CloudConfigHeader)
+	b.WriteString(header)
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
-	if err := enc.Encode(&c); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrEncode, n.Host, err)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
 	}
 	if err := enc.Close(); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// fragments caches marshalled write_files entries for one render.
+type fragments struct {
+	mu sync.Mutex
+	m  map[WriteFile][]byte
+}
+
+func newFragments() *fragments { return &fragments{m: map[WriteFile][]byte{}} }
+
+// get returns the entry as yaml.v3 writes it inside a top-level write_files list.
+func (f *fragments) get(w WriteFile) ([]byte, error) {
+	f.mu.Lock()
+	b, ok := f.m[w]
+	f.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	doc, err := encodeYAML("", &struct {
+		WriteFiles []WriteFile `yaml:"write_files"`
+	}{[]WriteFile{w}})
+	if err != nil {
+		return nil, err
+	}
+	b = bytes.TrimPrefix(doc, []byte("write_files:\n"))
+	if len(b) == len(doc) {
+		return nil, fmt.Errorf("unexpected encoding of write_files entry %s", w.Path)
+	}
+	f.mu.Lock()
+	f.m[w] = b
+	f.mu.Unlock()
+	return b, nil
 }
 
 // ParseCloudConfig reads user-data written by CloudInit, refusing unknown keys.

@@ -42,11 +42,7 @@ func newManifest(p *plan.Plan, nodes []NodeResult) Manifest {
 		e := ManifestNode{Host: n.Host, Roles: roles, Format: string(n.Format), File: n.File, Sizes: n.Sizes, SHA256: n.SHA256, ConfigSHA256: n.ConfigSHA256}
 		if b, ok := BudgetFor(p, n.Format); ok {
 			e.Budget = &b
-			size := n.Sizes.Raw
-			if b.Measure == "gzip" {
-				size = n.Sizes.Gzip
-			}
-			e.OverBudget = size > b.Bytes
+			e.OverBudget = b.Measured(n.Sizes) > b.Bytes
 		}
 		m.Nodes = append(m.Nodes, e)
 	}

@@ -60,8 +60,8 @@ func FileName(host string, f plan.Format) string {
 	return host + ".yaml"
 }
 
-// Render builds every node's model and user-data, validates each (Ignition always, with
-// Ignition's own parser; cloud-init by parsing it back strictly), measures the sizes
+// Render builds every node's model and user-data, validates Ignition with Ignition's own
+// parser (cloud-init output is checked by the tests with cloud-init's schema), measures the sizes
 // and checks them against the provider's budget. It does not write anything and does
 // not modify p. The same plan and PKI always give the same bytes.
 func Render(p *plan.Plan, s roles.Secrets, opts Options) (*Result, error) {
@@ -83,6 +83,7 @@ func Render(p *plan.Plan, s roles.Secrets, opts Options) (*Result, error) {
 	}
 
 	res := &Result{Nodes: make([]NodeResult, len(p.Nodes))}
+	cache := newFragments()
 	records := make([]NodeRecord, len(p.Nodes))
 	errs := make([]error, len(p.Nodes))
 	warns := make([][]string, len(p.Nodes))
@@ -97,7 +98,7 @@ func Render(p *plan.Plan, s roles.Secrets, opts Options) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				res.Nodes[i], records[i], warns[i], errs[i] = renderNode(p, c, p.Nodes[i], opts)
+				res.Nodes[i], records[i], warns[i], errs[i] = renderNode(p, c, p.Nodes[i], opts, cache)
 			}
 		}()
 	}
@@ -134,7 +135,7 @@ func flatten(ss [][]string) []string {
 }
 
 // renderNode renders one node; it runs concurrently with the others.
-func renderNode(p *plan.Plan, c *roles.Cluster, n *plan.Node, opts Options) (NodeResult, NodeRecord, []string, error) {
+func renderNode(p *plan.Plan, c *roles.Cluster, n *plan.Node, opts Options, cache *fragments) (NodeResult, NodeRecord, []string, error) {
 	model, err := c.Node(n)
 	if err != nil {
 		return NodeResult{}, NodeRecord{}, nil, err
@@ -149,9 +150,7 @@ func renderNode(p *plan.Plan, c *roles.Cluster, n *plan.Node, opts Options) (Nod
 		data, err = Ignition(model, n.Group.OS)
 	default:
 		format = plan.FormatCloudInit
-		if data, err = CloudInit(model, p.Network.UpdateHostsFiles); err == nil {
-			_, err = ParseCloudConfig(data)
-		}
+		data, err = cloudInit(model, p.Network.UpdateHostsFiles, cache)
 	}
 	if err != nil {
 		return NodeResult{}, NodeRecord{}, nil, err

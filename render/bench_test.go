@@ -1,0 +1,76 @@
+package render_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/kisgen/kisgen/pki"
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/render"
+	"github.com/kisgen/kisgen/render/rendertest"
+)
+
+// benchRender renders a plan of n nodes whose PKI is already issued.
+func benchRender(b *testing.B, n int, hosts bool, format plan.Format) {
+	p := rendertest.LoadLarge(b, n, hosts)
+	bundle := rendertest.Bundle(b, p)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var bytes int
+	for i := 0; i < b.N; i++ {
+		res, err := render.Render(p, bundle, render.Options{Format: format})
+		if err != nil {
+			b.Fatal(err)
+		}
+		bytes = 0
+		for _, n := range res.Nodes {
+			bytes += len(n.Data)
+		}
+	}
+	b.ReportMetric(float64(bytes)/float64(n), "bytes/node")
+}
+
+// BenchmarkRender1000Issued: the issue's target is under 1 s on 2 cores.
+func BenchmarkRender1000Issued(b *testing.B) { benchRender(b, 1000, false, plan.FormatCloudInit) }
+
+// BenchmarkRender1000Ignition: the same through Butane and Ignition's validator.
+func BenchmarkRender1000Ignition(b *testing.B) { benchRender(b, 1000, false, plan.FormatIgnition) }
+
+// BenchmarkRender1000HostsBlock: with the managed hosts block every node carries every
+// node's address, so the output grows with the square of the node count.
+func BenchmarkRender1000HostsBlock(b *testing.B) { benchRender(b, 1000, true, plan.FormatCloudInit) }
+
+// BenchmarkRender1000FromScratch issues the PKI, renders and writes the output, as a
+// first `kisgen render` does (target under 3 s).
+func BenchmarkRender1000FromScratch(b *testing.B) {
+	p := rendertest.LoadLarge(b, 1000, false)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := b.TempDir()
+		b.StartTimer()
+		bundle, _, err := pki.Ensure(p, filepath.Join(dir, "generated"), pki.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := render.Render(p, bundle, render.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := render.Write(res, filepath.Join(dir, "userdata")); err != nil {
+			b.Fatal(err)
+		}
+		if err := render.SaveRecord(filepath.Join(dir, "generated"), res.Record); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRenderScaling shows how rendering time grows with the node count.
+func BenchmarkRenderScaling(b *testing.B) {
+	for _, n := range []int{100, 1000, 3000, 10000} {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) { benchRender(b, n, false, plan.FormatCloudInit) })
+	}
+}

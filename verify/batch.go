@@ -38,6 +38,9 @@ func (n *node) prefetch(ctx context.Context) {
 			continue
 		}
 		for _, pr := range p.probes(n.t) {
+			if pr.root && n.sudoErr != nil {
+				continue
+			}
 			if l := commandLine(pr.root, pr.argv); !seen[l] {
 				seen[l] = true
 				lines = append(lines, l)

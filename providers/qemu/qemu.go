@@ -279,6 +279,10 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 			p.Mirror.URL, hostPort, err, hostPort)
 	}
 	warnMemory(out, vms, *accel)
+	if lb, ok := lbAddress(p); ok {
+		fmt.Fprintf(out, "qemu: WARNING: no load balancer among local VMs: %s (the plan's load_balancer) is given to %s as a second address, so the API has no failover\n",
+			lb, p.NodesWith(plan.RoleMaster)[0].Host)
+	}
 
 	sock := filepath.Join(dir, "switch.sock")
 	if len(sock) > 100 {

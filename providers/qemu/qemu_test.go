@@ -195,3 +195,19 @@ func TestProvisionRefusesIgnition(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestLoadBalancerAddressGoesToFirstMaster(t *testing.T) {
+	p := parsePlan(t, `
+etcd: {expected_count: 1, nodes: [{host: e, ip: 10.10.0.11}]}
+master: {expected_count: 2, load_balancer: "10.10.0.20:6443", nodes: [{host: m1, ip: 10.10.0.21}, {host: m2, ip: 10.10.0.22}]}
+worker: {expected_count: 1, nodes: [{host: w, ip: 10.10.0.31}]}`)
+	for host, want := range map[string]bool{"m1": true, "m2": false, "w": false} {
+		data, err := networkConfig(p, p.Node(host), "52:54:00:00:00:01", "52:54:00:00:00:02")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(data), "10.10.0.20/24"); got != want {
+			t.Errorf("%s has the load balancer address: %v, want %v\n%s", host, got, want, data)
+		}
+	}
+}

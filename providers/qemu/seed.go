@@ -53,6 +53,25 @@ func clusterPrefixLen(p *plan.Plan) int {
 	return best
 }
 
+// lbAddress returns the plan's load-balanced API server address when it is an address
+// no node has: there is no load balancer among local VMs, so the first master answers
+// on it too (the cluster works; it has no failover between masters).
+func lbAddress(p *plan.Plan) (netip.Addr, bool) {
+	if !p.LoadBalancerPlanned || len(p.NodesWith(plan.RoleMaster)) == 0 {
+		return netip.Addr{}, false
+	}
+	lb, err := netip.ParseAddr(p.LoadBalancer)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	for _, n := range p.Nodes {
+		if n.IP == lb || n.InternalIP == lb {
+			return netip.Addr{}, false
+		}
+	}
+	return lb, true
+}
+
 // The NoCloud network-config (version 2), built as typed values.
 type netConfig struct {
 	Version   int                    `yaml:"version"`
@@ -74,6 +93,9 @@ func networkConfig(p *plan.Plan, n *plan.Node, mgmtMAC, clusterMAC string) ([]by
 	addrs := []string{netip.PrefixFrom(n.InternalIP, bits).String()}
 	if n.IP.IsValid() && n.IP != n.InternalIP {
 		addrs = append(addrs, netip.PrefixFrom(n.IP, bits).String())
+	}
+	if lb, ok := lbAddress(p); ok && n == p.NodesWith(plan.RoleMaster)[0] {
+		addrs = append(addrs, netip.PrefixFrom(lb, bits).String())
 	}
 	cfg := netConfig{Version: 2, Ethernets: map[string]netEthernet{
 		"mgmt": {Match: map[string]string{"macaddress": mgmtMAC}, DHCP4: true,

@@ -336,7 +336,9 @@ func runCluster(t *testing.T, example string, sshBase int) {
 
 	// kisgen verify is the judge: every check of every node.
 	t0 = time.Now()
-	verifyErr := runErr(t, work, logFile, verifyWait+5*time.Minute, "verify", "-f", planFile, "--wait", verifyWait.String(), "--interval", "20s")
+	verifyErr := runErr(t, work, logFile, verifyWait+5*time.Minute, "verify", "-f", planFile, "--wait", verifyWait.String(), "--interval", "20s",
+		// emulated VMs on shared cores answer slowly: python's cloud-init alone takes seconds
+		"--dial-timeout", "60s", "--command-timeout", "3m", "--concurrency", "4")
 	ph.add("verify --wait", time.Since(t0))
 	if verifyErr != nil {
 		dumpNodes(t, p, addr, signer)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -76,9 +77,14 @@ type sshKey struct {
 
 // Bundle is the cluster's PKI: every certificate, key, kubeconfig and SSH host key.
 type Bundle struct {
-	dir         string
-	pairs       map[string]*Pair
+	dir   string
+	pairs map[string]*Pair
+	// kubeconfigs holds the stored kubeconfigs and, once asked for, the kubelets'.
+	kcMu        sync.Mutex
 	kubeconfigs map[string][]byte
+	// kubeletCluster and kubeletServer are what the kubelets' kubeconfigs point at;
+	// they are built on demand (one per node adds up for a large plan).
+	kubeletCluster, kubeletServer string
 	ssh         map[string]sshKey
 	// trustOnly holds the CAs that are trusted but do not sign: "next/NAME" and
 	// "previous/NAME" during a rotation (for listing).
@@ -112,8 +118,28 @@ func (b *Bundle) Names() []string {
 // Scheduler, KubeProxy, CalicoNode, CalicoCNI or Kubelet(host). It points at the plan's
 // API server URL and embeds the CA trust bundle and the client certificate and key.
 func (b *Bundle) Kubeconfig(name string) ([]byte, bool) {
-	k, ok := b.kubeconfigs[name]
-	return k, ok
+	b.kcMu.Lock()
+	defer b.kcMu.Unlock()
+	if k, ok := b.kubeconfigs[name]; ok {
+		return k, true
+	}
+	pair, ok := b.pairs[name]
+	if !ok || b.kubeletServer == "" || !isKubeletClient(name, pair) {
+		return nil, false
+	}
+	data, err := newKubeconfig(b.kubeletCluster, b.kubeletServer, b.pairs[CA].CertPEM, name, pair).Marshal()
+	if err != nil {
+		return nil, false
+	}
+	b.kubeconfigs[name] = data
+	return data, true
+}
+
+// isKubeletClient reports whether pair is a kubelet's client certificate (the kubelet
+// kubeconfigs are derived from these).
+func isKubeletClient(name string, pair *Pair) bool {
+	return strings.HasPrefix(name, "kubelet-") && pair.Cert != nil && pair.Cert.Subject.CommonName == NodeUserPrefix+strings.TrimPrefix(name, "kubelet-") &&
+		slices.Contains(pair.Cert.Subject.Organization, NodesGroup)
 }
 
 // KubeconfigPath is where the kubeconfig of name is kept in the state directory
@@ -371,31 +397,18 @@ func loadNodes(b *Bundle, dir string) error {
 	return errors.Join(errs...)
 }
 
-// deriveNodeKubeconfigs builds the kubelets' kubeconfigs (never stored) from their
-// certificates, with the cluster name and API server URL of the stored admin kubeconfig.
+// deriveNodeKubeconfigs prepares the kubelets' kubeconfigs (never stored) to be built
+// on demand, with the cluster name and API server URL of the stored admin kubeconfig.
 func deriveNodeKubeconfigs(b *Bundle) error {
 	admin, ok := b.kubeconfigs[Admin]
-	ca, hasCA := b.pairs[CA]
-	if !ok || !hasCA {
+	if _, hasCA := b.pairs[CA]; !ok || !hasCA {
 		return nil
 	}
 	k, err := ParseKubeconfig(admin)
 	if err != nil {
 		return err
 	}
-	for name, pair := range b.pairs {
-		if !isNodeKubeconfig(name) || pair.Cert == nil {
-			continue
-		}
-		if !slices.Contains(pair.Cert.Subject.Organization, NodesGroup) {
-			continue
-		}
-		data, err := newKubeconfig(k.Clusters[0].Name, k.Clusters[0].Cluster.Server, ca.CertPEM, name, pair).Marshal()
-		if err != nil {
-			return err
-		}
-		b.kubeconfigs[name] = data
-	}
+	b.kubeletCluster, b.kubeletServer = k.Clusters[0].Name, k.Clusters[0].Cluster.Server
 	return nil
 }
 

@@ -175,25 +175,25 @@ func Ensure(p *plan.Plan, stateDir string, opts Options) (*Bundle, []Change, err
 	}
 
 	// Kubeconfigs: the control plane's are written to kubeconfig/; the kubelets' are
-	// derived from their node files and kept in memory only.
-	users := kubeconfigUsers(p)
-	kcData := make([][]byte, len(users))
-	kcChanges := make([]*Change, len(users))
-	kcErrs := make([]error, len(users))
-	parallel(len(users), func(i int) {
-		u := users[i]
-		kc := newKubeconfig(p.Name, p.APIServerURL(), b.pairs[CA].CertPEM, u, b.pairs[u])
-		if kcData[i], kcErrs[i] = kc.Marshal(); kcErrs[i] != nil || isNodeKubeconfig(u) {
-			return
+	// derived from their certificates when asked for (Bundle.Kubeconfig), never stored.
+	var users []string
+	for _, u := range kubeconfigUsers(p) {
+		if !isKubeletClient(u, b.pairs[u]) {
+			users = append(users, u)
 		}
-		kcChanges[i], kcErrs[i] = writeKubeconfig(stateDir, u, kcData[i], reissued[u], w)
-	})
-	for i, ch := range kcChanges {
-		if kcErrs[i] != nil {
-			errs = append(errs, kcErrs[i])
+	}
+	b.kubeletCluster, b.kubeletServer = p.Name, p.APIServerURL()
+	for _, u := range users {
+		data, err := newKubeconfig(p.Name, p.APIServerURL(), b.pairs[CA].CertPEM, u, b.pairs[u]).Marshal()
+		if err != nil {
+			return nil, nil, fmt.Errorf("kubeconfig %s: %w", u, err)
+		}
+		ch, err := writeKubeconfig(stateDir, u, data, reissued[u], w)
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		b.kubeconfigs[users[i]] = kcData[i]
+		b.kubeconfigs[u] = data
 		if ch != nil {
 			changes = append(changes, *ch)
 		}
@@ -212,9 +212,6 @@ func Ensure(p *plan.Plan, stateDir string, opts Options) (*Bundle, []Change, err
 	}
 	return b, changes, nil
 }
-
-// isNodeKubeconfig reports whether a kubeconfig user is a kubelet (derived, not stored).
-func isNodeKubeconfig(user string) bool { return strings.HasPrefix(user, "kubelet-") }
 
 // rotationSet checks the names to rotate and returns the set of leaves to reissue.
 func rotationSet(specs []*spec, opts Options) (map[string]bool, error) {

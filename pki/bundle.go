@@ -85,7 +85,7 @@ type Bundle struct {
 	// kubeletCluster and kubeletServer are what the kubelets' kubeconfigs point at;
 	// they are built on demand (one per node adds up for a large plan).
 	kubeletCluster, kubeletServer string
-	ssh         map[string]sshKey
+	ssh                           map[string]sshKey
 	// trustOnly holds the CAs that are trusted but do not sign: "next/NAME" and
 	// "previous/NAME" during a rotation (for listing).
 	trustOnly map[string]*x509.Certificate

@@ -40,9 +40,12 @@ bench:
 generate:
 	$(GO) generate ./plan/...
 
-## e2e: boot real qemu VMs from the example plans and verify them (slow; see test/e2e)
+## e2e: boot real qemu VMs from the example plans and verify them (slow; see test/e2e/README.md)
+##      E2E_PLANS=minimal,ha make e2e runs the HA example too
+E2E_PLANS ?= minimal
 e2e:
-	$(GO) test -tags e2e -count=1 -timeout 0 -v ./test/e2e/...
+	KISGEN_VM_TESTS=1 $(GO) test -count=1 -timeout 30m -v -run '^TestProvisionBootsVMsOnPrivateNetwork$$' ./providers/qemu/
+	KISGEN_E2E_PLANS=$(E2E_PLANS) $(GO) test -tags e2e -count=1 -timeout 170m -v ./test/e2e/...
 
 clean:
 	rm -rf bin/

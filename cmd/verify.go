@@ -14,6 +14,7 @@ import (
 
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/roles"
 	"github.com/kisgen/kisgen/verify"
 )
 
@@ -59,7 +60,7 @@ command line is wrong.`,
 				return err
 			}
 			state := stateDir(state, file)
-			targets, err := verifyTargets(p, state)
+			targets, err := verifyTargets(p, state, c.ErrOrStderr())
 			if err != nil {
 				return failed(err)
 			}
@@ -114,9 +115,11 @@ func newVerifyProgress(w io.Writer, targets []verify.Target, wait time.Duration)
 	return verify.NewProgress(w, tty, width, rows, targets, wait)
 }
 
-// verifyTargets builds the targets from the plan, its SSH key, the pinned host keys of
-// the state directory's PKI and the provider's recorded SSH addresses.
-func verifyTargets(p *plan.Plan, state string) ([]verify.Target, error) {
+// verifyTargets builds the targets from the plan, its SSH key, the provider's recorded
+// SSH addresses and, once the plan is rendered, the state directory's PKI (pinned host
+// keys) and every node's rendered model (what must be on it). Before that, only what the
+// plan decides is checked, and the host-key check fails for want of a pinned key.
+func verifyTargets(p *plan.Plan, state string, errOut io.Writer) ([]verify.Target, error) {
 	keyPath := p.SSH.KeyFile
 	if !filepath.IsAbs(keyPath) {
 		keyPath = filepath.Join(filepath.Dir(p.File), keyPath)
@@ -135,27 +138,34 @@ func verifyTargets(p *plan.Plan, state string) ([]verify.Target, error) {
 			return nil, err
 		}
 	}
-	if in.HostKey, err = pinnedHostKeys(state); err != nil {
-		return nil, err
-	}
-	return verify.FromPlan(p, in)
-}
-
-// pinnedHostKeys returns the host keys kisgen generated for the nodes (and put into their
-// user-data). With no PKI yet every node has none, and says so.
-func pinnedHostKeys(state string) (func(string) (ssh.PublicKey, error), error) {
-	b, err := pki.Load(state)
+	bundle, err := pki.Load(state)
 	if errors.Is(err, pki.ErrNoState) {
-		return nil, nil
+		fmt.Fprintf(errOut, "kisgen: %v: checking only what the plan decides; no host key is pinned\n", err)
+		return verify.FromPlan(p, in)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return func(host string) (ssh.PublicKey, error) {
-		_, line, ok := b.SSHHostKey(host)
-		if !ok {
-			return nil, nil
+	targets, err := verify.FromPlan(p, in)
+	if err != nil {
+		return nil, err
+	}
+	rin, err := roles.LoadInputs(p)
+	if err != nil {
+		return nil, err
+	}
+	cluster, err := roles.NewCluster(p, bundle, rin)
+	if err != nil {
+		return nil, err
+	}
+	for i, n := range p.Nodes {
+		model, err := cluster.Node(n)
+		if err != nil {
+			return nil, err
 		}
-		return verify.ParseHostKey(line)
-	}, nil
+		if err := verify.ApplyRoles(&targets[i], model); err != nil {
+			return nil, fmt.Errorf("%s: %w", n.Host, err)
+		}
+	}
+	return targets, nil
 }

@@ -133,9 +133,12 @@ func TestVerifyCommand(t *testing.T) {
 
 	t.Run("no PKI yet: no host key is pinned", func(t *testing.T) {
 		lab := newVerifyLab(t, false)
-		code, out, _ := run(t, nil, "verify", "-f", lab.plan)
+		code, out, errOut := run(t, nil, "verify", "-f", lab.plan)
 		if code != ExitFail || !strings.Contains(out, "no pinned host key for etcd1") || !strings.Contains(out, "kisgen render generates") {
 			t.Errorf("exit %d:\n%s", code, out)
+		}
+		if !strings.Contains(errOut, "checking only what the plan decides") {
+			t.Errorf("stderr does not say the rendered model is missing:\n%s", errOut)
 		}
 	})
 

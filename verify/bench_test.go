@@ -36,7 +36,7 @@ func BenchmarkVerify500Nodes(b *testing.B) {
 		hostKeys = append(hostKeys, s.HostKey)
 	}
 	targets := make([]Target, nodes)
-	var docs []map[string]any
+	var docs, pods []map[string]any
 	for i := range targets {
 		t := f.target
 		t.Host = fmt.Sprintf("node%03d", i)
@@ -44,8 +44,10 @@ func BenchmarkVerify500Nodes(b *testing.B) {
 		targets[i] = t
 		docs = append(docs, kubeNodeDoc(t.Host, map[string]string{"example.com/tier": "general"},
 			[]map[string]string{{"key": "dedicated", "value": "db", "effect": "NoSchedule"}}, "True"))
+		pods = append(pods, calicoPodDoc(t.Host, true))
 	}
 	f.nodes(docs...)
+	f.pods(pods...)
 	o := Options{Concurrency: concurrency, DialTimeout: 30 * time.Second, CommandTimeout: time.Minute}
 
 	b.ResetTimer()

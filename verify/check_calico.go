@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"strings"
 )
 
@@ -16,8 +17,8 @@ var checkCalico = &check{
 		switch {
 		case c == nil:
 			return "Calico does not run on this node"
-		case len(c.ReadyCmd) == 0 && (len(c.BGPCmd) == 0 || len(c.BGPPeers) == 0):
-			return "no Calico readiness command or BGP peers given"
+		case !c.PodReady && len(c.ReadyCmd) == 0 && (len(c.BGPCmd) == 0 || len(c.BGPPeers) == 0):
+			return "no Calico pod, readiness command or BGP peers to check"
 		}
 		return ""
 	},
@@ -35,6 +36,13 @@ var checkCalico = &check{
 	run: func(ctx context.Context, n *node) CheckResult {
 		c := n.t.Expect.Calico
 		var done []string
+		if c.PodReady {
+			r, ok := calicoPodReady(ctx, n)
+			if !ok {
+				return r
+			}
+			done = append(done, r.Detail)
+		}
 		if len(c.ReadyCmd) > 0 {
 			out, err := n.exec(ctx, true, c.ReadyCmd...)
 			if err != nil {
@@ -66,6 +74,33 @@ var checkCalico = &check{
 		}
 		return passed("%s", strings.Join(done, "; "))
 	},
+}
+
+// calicoPodReady looks up this node's calico-node pod in the cluster's pod list. It
+// returns the check's result and whether the pod is Ready.
+func calicoPodReady(ctx context.Context, n *node) (CheckResult, bool) {
+	_, via, err := n.cluster.nodeList(ctx)
+	if errors.Is(err, errNoKubectl) {
+		return skipped("no master with kubectl access is given, so calico-node's pod cannot be read"), false
+	}
+	if err != nil {
+		return failedf("%v", err), false
+	}
+	if n.cluster.podsErr != nil {
+		return failedf("cannot list calico-node pods on %s: %v", via, n.cluster.podsErr), false
+	}
+	name := n.t.Host
+	if ne := n.t.Expect.Node; ne != nil && ne.Name != "" {
+		name = ne.Name
+	}
+	p, ok := n.cluster.calico[name]
+	if !ok {
+		return failedf("no calico-node pod runs on %s (kube-system, k8s-app=calico-node, listed on %s): is the DaemonSet applied (see addons on the first master)?", name, via), false
+	}
+	if !p.ready {
+		return failedf("calico-node pod %s is not Ready: %s (its readiness probe checks felix and BIRD's BGP sessions; kubectl -n kube-system describe pod %s)", p.name, p.why, p.name), false
+	}
+	return passed("calico-node pod %s Ready", p.name), true
 }
 
 // bgpState finds the line about peer in `calicoctl node status` ("| 10.0.0.2 |

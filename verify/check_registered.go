@@ -85,10 +85,23 @@ type cluster struct {
 	masters []*Target
 	o       *Options
 
+	// wantPods: some target expects its calico-node pod Ready.
+	wantPods bool
+
 	once  sync.Once
 	nodes map[string]kubeNode
 	via   string
 	err   error
+	// calico holds the calico-node pods by node name, or podsErr why they are unknown.
+	calico  map[string]kubePod
+	podsErr error
+}
+
+// kubePod is what verify needs of a calico-node pod.
+type kubePod struct {
+	name  string
+	ready bool
+	why   string // why it is not Ready
 }
 
 func newCluster(targets []Target, o *Options) *cluster {
@@ -96,6 +109,9 @@ func newCluster(targets []Target, o *Options) *cluster {
 	for i := range targets {
 		if targets[i].Expect.Kubectl != nil {
 			c.masters = append(c.masters, &targets[i])
+		}
+		if cal := targets[i].Expect.Calico; cal != nil && cal.PodReady {
+			c.wantPods = true
 		}
 	}
 	return c
@@ -115,8 +131,9 @@ func (c *cluster) fetch(ctx context.Context) (map[string]kubeNode, string, error
 	}
 	var errs []string
 	for _, m := range c.masters {
-		nodes, err := c.fetchFrom(ctx, m)
+		nodes, pods, podsErr, err := c.fetchFrom(ctx, m)
 		if err == nil {
+			c.calico, c.podsErr = pods, podsErr
 			return nodes, m.Host, nil
 		}
 		errs = append(errs, m.Host+": "+firstLine(err.Error()))
@@ -127,22 +144,106 @@ func (c *cluster) fetch(ctx context.Context) (map[string]kubeNode, string, error
 	return nil, "", fmt.Errorf("cannot list the Kubernetes nodes through any master: %s", strings.Join(errs, "; "))
 }
 
-func (c *cluster) fetchFrom(ctx context.Context, m *Target) (map[string]kubeNode, error) {
+// fetchFrom lists the nodes (and, when wanted, the calico-node pods) on master m.
+func (c *cluster) fetchFrom(ctx context.Context, m *Target) (nodes map[string]kubeNode, pods map[string]kubePod, podsErr, err error) {
 	conn, _, err := dial(ctx, m, c.o)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	defer conn.close()
 	n := &node{t: m, c: conn, o: c.o}
+	defer func() { n.c.close() }()
 	argv := append(kubectlArgv(m.Expect.Kubectl), "--request-timeout=20s", "get", "nodes", "-o", "json")
 	out, err := n.exec(ctx, true, argv...)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	if out.Exit != 0 {
-		return nil, errors.New(commandFailed(argv, out))
+		return nil, nil, nil, errors.New(commandFailed(argv, out))
 	}
-	return parseNodeList(out.Stdout)
+	if nodes, err = parseNodeList(out.Stdout); err != nil || !c.wantPods {
+		return nodes, nil, nil, err
+	}
+	pargv := append(kubectlArgv(m.Expect.Kubectl), "--request-timeout=20s", "get", "pods", "-n", "kube-system", "-l", "k8s-app=calico-node", "-o", "json")
+	pout, err := n.exec(ctx, true, pargv...)
+	switch {
+	case err != nil:
+		podsErr = err
+	case pout.Exit != 0:
+		podsErr = errors.New(commandFailed(pargv, pout))
+	default:
+		pods, podsErr = parsePodList(pout.Stdout)
+	}
+	return nodes, pods, podsErr, nil
+}
+
+// parsePodList reads `kubectl get pods -o json` into pods by node name, with why each
+// is not Ready: its Ready condition and its containers' states.
+func parsePodList(data []byte) (map[string]kubePod, error) {
+	var list struct {
+		Items []struct {
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+			Spec struct {
+				NodeName string `json:"nodeName"`
+			} `json:"spec"`
+			Status struct {
+				Phase      string `json:"phase"`
+				Conditions []struct {
+					Type    string `json:"type"`
+					Status  string `json:"status"`
+					Reason  string `json:"reason"`
+					Message string `json:"message"`
+				} `json:"conditions"`
+				ContainerStatuses []struct {
+					Name         string `json:"name"`
+					Ready        bool   `json:"ready"`
+					RestartCount int    `json:"restartCount"`
+					State        map[string]struct {
+						Reason  string `json:"reason"`
+						Message string `json:"message"`
+					} `json:"state"`
+				} `json:"containerStatuses"`
+			} `json:"status"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(data, &list); err != nil {
+		return nil, fmt.Errorf("unreadable pod list: %v", err)
+	}
+	pods := map[string]kubePod{}
+	for _, it := range list.Items {
+		p := kubePod{name: it.Metadata.Name}
+		why := []string{"phase " + orDefault(it.Status.Phase, "unknown")}
+		for _, cd := range it.Status.Conditions {
+			if cd.Type == "Ready" {
+				p.ready = cd.Status == "True"
+				if !p.ready && (cd.Reason != "" || cd.Message != "") {
+					why = append(why, strings.TrimSpace(cd.Reason+" "+cd.Message))
+				}
+			}
+		}
+		for _, cs := range it.Status.ContainerStatuses {
+			if cs.Ready {
+				continue
+			}
+			for _, state := range sortedKeys(cs.State) {
+				st := cs.State[state]
+				s := fmt.Sprintf("container %s %s", cs.Name, state)
+				if st.Reason != "" {
+					s += " (" + st.Reason + ")"
+				}
+				if st.Message != "" {
+					s += ": " + firstLine(st.Message)
+				}
+				why = append(why, fmt.Sprintf("%s, %d restarts", s, cs.RestartCount))
+			}
+		}
+		p.why = strings.Join(why, "; ")
+		if it.Spec.NodeName != "" {
+			pods[it.Spec.NodeName] = p
+		}
+	}
+	return pods, nil
 }
 
 // parseNodeList reads `kubectl get nodes -o json`.

@@ -3,9 +3,9 @@
 //
 // The inputs are explicit: a Target per node says where its sshd is (Addr), how to log in
 // (User, Signer), which host key to expect (HostKey, pinned: never trust on first use) and
-// what must be true on it (Expectations). Callers build Targets from the plan, the roles
-// package and the PKI bundle (FromPlan fills what the plan alone decides); the package
-// knows nothing about how nodes are rendered.
+// what must be true on it (Expectations). FromPlan fills what the plan alone decides and
+// ApplyRoles what the node's rendered model (package roles) says must be on it; tests and
+// other callers may fill Targets by hand.
 //
 // A run is a list of named phases (checks) per node, run in order on one SSH connection,
 // with nodes checked in parallel under a concurrency limit (k0sctl's phase manager is the
@@ -37,7 +37,9 @@
 //	apiserver   KUBECTL --kubeconfig=… --server=URL --request-timeout=10s get --raw=/readyz?verbose (root)
 //	addons      cat -- ADDONS_STATUS_PATH                            (root, first master)
 //	registered  KUBECTL --kubeconfig=… --request-timeout=20s get nodes -o json (root, once per run, on a master)
-//	calico      CalicoExpect.ReadyCmd and BGPCmd as given             (root)
+//	            KUBECTL … get pods -n kube-system -l k8s-app=calico-node -o json (with it, when a pod is expected)
+//	calico      the calico-node pod's Ready condition from that list;
+//	            CalicoExpect.ReadyCmd and BGPCmd as given             (root)
 //
 // After the sudo check, the first commands of every check that applies run together in
 // one session: a shell script that runs each in a subshell and frames its stdout, stderr

@@ -90,6 +90,7 @@ case "$*" in
 	fi
 	cat "$KISGEN_FIXTURE/kube/readyz";;
 *"get nodes -o json"*) cat "$KISGEN_FIXTURE/kube/nodes.json";;
+*"get pods -n kube-system -l k8s-app=calico-node -o json"*) cat "$KISGEN_FIXTURE/kube/pods.json";;
 *) echo "error: unknown command $*" >&2; exit 1;;
 esac`,
 	// calico-node -felix-ready -bird-ready: exit status from calico/not-ready.
@@ -279,7 +280,8 @@ func (f *fixtureNode) healthy() {
 		[]map[string]string{{"key": "dedicated", "value": "db", "effect": "NoSchedule"}}, "True")
 	f.nodes(f.nodeDoc)
 
-	e.Calico = &CalicoExpect{ReadyCmd: []string{"calico-node", "-felix-ready", "-bird-ready"},
+	f.pods(calicoPodDoc(f.target.Host, true))
+	e.Calico = &CalicoExpect{PodReady: true, ReadyCmd: []string{"calico-node", "-felix-ready", "-bird-ready"},
 		BGPCmd: []string{"birdcl", "-s", "/var/run/calico/bird.ctl", "show", "protocols"}, BGPPeers: []string{"10.0.0.22", "10.0.0.31"}}
 	f.file("calico/protocols", `BIRD v0.3.3+birdv1.6.8 ready.
 name     proto    table    state  since       info
@@ -295,6 +297,27 @@ Mesh_10_0_0_31 BGP      master   up     09:27:19    Established
 // nodes writes kube/nodes.json as `kubectl get nodes -o json` prints it.
 func (f *fixtureNode) nodes(items ...map[string]any) {
 	f.jsonFile("kube/nodes.json", map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{"resourceVersion": ""}, "items": items})
+}
+
+// pods writes kube/pods.json as `kubectl get pods -o json` prints it.
+func (f *fixtureNode) pods(items ...map[string]any) {
+	f.jsonFile("kube/pods.json", map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{"resourceVersion": ""}, "items": items})
+}
+
+// calicoPodDoc is a calico-node pod on node, Ready or crash-looping.
+func calicoPodDoc(node string, ready bool) map[string]any {
+	status := map[string]any{"phase": "Running",
+		"conditions": []map[string]string{{"type": "Ready", "status": "True"}},
+		"containerStatuses": []map[string]any{{"name": "calico-node", "ready": true, "restartCount": 0,
+			"state": map[string]any{"running": map[string]string{"startedAt": "2026-11-24T10:05:00Z"}}}}}
+	if !ready {
+		status["conditions"] = []map[string]string{{"type": "Ready", "status": "False", "reason": "ContainersNotReady", "message": "containers with unready status: [calico-node]"}}
+		status["containerStatuses"] = []map[string]any{{"name": "calico-node", "ready": false, "restartCount": 7,
+			"state": map[string]any{"waiting": map[string]string{"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container=calico-node"}}}}
+	}
+	return map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": "calico-node-" + node[len(node)-1:] + "x7k2q", "namespace": "kube-system", "labels": map[string]string{"k8s-app": "calico-node"}},
+		"spec":     map[string]any{"nodeName": node}, "status": status}
 }
 
 func kubeNodeDoc(name string, labels map[string]string, taints []map[string]string, ready string) map[string]any {

@@ -34,8 +34,7 @@ const apiServerPort = 6443
 // address, user, key, roles, first-boot agent, certificate renewal window, etcd endpoint
 // and planned members, the master's API server URL, the node's labels and taints, and in
 // routed mode its BGP peers. What the roles install (units, files, certificates, ports,
-// hosts block, etcdctl/kubectl paths and credentials, Calico commands) is left for the
-// caller to fill from the roles package.
+// hosts block, etcdctl/kubectl paths and credentials) is ApplyRoles' part.
 func FromPlan(p *plan.Plan, in PlanInputs) ([]Target, error) {
 	var etcdNames []string
 	for _, n := range p.NodesWith(plan.RoleEtcd) {

@@ -170,9 +170,15 @@ type NodeExpect struct {
 	Taints []string
 }
 
-// CalicoExpect is how to ask calico-node on this node whether it is healthy. The commands
-// are parameters because calico-node may run on the host or in a pod.
+// CalicoExpect is how to tell whether calico-node on this node is healthy: from its pod's
+// readiness (calico-node as a DaemonSet) and/or from commands run on the node (the
+// commands are parameters because calico-node may run on the host or in a pod).
 type CalicoExpect struct {
+	// PodReady: the calico-node pod on this node (kube-system, k8s-app=calico-node) must
+	// be Ready. Its readiness probe (calico-node -felix-ready -bird-ready in Calico's
+	// manifest) covers felix and, with BGP, every BIRD session. The pods are listed once
+	// per run through a master's kubectl, with the nodes.
+	PodReady bool
 	// ReadyCmd exits 0 when calico-node is ready, run as root, e.g.
 	// ["calico-node", "-felix-ready", "-bird-ready"]. Empty skips the readiness part.
 	ReadyCmd []string

@@ -248,6 +248,12 @@ func TestEachCheckFailsAndSaysWhy(t *testing.T) {
 				{"key": "gpu", "effect": "NoExecute"}}
 			f.nodes(f.nodeDoc)
 		}, "registered", Fail, []string{"taint gpu:NoExecute is not in the plan"}, nil},
+		{"calico-node pod crash-looping", func(f *fixtureNode) {
+			f.pods(calicoPodDoc(f.target.Host, false))
+		}, "calico", Fail, []string{"calico-node pod calico-node-1x7k2q is not Ready", "ContainersNotReady", "container calico-node waiting (CrashLoopBackOff): back-off 5m0s", "7 restarts"}, nil},
+		{"no calico-node pod on the node", func(f *fixtureNode) {
+			f.pods(calicoPodDoc("worker9", true))
+		}, "calico", Fail, []string{"no calico-node pod runs on etcd1", "listed on etcd1"}, nil},
 		{"Calico not ready", func(f *fixtureNode) {
 			f.file("calico/not-ready", "calico/node is not ready: BIRD is not ready: BGP not established with 10.0.0.31\n")
 		}, "calico", Fail, []string{"calico-node is not ready", "BGP not established with 10.0.0.31"}, nil},
@@ -506,8 +512,10 @@ func TestOneNodeFailureNeverStopsTheOthers(t *testing.T) {
 	signer := sshdtest.NewSigner(t)
 	good1 := newFixtureNode(t, "good1", signer, fixtureOptions{})
 	good2 := newFixtureNode(t, "good2", signer, fixtureOptions{})
-	good1.nodes(good1.nodeDoc, good2.nodeDoc)
-	good2.nodes(good1.nodeDoc, good2.nodeDoc)
+	for _, g := range []*fixtureNode{good1, good2} {
+		g.nodes(good1.nodeDoc, good2.nodeDoc)
+		g.pods(calicoPodDoc("good1", true), calicoPodDoc("good2", true))
+	}
 	wrongKey := newFixtureNode(t, "wrongkey", signer, fixtureOptions{})
 	_, other := sshdtest.NewHostKey(t)
 	wrongKey.target.HostKey = other
@@ -548,6 +556,7 @@ func TestNodeListComesFromTheFirstMasterThatAnswers(t *testing.T) {
 	m2 := newFixtureNode(t, "master2", signer, fixtureOptions{})
 	doc1 := m1.nodeDoc
 	m2.nodes(doc1, m2.nodeDoc)
+	m2.pods(calicoPodDoc("master1", true), calicoPodDoc("master2", true))
 
 	rep := Run(context.Background(), []Target{m1.target, m2.target}, quick)
 	for _, n := range rep.Nodes {

@@ -13,8 +13,10 @@ import (
 )
 
 // BenchmarkVerify500Nodes verifies 500 simulated nodes with concurrency 64: eight real
-// sshd servers on loopback, each node its own SSH connection running every check (about
-// fifteen commands) against one healthy fixture root. Run it with
+// sshd servers on loopback, each node its own SSH connection running every check (the
+// sudo session, then one batch of 16 commands, plus the cluster's node and pod lists once)
+// against one healthy fixture root. Every simulated node's commands run on this machine,
+// so the figure is bound by their cost here, not by verify's. Run it with
 //
 //	go test -run '^$' -bench Verify500Nodes -benchtime 3x ./verify/
 //

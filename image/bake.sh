@@ -12,6 +12,21 @@
 #   KISGEN_OS           operating system slug recorded in the manifest (default debian-12)
 #   KISGEN_DATASOURCES  cloud-init datasource_list, e.g. "NoCloud, None" (default: leave as is)
 #
+# Pinned binaries and image archives (set by the Packer templates `kisgen packer` writes;
+# without them the image holds only the distribution's packages):
+#   KISGEN_MIRROR_URL     base URL that the relative paths below are fetched from
+#   KISGEN_BINARIES       space-separated NAME|VERSION|KIND|PATH|SHA256|SUMS|PROVIDES|DEST:
+#                         KIND file (PATH is the executable, PROVIDES its name) or tar (a
+#                         .tar.gz, PROVIDES comma-separated MEMBER=NAME pairs); SHA256 is
+#                         the pinned sum, or - to read it from SUMS (the site's sums file,
+#                         a bare digest or "SUM  FILE" lines); the executables are installed
+#                         into DEST and recorded in the manifest at VERSION with their sha256.
+#   KISGEN_IMAGE_ARCHIVES space-separated PATH|SHA256: container image archives, checked,
+#                         kept under /var/lib/kisgen/images, imported into containerd's
+#                         k8s.io namespace when containerd runs here (not with --root), and
+#                         recorded in the manifest as image-archive:PATH.
+# A download that does not match its sum stops the bake.
+#
 # What it does: the packages a kisgen node needs from its distribution (kernel, systemd,
 # cloud-init, sshd, containerd, runc, CNI plugins, conntrack, iptables …); CNI plugins also
 # under /opt/cni/bin where kubelet and containerd look; br_netfilter and overlay loaded at
@@ -52,12 +67,20 @@ in_root() {
 }
 
 if [ -z "$R" ]; then
-	log "installing packages on this machine"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q
-	# shellcheck disable=SC2046
-	apt-get install -y -q --no-install-recommends $(echo "$PACKAGES" | tr ',' ' ')
-	apt-get clean
+	missing=
+	for p in $(echo "$PACKAGES" | tr ',' ' '); do
+		dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+	done
+	if [ -z "$missing" ]; then
+		log "every package is installed already (a kisgen image): no apt-get"
+	else
+		log "installing packages on this machine:$missing"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -q
+		# shellcheck disable=SC2046
+		apt-get install -y -q --no-install-recommends $(echo "$PACKAGES" | tr ',' ' ')
+		apt-get clean
+	fi
 fi
 
 log "CNI plugins under /opt/cni/bin"
@@ -98,6 +121,79 @@ rm -f "$R"/etc/ssh/ssh_host_*
 rm -f "$R/etc/machine-id" "$R/var/lib/dbus/machine-id"
 : >"$R/etc/machine-id"
 
+# Pinned binaries and image archives: fetched, checked against their sha256, installed,
+# and listed (one manifest line each) in $baked for the manifest below.
+baked=$(mktemp)
+trap 'rm -f "$baked"' EXIT
+if [ -n "${KISGEN_BINARIES:-}${KISGEN_IMAGE_ARCHIVES:-}" ]; then
+	work=$(mktemp -d)
+	trap 'rm -f "$baked"; rm -rf "$work"' EXIT
+	url_of() { # PATH: a URL as it is, a path under KISGEN_MIRROR_URL
+		case $1 in
+		*://*) echo "$1" ;;
+		*)
+			[ -n "${KISGEN_MIRROR_URL:-}" ] || { echo "bake.sh: $1 is relative and KISGEN_MIRROR_URL is not set" >&2; exit 2; }
+			echo "${KISGEN_MIRROR_URL%/}/$1"
+			;;
+		esac
+	}
+	fetch_checked() { # PATH SHA256 SUMS OUT
+		u=$(url_of "$1")
+		want=$2
+		if [ "$want" = - ]; then
+			[ "$3" != - ] || { echo "bake.sh: $1 has neither a pinned sha256 nor a sums file" >&2; exit 1; }
+			curl -fsSL --retry 5 --retry-connrefused -o "$work/sums" "$(url_of "$3")"
+			want=$(awk -v f="${1##*/}" 'NF == 1 && length($1) == 64 { print $1; exit } NF >= 2 && ($2 == f || $2 == "*" f) { print $1; exit }' "$work/sums")
+			[ -n "$want" ] || { echo "bake.sh: no sha256 for ${1##*/} in $3" >&2; exit 1; }
+		fi
+		curl -fsSL --retry 5 --retry-connrefused -o "$4" "$u"
+		have=$(sha256sum "$4" | cut -d' ' -f1)
+		if [ "$have" != "$want" ]; then
+			echo "bake.sh: $u has sha256 $have, expected $want" >&2
+			exit 1
+		fi
+	}
+	for spec in ${KISGEN_BINARIES:-}; do
+		IFS='|' read -r name version kind path sum sums provides dest <<EOF
+$spec
+EOF
+		[ -n "$dest" ] || { echo "bake.sh: KISGEN_BINARIES entry $spec: want NAME|VERSION|KIND|PATH|SHA256|SUMS|PROVIDES|DEST" >&2; exit 2; }
+		log "$name $version from $(url_of "$path")"
+		fetch_checked "$path" "$sum" "$sums" "$work/download"
+		mkdir -p "$R$dest"
+		for pair in $(echo "$provides" | tr ',' ' '); do
+			member=${pair%%=*}
+			exe=${pair#*=}
+			case $kind in
+			file) src=$work/download ;;
+			tar)
+				rm -rf "$work/x" && mkdir "$work/x"
+				tar -xzf "$work/download" -C "$work/x" "$member"
+				src=$work/x/$member
+				;;
+			*) echo "bake.sh: $name: kind $kind is not file or tar" >&2; exit 2 ;;
+			esac
+			install -m 0755 "$src" "$R$dest/.$exe.new"
+			mv -f "$R$dest/.$exe.new" "$R$dest/$exe"
+			printf '{"name":"%s","version":"%s","path":"%s","sha256":"%s"}\n' "$exe" "$version" "$dest/$exe" "$(sha256sum "$R$dest/$exe" | cut -d' ' -f1)" >>"$baked"
+		done
+		rm -f "$work/download"
+	done
+	for spec in ${KISGEN_IMAGE_ARCHIVES:-}; do
+		path=${spec%%|*}
+		sum=${spec#*|}
+		file=/var/lib/kisgen/images/${path##*/}
+		log "image archive $path"
+		mkdir -p "$R/var/lib/kisgen/images"
+		fetch_checked "$path" "$sum" - "$R$file.part"
+		mv -f "$R$file.part" "$R$file"
+		if [ -z "$R" ] && systemctl start containerd.service 2>/dev/null; then
+			ctr -n k8s.io images import "$file" >&2
+		fi
+		printf '{"name":"image-archive:%s","version":"","path":"%s","sha256":"%s"}\n' "$path" "$file" "$sum" >>"$baked"
+	done
+fi
+
 log "writing /etc/kisgen/image-manifest.json"
 # The manifest's format is kisgen's roles.ImageManifest: the node's bootstrap reads it line
 # by line, so every component is one line {"name":…,"version":…,"path":…,"sha256":…} with
@@ -121,6 +217,7 @@ mkdir -p "$R/etc/kisgen"
 		component containerd-shim-runc-v2 containerd /usr/bin/containerd-shim-runc-v2
 		component ctr containerd /usr/bin/ctr
 		component runc runc /usr/sbin/runc
+		cat "$baked"
 	} | LC_ALL=C sort | sed '$!s/$/,/'
 	printf ']\n}\n'
 } >"$R/etc/kisgen/image-manifest.json.tmp"

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/kisgen/kisgen/internal/atomicfile"
 	"github.com/kisgen/kisgen/plan"
@@ -63,31 +64,38 @@ type Entry struct {
 	Secret bool   `json:"secret,omitempty"`
 }
 
+// factCache holds each explainable content's lines once per render, by sha256.
+type factCache struct{ m sync.Map }
+
 // recordNode records a node's model; it runs concurrently with the other nodes.
-func recordNode(r NodeResult, m *roles.Node) NodeRecord {
+func recordNode(r NodeResult, m *roles.Node, fc *factCache) NodeRecord {
 	rec := NodeRecord{Format: string(r.Format), File: r.File, SHA256: r.SHA256, ConfigSHA256: r.ConfigSHA256,
 		Entries: make(map[string]Entry, len(m.Files)+len(m.Units)+1), facts: map[string][]string{}}
 	for _, role := range r.Roles {
 		rec.Roles = append(rec.Roles, string(role))
 	}
-	add := func(path, what, content string, secret bool) {
-		sum := sha256.Sum256([]byte(content))
-		h := hex.EncodeToString(sum[:])
+	add := func(path, what, content, h string, secret bool) {
+		if h == "" {
+			sum := sha256.Sum256([]byte(content))
+			h = hex.EncodeToString(sum[:])
+		}
 		rec.Entries[path] = Entry{SHA256: h, What: what, Secret: secret}
 		if !secret && explainable(path, content) {
-			if _, ok := rec.facts[h]; !ok {
-				rec.facts[h] = factLines(content)
+			lines, ok := fc.m.Load(h)
+			if !ok {
+				lines, _ = fc.m.LoadOrStore(h, factLines(content))
 			}
+			rec.facts[h] = lines.([]string)
 		}
 	}
 	for _, f := range m.Files {
-		add(f.Path, f.What, f.Content, f.Secret)
+		add(f.Path, f.What, f.Content, f.SHA256, f.Secret)
 	}
 	for _, u := range m.Units {
-		add(roles.UnitDir+"/"+u.Name, "unit "+u.Name, u.Content, false)
+		add(roles.UnitDir+"/"+u.Name, "unit "+u.Name, u.Content, u.SHA256, false)
 	}
 	for _, u := range m.Users {
-		add("user:"+u.Name, "user "+u.Name+" and its SSH keys", u.Shell+"\n"+strings.Join(u.SSHAuthorizedKeys, "\n"), false)
+		add("user:"+u.Name, "user "+u.Name+" and its SSH keys", u.Shell+"\n"+strings.Join(u.SSHAuthorizedKeys, "\n"), "", false)
 	}
 	return rec
 }

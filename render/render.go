@@ -83,7 +83,7 @@ func Render(p *plan.Plan, s roles.Secrets, opts Options) (*Result, error) {
 	}
 
 	res := &Result{Nodes: make([]NodeResult, len(p.Nodes))}
-	cache := newFragments()
+	cache, facts := newFragments(), &factCache{}
 	records := make([]NodeRecord, len(p.Nodes))
 	errs := make([]error, len(p.Nodes))
 	warns := make([][]string, len(p.Nodes))
@@ -98,7 +98,7 @@ func Render(p *plan.Plan, s roles.Secrets, opts Options) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				res.Nodes[i], records[i], warns[i], errs[i] = renderNode(p, c, p.Nodes[i], opts, cache)
+				res.Nodes[i], records[i], warns[i], errs[i] = renderNode(p, c, p.Nodes[i], opts, cache, facts)
 			}
 		}()
 	}
@@ -135,7 +135,7 @@ func flatten(ss [][]string) []string {
 }
 
 // renderNode renders one node; it runs concurrently with the others.
-func renderNode(p *plan.Plan, c *roles.Cluster, n *plan.Node, opts Options, cache *fragments) (NodeResult, NodeRecord, []string, error) {
+func renderNode(p *plan.Plan, c *roles.Cluster, n *plan.Node, opts Options, cache *fragments, facts *factCache) (NodeResult, NodeRecord, []string, error) {
 	model, err := c.Node(n)
 	if err != nil {
 		return NodeResult{}, NodeRecord{}, nil, err
@@ -163,5 +163,5 @@ func renderNode(p *plan.Plan, c *roles.Cluster, n *plan.Node, opts Options, cach
 	if opts.KeepModels {
 		r.Model = model
 	}
-	return r, recordNode(r, model), model.Warnings, nil
+	return r, recordNode(r, model, facts), model.Warnings, nil
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/templates"
@@ -36,6 +37,23 @@ type Cluster struct {
 	subnets     map[string]netip.Prefix
 	routes      []bridgeRoute
 	warnings    []string
+	memos       sync.Map // key → memoResult: documents many nodes share, marshalled once
+}
+
+type memoResult struct {
+	text string
+	err  error
+}
+
+// memo returns f's result for key, computing it once per Cluster (f must depend only on
+// the key and the plan). Nodes share the same string.
+func (c *Cluster) memo(key string, f func() (string, error)) (string, error) {
+	if r, ok := c.memos.Load(key); ok {
+		return r.(memoResult).text, r.(memoResult).err
+	}
+	text, err := f()
+	r, _ := c.memos.LoadOrStore(key, memoResult{text, err})
+	return r.(memoResult).text, r.(memoResult).err
 }
 
 type bridgeRoute struct {
@@ -424,7 +442,9 @@ func command(bin string, flags map[string]string, overrides map[string]string) [
 }
 
 func (b *builder) kubeconfig(path, user, certPath, keyPath string) error {
-	text, err := marshalYAML(newKubeconfig(b.p.Name, b.p.APIServerURL(), user, certPath, keyPath))
+	text, err := b.c.memo("kubeconfig "+user+" "+certPath+" "+keyPath, func() (string, error) {
+		return marshalYAML(newKubeconfig(b.p.Name, b.p.APIServerURL(), user, certPath, keyPath))
+	})
 	if err != nil {
 		return err
 	}
@@ -453,17 +473,19 @@ func (b *builder) finish() (*Node, error) {
 	// The digest covers everything but node.env, which carries it.
 	files := make([]File, 0, len(b.files)+1)
 	for _, f := range b.files {
+		f.SHA256 = sha256Hex(f.Content)
 		files = append(files, f)
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	for i := range node.Units {
+		node.Units[i].SHA256 = sha256Hex(node.Units[i].Content)
+	}
 	h := sha256.New()
 	for _, f := range files {
-		fmt.Fprintf(h, "file %s %o %d\n", f.Path, f.Mode, len(f.Content))
-		h.Write([]byte(f.Content))
+		fmt.Fprintf(h, "file %s %o %s\n", f.Path, f.Mode, f.SHA256)
 	}
 	for _, u := range node.Units {
-		fmt.Fprintf(h, "unit %s %t %t %d\n", u.Name, u.Enable, u.Start, len(u.Content))
-		h.Write([]byte(u.Content))
+		fmt.Fprintf(h, "unit %s %t %t %s\n", u.Name, u.Enable, u.Start, u.SHA256)
 	}
 	for _, usr := range node.Users {
 		fmt.Fprintf(h, "user %s %s %q\n", usr.Name, usr.Shell, usr.SSHAuthorizedKeys)
@@ -474,7 +496,7 @@ func (b *builder) finish() (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", n.Host, err)
 	}
-	files = append(files, File{Path: NodeEnvPath, Mode: 0o644, Content: env, What: "node settings for the kisgen scripts"})
+	files = append(files, File{Path: NodeEnvPath, Mode: 0o644, Content: env, What: "node settings for the kisgen scripts", SHA256: sha256Hex(env)})
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	node.Files = files
 
@@ -567,10 +589,10 @@ func (b *builder) expectations(node *Node) Expectations {
 		e.AddOnsStatusPath = AddOnsStatusPath
 	}
 	for _, f := range node.Files {
-		e.Files = append(e.Files, ExpectedFile{Path: f.Path, Mode: f.Mode, SHA256: sha256Hex(f.Content)})
+		e.Files = append(e.Files, ExpectedFile{Path: f.Path, Mode: f.Mode, SHA256: f.SHA256})
 	}
 	for _, u := range node.Units {
-		e.Files = append(e.Files, ExpectedFile{Path: UnitDir + "/" + u.Name, Mode: 0o644, SHA256: sha256Hex(u.Content)})
+		e.Files = append(e.Files, ExpectedFile{Path: UnitDir + "/" + u.Name, Mode: 0o644, SHA256: u.SHA256})
 	}
 	sort.Slice(e.Files, func(i, j int) bool { return e.Files[i].Path < e.Files[j].Path })
 	if n.IsKubernetesNode() {

@@ -70,7 +70,7 @@ func (b *builder) kubernetesNode() error {
 		// host-local hands out the subnet minus network, gateway and broadcast.
 		kc.MaxPods = min(110, 1<<(32-sub.Bits())-3)
 	}
-	text, err := marshalYAML(kc)
+	text, err := b.c.memo("kubelet-config "+strconv.Itoa(kc.MaxPods), func() (string, error) { return marshalYAML(kc) })
 	if err != nil {
 		return err
 	}

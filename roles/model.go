@@ -64,6 +64,8 @@ type File struct {
 	// What says what the file is, for people: "kubelet configuration", "certificate
 	// apiserver", "managed hosts block".
 	What string
+	// SHA256 is the content's sha256 (hex), set by Cluster.Node.
+	SHA256 string
 }
 
 // Unit is one systemd unit written to UnitDir.
@@ -80,6 +82,8 @@ type Unit struct {
 	Start bool
 	// What says what the unit runs, for people.
 	What string
+	// SHA256 is the content's sha256 (hex), set by Cluster.Node.
+	SHA256 string
 }
 
 // User is a login user created on the node.

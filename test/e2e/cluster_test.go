@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -104,6 +105,10 @@ var (
 // kisgen builds the kisgen binary once per test run.
 func kisgen(t *testing.T) string {
 	buildOnce.Do(func() {
+		// KISGEN_E2E_BIN runs a kisgen built elsewhere (e.g. with -overlay to try a fix).
+		if kisgenBin = os.Getenv("KISGEN_E2E_BIN"); kisgenBin != "" {
+			return
+		}
 		kisgenBin = filepath.Join(repoRoot(), ".cache", "e2e", "kisgen")
 		cmd := exec.Command("go", "build", "-o", kisgenBin, ".")
 		cmd.Dir = repoRoot()
@@ -315,13 +320,29 @@ func runCluster(t *testing.T, example string, sshBase int) {
 	run(t, work, logFile, commandWait, "render", "-f", planFile)
 	ph.add("render", time.Since(t0))
 
-	// Never leave VMs running: keep their consoles, then destroy them.
-	t.Cleanup(func() {
-		collectConsoles(t, p, work)
-		if err := runErr(t, work, logFile, 5*time.Minute, "provision", "qemu", "-f", planFile, "--destroy"); err != nil {
-			t.Errorf("destroy: %v", err)
+	// Never leave VMs running: keep their consoles, then destroy them, also when the
+	// test is interrupted (go test does not run cleanups on SIGINT).
+	var destroyOnce sync.Once
+	destroy := func() {
+		destroyOnce.Do(func() {
+			collectConsoles(t, p, work)
+			if err := runErr(t, work, logFile, 5*time.Minute, "provision", "qemu", "-f", planFile, "--destroy"); err != nil {
+				t.Errorf("destroy: %v", err)
+			}
+		})
+	}
+	t.Cleanup(destroy)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer func() { signal.Stop(sigs); close(sigs) }()
+	go func() {
+		if _, ok := <-sigs; ok {
+			fmt.Fprintln(os.Stderr, "e2e: interrupted: destroying the VMs")
+			destroy()
+			stopMirror()
+			os.Exit(2)
 		}
-	})
+	}()
 	tBoot := time.Now()
 	run(t, work, logFile, commandWait, "provision", "qemu", "-f", planFile)
 	ph.add("provision (boot to sshd)", time.Since(tBoot))

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2sdk "github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -709,5 +711,47 @@ func TestRecordedInstanceNotYetVisibleByTagIsNotLaunchedTwice(t *testing.T) {
 	}
 	if in.ID != idOf(first, "worker1") || in.Created || len(f.calls("ec2:RunInstances")) != runs {
 		t.Errorf("got %+v, want worker1's %s found by id, nothing launched", in, idOf(first, "worker1"))
+	}
+}
+
+func TestCredentialsAndEndpointComeFromTheAWSConfigChain(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": f.creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY": f.creds.SecretAccessKey, "AWS_SESSION_TOKEN": f.creds.SessionToken,
+		"AWS_ENDPOINT_URL": f.srv.URL, "AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_PROFILE": "", "AWS_REGION": "",
+	} {
+		t.Setenv(k, v)
+	}
+	e := &EC2{PollInterval: time.Millisecond, WaitTimeout: 5 * time.Second} // no LoadConfig: the default chain
+	got, err := e.Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
+	if err != nil || len(got) != 3 {
+		t.Fatalf("%v %+v", err, got)
+	}
+	// The region is the plan's.
+	for _, form := range f.runs {
+		if form.Get("PrivateIpAddress") == "" {
+			t.Errorf("RunInstances without a private ip: %v", form)
+		}
+	}
+	p.Provider.AWS.Region = ""
+	_, err = e.Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
+	if !errors.Is(err, providers.ErrSetting) || !strings.Contains(err.Error(), "provider.aws.region") {
+		t.Errorf("no region anywhere: %v", err)
+	}
+}
+
+func BenchmarkInlineUserData(b *testing.B) {
+	p, rep := plan.Parse("plan.yaml", []byte(strings.NewReplacer("SUBNET", "subnet-1", "SECRETS", "inline", "ETCDOS", "debian-12", "IMAGE", "ami-0debian12").Replace(planTemplate)), plan.Options{})
+	if p == nil || rep.IsFatal(false) {
+		b.Fatal(rep.Findings)
+	}
+	m := providers.Machine{Node: p.Nodes[0], UserData: cloudConfig("etcd1", 40000, false), Format: plan.FormatCloudInit}
+	b.SetBytes(int64(len(m.UserData)))
+	for i := 0; i < b.N; i++ {
+		if _, err := inlineUserData(m); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -22,7 +22,7 @@ import (
 )
 
 // examplePlan loads examples/pxe-cluster.yaml, with its etcd node switched to Ignition.
-func examplePlan(t *testing.T) *plan.Plan {
+func examplePlan(t testing.TB) *plan.Plan {
 	t.Helper()
 	data, err := os.ReadFile("../../examples/pxe-cluster.yaml")
 	if err != nil {
@@ -49,7 +49,7 @@ func machinesOf(p *plan.Plan) []providers.Machine {
 }
 
 // assets makes a fake kernel, initrd, iPXE directory and mirror.
-func assets(t *testing.T) Options {
+func assets(t testing.TB) Options {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{
@@ -321,5 +321,18 @@ func TestProviderWritesTheBundleAndRemovesIt(t *testing.T) {
 	}
 	if _, err := os.Stat(BundleDir(state)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("bundle left: %v", err)
+	}
+}
+
+func BenchmarkBuild(b *testing.B) {
+	p := examplePlan(b)
+	opts := assets(b)
+	opts.Out = filepath.Join(b.TempDir(), "bundle")
+	ms := machinesOf(p)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Build(p, ms, opts); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -14,7 +14,3 @@ var errPending = errors.New("not built yet")
 func pendingCmd(use, short string) *cobra.Command {
 	return &cobra.Command{Use: use, Short: short, RunE: func(*cobra.Command, []string) error { return failed(errPending) }}
 }
-
-func newPackerCmd() *cobra.Command {
-	return pendingCmd("packer", "Write Packer templates that bake node images")
-}

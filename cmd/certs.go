@@ -113,6 +113,9 @@ expires within --within (or has expired), 0 otherwise. Renew leaves with
 			}
 			now := time.Now()
 			all := b.Certificates(now)
+			if len(all) == 0 {
+				return failed(fmt.Errorf("%s holds no certificates: run 'kisgen certs issue'", stateDir(state, file)))
+			}
 			soon := pki.Expiring(all, now, d)
 			out := c.OutOrStdout()
 			if output == "json" {

@@ -127,3 +127,14 @@ func certsContains(list []string, s string) bool {
 	}
 	return false
 }
+
+func TestCertsCheckOnAnEmptyPKIFailsWithAHint(t *testing.T) {
+	path := planDir(t, "minimal.yaml")
+	if err := os.MkdirAll(filepath.Join(filepath.Dir(path), "generated", "pki"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := run(t, nil, "certs", "check", "-f", path)
+	if code != ExitFail || !strings.Contains(errOut, "holds no certificates") {
+		t.Errorf("exit %d\n%s", code, errOut)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -44,7 +45,9 @@ func runBoothook(t *testing.T, stub []byte, dir string) (string, error) {
 	if err := os.WriteFile(script, body, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(script).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, script).CombinedOutput()
 	return string(out), err
 }
 
@@ -153,7 +156,11 @@ func TestIgnitionS3StubMergesTheObjectAndDeletesIt(t *testing.T) {
 	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("sh", path).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", path)
+	cmd.Env = append(os.Environ(), "KISGEN_TRIES=3", "KISGEN_RETRY_SECONDS=1")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("clean-up script: %v\n%s", err, out)
 	}

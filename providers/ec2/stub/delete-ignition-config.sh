@@ -11,13 +11,13 @@ empty=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 field() { printf '%s\n' "$creds" | sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | head -n 1; }
 
 delete() {
-	token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$imds/latest/api/token") || return 1
-	role=$(curl -fsS -H "X-aws-ec2-metadata-token: $token" "$imds/latest/meta-data/iam/security-credentials/" | head -n 1)
+	token=$(curl -fsS -m 30 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$imds/latest/api/token") || return 1
+	role=$(curl -fsS -m 30 -H "X-aws-ec2-metadata-token: $token" "$imds/latest/meta-data/iam/security-credentials/" | head -n 1)
 	[ -n "$role" ] || return 1
-	creds=$(curl -fsS -H "X-aws-ec2-metadata-token: $token" "$imds/latest/meta-data/iam/security-credentials/$role") || return 1
+	creds=$(curl -fsS -m 30 -H "X-aws-ec2-metadata-token: $token" "$imds/latest/meta-data/iam/security-credentials/$role") || return 1
 	ak=$(field AccessKeyId) sk=$(field SecretAccessKey) st=$(field Token)
 	[ -n "$ak" ] && [ -n "$sk" ] && [ -n "$st" ] || return 1
-	curl -fsS -X DELETE --aws-sigv4 "aws:amz:$region:s3" --user "$ak:$sk" \
+	curl -fsS -m 30 -X DELETE --aws-sigv4 "aws:amz:$region:s3" --user "$ak:$sk" \
 		-H "x-amz-security-token: $st" -H "x-amz-content-sha256: $empty" "$object"
 }
 

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kisgen/kisgen/render/rendertest"
 	"github.com/kisgen/kisgen/roles"
@@ -89,12 +91,13 @@ type installFixture struct {
 	f      *fakeNode
 	bins   map[string]string // executable name → content the mirror serves
 	system string
+	stubs  map[string]string // more command stubs (name → bash body)
 }
 
 func newInstallFixture(t *testing.T, planEdits ...string) *installFixture {
 	t.Helper()
 	m := newMirror(t)
-	mirrorBlock := "mirror:\n  url: " + m.srv.URL + "\n"
+	mirrorBlock := "mirror:\n  url: " + m.srv.URL + "\n  image_archives: [images/pause.tar]\n"
 	base := string(rendertest.Example(t, "minimal.yaml"))
 	base = strings.Replace(base, "provider:\n", mirrorBlock+"provider:\n", 1)
 	for i := 0; i+1 < len(planEdits); i += 2 {
@@ -132,6 +135,8 @@ func newInstallFixture(t *testing.T, planEdits ...string) *installFixture {
 		m.files[a.MirrorPath] = data
 		fmt.Fprintf(&sums, "%s  %s\n", sum(data), a.MirrorPath)
 	}
+	m.files["images/pause.tar"] = []byte("an image archive")
+	fmt.Fprintf(&sums, "%s  %s\n", sum(m.files["images/pause.tar"]), "images/pause.tar")
 	planPath := rendertest.WritePlan(t, []byte(strings.Replace(base, mirrorBlock, mirrorBlock+"  checksums: SHA256SUMS\n", 1)))
 	writeFile(t, filepath.Join(filepath.Dir(planPath), "SHA256SUMS"), sums.String(), 0o644)
 	p := rendertest.Load(t, planPath)
@@ -160,9 +165,15 @@ func (fx *installFixture) run(t *testing.T, extraEnv ...string) (int, roles.Stat
 	for _, e := range []string{"iptables", "iptables-save", "iptables-restore", "ip", "nsenter", "mount", "umount", "modprobe", "sysctl", "systemctl", "conntrack"} {
 		scripts[e] = "exit 0"
 	}
+	for name, body := range fx.stubs {
+		scripts[name] = body
+	}
 	_ = os.RemoveAll(f.bin)
 	stubs(t, f.bin, shellTools, scripts)
-	cmd := exec.Command(filepath.Join(f.root, roles.BinDir, "kisgen-bootstrap"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(f.root, roles.BinDir, "kisgen-bootstrap"))
+	cmd.WaitDelay = time.Second
 	cmd.Env = envWith(os.Environ(), append([]string{"PATH=" + f.bin, "KISGEN_ROOT=" + f.root,
 		"KISGEN_LIB=" + filepath.Join(f.root, roles.LibPath), "KISGEN_NODE_ENV=" + filepath.Join(f.root, roles.NodeEnvPath),
 		"KISGEN_STATE_DIR=" + f.state, "KISGEN_STATUS=" + filepath.Join(f.state, "status.json"),
@@ -228,7 +239,7 @@ func TestBootstrapInstallsVerifiedDownloads(t *testing.T) {
 			t.Errorf("CNI plugin %s = %q, want %q", name, got, fx.bins[name])
 		}
 	}
-	if got := len(fx.m.fetches()); got != len(fx.node.Artifacts) {
+	if got := len(fx.m.fetches()); got != len(fx.node.Artifacts) { // the image archive is fetched in the configure phase
 		t.Errorf("%d downloads, want one per artifact (%d)", got, len(fx.node.Artifacts))
 	}
 
@@ -329,4 +340,71 @@ func TestBootstrapWithoutDownloadsStopsOnMissingBinaries(t *testing.T) {
 	if got := fx.m.fetches(); len(got) != 0 {
 		t.Errorf("fetched %v although downloads are disabled", got)
 	}
+}
+
+// TestBootstrapConvergesThroughConfigure runs the whole bootstrap with systemd, the kernel
+// and the health endpoints stubbed: the configure phase merges the hosts block, enables
+// and starts the role units in order, imports the image archive, reports done; a rerun
+// (a reboot) changes nothing and fetches nothing.
+func TestBootstrapConvergesThroughConfigure(t *testing.T) {
+	requireTool(t, "bash")
+	realCurl := requireTool(t, "curl")
+	fx := newInstallFixture(t)
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	hosts := filepath.Join(dir, "hosts")
+	writeFile(t, hosts, "127.0.0.1 localhost\n", 0o644)
+	fx.stubs = map[string]string{
+		"systemctl": `echo "systemctl $*" >>` + calls,
+		// the health endpoints answer; downloads go to the mirror
+		"curl": `for a in "$@"; do case $a in http*://127.0.0.1:10248/* | http*://127.0.0.1:10256/*) exit 0 ;; esac; done; exec ` + realCurl + ` "$@"`,
+	}
+	// ctr is the fake containerd's own ctr from the mirror: record its calls instead.
+	env := []string{"KISGEN_STOP_AFTER=", "KISGEN_WAIT_SECONDS=10", "KISGEN_HOSTS_FILE=" + hosts,
+		"KISGEN_HOSTS_BLOCK=" + filepath.Join(fx.f.root, roles.HostsBlockPath),
+		"KISGEN_CONTAINERD_CONFIG=" + filepath.Join(fx.f.root, roles.ContainerdConfigPath)}
+	code, st, out := fx.run(t, env...)
+	if code != 0 || st.Phase != roles.PhaseDone {
+		t.Fatalf("exit %d phase %q error %q\n%s", code, st.Phase, st.Error, out)
+	}
+	log, _ := os.ReadFile(calls)
+	for _, want := range []string{
+		"systemctl daemon-reload",
+		"systemctl enable --quiet containerd.service kubelet.service kube-proxy.service",
+		"systemctl restart containerd.service",
+		"systemctl start --no-block kubelet.service",
+		"systemctl start --no-block kube-proxy.service",
+	} {
+		if !strings.Contains(string(log), want+"\n") {
+			t.Errorf("no %q in the systemctl calls:\n%s", want, log)
+		}
+	}
+	if !strings.Contains(out, "imported pause.tar") {
+		t.Errorf("the image archive was not imported:\n%s", out)
+	}
+	merged, _ := os.ReadFile(hosts)
+	block := fx.node.Expect.HostsBlock
+	if !strings.HasPrefix(string(merged), "127.0.0.1 localhost\n") || strings.Count(string(merged), block) != 1 {
+		t.Errorf("hosts file:\n%s\nwant the original line and the block once:\n%s", merged, block)
+	}
+	fx.m.fetches()
+
+	t.Run("a rerun changes nothing", func(t *testing.T) {
+		_ = os.Remove(calls)
+		code, st, out := fx.run(t, env...)
+		if code != 0 || st.Phase != roles.PhaseDone {
+			t.Fatalf("exit %d phase %q error %q\n%s", code, st.Phase, st.Error, out)
+		}
+		again, _ := os.ReadFile(hosts)
+		if string(again) != string(merged) {
+			t.Errorf("the hosts file changed on a rerun:\n%s", again)
+		}
+		if got := fx.m.fetches(); len(got) != 0 {
+			t.Errorf("a rerun fetched %v", got)
+		}
+		log, _ := os.ReadFile(calls)
+		if strings.Contains(string(log), "restart containerd") || strings.Contains(out, "imported") {
+			t.Errorf("a rerun restarted containerd or imported again:\n%s\n%s", log, out)
+		}
+	})
 }

@@ -67,6 +67,10 @@ func writeFile(t *testing.T, path, content string, mode os.FileMode) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Replace, never write through, whatever is there (a symlink to a real tool).
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(path, []byte(content), mode); err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +127,9 @@ func stubs(t *testing.T, dir string, tools []string, scripts map[string]string) 
 		t.Fatal(err)
 	}
 	for _, tool := range tools {
+		if _, stubbed := scripts[tool]; stubbed {
+			continue // a stub replaces it (never write through a link to the real tool)
+		}
 		real, err := exec.LookPath(tool)
 		if err != nil {
 			t.Fatalf("the test needs %s on this machine: %v", tool, err)

@@ -88,3 +88,6 @@ func BenchmarkRenderScaling(b *testing.B) {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) { benchRender(b, n, false, plan.FormatCloudInit) })
 	}
 }
+
+// BenchmarkRender100Ignition profiles the Ignition path on a smaller plan.
+func BenchmarkRender100Ignition(b *testing.B) { benchRender(b, 100, false, plan.FormatIgnition) }

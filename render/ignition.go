@@ -2,13 +2,18 @@ package render
 
 import (
 	"bytes"
+	"compress/gzip"
+	"encoding/base64"
 	"fmt"
+	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/coreos/butane/config"
 	"github.com/coreos/butane/config/common"
 	ign "github.com/coreos/ignition/v2/config/v3_4"
 	igntypes "github.com/coreos/ignition/v2/config/v3_4/types"
+	"github.com/vincent-petithory/dataurl"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kisgen/kisgen/roles"
@@ -49,13 +54,16 @@ type ButaneUser struct {
 	SSHAuthorizedKeys []string `yaml:"ssh_authorized_keys"`
 }
 
-// ButaneFile is a storage file with inline contents.
+// ButaneFile is a storage file. Its contents are a data URL kisgen encodes as Butane
+// would encode inline contents (see dataURLs), so that content shared by many nodes is
+// compressed once per render rather than once per node.
 type ButaneFile struct {
 	Path      string `yaml:"path"`
 	Mode      int    `yaml:"mode"`
 	Overwrite bool   `yaml:"overwrite"`
 	Contents  struct {
-		Inline string `yaml:"inline"`
+		Source      string `yaml:"source"`
+		Compression string `yaml:"compression,omitempty"`
 	} `yaml:"contents"`
 }
 
@@ -68,6 +76,10 @@ type ButaneUnit struct {
 
 // Butane returns the node's model as a Butane document for the operating system os.
 func Butane(n *roles.Node, os string) ([]byte, error) {
+	return butane(n, os, &dataURLs{})
+}
+
+func butane(n *roles.Node, os string, urls *dataURLs) ([]byte, error) {
 	v, ok := butaneVariants[os]
 	if !ok {
 		v = defaultVariant
@@ -78,7 +90,7 @@ func Butane(n *roles.Node, os string) ([]byte, error) {
 	}
 	for _, f := range n.Files {
 		bf := ButaneFile{Path: f.Path, Mode: int(f.Mode.Perm()), Overwrite: true}
-		bf.Contents.Inline = f.Content
+		bf.Contents.Source, bf.Contents.Compression = urls.get(f.Content)
 		c.Storage.Files = append(c.Storage.Files, bf)
 	}
 	for _, u := range n.Units {
@@ -104,7 +116,11 @@ func Butane(n *roles.Node, os string) ([]byte, error) {
 // Ignition renders the node's model as Ignition JSON through Butane (any Butane warning
 // is an error), then validates the JSON with Ignition's own parser.
 func Ignition(n *roles.Node, os string) ([]byte, error) {
-	src, err := Butane(n, os)
+	return ignition(n, os, &dataURLs{})
+}
+
+func ignition(n *roles.Node, os string, urls *dataURLs) ([]byte, error) {
+	src, err := butane(n, os, urls)
 	if err != nil {
 		return nil, err
 	}
@@ -132,4 +148,41 @@ func ValidateIgnition(data []byte) (*igntypes.Config, error) {
 		return nil, fmt.Errorf("%w: ignition: %s", ErrInvalidOutput, strings.TrimSpace(rep.String()))
 	}
 	return &cfg, nil
+}
+
+// dataURLs encodes file contents as data URLs the way Butane encodes inline contents
+// (base/util.MakeDataURL: the shortest of URL-escaped text, base64, and gzip at the best
+// level in base64), and remembers each encoding for the rest of the render: Butane
+// would build a new gzip writer for every file of every node.
+type dataURLs struct{ m sync.Map }
+
+type dataURL struct{ source, compression string }
+
+var bestGzip = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzip.BestCompression)
+	return w
+}}
+
+func (d *dataURLs) get(content string) (string, string) {
+	if v, ok := d.m.Load(content); ok {
+		u := v.(dataURL)
+		return u.source, u.compression
+	}
+	data := []byte(content)
+	opaque, compression := ","+dataurl.Escape(data), ""
+	if b64 := ";base64," + base64.StdEncoding.EncodeToString(data); len(b64) < len(opaque) {
+		opaque = b64
+	}
+	var buf bytes.Buffer
+	w := bestGzip.Get().(*gzip.Writer)
+	w.Reset(&buf)
+	_, _ = w.Write(data)
+	_ = w.Close()
+	bestGzip.Put(w)
+	if gz := ";base64," + base64.StdEncoding.EncodeToString(buf.Bytes()); len(gz)+len("gzip") < len(opaque) {
+		opaque, compression = gz, "gzip"
+	}
+	u := dataURL{(&url.URL{Scheme: "data", Opaque: opaque}).String(), compression}
+	d.m.Store(content, u)
+	return u.source, u.compression
 }

@@ -83,7 +83,7 @@ func Render(p *plan.Plan, s roles.Secrets, opts Options) (*Result, error) {
 	}
 
 	res := &Result{Nodes: make([]NodeResult, len(p.Nodes))}
-	cache, facts := newFragments(), &factCache{}
+	cache, facts, urls := newFragments(), &factCache{}, &dataURLs{}
 	records := make([]NodeRecord, len(p.Nodes))
 	errs := make([]error, len(p.Nodes))
 	warns := make([][]string, len(p.Nodes))
@@ -98,7 +98,7 @@ func Render(p *plan.Plan, s roles.Secrets, opts Options) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				res.Nodes[i], records[i], warns[i], errs[i] = renderNode(p, c, p.Nodes[i], opts, cache, facts)
+				res.Nodes[i], records[i], warns[i], errs[i] = renderNode(p, c, p.Nodes[i], opts, renderCaches{cache, facts, urls})
 			}
 		}()
 	}
@@ -134,8 +134,15 @@ func flatten(ss [][]string) []string {
 	return out
 }
 
+// renderCaches hold what many nodes share during one render, each computed once.
+type renderCaches struct {
+	fragments *fragments
+	facts     *factCache
+	urls      *dataURLs
+}
+
 // renderNode renders one node; it runs concurrently with the others.
-func renderNode(p *plan.Plan, c *roles.Cluster, n *plan.Node, opts Options, cache *fragments, facts *factCache) (NodeResult, NodeRecord, []string, error) {
+func renderNode(p *plan.Plan, c *roles.Cluster, n *plan.Node, opts Options, rc renderCaches) (NodeResult, NodeRecord, []string, error) {
 	model, err := c.Node(n)
 	if err != nil {
 		return NodeResult{}, NodeRecord{}, nil, err
@@ -147,10 +154,10 @@ func renderNode(p *plan.Plan, c *roles.Cluster, n *plan.Node, opts Options, cach
 	var data []byte
 	switch format {
 	case plan.FormatIgnition:
-		data, err = Ignition(model, n.Group.OS)
+		data, err = ignition(model, n.Group.OS, rc.urls)
 	default:
 		format = plan.FormatCloudInit
-		data, err = cloudInit(model, p.Network.UpdateHostsFiles, cache)
+		data, err = cloudInit(model, p.Network.UpdateHostsFiles, rc.fragments)
 	}
 	if err != nil {
 		return NodeResult{}, NodeRecord{}, nil, err
@@ -163,5 +170,5 @@ func renderNode(p *plan.Plan, c *roles.Cluster, n *plan.Node, opts Options, cach
 	if opts.KeepModels {
 		r.Model = model
 	}
-	return r, recordNode(r, model, facts), model.Warnings, nil
+	return r, recordNode(r, model, rc.facts), model.Warnings, nil
 }

@@ -100,6 +100,10 @@ for h in $(awk '/host: (master|worker)/ {gsub(/[{},]/, ""); print $3}' "$plan");
 done
 t3=$(now)
 cfssl_s=$(echo "$t3 - $t2" | bc)
+# Both sides made real certificates: check a sample of the command line's.
+openssl verify -CAfile ca.pem -purpose sslclient kubelet-worker1.pem >/dev/null
+openssl verify -CAfile etcd-ca.pem -purpose sslserver etcd-peer-etcd1.pem >/dev/null
+openssl verify -CAfile ca.pem -purpose sslserver apiserver-master1.pem >/dev/null
 
 echo "plan: $((workers + 6)) nodes; leaf certificates: kisgen $leaves, cfssl CLI $count"
 printf 'kisgen certs issue (cfssl library, one process): %.2f s\n' "$kisgen_s"

@@ -4,7 +4,7 @@
 GO       ?= go
 FUZZTIME ?= 10m
 
-.PHONY: build test vet fmt-check fuzz-short fuzz bench generate e2e clean
+.PHONY: build test vet fmt-check fuzz-short fuzz bench generate e2e e2e-baked clean
 
 ## build: the kisgen binary in bin/
 build:
@@ -46,6 +46,11 @@ E2E_PLANS ?= minimal
 e2e:
 	KISGEN_VM_TESTS=1 $(GO) test -count=1 -timeout 30m -v -run '^TestProvisionBootsVMsOnPrivateNetwork$$' ./providers/qemu/
 	KISGEN_E2E_PLANS=$(E2E_PLANS) $(GO) test -tags e2e -count=1 -timeout 170m -v ./test/e2e/...
+
+## e2e-baked: bake the qemu image with Packer from `kisgen packer`, then boot a cluster from it
+##      with no mirror and downloads disabled, and verify it (slow; needs packer; docs/packer.md)
+e2e-baked:
+	KISGEN_E2E_BAKED=1 $(GO) test -tags e2e -count=1 -timeout 120m -v -run '^TestBakedImageInstallsOffline$$' ./test/e2e/
 
 clean:
 	rm -rf bin/

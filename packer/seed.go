@@ -101,7 +101,7 @@ func cleanupCommand(user string, shutdown bool) string {
 		cmds = append(cmds, "userdel -f -r "+user+" 2>/dev/null || true")
 	}
 	if shutdown {
-		cmds = append(cmds, "shutdown -P now")
+		cmds = append(cmds, "fstrim -a || true", "shutdown -P now")
 	}
 	return "sudo sh -c '" + strings.Join(cmds, "; ") + "'"
 }

@@ -85,7 +85,12 @@ func BenchmarkRender1000FromScratch(b *testing.B) {
 // BenchmarkRenderScaling shows how rendering time grows with the node count.
 func BenchmarkRenderScaling(b *testing.B) {
 	for _, n := range []int{100, 1000, 3000, 10000} {
-		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) { benchRender(b, n, false, plan.FormatCloudInit) })
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			if n > 1000 && testing.Short() {
+				b.Skip("-short: up to 1,000 nodes")
+			}
+			benchRender(b, n, false, plan.FormatCloudInit)
+		})
 	}
 }
 

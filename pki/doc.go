@@ -59,8 +59,8 @@
 // One file per host instead of one per item keeps a host's identity consistent (one
 // rename replaces it) and the file count low: on this project's 2-core build machines
 // creating a file costs about 1 ms (ext4 inode allocation on a virtual disk; 17 µs on
-// tmpfs), so the 7,000 files of a 1,000-node plan laid out per item took 6.2 s to
-// write, the 1,050 of this layout 0.3 s (BenchmarkStateWrites).
+// tmpfs), so the 7,000 files of a 1,000-node plan laid out per item took 4.3–13 s to
+// write, the 1,050 of this layout 0.3–2.8 s (BenchmarkStateWrites, on a shared machine).
 //
 // # Reuse, reissue and durability
 //
@@ -73,7 +73,8 @@
 // CA and service-account keys are created with atomicfile.CreateExclusive (fsync each,
 // never overwrite). Everything else is written temp file + rename without an fsync, and
 // Ensure ends with one syncfs(2) of the state directory's filesystem: with an fsync per
-// file the 1,050 files of a 1,000-node plan take 2.7 s, with one syncfs 0.3 s. A crash
+// file the 1,050 files of a 1,000-node plan took 1.5–2.7 s, with one syncfs 0.3–1.4 s
+// in the same runs (docs/pki.md has the figures). A crash
 // before that sync can leave a new file empty but never torn; Ensure reissues an empty
 // leaf (reason "empty file left by an interrupted run") and refuses an empty CA file.
 // Two Ensure runs on one state directory are serialized by a lock file (pki/.lock).

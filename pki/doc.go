@@ -72,9 +72,10 @@
 //
 // CA and service-account keys are created with atomicfile.CreateExclusive (fsync each,
 // never overwrite). Everything else is written temp file + rename without an fsync, and
-// Ensure ends with one syncfs(2) of the state directory's filesystem: with an fsync per
-// file the 1,050 files of a 1,000-node plan took 1.5–2.7 s, with one syncfs 0.3–1.4 s
-// in the same runs (docs/pki.md has the figures). A crash
+// Ensure ends with one syncfs(2) of the state directory's filesystem. Writing the 1,050
+// files of a 1,000-node plan took 2.7 s with an fsync per file and 0.30 s with one
+// syncfs at the end; in later runs, with other work hammering the same disk, 2.0 s
+// against 1.0–1.4 s, and once no faster (docs/pki.md has the figures). A crash
 // before that sync can leave a new file empty but never torn; Ensure reissues an empty
 // leaf (reason "empty file left by an interrupted run") and refuses an empty CA file.
 // Two Ensure runs on one state directory are serialized by a lock file (pki/.lock).

@@ -1,0 +1,125 @@
+# Packer template written by `kisgen packer` from plan minimal (kismatic-cluster.yaml): a amazon-ebs image of debian-12 for kisgen nodes.
+# Do not edit: run `kisgen packer` again after changing the plan.
+#
+# It runs kisgen's bake script (bake.sh, the same as `kisgen image build`) with the plan's binaries and
+# image archives, each checked against its sha256, so nodes booted from the image download nothing:
+# the image manifest /etc/kisgen/image-manifest.json lists them and the node's bootstrap uses them.
+#   etcd v3.7.3: etcd, etcdctl
+#   kube-apiserver v1.37.2: kube-apiserver
+#   kube-controller-manager v1.37.2: kube-controller-manager
+#   kube-scheduler v1.37.2: kube-scheduler
+#   kubectl v1.37.2: kubectl
+#   kubelet v1.37.2: kubelet
+#   kube-proxy v1.37.2: kube-proxy
+#   calicoctl v3.30.3: calicoctl
+#   image archive images/pause.tar
+#   containerd: from the image's distribution packages (the bootstrap uses the image's version)
+#   runc: from the image's distribution packages (the bootstrap uses the image's version)
+#   cni-plugins: from the image's distribution packages (the bootstrap uses the image's version)
+#   calico-manifest v3.30.3: not baked (a file the add-ons apply, fetched by the first master)
+#
+# Build: packer build amazon-ebs-debian-12/ (AWS credentials from the environment), then set machine.image to the AMI it prints
+
+variable "mirror_url" {
+  type        = string
+  default     = "http://10.0.2.100:8080"
+  description = "base URL of the kisgen mirror the build machine downloads from (`kisgen mirror serve`); the plan's mirror.url"
+}
+
+variable "region" {
+  type        = string
+  default     = "eu-west-1"
+  description = "AWS region of the AMI (the plan's provider.aws.region)"
+}
+
+variable "subnet_id" {
+  type        = string
+  default     = "subnet-0123456789abcdef0"
+  description = "subnet of the build instance; empty: the default VPC"
+}
+
+variable "instance_type" {
+  type        = string
+  default     = "t3.medium"
+  description = "build instance type"
+}
+
+variable "image_name" {
+  type        = string
+  default     = "kisgen-minimal-debian-12"
+  description = "AMI name prefix (a timestamp is appended)"
+}
+
+locals {
+  binaries = [
+    "etcd|v3.7.3|tar|github.com/etcd-io/etcd/releases/download/v3.7.3/etcd-v3.7.3-linux-amd64.tar.gz|387aa7c62b3909b8d83762c0758b53d57743e826d36efc6cebcd2ea83fee102f|-|etcd-v3.7.3-linux-amd64/etcd=etcd,etcd-v3.7.3-linux-amd64/etcdctl=etcdctl|/opt/kisgen/bin",
+    "kube-apiserver|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kube-apiserver|2bb5d6eabeda19822c7399fddec26643aaa753e010a31218c16ded72e3a9fa34|-|kube-apiserver|/opt/kisgen/bin",
+    "kube-controller-manager|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kube-controller-manager|bf3d9ee0efb18aefd12b460c81db0eeedfa8acefa81502e3a9d867d78e1c7ed3|-|kube-controller-manager|/opt/kisgen/bin",
+    "kube-scheduler|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kube-scheduler|61d97993f44c446f9086e191dbf071c33d9146989c42d4325a283e857da7b2e3|-|kube-scheduler|/opt/kisgen/bin",
+    "kubectl|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kubectl|9a9f22c52444ea38932a77565c1337ef8beaa139753cd5c815c19f665aa2de69|-|kubectl|/opt/kisgen/bin",
+    "kubelet|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kubelet|203571fa5d9af0dee9f1c6dc8b58714f64e3b2cb6063dabf264789b1c5a4c2ec|-|kubelet|/opt/kisgen/bin",
+    "kube-proxy|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kube-proxy|9768efa4e4c187dd115a929a3fde8476136aa832d17c3680ffea000349d22b9a|-|kube-proxy|/opt/kisgen/bin",
+    "calicoctl|v3.30.3|file|github.com/projectcalico/calico/releases/download/v3.30.3/calicoctl-linux-amd64|40e2a98cd21b1af20e8c4595659a866ff7cc812f317226bec94a55afc7697b05|-|calicoctl|/opt/kisgen/bin",
+  ]
+  image_archives = ["images/pause.tar|7183aab84e24c790eabdbb8b20c22e6b7d7e80455652c0f08730d27dbfd9f0be"]
+  timestamp      = formatdate("YYYYMMDDhhmmss", timestamp())
+}
+
+source "amazon-ebs" "debian-12" {
+  region          = var.region
+  instance_type   = var.instance_type
+  subnet_id       = var.subnet_id
+  ami_name        = "${var.image_name}-${local.timestamp}"
+  ami_description = "kisgen node image of debian-12 for plan minimal: Kubernetes v1.37.2, etcd v3.7.3"
+  ssh_username    = "admin"
+  tags = {
+    "Name"                 = "${var.image_name}-${local.timestamp}"
+    "kisgen.io/cluster"    = "minimal"
+    "kisgen.io/etcd"       = "v3.7.3"
+    "kisgen.io/kubernetes" = "v1.37.2"
+    "kisgen.io/os"         = "debian-12"
+  }
+  source_ami_filter {
+    filters = {
+      "architecture"        = "x86_64"
+      "name"                = "debian-12-amd64-*"
+      "root-device-type"    = "ebs"
+      "virtualization-type" = "hvm"
+    }
+    owners      = ["136693071363"]
+    most_recent = true
+  }
+  launch_block_device_mappings {
+    device_name           = "/dev/xvda"
+    volume_size           = 30
+    volume_type           = "gp3"
+    iops                  = 3000
+    throughput            = 125
+    delete_on_termination = true
+  }
+}
+
+build {
+  name    = "kisgen-minimal-debian-12"
+  sources = ["source.amazon-ebs.debian-12"]
+
+  # the bake script, as root, with the pinned binaries and image archives
+  provisioner "shell" {
+    script          = "${path.root}/bake.sh"
+    execute_command = "chmod +x {{ .Path }}; sudo env {{ .Vars }} {{ .Path }}"
+    environment_vars = [
+      "KISGEN_OS=debian-12",
+      "KISGEN_MIRROR_URL=${var.mirror_url}",
+      "KISGEN_BINARIES=${join(" ", local.binaries)}",
+      "KISGEN_IMAGE_ARCHIVES=${join(" ", local.image_archives)}",
+    ]
+  }
+
+  # cloud-init forgets the build instance; the build key is removed from the image
+  provisioner "shell" {
+    inline = [
+      "sudo sh -c 'cloud-init clean --logs --seed; rm -f /etc/sudoers.d/90-cloud-init-users'",
+      "rm -f \"$HOME/.ssh/authorized_keys\"",
+    ]
+  }
+}

@@ -1,0 +1,137 @@
+# Packer template written by `kisgen packer` from plan minimal (kismatic-cluster.yaml): a vsphere-clone image of debian-12 for kisgen nodes.
+# Do not edit: run `kisgen packer` again after changing the plan.
+#
+# It runs kisgen's bake script (bake.sh, the same as `kisgen image build`) with the plan's binaries and
+# image archives, each checked against its sha256, so nodes booted from the image download nothing:
+# the image manifest /etc/kisgen/image-manifest.json lists them and the node's bootstrap uses them.
+#   etcd v3.7.3: etcd, etcdctl
+#   kube-apiserver v1.37.2: kube-apiserver
+#   kube-controller-manager v1.37.2: kube-controller-manager
+#   kube-scheduler v1.37.2: kube-scheduler
+#   kubectl v1.37.2: kubectl
+#   kubelet v1.37.2: kubelet
+#   kube-proxy v1.37.2: kube-proxy
+#   calicoctl v3.30.3: calicoctl
+#   image archive images/pause.tar
+#   containerd: from the image's distribution packages (the bootstrap uses the image's version)
+#   runc: from the image's distribution packages (the bootstrap uses the image's version)
+#   cni-plugins: from the image's distribution packages (the bootstrap uses the image's version)
+#   calico-manifest v3.30.3: not baked (a file the add-ons apply, fetched by the first master)
+#
+# Build: GOVC_URL=… GOVC_USERNAME=… GOVC_PASSWORD=… packer build vsphere-clone-debian-12/, then set machine.image to kisgen-minimal-debian-12
+
+variable "mirror_url" {
+  type        = string
+  default     = "http://10.0.2.100:8080"
+  description = "base URL of the kisgen mirror the build machine downloads from (`kisgen mirror serve`); the plan's mirror.url"
+}
+
+variable "govc_url" {
+  type        = string
+  default     = env("GOVC_URL")
+  description = "vCenter, as govc and kisgen's vSphere provider read it (GOVC_URL)"
+}
+
+variable "govc_username" {
+  type        = string
+  default     = env("GOVC_USERNAME")
+  description = "vCenter user (GOVC_USERNAME)"
+}
+
+variable "govc_password" {
+  type        = string
+  default     = env("GOVC_PASSWORD")
+  description = "vCenter password (GOVC_PASSWORD)"
+  sensitive   = true
+}
+
+variable "govc_insecure" {
+  type        = string
+  default     = env("GOVC_INSECURE")
+  description = "1 to skip vCenter's certificate check (GOVC_INSECURE)"
+}
+
+variable "cluster" {
+  type        = string
+  default     = "DC0_C0"
+  description = "vSphere cluster the build VM runs in (from provider.vsphere.resource_pool when it names one)"
+}
+
+variable "source_template" {
+  type        = string
+  default     = "/DC0/vm/debian-12-template"
+  description = "template to clone: a debian-12 VM with cloud-init and VMware Tools (machine.image of the plan's groups)"
+}
+
+variable "image_name" {
+  type        = string
+  default     = "kisgen-minimal-debian-12"
+  description = "name of the template the build leaves (set it as machine.image)"
+}
+
+locals {
+  binaries = [
+    "etcd|v3.7.3|tar|github.com/etcd-io/etcd/releases/download/v3.7.3/etcd-v3.7.3-linux-amd64.tar.gz|387aa7c62b3909b8d83762c0758b53d57743e826d36efc6cebcd2ea83fee102f|-|etcd-v3.7.3-linux-amd64/etcd=etcd,etcd-v3.7.3-linux-amd64/etcdctl=etcdctl|/opt/kisgen/bin",
+    "kube-apiserver|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kube-apiserver|2bb5d6eabeda19822c7399fddec26643aaa753e010a31218c16ded72e3a9fa34|-|kube-apiserver|/opt/kisgen/bin",
+    "kube-controller-manager|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kube-controller-manager|bf3d9ee0efb18aefd12b460c81db0eeedfa8acefa81502e3a9d867d78e1c7ed3|-|kube-controller-manager|/opt/kisgen/bin",
+    "kube-scheduler|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kube-scheduler|61d97993f44c446f9086e191dbf071c33d9146989c42d4325a283e857da7b2e3|-|kube-scheduler|/opt/kisgen/bin",
+    "kubectl|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kubectl|9a9f22c52444ea38932a77565c1337ef8beaa139753cd5c815c19f665aa2de69|-|kubectl|/opt/kisgen/bin",
+    "kubelet|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kubelet|203571fa5d9af0dee9f1c6dc8b58714f64e3b2cb6063dabf264789b1c5a4c2ec|-|kubelet|/opt/kisgen/bin",
+    "kube-proxy|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kube-proxy|9768efa4e4c187dd115a929a3fde8476136aa832d17c3680ffea000349d22b9a|-|kube-proxy|/opt/kisgen/bin",
+    "calicoctl|v3.30.3|file|github.com/projectcalico/calico/releases/download/v3.30.3/calicoctl-linux-amd64|40e2a98cd21b1af20e8c4595659a866ff7cc812f317226bec94a55afc7697b05|-|calicoctl|/opt/kisgen/bin",
+  ]
+  image_archives = ["images/pause.tar|7183aab84e24c790eabdbb8b20c22e6b7d7e80455652c0f08730d27dbfd9f0be"]
+  vcenter_server = regex_replace(regex_replace(var.govc_url, "^[a-zA-Z]+://", ""), "^[^@/]*@|/.*$", "")
+  insecure = contains([
+    "1",
+    "true",
+    "True",
+    "TRUE",
+  ], var.govc_insecure)
+}
+
+source "vsphere-clone" "debian-12" {
+  vcenter_server      = local.vcenter_server
+  username            = var.govc_username
+  password            = var.govc_password
+  insecure_connection = local.insecure
+  cluster             = var.cluster
+  template            = var.source_template
+  vm_name             = var.image_name
+  datacenter          = "DC0"
+  folder              = "/DC0/vm/kisgen"
+  resource_pool       = "/DC0/host/DC0_C0/Resources"
+  datastore           = "LocalDS_0"
+  linked_clone        = false
+  convert_to_template = true
+  notes               = "kisgen node image of debian-12 for plan minimal: Kubernetes v1.37.2, etcd v3.7.3"
+  configuration_parameters = {
+    "guestinfo.metadata"          = base64encode(file(abspath("${path.root}/http/meta-data")))
+    "guestinfo.metadata.encoding" = "base64"
+    "guestinfo.userdata"          = base64encode(file(abspath("${path.root}/http/user-data")))
+    "guestinfo.userdata.encoding" = "base64"
+  }
+  communicator         = "ssh"
+  ssh_username         = "kisgen-build"
+  ssh_private_key_file = "${path.root}/../build-key"
+  ssh_timeout          = "30m"
+  shutdown_command     = "sudo sh -c 'cloud-init clean --logs --seed; rm -f /etc/sudoers.d/90-cloud-init-users; userdel -f -r kisgen-build 2>/dev/null || true; fstrim -a || true; shutdown -P now'"
+}
+
+build {
+  name    = "kisgen-minimal-debian-12"
+  sources = ["source.vsphere-clone.debian-12"]
+
+  # the bake script, as root, with the pinned binaries and image archives
+  provisioner "shell" {
+    script          = "${path.root}/bake.sh"
+    execute_command = "chmod +x {{ .Path }}; sudo env {{ .Vars }} {{ .Path }}"
+    environment_vars = [
+      "KISGEN_OS=debian-12",
+      "KISGEN_MIRROR_URL=${var.mirror_url}",
+      "KISGEN_BINARIES=${join(" ", local.binaries)}",
+      "KISGEN_IMAGE_ARCHIVES=${join(" ", local.image_archives)}",
+    ]
+  }
+
+}

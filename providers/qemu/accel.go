@@ -20,14 +20,20 @@ type Accel struct {
 	Reason string
 }
 
-// Args are qemu's accelerator and CPU arguments.
-func (a Accel) Args() []string {
+// Args are qemu's accelerator and CPU arguments for a VM of memoryMB.
+func (a Accel) Args(memoryMB int) []string {
 	if a.Name == "kvm" {
 		return []string{"-accel", "kvm", "-cpu", "host"}
 	}
-	// tb-size bounds the translation cache: about 515 MiB of host memory per VM instead
-	// of 1.5 GiB with the default.
-	return []string{"-accel", "tcg,tb-size=128", "-cpu", "max"}
+	return []string{"-accel", fmt.Sprintf("tcg,tb-size=%d", tbSize(memoryMB)), "-cpu", "max"}
+}
+
+// tbSize is TCG's translation cache in MiB: a quarter of the guest's memory, between 128
+// and 512. The default (1 GiB) costs that much host memory per VM; 128 MiB is enough to
+// boot, but a master runs several large Go binaries whose hot code no longer fits, and
+// retranslating it made kube-apiserver miss its etcd dial deadline.
+func tbSize(memoryMB int) int {
+	return min(max(memoryMB/4, 128), 512)
 }
 
 var (

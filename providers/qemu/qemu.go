@@ -72,6 +72,9 @@ type vm struct {
 	userData   []byte
 	// kept is set when the VM was already running.
 	kept bool
+	// consoleFrom is the console log's size when this run started the VM: a restarted
+	// VM appends to it, and only what follows is this boot.
+	consoleFrom int64
 }
 
 func (v *vm) pidfile() string { return filepath.Join(v.dir, "qemu.pid") }
@@ -367,6 +370,9 @@ func (q *Provider) start(ctx context.Context, t tools, v *vm, p *plan.Plan, acce
 	if err := writeSeed(ctx, t.genisoimage, v.dir, v.userData, meta, netcfg); err != nil {
 		return 0, err
 	}
+	if st, err := os.Stat(v.console()); err == nil {
+		v.consoleFrom = st.Size()
+	}
 	user := fmt.Sprintf("user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22", v.sshPort)
 	if hostPort > 0 {
 		helper, err := HelperCommand()
@@ -380,7 +386,7 @@ func (q *Provider) start(ctx context.Context, t tools, v *vm, p *plan.Plan, acce
 		user += fmt.Sprintf(",guestfwd=tcp:%s-cmd:%s", guest, strings.ReplaceAll(strings.Join(cmd, " "), ",", ",,"))
 	}
 	args := []string{"-name", v.name + ",process=" + v.name}
-	args = append(args, accel.Args()...)
+	args = append(args, accel.Args(v.memoryMB)...)
 	args = append(args,
 		"-smp", strconv.Itoa(v.cpus), "-m", strconv.Itoa(v.memoryMB), "-M", "q35",
 		"-nodefaults", "-no-user-config", "-display", "none",
@@ -444,7 +450,7 @@ func warnMemory(out io.Writer, vms []*vm, accel Accel) {
 	for _, v := range vms {
 		need += v.memoryMB
 		if accel.Name == "tcg" {
-			need += 300 // translation cache and qemu itself
+			need += tbSize(v.memoryMB) + 100 // translation cache and qemu itself
 		}
 	}
 	if need > avail {
@@ -604,7 +610,8 @@ func waitOne(ctx context.Context, v *vm, prog *progress) error {
 	}
 	t0 := time.Now()
 	for {
-		if con, err := os.ReadFile(v.console()); err == nil {
+		if con, err := os.ReadFile(v.console()); err == nil && int64(len(con)) >= v.consoleFrom {
+			con = con[v.consoleFrom:]
 			for seen < len(milestones) && bytes.Contains(con, []byte(milestones[seen].marker)) {
 				prog.say(v.node.Host, "%s", milestones[seen].say)
 				seen++

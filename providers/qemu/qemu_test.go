@@ -182,8 +182,10 @@ func TestProbeKVMRequiresHardwareModule(t *testing.T) {
 	if _, err := ChooseAccel(context.Background(), "qemu-system-x86_64", "hvf", ""); err == nil {
 		t.Error("unknown accelerator accepted")
 	}
-	if got := strings.Join(Accel{Name: "tcg"}.Args(), " "); got != "-accel tcg,tb-size=128 -cpu max" {
-		t.Errorf("tcg args = %s", got)
+	for mem, want := range map[int]string{512: "-accel tcg,tb-size=128 -cpu max", 1536: "-accel tcg,tb-size=384 -cpu max", 4096: "-accel tcg,tb-size=512 -cpu max"} {
+		if got := strings.Join(Accel{Name: "tcg"}.Args(mem), " "); got != want {
+			t.Errorf("tcg args for %d MiB = %s, want %s", mem, got, want)
+		}
 	}
 }
 

@@ -355,9 +355,19 @@ func runCluster(t *testing.T, example string, sshBase int) {
 		addr[in.Host] = in.SSHAddr
 	}
 
+	// Wait for every node's own status file to say done (a cheap `cat` per node, so the
+	// emulated VMs spend their cycles installing), failing early on a failed phase.
+	t0 = time.Now()
+	if err := waitInstalled(t, p, addr, signer, verifyWait); err != nil {
+		dumpNodes(t, p, addr, signer)
+		t.Fatal(err)
+	}
+	ph.add("install (status done)", time.Since(t0))
+	ph.add("boot to installed", time.Since(tBoot))
+
 	// kisgen verify is the judge: every check of every node.
 	t0 = time.Now()
-	verifyErr := runErr(t, work, logFile, verifyWait+5*time.Minute, "verify", "-f", planFile, "--wait", verifyWait.String(), "--interval", "20s",
+	verifyErr := runErr(t, work, logFile, verifyWait+5*time.Minute, "verify", "-f", planFile, "--wait", "15m", "--interval", "30s",
 		// emulated VMs on shared cores answer slowly: python's cloud-init alone takes seconds
 		"--dial-timeout", "60s", "--command-timeout", "3m", "--concurrency", "4")
 	ph.add("verify --wait", time.Since(t0))
@@ -457,6 +467,40 @@ func sshRun(addr, user string, key ssh.Signer, cmd string) (string, error) {
 	defer s.Close()
 	out, err := s.CombinedOutput(cmd)
 	return string(out), err
+}
+
+// waitInstalled polls each node's status file until every one says done, one says
+// failed, or wait passes.
+func waitInstalled(t *testing.T, p *plan.Plan, addr map[string]string, key ssh.Signer, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	last := map[string]string{}
+	for {
+		done := 0
+		for _, n := range p.Nodes {
+			out, err := sshRun(addr[n.Host], p.SSH.User, key, "sudo cat "+roles.StatusPath)
+			var st roles.Status
+			if err != nil || json.Unmarshal([]byte(out), &st) != nil {
+				continue // not up yet, or the file is not written yet
+			}
+			if st.Phase == roles.PhaseFailed {
+				return fmt.Errorf("%s: install failed at %q: %s", n.Host, st.Step, st.Error)
+			}
+			if st.Phase == roles.PhaseDone {
+				done++
+			}
+			if now := st.Phase + ": " + st.Step; now != last[n.Host] {
+				t.Logf("%s: %s", n.Host, now)
+				last[n.Host] = now
+			}
+		}
+		if done == len(p.Nodes) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d nodes installed after %s: %v", done, len(p.Nodes), wait, last)
+		}
+		time.Sleep(30 * time.Second)
+	}
 }
 
 // dumpNodes logs each node's status file and the journal of kisgen's units, to say

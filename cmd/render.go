@@ -53,21 +53,18 @@ an instance's user-data (cloud metadata, seed images) can read them.`,
 			if err != nil {
 				return failed(err)
 			}
-			res, err := render.Render(p, bundle, render.Options{Format: plan.Format(format)})
+			if out == "" {
+				out = filepath.Join(filepath.Dir(file), plan.DefaultUserDataDirName)
+			}
+			res, err := render.RenderTo(p, bundle, render.Options{Format: plan.Format(format)}, out)
 			if res != nil && errors.Is(err, render.ErrTooBig) {
 				printSizes(c.OutOrStdout(), res)
 			}
 			if err != nil {
-				return failed(fmt.Errorf("nothing written: %w", err))
+				return failed(fmt.Errorf("nothing written to %s: %w", out, err))
 			}
 			for _, w := range res.Warnings {
 				fmt.Fprintln(c.ErrOrStderr(), "warning:", w)
-			}
-			if out == "" {
-				out = filepath.Join(filepath.Dir(file), plan.DefaultUserDataDirName)
-			}
-			if err := render.Write(res, out); err != nil {
-				return failed(err)
 			}
 			if err := render.SaveRecord(dir, res.Record); err != nil {
 				return failed(fmt.Errorf("user-data written to %s, but the record for `kisgen diff` was not: %w", out, err))

@@ -53,11 +53,25 @@ type WriteFile struct {
 // path: the content both formats must agree on.
 func entries(n *roles.Node) []WriteFile {
 	out := make([]WriteFile, 0, len(n.Files)+len(n.Units))
+	for _, e := range keyedEntries(n) {
+		out = append(out, e.WriteFile)
+	}
+	return out
+}
+
+// entry is a write_files entry and the sha256 of its content ("" when unknown).
+type entry struct {
+	WriteFile
+	sha string
+}
+
+func keyedEntries(n *roles.Node) []entry {
+	out := make([]entry, 0, len(n.Files)+len(n.Units))
 	for _, f := range n.Files {
-		out = append(out, WriteFile{Path: f.Path, Permissions: fmt.Sprintf("%#04o", f.Mode.Perm()), Owner: "root:root", Content: f.Content})
+		out = append(out, entry{WriteFile{Path: f.Path, Permissions: fmt.Sprintf("%#04o", f.Mode.Perm()), Owner: "root:root", Content: f.Content}, f.SHA256})
 	}
 	for _, u := range n.Units {
-		out = append(out, WriteFile{Path: roles.UnitDir + "/" + u.Name, Permissions: "0644", Owner: "root:root", Content: u.Content})
+		out = append(out, entry{WriteFile{Path: roles.UnitDir + "/" + u.Name, Permissions: "0644", Owner: "root:root", Content: u.Content}, u.SHA256})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
@@ -103,7 +117,7 @@ func cloudInit(n *roles.Node, manageHosts bool, cache *fragments) ([]byte, error
 		}
 		return doc, nil
 	}
-	files := c.WriteFiles
+	files := keyedEntries(n)
 	c.WriteFiles = nil
 	doc, err := encodeYAML(CloudConfigHeader, &c)
 	if err != nil {
@@ -116,7 +130,7 @@ func cloudInit(n *roles.Node, manageHosts bool, cache *fragments) ([]byte, error
 	size := len(doc)
 	frags := make([][]byte, len(files))
 	for j, f := range files {
-		if frags[j], err = cache.get(f); err != nil {
+		if frags[j], err = cache.get(f.WriteFile, f.sha); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrEncode, n.Host, err)
 		}
 		size += len(frags[j])
@@ -146,21 +160,31 @@ func encodeYAML(header string, v any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// fragments caches marshalled write_files entries for one render.
+// fragments caches marshalled write_files entries for one render. An entry is kept
+// from the second time it is seen: content only one node has (its certificates and
+// keys) is never held, so memory does not grow with the plan.
 type fragments struct {
-	mu sync.Mutex
-	m  map[WriteFile][]byte
+	mu   sync.Mutex
+	seen map[string]bool
+	m    map[string][]byte
 }
 
-func newFragments() *fragments { return &fragments{m: map[WriteFile][]byte{}} }
+func newFragments() *fragments { return &fragments{seen: map[string]bool{}, m: map[string][]byte{}} }
 
-// get returns the entry as yaml.v3 writes it inside a top-level write_files list.
-func (f *fragments) get(w WriteFile) ([]byte, error) {
-	f.mu.Lock()
-	b, ok := f.m[w]
-	f.mu.Unlock()
-	if ok {
-		return b, nil
+// get returns the entry as yaml.v3 writes it inside a top-level write_files list; sha is
+// the content's sha256 ("" disables caching).
+func (f *fragments) get(w WriteFile, sha string) ([]byte, error) {
+	key := w.Path + "\x00" + w.Permissions + "\x00" + w.Owner + "\x00" + sha
+	keep := false
+	if sha != "" {
+		f.mu.Lock()
+		if b, ok := f.m[key]; ok {
+			f.mu.Unlock()
+			return b, nil
+		}
+		keep = f.seen[key]
+		f.seen[key] = true
+		f.mu.Unlock()
 	}
 	doc, err := encodeYAML("", &struct {
 		WriteFiles []WriteFile `yaml:"write_files"`
@@ -168,13 +192,15 @@ func (f *fragments) get(w WriteFile) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b = bytes.TrimPrefix(doc, []byte("write_files:\n"))
+	b := bytes.TrimPrefix(doc, []byte("write_files:\n"))
 	if len(b) == len(doc) {
 		return nil, fmt.Errorf("unexpected encoding of write_files entry %s", w.Path)
 	}
-	f.mu.Lock()
-	f.m[w] = b
-	f.mu.Unlock()
+	if keep {
+		f.mu.Lock()
+		f.m[key] = b
+		f.mu.Unlock()
+	}
 	return b, nil
 }
 

@@ -90,7 +90,7 @@ func butane(n *roles.Node, os string, urls *dataURLs) ([]byte, error) {
 	}
 	for _, f := range n.Files {
 		bf := ButaneFile{Path: f.Path, Mode: int(f.Mode.Perm()), Overwrite: true}
-		bf.Contents.Source, bf.Contents.Compression = urls.get(f.Content)
+		bf.Contents.Source, bf.Contents.Compression = urls.get(f.Content, f.SHA256)
 		c.Storage.Files = append(c.Storage.Files, bf)
 	}
 	for _, u := range n.Units {
@@ -152,9 +152,14 @@ func ValidateIgnition(data []byte) (*igntypes.Config, error) {
 
 // dataURLs encodes file contents as data URLs the way Butane encodes inline contents
 // (base/util.MakeDataURL: the shortest of URL-escaped text, base64, and gzip at the best
-// level in base64), and remembers each encoding for the rest of the render: Butane
-// would build a new gzip writer for every file of every node.
-type dataURLs struct{ m sync.Map }
+// level in base64), and remembers an encoding, by the content's sha256, from the second
+// time it is needed for the rest of the render: Butane would build a new gzip writer for
+// every file of every node. Content only one node has is never held.
+type dataURLs struct {
+	mu   sync.Mutex
+	seen map[string]bool
+	m    map[string]dataURL
+}
 
 type dataURL struct{ source, compression string }
 
@@ -163,10 +168,20 @@ var bestGzip = sync.Pool{New: func() any {
 	return w
 }}
 
-func (d *dataURLs) get(content string) (string, string) {
-	if v, ok := d.m.Load(content); ok {
-		u := v.(dataURL)
-		return u.source, u.compression
+func (d *dataURLs) get(content, sha string) (string, string) {
+	keep := false
+	if sha != "" {
+		d.mu.Lock()
+		if d.m == nil {
+			d.seen, d.m = map[string]bool{}, map[string]dataURL{}
+		}
+		if u, ok := d.m[sha]; ok {
+			d.mu.Unlock()
+			return u.source, u.compression
+		}
+		keep = d.seen[sha]
+		d.seen[sha] = true
+		d.mu.Unlock()
 	}
 	data := []byte(content)
 	opaque, compression := ","+dataurl.Escape(data), ""
@@ -183,6 +198,10 @@ func (d *dataURLs) get(content string) (string, string) {
 		opaque, compression = gz, "gzip"
 	}
 	u := dataURL{(&url.URL{Scheme: "data", Opaque: opaque}).String(), compression}
-	d.m.Store(content, u)
+	if keep {
+		d.mu.Lock()
+		d.m[sha] = u
+		d.mu.Unlock()
+	}
 	return u.source, u.compression
 }

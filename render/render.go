@@ -24,6 +24,9 @@ type Options struct {
 	// KeepModels keeps each node's roles.Node in the result (tests, verify); without it
 	// the models are dropped once rendered, to bound memory on large plans.
 	KeepModels bool
+
+	// stage, set by RenderTo, receives each node's user-data as soon as it is rendered.
+	stage *stage
 }
 
 // Result is a rendered plan: every node's user-data, in plan order, and what the render
@@ -170,5 +173,12 @@ func renderNode(p *plan.Plan, c *roles.Cluster, n *plan.Node, opts Options, rc r
 	if opts.KeepModels {
 		r.Model = model
 	}
-	return r, recordNode(r, model, rc.facts), model.Warnings, nil
+	rec := recordNode(r, model, rc.facts)
+	if opts.stage != nil {
+		if err := opts.stage.write(r.File, data); err != nil {
+			return NodeResult{}, NodeRecord{}, nil, err
+		}
+		r.Data = nil
+	}
+	return r, rec, model.Warnings, nil
 }

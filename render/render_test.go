@@ -382,3 +382,44 @@ func TestWriteReplacesTheOutputAsAWhole(t *testing.T) {
 		t.Errorf("user-data mode %o, want 0600 (it holds private keys)", st.Mode().Perm())
 	}
 }
+
+// TestRenderToStreamsAndCleansUp: RenderTo writes what Render+Write would, keeps no
+// user-data in memory, and on failure leaves neither output nor staging behind.
+func TestRenderToStreamsAndCleansUp(t *testing.T) {
+	p := rendertest.ExamplePlan(t, "ha.yaml")
+	b := rendertest.Bundle(t, p)
+	dir := t.TempDir()
+	res, err := render.RenderTo(p, b, render.Options{}, filepath.Join(dir, "streamed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := render.Render(p, b, render.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := render.Write(whole, filepath.Join(dir, "whole")); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range res.Nodes {
+		if n.Data != nil {
+			t.Errorf("%s: RenderTo kept the user-data in memory", n.Host)
+		}
+		got, _ := os.ReadFile(filepath.Join(dir, "streamed", n.File))
+		want, _ := os.ReadFile(filepath.Join(dir, "whole", whole.Nodes[i].File))
+		if !bytes.Equal(got, want) || len(got) == 0 {
+			t.Errorf("%s differs between RenderTo and Render+Write", n.File)
+		}
+	}
+	aws := rendertest.ExamplePlan(t, "ha.yaml", "  name: qemu\n", "  name: aws\n")
+	if _, err := render.RenderTo(aws, rendertest.Bundle(t, aws), render.Options{}, filepath.Join(dir, "failed")); !errors.Is(err, render.ErrTooBig) {
+		t.Fatalf("err = %v, want ErrTooBig", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if diff := cmp.Diff([]string{"streamed", "whole"}, names); diff != "" {
+		t.Errorf("a failed RenderTo left something behind (-want +got):\n%s", diff)
+	}
+}

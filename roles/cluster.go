@@ -107,7 +107,7 @@ type scriptData struct {
 	StatusPath, AddOnsStatusPath, StateDir, LibPath, NodeEnv, BinDir, CNIBinDir, CacheDir string
 	ArtifactsFile, ImageManifest, HostsBlock, PKIDir, EtcdPKIDir, AdminKubeconfig         string
 	AddOnsDir, KubeletDetectedEnv, ContainerdConfig, ContainerdSocket, RoutesFile         string
-	SystemPath, Path, ProxyEnv, PodCIDR                                                   string
+	SystemPath, Path, ProxyEnv, PodCIDR, SysctlConf                                       string
 	PhasePending, PhasePreflight, PhaseInstall, PhaseConfigure, PhaseDone, PhaseFailed    string
 }
 
@@ -118,7 +118,7 @@ func (c *Cluster) layout() scriptData {
 		ImageManifest: ImageManifestPath, HostsBlock: HostsBlockPath, PKIDir: PKIDir, EtcdPKIDir: EtcdPKIDir,
 		AdminKubeconfig: AdminKubeconfig, AddOnsDir: AddOnsDir, KubeletDetectedEnv: KubeletDetectedEnvPath,
 		ContainerdConfig: ContainerdConfigPath, ContainerdSocket: ContainerdSocket, RoutesFile: BridgeRoutesPath,
-		SystemPath: SystemPath, Path: UnitPath, ProxyEnv: ProxyEnvPath, PodCIDR: c.p.Network.PodCIDR.String(),
+		SystemPath: SystemPath, Path: UnitPath, ProxyEnv: ProxyEnvPath, PodCIDR: c.p.Network.PodCIDR.String(), SysctlConf: SysctlPath,
 		PhasePending: PhasePending, PhasePreflight: PhasePreflight, PhaseInstall: PhaseInstall,
 		PhaseConfigure: PhaseConfigure, PhaseDone: PhaseDone, PhaseFailed: PhaseFailed,
 	}
@@ -218,11 +218,11 @@ func (c *Cluster) renderCommon() error {
 		c.common = append(c.common, File{Path: path, Mode: mode, Content: text, What: what})
 		return nil
 	}
-	sysctl := "/etc/sysctl.d/90-kisgen.conf"
+	sysctl := SysctlPath
 	if err := add(sysctl, 0o644, "kernel settings for Kubernetes", "sysctl.conf", nil); err != nil {
 		return err
 	}
-	if err := add("/etc/modules-load.d/kisgen.conf", 0o644, "kernel modules for Kubernetes", "modules-load.conf", map[string]string{"Sysctl": sysctl}); err != nil {
+	if err := add(ModulesLoadPath, 0o644, "kernel modules for Kubernetes", "modules-load.conf", map[string]string{"Sysctl": sysctl}); err != nil {
 		return err
 	}
 	cfg := map[string]string{"SandboxImage": "registry.k8s.io/pause:" + c.p.Versions.Pause, "CNIBinDir": CNIBinDir, "CNIConfDir": CNIConfDir, "CertsDir": ContainerdCertsDir}

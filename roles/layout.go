@@ -73,6 +73,11 @@ const (
 	CNIBinDir  = "/opt/cni/bin"
 	CNIConfDir = "/etc/cni/net.d"
 
+	// SysctlPath holds the kernel settings Kubernetes nodes need; ModulesLoadPath the
+	// modules they load at boot.
+	SysctlPath      = "/etc/sysctl.d/90-kisgen.conf"
+	ModulesLoadPath = "/etc/modules-load.d/kisgen.conf"
+
 	// UnitDir is where units are written.
 	UnitDir = "/etc/systemd/system"
 

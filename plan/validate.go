@@ -47,7 +47,7 @@ var (
 	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 	qualifiedName    = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
 	labelValue       = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
-	flagName         = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*[a-z0-9]$`)
+	flagName         = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 	releaseVersion   = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?$`)
 	pauseVersion     = regexp.MustCompile(`^\d+\.\d+(\.\d+)?$`)
 	unixUser         = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)

@@ -1,8 +1,6 @@
 package ec2
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
+	"github.com/kisgen/kisgen/render"
 )
 
 // MaxUserData is what EC2 accepts as user-data, counted before base64 encoding.
@@ -30,14 +29,8 @@ type userData struct {
 	How string
 }
 
-// gzipBytes compresses b deterministically: no name, no modification time.
-func gzipBytes(b []byte) []byte {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // the level is valid
-	_, _ = zw.Write(b)                                       // writes to a bytes.Buffer do not fail
-	_ = zw.Close()
-	return buf.Bytes()
-}
+// gzipBytes compresses b exactly as render measured it against the budget.
+func gzipBytes(b []byte) []byte { return render.Gzip(b) }
 
 // inlineUserData packs a node's rendered user-data into EC2 user-data: as it is when it
 // fits, else gzip-compressed (cloud-init decompresses gzip user-data by itself), or for

@@ -1,8 +1,6 @@
 package vsphere
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
+	"github.com/kisgen/kisgen/render"
 )
 
 // MaxGuestInfo is the largest guestinfo value kisgen writes: well under the 64 KiB that
@@ -34,13 +33,10 @@ const (
 	KeyHost           = "kisgen.host"
 )
 
-// encode is gzip then base64, deterministic (no name, no time in the gzip header).
+// encode is gzip then base64, deterministic (no name, no time in the gzip header), with
+// the compression render measured sizes with.
 func encode(b []byte) string {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // the level is valid
-	_, _ = zw.Write(b)
-	_ = zw.Close()
-	return base64.StdEncoding.EncodeToString(buf.Bytes())
+	return base64.StdEncoding.EncodeToString(render.Gzip(b))
 }
 
 // Network is the static addressing a node gets; the address comes from the plan.

@@ -361,6 +361,9 @@ type VSphereProvider struct {
 	ResourcePool string
 	Datastore    string
 	Network      string
+	PrefixLength int
+	Gateway      string
+	DNS          []string
 }
 
 // PacketProvider configures Packet / Equinix Metal.

@@ -356,6 +356,11 @@ func TestRules(t *testing.T) {
 		{"pxe-url-must-be-http", []want{
 			{report.Error, "provider.pxe.http_url", 19, 15, "\"https://10.0.0.1:8080\" is not an http URL", ""},
 		}},
+		{"vsphere-network-invalid", []want{
+			{report.Error, "provider.vsphere.prefix_length", 19, 20, "prefix length 33 is out of range 1–32", ""},
+			{report.Error, "provider.vsphere.gateway", 20, 14, "\"10.0.0.1/24\" is not an IPv4 address", ""},
+			{report.Error, "provider.vsphere.dns[1]", 21, 21, "\"dns.example.com\" is not an IP address", ""},
+		}},
 		{"qemu-accel-unknown", []want{
 			{report.Error, "provider.qemu.accel", 19, 12, "unknown accelerator \"hvf\"", ""},
 		}},

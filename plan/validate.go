@@ -694,6 +694,19 @@ func validateProvider(p *Plan, f findings) {
 			f.errorf(fmt.Sprintf("provider.aws.admin_cidrs[%d]", i), "write a CIDR range such as 203.0.113.0/24", "%q is not a CIDR range", c)
 		}
 	}
+	if l := pv.VSphere.PrefixLength; l < 1 || l > 32 {
+		f.errorf("provider.vsphere.prefix_length", "use the node network's prefix length, e.g. 24", "prefix length %d is out of range 1–32", l)
+	}
+	if g := pv.VSphere.Gateway; g != "" {
+		if a, err := netip.ParseAddr(g); err != nil || !a.Is4() {
+			f.errorf("provider.vsphere.gateway", "write the gateway's IPv4 address, e.g. 10.30.0.1", "%q is not an IPv4 address", g)
+		}
+	}
+	for i, d := range pv.VSphere.DNS {
+		if _, err := netip.ParseAddr(d); err != nil {
+			f.errorf(fmt.Sprintf("provider.vsphere.dns[%d]", i), "write a DNS server's IP address", "%q is not an IP address", d)
+		}
+	}
 	if pv.PXE.HTTPURL != "" {
 		if u, err := url.Parse(pv.PXE.HTTPURL); err != nil || u.Scheme != "http" || u.Host == "" {
 			f.errorf("provider.pxe.http_url", "write an http URL such as http://10.0.0.1:8080 (iPXE firmware rarely speaks https)", "%q is not an http URL", pv.PXE.HTTPURL)

@@ -281,6 +281,13 @@ type VSphere struct {
 	Datastore string `yaml:"datastore"`
 	// Network (port group) of the clones.
 	Network string `yaml:"network"`
+	// Prefix length of the node network, for the static address each clone gets.
+	// +default=24
+	PrefixLength int `yaml:"prefix_length"`
+	// Default gateway of the node network; empty leaves the nodes without a default route.
+	Gateway string `yaml:"gateway"`
+	// DNS servers of the node network.
+	DNS []string `yaml:"dns"`
 }
 
 // Packet configures Packet / Equinix Metal devices.

@@ -43,9 +43,8 @@ type VSphere struct {
 	IPTimeout time.Duration
 	// Concurrency is how many nodes are cloned at once (default 4).
 	Concurrency int
-	// Network is the static addressing around each node's plan address. The plan does not
-	// carry it yet: zero fields come from KISGEN_VSPHERE_PREFIX_LENGTH (default 24),
-	// KISGEN_VSPHERE_GATEWAY and KISGEN_VSPHERE_DNS (comma-separated).
+	// Network, when set, overrides the plan's provider.vsphere prefix_length, gateway and
+	// dns: the static addressing around each node's plan address.
 	Network Network
 	// Getenv reads the environment (default os.Getenv).
 	Getenv func(string) string
@@ -113,30 +112,21 @@ func (v *VSphere) connect(ctx context.Context) (*vim25.Client, func(), error) {
 	return FromEnv(v.getenv)(ctx)
 }
 
-// network returns the static addressing, with the environment filling what is unset.
-func (v *VSphere) network() (Network, error) {
+// network returns the static addressing of the node network: the plan's, unless the
+// provider's Network field sets it (tests, embedding programs).
+func (v *VSphere) network(p *plan.Plan) Network {
 	n := v.Network
+	pv := p.Provider.VSphere
 	if n.PrefixLength == 0 {
-		n.PrefixLength = 24
-		if s := v.getenv("KISGEN_VSPHERE_PREFIX_LENGTH"); s != "" {
-			l, err := strconv.Atoi(s)
-			if err != nil || l < 1 || l > 32 {
-				return n, fmt.Errorf("%w: KISGEN_VSPHERE_PREFIX_LENGTH %q: use 1 to 32", providers.ErrSetting, s)
-			}
-			n.PrefixLength = l
-		}
+		n.PrefixLength = pv.PrefixLength
 	}
 	if n.Gateway == "" {
-		n.Gateway = v.getenv("KISGEN_VSPHERE_GATEWAY")
+		n.Gateway = pv.Gateway
 	}
 	if len(n.DNS) == 0 {
-		for _, s := range strings.Split(v.getenv("KISGEN_VSPHERE_DNS"), ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				n.DNS = append(n.DNS, s)
-			}
-		}
+		n.DNS = pv.DNS
 	}
-	return n, nil
+	return n
 }
 
 // VMName is a node's VM name.
@@ -227,10 +217,7 @@ func locate(ctx context.Context, c *vim25.Client, cfg plan.VSphereProvider) (pla
 // Provision implements providers.Provider.
 func (v *VSphere) Provision(ctx context.Context, p *plan.Plan, machines []providers.Machine, opts providers.Options) ([]providers.Instance, error) {
 	prog := providers.NewProgress(opts.Progress, Name)
-	netw, err := v.network()
-	if err != nil {
-		return nil, err
-	}
+	netw := v.network(p)
 	// Everything checkable without vCenter first.
 	var errs []error
 	userData := map[string][]types.BaseOptionValue{}
@@ -249,7 +236,7 @@ func (v *VSphere) Provision(ctx context.Context, p *plan.Plan, machines []provid
 		return nil, err
 	}
 	if netw.Gateway == "" {
-		prog.Printf("no gateway set (KISGEN_VSPHERE_GATEWAY): nodes get their plan address without a default route")
+		prog.Printf("no gateway set (provider.vsphere.gateway): nodes get their plan address without a default route")
 	}
 
 	c, logout, err := v.connect(ctx)

@@ -45,6 +45,8 @@ provider:
     resource_pool: /DC0/host/DC0_C0/Resources
     datastore: LocalDS_0
     network: DC0_DVPG0
+    gateway: 10.30.0.1
+    dns: [10.30.0.2, 10.30.0.3]
 etcd:
   expected_count: 1
   os: flatcar
@@ -163,7 +165,7 @@ func (vc *vcenter) env(over map[string]string) func(string) string {
 }
 
 func (vc *vcenter) provider() *VSphere {
-	return &VSphere{Getenv: vc.env(map[string]string{"KISGEN_VSPHERE_GATEWAY": "10.30.0.1", "KISGEN_VSPHERE_DNS": "10.30.0.2, 10.30.0.3"}), IPTimeout: 10 * time.Second}
+	return &VSphere{Getenv: vc.env(nil), IPTimeout: 10 * time.Second}
 }
 
 func (vc *vcenter) tools(t *testing.T) {

@@ -519,6 +519,45 @@ func stop(pidfile, marker string, grace time.Duration) bool {
 	return true
 }
 
+// stopByName stops the processes whose command line holds marker as a whole argument
+// or as the first element of a comma-separated one ("-name NAME,process=NAME").
+func stopByName(marker string, grace time.Duration) bool {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	found := false
+	for _, c := range procs {
+		b, err := os.ReadFile(c)
+		if err != nil {
+			continue
+		}
+		args := bytes.Split(b, []byte{0})
+		// only qemu and kisgen's own helper, never e.g. a grep for the name
+		if !bytes.Contains(args[0], []byte("qemu")) && !bytes.Contains(b, []byte(HelperArg)) {
+			continue
+		}
+		match := false
+		for _, arg := range args {
+			first, _, _ := bytes.Cut(arg, []byte(","))
+			if string(arg) == marker || string(first) == marker {
+				match = true
+				break
+			}
+		}
+		if !match {
+			continue
+		}
+		dir := filepath.Dir(c)
+		pidfile := filepath.Join(os.TempDir(), fmt.Sprintf(".kisgen-stop-%s", filepath.Base(dir)))
+		if err := os.WriteFile(pidfile, []byte(filepath.Base(dir)), 0o600); err != nil {
+			continue
+		}
+		if stop(pidfile, marker, grace) {
+			found = true
+		}
+		os.Remove(pidfile)
+	}
+	return found
+}
+
 // Destroy stops the cluster's VMs and its switch and removes their disks, seeds and
 // logs, and the state record.
 func (q *Provider) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options) error {
@@ -531,19 +570,31 @@ func (q *Provider) Destroy(ctx context.Context, p *plan.Plan, opts providers.Opt
 		return err
 	}
 	st := loadState(opts.StateDir)
-	entries, _ := os.ReadDir(dir)
-	stopped := 0
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
+	// VMs are found by pidfile, and by their qemu name among running processes when the
+	// pidfile is gone (a removed directory must not leave VMs running).
+	hosts := map[string]bool{}
+	for _, n := range p.Nodes {
+		hosts[n.Host] = true
+	}
+	for _, in := range st.Instances {
+		hosts[in.Host] = true
+	}
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			if e.IsDir() {
+				hosts[e.Name()] = true
+			}
 		}
-		name := "kisgen-" + p.Name + "-" + e.Name()
-		if stop(filepath.Join(dir, e.Name(), "qemu.pid"), name, 10*time.Second) {
-			fmt.Fprintf(out, "qemu: %s: stopped\n", e.Name())
+	}
+	stopped := 0
+	for host := range hosts {
+		name := "kisgen-" + p.Name + "-" + host
+		if stop(filepath.Join(dir, host, "qemu.pid"), name, 10*time.Second) || stopByName(name, 10*time.Second) {
+			fmt.Fprintf(out, "qemu: %s: stopped\n", host)
 			stopped++
 		}
 	}
-	if stop(filepath.Join(dir, "switch.pid"), HelperArg, 5*time.Second) {
+	if stop(filepath.Join(dir, "switch.pid"), HelperArg, 5*time.Second) || stopByName(filepath.Join(dir, "switch.sock"), 5*time.Second) {
 		fmt.Fprintf(out, "qemu: cluster network switch stopped\n")
 	}
 	if st.Switch.Socket != "" && !strings.HasPrefix(st.Switch.Socket, dir) {

@@ -276,6 +276,19 @@ func runCluster(t *testing.T, example string, sshBase int) {
 	tAll := time.Now()
 	root := repoRoot()
 	work := filepath.Join(root, ".cache", "e2e", example)
+	// One run per example at a time: a second run would remove the first one's VM
+	// directory and reuse its ports.
+	if err := os.MkdirAll(filepath.Dir(work), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(work+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatalf("another e2e run of %s is in progress (%s is locked): %v", example, work+".lock", err)
+	}
 	if err := os.RemoveAll(work); err != nil {
 		t.Fatal(err)
 	}

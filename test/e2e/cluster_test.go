@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -63,8 +64,12 @@ func TestClusterInstallsItself(t *testing.T) {
 	if plans[0] == "" {
 		plans = []string{"minimal"}
 	}
+	base := 2400
+	if b, err := strconv.Atoi(os.Getenv("KISGEN_E2E_SSH_BASE")); err == nil {
+		base = b
+	}
 	for i, name := range plans {
-		t.Run(name, func(t *testing.T) { runCluster(t, name, 2400+100*i) })
+		t.Run(name, func(t *testing.T) { runCluster(t, name, base+100*i) })
 	}
 }
 

@@ -198,6 +198,11 @@ func writePlan(t *testing.T, example, dst string, mirrorPort, sshBase int, image
 			pause = fmt.Sprint(v["pause"])
 		}
 	}
+	// A cluster name of its own: VM names (kisgen-CLUSTER-HOST) never collide with a
+	// user's cluster made from the same example.
+	if cl, ok := doc["cluster"].(map[string]any); ok {
+		cl["name"] = "e2e-" + example
+	}
 	doc["add_ons"] = map[string]any{
 		"cni":            map[string]any{"provider": "bridge"},
 		"dns":            map[string]any{"disable": true},

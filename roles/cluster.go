@@ -530,6 +530,9 @@ func (b *builder) nodeEnv(digest string) (string, error) {
 	}
 	var archives []string
 	for _, a := range b.p.Mirror.ImageArchives {
+		if !n.IsKubernetesNode() {
+			break // an etcd-only node runs no containerd: nothing would import them
+		}
 		if strings.ContainsAny(a, " |\t") {
 			return "", fmt.Errorf("%w: image archive path %q has a space or '|'", ErrUnsupported, a)
 		}

@@ -406,3 +406,16 @@ func TestImageBakeScriptManifestIsCanonical(t *testing.T) {
 		t.Errorf("components %+v", m.Components)
 	}
 }
+
+// TestImageArchivesOnlyWhereContainerdRuns proves an etcd-only node is not asked to import
+// container images: it has no containerd, and the import would fail its install forever.
+func TestImageArchivesOnlyWhereContainerdRuns(t *testing.T) {
+	_, nodes := model(t, "minimal.yaml", "provider:\n", "mirror:\n  url: http://10.0.2.100\n  image_archives: [images/pause-3.10.1.tar]\nprovider:\n")
+	for host, n := range nodes {
+		env := file(t, n, roles.NodeEnvPath).Content
+		has := strings.Contains(env, "images/pause-3.10.1.tar")
+		if want := host != "etcd1"; has != want {
+			t.Errorf("%s: node.env lists the image archive: %v, want %v\n%s", host, has, want, env)
+		}
+	}
+}

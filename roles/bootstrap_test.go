@@ -408,3 +408,55 @@ func TestBootstrapConvergesThroughConfigure(t *testing.T) {
 		}
 	})
 }
+
+// TestBootstrapImportsBakedImageArchives proves an image archive the image already holds
+// (the bake script lists it as image-archive:PATH with its sum) is imported from the image
+// without a fetch, and that a baked copy with another sum is not trusted.
+func TestBootstrapImportsBakedImageArchives(t *testing.T) {
+	requireTool(t, "bash")
+	realCurl := requireTool(t, "curl")
+	for _, tc := range []struct {
+		name     string
+		content  string // the baked copy
+		wantBake bool
+	}{
+		{"the baked copy with the pinned sum is used", "an image archive", true},
+		{"a baked copy with another sum is fetched again", "another archive", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newInstallFixture(t)
+			baked := filepath.Join(t.TempDir(), "pause.tar")
+			writeFile(t, baked, tc.content, 0o644)
+			manifest, err := roles.ImageManifest{OS: "debian-12", Components: []roles.ImageComponent{
+				{Name: "image-archive:images/pause.tar", Path: baked, SHA256: sum([]byte(tc.content))},
+			}}.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(fx.f.root, roles.ImageManifestPath), string(manifest), 0o644)
+			dir := t.TempDir()
+			hosts := filepath.Join(dir, "hosts")
+			writeFile(t, hosts, "127.0.0.1 localhost\n", 0o644)
+			fx.stubs = map[string]string{
+				"systemctl": "exit 0",
+				"curl":      `for a in "$@"; do case $a in http*://127.0.0.1:10248/* | http*://127.0.0.1:10256/*) exit 0 ;; esac; done; exec ` + realCurl + ` "$@"`,
+			}
+			code, st, out := fx.run(t, "KISGEN_STOP_AFTER=", "KISGEN_WAIT_SECONDS=10", "KISGEN_HOSTS_FILE="+hosts,
+				"KISGEN_HOSTS_BLOCK="+filepath.Join(fx.f.root, roles.HostsBlockPath),
+				"KISGEN_CONTAINERD_CONFIG="+filepath.Join(fx.f.root, roles.ContainerdConfigPath))
+			if code != 0 || st.Phase != roles.PhaseDone {
+				t.Fatalf("exit %d phase %q error %q\n%s", code, st.Phase, st.Error, out)
+			}
+			fetched := strings.Contains(strings.Join(fx.m.fetches(), " "), "images/pause.tar")
+			if fetched == tc.wantBake {
+				t.Errorf("fetched images/pause.tar: %v, want %v\n%s", fetched, !tc.wantBake, out)
+			}
+			if got := strings.Contains(out, "from the image manifest ("+baked+")"); got != tc.wantBake {
+				t.Errorf("imported from the image: %v, want %v\n%s", got, tc.wantBake, out)
+			}
+			if _, err := os.Stat(baked); err != nil {
+				t.Errorf("the baked archive must stay on the image: %v", err)
+			}
+		})
+	}
+}

@@ -541,7 +541,7 @@ func (b *builder) nodeEnv(digest string) (string, error) {
 			sha = "-"
 			b.warnings = append(b.warnings, fmt.Sprintf("image archive %s is imported without a sha256 to check it against: list it in mirror.checksums", a))
 		}
-		archives = append(archives, strings.TrimSuffix(b.p.Mirror.URL, "/")+"/"+a+"|"+sha)
+		archives = append(archives, strings.TrimSuffix(b.p.Mirror.URL, "/")+"/"+a+"|"+sha+"|"+a)
 	}
 	advisedExec := ""
 	if n.IsKubernetesNode() {

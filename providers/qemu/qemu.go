@@ -179,6 +179,9 @@ func machineSize(n *plan.Node) (cpus, memMB, diskGB int) {
 // same port on 127.0.0.1. warn is set when nodes will not be able to download.
 func mirrorForward(p *plan.Plan) (guest netip.AddrPort, hostPort int, warn string, err error) {
 	if p.Mirror.URL == "" {
+		if !p.PackageInstallation {
+			return guest, 0, "", nil // a baked image: nodes download nothing
+		}
 		return guest, 0, "the plan has no mirror.url: nodes would download from the official sites, which these VMs cannot reach (their network is restricted); " +
 			"run `kisgen mirror build` and `kisgen mirror serve --listen 127.0.0.1:8080` and set mirror.url: http://10.0.2.100:8080", nil
 	}
@@ -277,6 +280,8 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 	}
 	if warn != "" {
 		fmt.Fprintf(out, "qemu: WARNING: %s\n", warn)
+	} else if hostPort == 0 {
+		fmt.Fprintln(out, "qemu: no mirror: the plan disables downloads, the image must hold every binary")
 	} else if err := probeMirror(ctx, hostPort); err != nil {
 		fmt.Fprintf(out, "qemu: WARNING: the mirror (%s in the VMs, 127.0.0.1:%d here) does not answer: %v; nodes retry their downloads, start it with `kisgen mirror serve --listen 127.0.0.1:%d`\n",
 			p.Mirror.URL, hostPort, err, hostPort)

@@ -109,20 +109,23 @@ func TestMACsAreStableAndDistinct(t *testing.T) {
 func TestMirrorForward(t *testing.T) {
 	for _, tc := range []struct {
 		name, url string
+		baked     bool
 		guest     string
 		port      int
 		warn, err bool
 	}{
-		{"no mirror warns", "", "", 0, true, false},
-		{"user-net address forwards the same port", "http://10.0.2.100:8080", "10.0.2.100:8080", 8080, false, false},
-		{"default http port", "http://10.0.2.50", "10.0.2.50:80", 80, false, false},
-		{"loopback is not reachable from a VM", "http://127.0.0.1:8080", "", 0, false, true},
-		{"the user-net host itself is refused", "http://10.0.2.2:8080", "", 0, false, true},
-		{"a name is refused", "http://mirror.example.com", "", 0, false, true},
+		{"no mirror warns", "", false, "", 0, true, false},
+		{"no mirror is fine for a baked image", "", true, "", 0, false, false},
+		{"user-net address forwards the same port", "http://10.0.2.100:8080", false, "10.0.2.100:8080", 8080, false, false},
+		{"default http port", "http://10.0.2.50", false, "10.0.2.50:80", 80, false, false},
+		{"loopback is not reachable from a VM", "http://127.0.0.1:8080", false, "", 0, false, true},
+		{"the user-net host itself is refused", "http://10.0.2.2:8080", false, "", 0, false, true},
+		{"a name is refused", "http://mirror.example.com", false, "", 0, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := parsePlan(t, threeNodes)
 			p.Mirror.URL = tc.url
+			p.PackageInstallation = !tc.baked
 			guest, port, warn, err := mirrorForward(p)
 			if (err != nil) != tc.err || (warn != "") != tc.warn {
 				t.Fatalf("warn=%q err=%v", warn, err)

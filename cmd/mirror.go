@@ -49,7 +49,10 @@ SHA256SUMS. Builds are cached per version under --cache: a cold build takes abou
 minutes on 2 cores, a cached one seconds.
 
 Image archives the plan lists in mirror.image_archives must be saved under the mirror
-directory first; they are summed, not built.`,
+directory first; they are summed, not built. The exception is --pause-image: kisgen's own
+pause image (a static Go binary that holds a pod's namespaces and reaps children, as
+registry.k8s.io/pause does), tagged as the plan's sandbox image, for labs that cannot copy
+the real one.`,
 		Example: `  kisgen mirror build --out mirror/
   kisgen mirror build -f examples/ha.yaml --out /srv/kisgen-mirror --cache ~/.cache/kisgen/bin`,
 		Args: cobra.NoArgs,
@@ -81,6 +84,7 @@ directory first; they are summed, not built.`,
 	addPlanFlag(c, &file)
 	c.Flags().StringVar(&opts.Out, "out", "mirror", "mirror directory")
 	c.Flags().StringVar(&opts.CacheDir, "cache", mirror.DefaultCacheDir, "directory of built binaries, one folder per version")
+	c.Flags().BoolVar(&opts.PauseImage, "pause-image", false, "also write kisgen's own pause image as images/pause-VERSION.tar (for air-gapped labs; list it in mirror.image_archives)")
 	return c
 }
 

@@ -38,6 +38,10 @@ type Options struct {
 	CacheDir string
 	// Log receives progress lines and the Go toolchain's output of a cold build.
 	Log io.Writer
+	// PauseImage writes kisgen's own pause image, tagged as the plan's sandbox image
+	// (registry.k8s.io/pause:VERSION), to PauseArchivePath(VERSION): for air-gapped
+	// clusters that cannot copy the real one. List that path in mirror.image_archives.
+	PauseImage bool
 }
 
 // File is one file a node may download, with its sum.
@@ -116,6 +120,20 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 			}
 			notMirrored = append(notMirrored, fmt.Sprintf("%s %s: cannot be built from the Go module proxy%s; put it at %s yourself", a.Name, a.Version, opt, a.MirrorPath))
 		}
+	}
+	if opts.PauseImage {
+		data, err := PauseArchive(ctx, "registry.k8s.io/pause:"+p.Versions.Pause, opts.CacheDir, opts.Log)
+		if err != nil {
+			return nil, err
+		}
+		dst := filepath.Join(opts.Out, filepath.FromSlash(PauseArchivePath(p.Versions.Pause)))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return nil, err
+		}
+		if err := writeIfChanged(dst, data, 0o644); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(opts.Log, "mirror: %s (kisgen's pause image, registry.k8s.io/pause:%s)\n", PauseArchivePath(p.Versions.Pause), p.Versions.Pause)
 	}
 	for _, a := range p.Mirror.ImageArchives {
 		if _, err := os.Stat(filepath.Join(opts.Out, filepath.FromSlash(a))); err != nil {

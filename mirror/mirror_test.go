@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,9 +14,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -362,3 +365,88 @@ func TestServeLogsAccessAndIsReadOnly(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// TestBuildWritesThePauseImage builds kisgen's pause binary with the local toolchain, packs
+// it where the plan lists it, sums it, and checks the binary is static and really pauses:
+// it runs until SIGTERM and then exits 0.
+func TestBuildWritesThePauseImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go binary")
+	}
+	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', image_archives: [images/pause-3.10.1.tar]}")
+	out := t.TempDir()
+	cache := fakeCache(t, p)
+	res, err := Build(context.Background(), p, Options{Out: out, CacheDir: cache, PauseImage: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := false
+	for _, f := range res.Files {
+		listed = listed || f.Path == PauseArchivePath("3.10.1")
+	}
+	if !listed {
+		t.Errorf("%s is not in SHA256SUMS: %+v", PauseArchivePath("3.10.1"), res.Files)
+	}
+	archive, err := os.ReadFile(filepath.Join(out, "images", "pause-3.10.1.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := PauseArchive(context.Background(), "registry.k8s.io/pause:3.10.1", cache, io.Discard)
+	if err != nil || !bytes.Equal(again, archive) {
+		t.Fatalf("a second archive differs (err %v): the build is not deterministic", err)
+	}
+	// The layer holds the binary: run it.
+	var bin []byte
+	tr := tar.NewReader(bytes.NewReader(archive))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		data, _ := io.ReadAll(tr)
+		if strings.HasPrefix(h.Name, "blobs/sha256/") {
+			lr := tar.NewReader(bytes.NewReader(data))
+			if lh, err := lr.Next(); err == nil && lh.Name == "pause" {
+				bin, _ = io.ReadAll(lr)
+			}
+		}
+	}
+	if len(bin) == 0 {
+		t.Fatal("no pause binary in the image's layer")
+	}
+	path := filepath.Join(t.TempDir(), "pause")
+	if err := os.WriteFile(path, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := elf.Open(path); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, prog := range f.Progs {
+			if prog.Type == elf.PT_INTERP {
+				t.Error("the pause binary is dynamically linked; it must run in an empty image")
+			}
+		}
+		f.Close()
+	}
+	cmd := exec.Command(path)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("pause exited by itself: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("pause exited with %v on SIGTERM, want 0", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("pause did not exit on SIGTERM")
+	}
+}

@@ -252,31 +252,19 @@ func writeKey(t *testing.T, dir string) ssh.Signer {
 	return signer
 }
 
-// writePauseArchive builds the static pause binary and packs it as the image archive the
-// plan lists, tagged as the plan's sandbox image.
+// writePauseArchive packs kisgen's pause image (mirror.PauseArchive) as the image archive
+// the plan lists, tagged as the plan's sandbox image.
 func writePauseArchive(t *testing.T, work, mirrorDir string, p *plan.Plan) {
 	t.Helper()
-	bin := filepath.Join(work, "pause")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./test/e2e/testdata/pause")
-	cmd.Dir = repoRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build pause: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
+	data, err := mirror.PauseArchive(context.Background(), "registry.k8s.io/pause:"+p.Versions.Pause, filepath.Join(work, "pause-cache"), io.Discard)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := mirror.WriteImageArchive(&buf, mirror.ImageSpec{Ref: "registry.k8s.io/pause:" + p.Versions.Pause,
-		Files: []mirror.ArchiveFile{{Name: "pause", Mode: 0o755, Data: data}}, Entrypoint: []string{"/pause"}}); err != nil {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(mirrorDir, filepath.FromSlash(p.Mirror.ImageArchives[0]))
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

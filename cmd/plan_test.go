@@ -110,13 +110,16 @@ func TestPlanWithInjectedInput(t *testing.T) {
 		"2", "1", // etcd: refused, then 1
 		"1",               // masters
 		"2",               // workers
+		"",                // pod network: calico
 		"routed", "64512", // networking, AS number
 		"dns",  // name resolution
 		"yes",  // network policy
+		"",     // cluster DNS
 		"", "", // pod, service ranges
 		"", "192.168.5.10", "", // addressing, base ip, prefix
 		"", "", "", "", // expiry, city, state, country
 		"", "", // ssh user, key
+		"", // mirror
 	}, "\n") + "\n"
 	code, out, errOut := run(t, strings.NewReader(input), "plan", "-f", file)
 	if code != 0 {
@@ -294,9 +297,9 @@ func TestPlanThroughAPseudoTerminal(t *testing.T) {
 	term.expect("[3]: ")
 	term.send("\r")
 	// Enter for every other question.
-	for _, prompt := range []string{"[2]: ", "[3]: ", "[overlay]: ", "[hosts]: ", "[no]: ", "[172.16.0.0/16]: ", "[172.17.0.0/16]: ",
+	for _, prompt := range []string{"[2]: ", "[3]: ", "[calico]: ", "[overlay]: ", "[hosts]: ", "[no]: ", "[yes]: ", "[172.16.0.0/16]: ", "[172.17.0.0/16]: ",
 		"[generate]: ", "[10.10.0.10]: ", "worker1…): ", "[10.10.0.20:6443]: ", "[17520h]: ", "(optional): ", "(optional): ", "[US]: ",
-		"[kismaticuser]: ", "[kismaticuser.key]: "} {
+		"[kismaticuser]: ", "[kismaticuser.key]: ", "makes one): "} {
 		term.expect(prompt)
 		term.send("\r")
 	}

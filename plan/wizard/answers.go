@@ -18,6 +18,8 @@ type Answers struct {
 
 	Etcd, Masters, Workers int
 
+	// CNI is the pod network provider: calico, bridge or custom.
+	CNI string
 	// Networking is the Calico mode, overlay or routed.
 	Networking    string
 	ASNumber      int64
@@ -35,6 +37,13 @@ type Answers struct {
 
 	// LoadBalancer is host:port, empty for a single master without one.
 	LoadBalancer string
+
+	// ClusterDNS installs CoreDNS.
+	ClusterDNS bool
+	// MirrorURL is where nodes download from ("" for the official sites), ImageArchives
+	// the container image archives under it that nodes import at boot.
+	MirrorURL     string
+	ImageArchives []string
 
 	Expiry  string
 	City    string
@@ -79,6 +88,8 @@ func NewAnswers() *Answers {
 		Provider:    plan.DefaultProvider,
 		OS:          plan.DefaultOS,
 		Etcd:        DefaultEtcd, Masters: DefaultMasters, Workers: DefaultWorkers,
+		CNI:         plan.DefaultCNIProvider,
+		ClusterDNS:  true,
 		Networking:  string(plan.DefaultCalicoMode),
 		ASNumber:    plan.DefaultASNumber,
 		HostsFiles:  true,
@@ -164,8 +175,12 @@ func (a *Answers) Plan() (*v1alpha1.Plan, EncodeOptions) {
 	p.Provider.VSphere.Datacenter, p.Provider.VSphere.Datastore, p.Provider.VSphere.Network = a.VSphereDatacenter, a.VSphereDatastore, a.VSphereNetwork
 	p.Provider.Packet.ProjectID, p.Provider.Packet.Metro = a.PacketProjectID, a.PacketMetro
 	p.Provider.PXE.HTTPURL, p.Provider.PXE.Interface = a.PXEHTTPURL, a.PXEInterface
-	p.AddOns.CNI.Provider = plan.DefaultCNIProvider
-	p.AddOns.CNI.Options.Calico = v1alpha1.Calico{Mode: a.Networking, ASNumber: a.ASNumber, NetworkPolicy: a.NetworkPolicy}
+	p.AddOns.CNI.Provider = a.CNI
+	if a.CNI == "calico" {
+		p.AddOns.CNI.Options.Calico = v1alpha1.Calico{Mode: a.Networking, ASNumber: a.ASNumber, NetworkPolicy: a.NetworkPolicy}
+	}
+	p.AddOns.DNS.Disable = !a.ClusterDNS
+	p.Mirror.URL, p.Mirror.ImageArchives = a.MirrorURL, a.ImageArchives
 
 	groups := map[plan.Role]*v1alpha1.NodeGroup{plan.RoleEtcd: &p.Etcd, plan.RoleWorker: &p.Worker, plan.RoleIngress: &p.Ingress, plan.RoleStorage: &p.Storage}
 	var masters []v1alpha1.Node
@@ -226,5 +241,11 @@ func (a *Answers) Summary() string {
 	if n := count[plan.RoleIngress] + count[plan.RoleStorage]; n > 0 {
 		s += fmt.Sprintf(", %d ingress or storage", n)
 	}
-	return s + ", " + a.Networking + " networking, provider " + a.Provider
+	switch a.CNI {
+	case "", "calico":
+		s += ", " + a.Networking + " networking"
+	default:
+		s += ", " + a.CNI + " pod network"
+	}
+	return s + ", provider " + a.Provider
 }

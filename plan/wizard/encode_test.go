@@ -172,3 +172,28 @@ func TestAnsweredPlan(t *testing.T) {
 		t.Errorf("parsed back: %+v", got)
 	}
 }
+
+func TestAnsweredLabPlanParsesBack(t *testing.T) {
+	a, err := Interview(strings.NewReader(""), io.Discard, Options{NonInteractive: true, PlanDir: t.TempDir(),
+		Given: map[string]string{"cni": "bridge", "cluster-dns": "false", "mirror-url": "http://10.0.2.100:8080",
+			"image-archives": "images/pause-3.10.1.tar", "etcd": "1", "masters": "1", "workers": "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, opts := a.Plan()
+	data, err := Encode(p, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, rep := plan.Parse("kismatic-cluster.yaml", data, plan.Options{})
+	if rep.Count(2) > 0 {
+		t.Fatalf("findings: %v", rep.Findings)
+	}
+	if got.Network.CNIProvider != "bridge" || got.AddOns.DNS || got.Mirror.URL != "http://10.0.2.100:8080" ||
+		len(got.Mirror.ImageArchives) != 1 || got.Mirror.ImageArchives[0] != "images/pause-3.10.1.tar" {
+		t.Errorf("parsed back: cni %s, dns %v, mirror %+v", got.Network.CNIProvider, got.AddOns.DNS, got.Mirror)
+	}
+	if s := a.Summary(); !strings.Contains(s, "bridge pod network") {
+		t.Errorf("summary %q", s)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -88,13 +89,17 @@ var questions = []*Question{
 		Default: constant(strconv.Itoa(DefaultWorkers)), Set: func(a *Answers, v string) (err error) { a.Workers, err = count(v, 1, 10000); return },
 		Paths: []string{"worker.nodes", "cluster.networking.pod_cidr_block"}},
 
-	{Flag: "networking", Section: "Network", Prompt: "Pod networking: overlay (IP-in-IP tunnels, works anywhere) or routed (BGP, pods reachable from the network)",
+	{Flag: "cni", Section: "Network", Prompt: "Pod network: calico (overlay or routed, network policy), bridge (static routes on one L2 segment, no container images: labs and air-gapped) or custom (bring your own)",
+		Usage:   "pod network provider: calico, bridge or custom",
+		Default: constant(plan.DefaultCNIProvider), Set: oneOf([]string{"calico", "bridge", "custom"}, func(a *Answers, v string) { a.CNI = v }),
+		Paths: []string{"add_ons.cni.provider"}},
+	{Flag: "networking", Section: "Network", When: calico, Prompt: "Pod networking: overlay (IP-in-IP tunnels, works anywhere) or routed (BGP, pods reachable from the network)",
 		Usage:   "pod networking: overlay or routed",
 		Default: constant(string(plan.DefaultCalicoMode)), Set: oneOf([]string{"overlay", "routed"}, func(a *Answers, v string) { a.Networking = v }),
 		Paths: []string{"add_ons.cni.options.calico.mode"}},
 	{Flag: "as-number", Kind: IntFlag, Section: "Network", Prompt: "BGP AS number the nodes announce (private: 64512-65534)",
 		Usage:   "BGP autonomous system number of the nodes (default 64511)",
-		Default: constant(strconv.Itoa(plan.DefaultASNumber)), When: func(a *Answers) bool { return a.Networking == "routed" },
+		Default: constant(strconv.Itoa(plan.DefaultASNumber)), When: func(a *Answers) bool { return calico(a) && a.Networking == "routed" },
 		Set: func(a *Answers, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
@@ -107,10 +112,14 @@ var questions = []*Question{
 		Usage:   "how nodes resolve each other's names: hosts or dns",
 		Default: constant("hosts"), Set: oneOf([]string{"hosts", "dns"}, func(a *Answers, v string) { a.HostsFiles = v == "hosts" }),
 		Paths: []string{"cluster.networking.update_hosts_files"}},
-	{Flag: "network-policy", Kind: BoolFlag, Section: "Network", Prompt: "Calico-managed network policy (restricts pod traffic; harder to prototype with): yes or no",
+	{Flag: "network-policy", Kind: BoolFlag, Section: "Network", When: calico, Prompt: "Calico-managed network policy (restricts pod traffic; harder to prototype with): yes or no",
 		Usage:   "let Calico enforce Kubernetes network policy",
 		Default: constant("no"), Set: yesNo(func(a *Answers, v bool) { a.NetworkPolicy = v }),
 		Paths: []string{"add_ons.cni.options.calico.network_policy"}},
+	{Flag: "cluster-dns", Kind: BoolFlag, Section: "Network", Prompt: "Cluster DNS for pods and services (CoreDNS): yes or no",
+		Usage:   "install cluster DNS (CoreDNS)",
+		Default: constant("yes"), Set: yesNo(func(a *Answers, v bool) { a.ClusterDNS = v }),
+		Paths: []string{"add_ons.dns.disable"}},
 	{Flag: "pod-cidr", Section: "Network", Prompt: "Pod network CIDR block (each master and worker takes blocks of 64 addresses)",
 		Usage:   "pod network range (default 172.16.0.0/16)",
 		Default: constant(plan.DefaultPodCIDR), Set: cidr(func(a *Answers, v string) { a.PodCIDR = v }),
@@ -186,6 +195,30 @@ var questions = []*Question{
 			return checkKey(a.planDir, v)
 		}, Paths: []string{"cluster.ssh.ssh_key"}},
 
+	{Flag: "mirror-url", Section: "Binaries", Prompt: "Mirror the nodes download binaries from (empty: the official sites; `kisgen mirror build` makes one)",
+		Usage:   "URL of the binaries mirror (default: the official download sites)",
+		Default: constant(""), Set: func(a *Answers, v string) error {
+			if v != "" {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return fmt.Errorf("%q is not an http:// or https:// URL (e.g. http://10.0.2.100:8080)", v)
+				}
+			}
+			a.MirrorURL = strings.TrimSuffix(v, "/")
+			return nil
+		}, Paths: []string{"mirror.url"}},
+	{Flag: "image-archives", Section: "Binaries", Prompt: "Container image archives on the mirror that nodes import at boot, comma-separated (empty: none)",
+		Usage:   "image archives under the mirror URL, comma-separated, e.g. images/pause-3.10.1.tar",
+		Default: constant(""), When: func(a *Answers) bool { return a.MirrorURL != "" },
+		Set: func(a *Answers, v string) error {
+			a.ImageArchives = nil
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					a.ImageArchives = append(a.ImageArchives, s)
+				}
+			}
+			return nil
+		}, Paths: []string{"mirror.image_archives"}},
 	{Flag: "aws-region", Section: "Provider", Prompt: "AWS region (empty: from your AWS configuration)", Usage: "AWS region",
 		Default: constant(""), When: provider("aws"), Set: func(a *Answers, v string) error { a.AWSRegion = v; return nil }},
 	{Flag: "aws-subnet-id", Section: "Provider", Prompt: "AWS subnet id the nodes' addresses belong to", Usage: "AWS subnet id",
@@ -232,6 +265,9 @@ func oneOf(options []string, set func(*Answers, string)) func(*Answers, string) 
 		return fmt.Errorf("answer one of: %s", strings.Join(options, ", "))
 	}
 }
+
+// calico says whether the Calico questions apply.
+func calico(a *Answers) bool { return a.CNI == "calico" }
 
 func yesNo(set func(*Answers, bool)) func(*Answers, string) error {
 	return func(a *Answers, v string) error {

@@ -4,11 +4,20 @@
 GO       ?= go
 FUZZTIME ?= 10m
 
-.PHONY: build test vet fmt-check fuzz-short fuzz bench generate e2e e2e-baked clean
+.PHONY: build local-cluster local-cluster-down test vet fmt-check fuzz-short fuzz bench generate e2e e2e-baked clean
 
 ## build: the kisgen binary in bin/
 build:
 	$(GO) build -o bin/kisgen .
+
+## local-cluster: plan, render and boot a 3-node cluster in local VMs with nothing from the
+##      internet, then verify it (renders only where no VM can start); scripts/local-cluster.sh
+local-cluster:
+	scripts/local-cluster.sh up
+
+## local-cluster-down: stop the local cluster's VMs and mirror (files are kept in .cache/local)
+local-cluster-down:
+	scripts/local-cluster.sh down
 
 ## test: vet, formatting, every package's tests (docs/plan.md staleness included), a short fuzz
 test: vet fmt-check

@@ -5,13 +5,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/kisgen/kisgen/internal/report"
 	"github.com/kisgen/kisgen/mirror"
 	"github.com/kisgen/kisgen/plan"
 )
@@ -95,14 +93,7 @@ func loadPlanForMirror(errOut io.Writer, file string) (*plan.Plan, error) {
 	if err != nil {
 		return nil, failed(err)
 	}
-	kept := rep.Findings[:0:0]
-	for _, f := range rep.Findings {
-		if f.Severity == report.Error && f.Path == "mirror.checksums" && strings.Contains(f.Message, "cannot read") {
-			continue
-		}
-		kept = append(kept, f)
-	}
-	rep.Findings = kept
+	plan.ForgiveUnbuiltChecksums(rep)
 	if len(rep.Findings) > 0 {
 		src, _ := os.ReadFile(file)
 		_ = rep.WriteText(errOut, src)

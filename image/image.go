@@ -303,6 +303,10 @@ func hooksFor(opts Options, work, out string) []string {
 
 // Find opens a built image directory.
 func Find(dir string) (*Image, error) {
+	// Absolute paths: qemu and packer run in directories of their own.
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	img := &Image{Dir: dir}
 	for _, f := range []string{KernelFile, InitrdFile, RootFSFile, BuildIDFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
@@ -326,9 +330,6 @@ func Find(dir string) (*Image, error) {
 			img.RootFS = filepath.Clean(cand)
 			break
 		}
-	}
-	if abs, err := filepath.Abs(img.RootFS); err == nil {
-		img.RootFS = abs
 	}
 	img.Manifest, _ = os.ReadFile(filepath.Join(dir, ManifestFile))
 	return img, nil

@@ -165,3 +165,29 @@ func TestFindSaysHowToBuild(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A relative image directory still gives absolute paths: qemu runs in each VM's directory.
+func TestFindGivesAbsolutePaths(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{KernelFile, InitrdFile, RootFSFile, BuildIDFile} {
+		if err := os.MkdirAll(filepath.Join(dir, "debian-12"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "debian-12", f), []byte("debian-12-abc\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+	img, err := Find("debian-12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{img.Dir, img.Kernel, img.Initrd, img.RootFS} {
+		if !filepath.IsAbs(p) {
+			t.Errorf("%s is not absolute", p)
+		}
+	}
+	if img.OS != "debian-12" {
+		t.Errorf("OS %q", img.OS)
+	}
+}

@@ -41,9 +41,11 @@ type Answers struct {
 	// ClusterDNS installs CoreDNS.
 	ClusterDNS bool
 	// MirrorURL is where nodes download from ("" for the official sites), ImageArchives
-	// the container image archives under it that nodes import at boot.
-	MirrorURL     string
-	ImageArchives []string
+	// the container image archives under it that nodes import at boot, MirrorChecksums
+	// its SHA256SUMS (relative to the plan) whose sums the user-data pins.
+	MirrorURL       string
+	ImageArchives   []string
+	MirrorChecksums string
 
 	Expiry  string
 	City    string
@@ -180,7 +182,10 @@ func (a *Answers) Plan() (*v1alpha1.Plan, EncodeOptions) {
 		p.AddOns.CNI.Options.Calico = v1alpha1.Calico{Mode: a.Networking, ASNumber: a.ASNumber, NetworkPolicy: a.NetworkPolicy}
 	}
 	p.AddOns.DNS.Disable = !a.ClusterDNS
-	p.Mirror.URL, p.Mirror.ImageArchives = a.MirrorURL, a.ImageArchives
+	// kisgen does not install these two yet (render says so); a new plan asks for neither,
+	// so that it renders without that warning. Set disable: false to install them yourself.
+	p.AddOns.MetricsServer.Disable, p.AddOns.Dashboard.Disable = true, true
+	p.Mirror.URL, p.Mirror.ImageArchives, p.Mirror.Checksums = a.MirrorURL, a.ImageArchives, a.MirrorChecksums
 
 	groups := map[plan.Role]*v1alpha1.NodeGroup{plan.RoleEtcd: &p.Etcd, plan.RoleWorker: &p.Worker, plan.RoleIngress: &p.Ingress, plan.RoleStorage: &p.Storage}
 	var masters []v1alpha1.Node

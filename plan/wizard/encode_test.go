@@ -176,7 +176,7 @@ func TestAnsweredPlan(t *testing.T) {
 func TestAnsweredLabPlanParsesBack(t *testing.T) {
 	a, err := Interview(strings.NewReader(""), io.Discard, Options{NonInteractive: true, PlanDir: t.TempDir(),
 		Given: map[string]string{"cni": "bridge", "cluster-dns": "false", "mirror-url": "http://10.0.2.100:8080",
-			"image-archives": "images/pause-3.10.1.tar", "etcd": "1", "masters": "1", "workers": "1"}})
+			"image-archives": "images/pause-3.10.1.tar", "mirror-checksums": "mirror/SHA256SUMS", "etcd": "1", "masters": "1", "workers": "1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +188,9 @@ func TestAnsweredLabPlanParsesBack(t *testing.T) {
 	got, rep := plan.Parse("kismatic-cluster.yaml", data, plan.Options{})
 	if rep.Count(2) > 0 {
 		t.Fatalf("findings: %v", rep.Findings)
+	}
+	if got.Mirror.ChecksumsFile != "mirror/SHA256SUMS" {
+		t.Errorf("checksums %q", got.Mirror.ChecksumsFile)
 	}
 	if got.Network.CNIProvider != "bridge" || got.AddOns.DNS || got.Mirror.URL != "http://10.0.2.100:8080" ||
 		len(got.Mirror.ImageArchives) != 1 || got.Mirror.ImageArchives[0] != "images/pause-3.10.1.tar" {

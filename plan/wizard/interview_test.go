@@ -20,7 +20,7 @@ import (
 func givenExcept(asked ...string) map[string]string {
 	given := map[string]string{
 		"name": "kubernetes", "provider": "qemu", "os": "debian-12", "etcd": "3", "masters": "2", "workers": "3",
-		"cni": "calico", "cluster-dns": "true", "mirror-url": "", "image-archives": "",
+		"cni": "calico", "cluster-dns": "true", "mirror-url": "", "image-archives": "", "mirror-checksums": "",
 		"networking": "overlay", "as-number": "64511", "name-resolution": "hosts", "network-policy": "false",
 		"pod-cidr": "172.16.0.0/16", "service-cidr": "172.17.0.0/16", "addressing": "generate", "base-ip": "10.10.0.10",
 		"name-prefix": "", "load-balancer": "10.10.0.20:6443", "cert-expiry": "17520h", "city": "", "state": "",
@@ -115,14 +115,14 @@ func TestInterview(t *testing.T) {
 					t.Errorf("cni %s, networking %s, policy %v", a.CNI, a.Networking, a.NetworkPolicy)
 				}
 			}},
-		{name: "a mirror asks for image archives", given: givenExcept("mirror-url", "image-archives"), input: "ftp://mirror\nhttp://10.0.2.100:8080/\nimages/a.tar, images/b.tar,\n",
+		{name: "a mirror asks for image archives", given: givenExcept("mirror-url", "image-archives", "mirror-checksums"), input: "ftp://mirror\nhttp://10.0.2.100:8080/\nimages/a.tar, images/b.tar,\nmirror/SHA256SUMS\n",
 			transcript: []string{`! "ftp://mirror" is not an http:// or https:// URL`},
 			check: func(t *testing.T, a *Answers) {
-				if a.MirrorURL != "http://10.0.2.100:8080" || strings.Join(a.ImageArchives, " ") != "images/a.tar images/b.tar" {
+				if a.MirrorURL != "http://10.0.2.100:8080" || strings.Join(a.ImageArchives, " ") != "images/a.tar images/b.tar" || a.MirrorChecksums != "mirror/SHA256SUMS" {
 					t.Errorf("mirror %s, archives %q", a.MirrorURL, a.ImageArchives)
 				}
 			}},
-		{name: "no mirror asks no image archives", given: givenExcept("mirror-url", "image-archives"), input: "\n",
+		{name: "no mirror asks no image archives", given: givenExcept("mirror-url", "image-archives", "mirror-checksums"), input: "\n",
 			check: func(t *testing.T, a *Answers) {
 				if a.MirrorURL != "" || a.ImageArchives != nil {
 					t.Errorf("mirror %s, archives %q", a.MirrorURL, a.ImageArchives)

@@ -219,6 +219,10 @@ var questions = []*Question{
 			}
 			return nil
 		}, Paths: []string{"mirror.image_archives"}},
+	{Flag: "mirror-checksums", Section: "Binaries", Prompt: "The mirror's SHA256SUMS, relative to the plan, to pin every download's sum in the user-data (empty: sums come from the mirror)",
+		Usage:   "SHA256SUMS of the mirror (written by `kisgen mirror build`), relative to the plan",
+		Default: constant(""), When: func(a *Answers) bool { return a.MirrorURL != "" },
+		Set: func(a *Answers, v string) error { a.MirrorChecksums = v; return nil }, Paths: []string{"mirror.checksums"}},
 	{Flag: "aws-region", Section: "Provider", Prompt: "AWS region (empty: from your AWS configuration)", Usage: "AWS region",
 		Default: constant(""), When: provider("aws"), Set: func(a *Answers, v string) error { a.AWSRegion = v; return nil }},
 	{Flag: "aws-subnet-id", Section: "Provider", Prompt: "AWS subnet id the nodes' addresses belong to", Usage: "AWS subnet id",

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# local-cluster.sh: kisgen's main job on one machine, with nothing from the internet.
+#
+#   scripts/local-cluster.sh up      plan, image, mirror, render, boot local VMs, verify
+#   scripts/local-cluster.sh down    stop the VMs and the mirror, keep the files
+#   scripts/local-cluster.sh render  only plan and render (what `up` falls back to when no VM can start)
+#
+# `make local-cluster` runs `up`. Everything lives under $KISGEN_LOCAL_DIR (default
+# .cache/local): the plan, its SSH key, the PKI state (generated/), the user-data (userdata/),
+# the binaries mirror and the logs. The cluster is one etcd, one master and one worker on
+# the bridge pod network, with cluster DNS off: Calico's and CoreDNS's container images
+# cannot be fetched offline, and the pause image is kisgen's own (kisgen mirror build
+# --pause-image). Kubernetes and etcd are built from the Go module proxy into .cache/bin
+# (about 20 minutes on 2 cores the first time, seconds after).
+#
+# It needs qemu-system-x86, qemu-utils, genisoimage, mmdebstrap and e2fsprogs to boot VMs
+# (apt-get install them); KVM is used when /dev/kvm works, TCG emulation otherwise
+# (a node then takes 5 to 12 minutes to install itself). Without them it renders only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+dir=${KISGEN_LOCAL_DIR:-.cache/local}
+mirror_port=${KISGEN_LOCAL_MIRROR_PORT:-8089}
+wait_for=${KISGEN_LOCAL_WAIT:-45m}
+kisgen=$root/bin/kisgen
+planfile=$dir/kismatic-cluster.yaml
+
+say() { printf '\n==> %s\n' "$*"; }
+
+build() {
+	say "building kisgen"
+	mkdir -p bin
+	go build -o "$kisgen" .
+}
+
+# missing_tools prints the tools a local VM cluster needs that this machine lacks.
+missing_tools() {
+	local t missing=()
+	for t in qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils genisoimage:genisoimage \
+		mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs; do
+		command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t#*:}")
+	done
+	echo "${missing[*]:-}"
+}
+
+# write_plan writes the local cluster's plan (and its SSH key) unless there is one.
+# The VM cluster downloads from the loopback mirror with pinned sums; the render-only plan
+# (in DIR/render) downloads from the official sites, as a real cluster would.
+write_plan() {
+	local file=$1 mode=$2
+	mkdir -p "$(dirname "$file")"
+	if [ -f "$file" ]; then
+		echo "keeping the plan $file (remove it for a new one)"
+		return
+	fi
+	local pause mirror=()
+	if [ "$mode" = vms ]; then
+		pause=$(sed -n 's/^[[:space:]]*DefaultPauseVersion[[:space:]]*=[[:space:]]*"\(.*\)"/\1/p' plan/defaults.go)
+		mirror=(--mirror-url "http://10.0.2.100:$mirror_port" --image-archives "images/pause-$pause.tar"
+			--mirror-checksums mirror/SHA256SUMS)
+	fi
+	say "writing the plan $file"
+	"$kisgen" plan --non-interactive -f "$file" --name local --provider qemu \
+		--etcd 1 --masters 1 --workers 1 --cni bridge --cluster-dns=false "${mirror[@]}"
+}
+
+render() {
+	local file=$1
+	"$kisgen" validate -f "$file"
+	say "rendering user-data"
+	"$kisgen" render -f "$file"
+}
+
+render_only() {
+	local file=$dir/render/kismatic-cluster.yaml
+	build
+	write_plan "$file" render
+	render "$file"
+	echo
+	echo "User-data for every node is in $dir/render/userdata/; the PKI is in $dir/render/generated/."
+}
+
+mirror_pid() { cat "$dir/mirror.pid" 2>/dev/null || true; }
+
+start_mirror() {
+	local pid
+	pid=$(mirror_pid)
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		return
+	fi
+	"$kisgen" mirror serve --dir "$dir/mirror" --listen "127.0.0.1:$mirror_port" >"$dir/mirror.log" 2>&1 &
+	echo $! >"$dir/mirror.pid"
+	echo "serving $dir/mirror on 127.0.0.1:$mirror_port (log: $dir/mirror.log; the VMs see it as 10.0.2.100:$mirror_port)"
+}
+
+up() {
+	local missing
+	missing=$(missing_tools)
+	if [ -n "$missing" ]; then
+		echo "No local VM can start here: missing $missing."
+		echo "Install them (sudo apt-get install $missing) for a booted cluster; rendering only."
+		render_only
+		return
+	fi
+	build
+	write_plan "$planfile" vms
+	say "building the Debian 12 node image (cached after the first build)"
+	"$kisgen" image build --os debian-12
+	say "building the binaries mirror from the Go module proxy (cached in .cache/bin)"
+	"$kisgen" mirror build -f "$planfile" --out "$dir/mirror" --pause-image
+	start_mirror
+	render "$planfile"
+	say "booting the VMs"
+	"$kisgen" provision qemu -f "$planfile"
+	say "waiting until every node has installed itself (up to $wait_for)"
+	"$kisgen" verify -f "$planfile" --wait "$wait_for"
+	echo
+	echo "The cluster is up. Stop it with: scripts/local-cluster.sh down"
+}
+
+down() {
+	if [ -f "$planfile" ]; then
+		"$kisgen" provision qemu -f "$planfile" --destroy
+	fi
+	local pid
+	pid=$(mirror_pid)
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill "$pid"
+	fi
+	rm -f "$dir/mirror.pid"
+}
+
+case "${1:-up}" in
+up) up ;;
+down) down ;;
+render) render_only ;;
+*)
+	echo "usage: $0 up|down|render" >&2
+	exit 2
+	;;
+esac

@@ -49,11 +49,14 @@ bench:
 generate:
 	$(GO) generate ./plan/...
 
-## e2e: boot real qemu VMs from the example plans and verify them (slow; see test/e2e/README.md)
+## e2e: the PKI against a real kube-apiserver, a PXE netboot through iPXE, then real qemu VMs
+##      install the example plans and are verified (slow; see test/e2e/README.md)
 ##      E2E_PLANS=minimal,ha make e2e runs the HA example too
 E2E_PLANS ?= minimal
 e2e:
+	$(GO) test -tags e2e -count=1 -timeout 60m -v -run '^TestAPIServer' ./test/
 	KISGEN_VM_TESTS=1 $(GO) test -count=1 -timeout 30m -v -run '^TestProvisionBootsVMsOnPrivateNetwork$$' ./providers/qemu/
+	$(GO) test -tags e2e -count=1 -timeout 60m -v ./providers/pxe/
 	KISGEN_E2E_PLANS=$(E2E_PLANS) $(GO) test -tags e2e -count=1 -timeout 170m -v ./test/e2e/...
 
 ## e2e-baked: bake the qemu image with Packer from `kisgen packer`, then boot a cluster from it

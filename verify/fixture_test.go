@@ -11,9 +11,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -241,6 +244,24 @@ func (f *fixtureNode) healthy() {
 		f.file("units/"+u, "active running success\n")
 	}
 	e.Ports = []Port{{Number: f.listen(), Owner: "etcd"}, {Number: f.listen(), Owner: "kube-apiserver"}}
+	// The controller manager and scheduler: real HTTPS servers the node's real curl asks
+	// for /healthz; healthz/OWNER, when present, is a failing answer.
+	for _, owner := range controlPlaneComponents {
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/healthz" {
+				http.NotFound(w, r)
+				return
+			}
+			if b, err := os.ReadFile(filepath.Join(f.root, "healthz", owner)); err == nil {
+				w.WriteHeader(http.StatusInternalServerError)
+				w.Write(b)
+				return
+			}
+			io.WriteString(w, "ok")
+		}))
+		t.Cleanup(srv.Close)
+		e.Ports = append(e.Ports, Port{Number: srv.Listener.Addr().(*net.TCPAddr).Port, Address: "127.0.0.1", Owner: owner})
+	}
 
 	apiCert := f.cert("kube-apiserver", now.Add(-time.Hour), now.Add(365*24*time.Hour))
 	keyPEM := "-----BEGIN EC PRIVATE KEY-----\nfixture\n-----END EC PRIVATE KEY-----\n"

@@ -119,7 +119,7 @@ type check struct {
 // phases are the checks after login, in the order they run.
 var phases = []*check{
 	checkSudo, checkFirstBoot, checkInstall, checkPreflight, checkUnits, checkPorts,
-	checkFiles, checkCerts, checkHosts, checkEtcd, checkAPIServer, checkAddOns, checkRegistered, checkCalico,
+	checkFiles, checkCerts, checkHosts, checkEtcd, checkAPIServer, checkControlPlane, checkAddOns, checkRegistered, checkCalico,
 }
 
 // CheckInfo names a check and says what it proves.

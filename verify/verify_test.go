@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -226,6 +227,17 @@ func TestEachCheckFailsAndSaysWhy(t *testing.T) {
 		{"API server not ready names the failing checks", func(f *fixtureNode) {
 			f.file("kube/readyz-fail", `[+]ping ok\n[+]log ok\n[-]etcd failed: reason withheld\n[+]informer-sync ok\nreadyz check failed`)
 		}, "apiserver", Fail, []string{"not ready: etcd failed: reason withheld"}, nil},
+		{"controller manager unhealthy", func(f *fixtureNode) {
+			f.file("healthz/kube-controller-manager", "[+]leaderElection ok\n[-]serviceaccount-token-controller failed: reason withheld\nhealthz check failed\n")
+		}, "control-plane", Fail, []string{`kube-controller-manager /healthz answered "[+]leaderElection ok"`}, nil},
+		{"scheduler not answering", func(f *fixtureNode) {
+			for i, p := range f.target.Expect.Ports {
+				if p.Owner == "kube-scheduler" {
+					_, port, _ := net.SplitHostPort(closedPort(f.t.(*testing.T)))
+					f.target.Expect.Ports[i].Number, _ = strconv.Atoi(port)
+				}
+			}
+		}, "control-plane", Fail, []string{"kube-scheduler: `curl -sS -k --max-time 10 https://127.0.0.1:", "exited 7"}, []string{"ports"}},
 		{"node not registered lists who is", func(f *fixtureNode) {
 			f.nodes(kubeNodeDoc("worker7", nil, nil, "True"))
 		}, "registered", Fail, []string{"node etcd1 is not registered", "lists 1: worker7"}, nil},

@@ -26,6 +26,7 @@ test: vet fmt-check
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))"; \

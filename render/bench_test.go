@@ -33,6 +33,16 @@ func benchRender(b *testing.B, n int, hosts bool, format plan.Format) {
 	}
 	b.ReportMetric(float64(bytes)/float64(n), "bytes/node")
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N)/1e6, "cpu-ms/op")
+	b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+}
+
+// peakRSSMiB is the largest resident set this test process has had so far (Linux reports
+// ru_maxrss in KiB). It covers every benchmark run before in the same process: run one
+// benchmark alone (-bench '^BenchmarkRender1000Issued$') for its own peak.
+func peakRSSMiB() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Maxrss) / 1024
 }
 
 // cpuTime is the CPU time this process used so far (user and system, all threads): on a

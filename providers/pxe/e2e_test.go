@@ -215,7 +215,7 @@ func bootFromBundle(t *testing.T, ud []byte) report {
 	console := filepath.Join(vm, "console.log")
 	args := append(prefix, "qemu-system-x86_64", "-name", "kisgen-pxe-e2e", "-M", "q35", "-smp", "1", "-m", "1024",
 		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "file:"+console)
-	args = append(args, accel.Args()...)
+	args = append(args, accel.Args(1024)...)
 	args = append(args,
 		"-drive", "file="+disk+",if=none,id=d0,format=qcow2,cache=unsafe", "-device", "virtio-blk-pci,drive=d0",
 		"-netdev", netdev,

@@ -1,5 +1,6 @@
 #!/bin/sh
-# kisgen bake script: turns a Debian root file system into a kisgen node image.
+# kisgen bake script: turns a Debian (or, on a running machine, Ubuntu) system into a kisgen
+# node image.
 #
 # One script for every way kisgen makes images:
 #   bake.sh --root DIR    customise an installed root in DIR (mmdebstrap customize step of
@@ -9,7 +10,8 @@
 #   bake.sh --packages    print the package list (comma-separated) and exit.
 #
 # Environment:
-#   KISGEN_OS           operating system slug recorded in the manifest (default debian-12)
+#   KISGEN_OS           operating system slug recorded in the manifest (default debian-12);
+#                       ubuntu-* keeps the machine's kernel (Ubuntu is baked on a running machine)
 #   KISGEN_DATASOURCES  cloud-init datasource_list, e.g. "NoCloud, None" (default: leave as is)
 #
 # Pinned binaries and image archives (set by the Packer templates `kisgen packer` writes;
@@ -36,9 +38,16 @@
 # that a node's bootstrap reads to skip downloads.
 set -eu
 
+OS=${KISGEN_OS:-debian-12}
 PACKAGES="linux-image-cloud-amd64,systemd,systemd-sysv,udev,dbus,cloud-init,openssh-server,sudo,\
 containerd,runc,conntrack,iptables,containernetworking-plugins,socat,ethtool,iproute2,curl,\
 ca-certificates,kmod,iputils-ping,procps,netbase,e2fsprogs,less,gzip,tar,openssl"
+
+# Ubuntu is baked only on a running machine (Packer's cloud builders), whose kernel stays:
+# the cloud's own (linux-aws, linux-generic…) rather than a second one.
+case $OS in
+ubuntu-*) PACKAGES="${PACKAGES#linux-image-cloud-amd64,}" ;;
+esac
 
 ROOT=/
 case "${1:-}" in
@@ -56,7 +65,6 @@ case "${1:-}" in
 	exit 2
 	;;
 esac
-OS=${KISGEN_OS:-debian-12}
 R=${ROOT%/}
 
 log() { echo "bake: $*" >&2; }

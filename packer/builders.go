@@ -18,6 +18,31 @@ const debianAMIOwner = "136693071363"
 
 var debianAMIName = map[string]string{"debian-12": "debian-12-amd64-*", "debian-13": "debian-13-amd64-*"}
 
+// Canonical's official Ubuntu AMIs: owner account and name pattern per release.
+const ubuntuAMIOwner = "099720109477"
+
+var ubuntuAMIName = map[string]string{
+	"ubuntu-22.04": "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*",
+	"ubuntu-24.04": "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*",
+}
+
+// amiSource is the source AMI filter and login user of osName's official images.
+func amiSource(osName string) (owner, name, user string) {
+	if n, ok := ubuntuAMIName[osName]; ok {
+		return ubuntuAMIOwner, n, "ubuntu"
+	}
+	return debianAMIOwner, debianAMIName[osName], "admin"
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // bakeExecute runs the bake script as root with the provisioner's variables.
 const bakeExecute = "chmod +x {{ .Path }}; sudo env {{ .Vars }} {{ .Path }}"
 
@@ -103,7 +128,8 @@ func writeTemplate(p *plan.Plan, t *Template, opts Options) ([]byte, error) {
 	}
 	b.AppendNewline()
 
-	srcName := t.OS
+	// A source name is an HCL identifier in "source.BUILDER.NAME": no dots (ubuntu-24.04).
+	srcName := strings.ReplaceAll(t.OS, ".", "-")
 	sb := b.AppendNewBlock("source", []string{t.Builder, srcName}).Body()
 	switch t.Builder {
 	case BuilderQEMU:
@@ -284,20 +310,21 @@ func awsVariables(b *hclwrite.Body, p *plan.Plan, t *Template) {
 }
 
 func awsSource(sb *hclwrite.Body, p *plan.Plan, t *Template) {
+	owner, name, user := amiSource(t.OS)
 	setAll(sb,
 		attr{"region", ref("var.region")},
 		attr{"instance_type", ref("var.instance_type")},
 		attr{"subnet_id", ref("var.subnet_id")},
 		attr{"ami_name", tmpl(ref("var.image_name"), "-", ref("local.timestamp"))},
 		attr{"ami_description", str(fmt.Sprintf("kisgen node image of %s for plan %s: Kubernetes %s, etcd %s", t.OS, p.Name, p.Versions.Kubernetes, p.Versions.Etcd))},
-		attr{"ssh_username", str("admin")},
+		attr{"ssh_username", str(user)},
 		attr{"tags", object(tagKeys(p, t), tagVals(p, t))},
 	)
 	filter := sb.AppendNewBlock("source_ami_filter", nil).Body()
 	setAll(filter,
 		attr{"filters", object([]string{"architecture", "name", "root-device-type", "virtualization-type"}, map[string]tokens{
-			"architecture": str("x86_64"), "name": str(debianAMIName[t.OS]), "root-device-type": str("ebs"), "virtualization-type": str("hvm")})},
-		attr{"owners", strs(debianAMIOwner)},
+			"architecture": str("x86_64"), "name": str(name), "root-device-type": str("ebs"), "virtualization-type": str("hvm")})},
+		attr{"owners", strs(owner)},
 		attr{"most_recent", boolean(true)})
 	disk := sb.AppendNewBlock("launch_block_device_mappings", nil).Body()
 	setAll(disk,

@@ -95,44 +95,70 @@ func Generate(p *plan.Plan, opts Options) (*Result, error) {
 	sort.Strings(uniq)
 
 	rep := &report.Report{}
+	// Every operating system of the plan, with the first node group that runs it (for
+	// the warning's position).
 	var oses []string
-	bakeable := image.SupportedOS()
-	warned := map[string]bool{}
+	roleOf := map[string]plan.Role{}
 	for _, n := range p.Nodes {
 		o := nodeOS(n)
-		if !contains(bakeable, o) {
-			role := plan.RoleWorker
-			if n.Group != nil {
-				role = n.Group.Role
-			}
-			if key := string(role) + "/" + o; !warned[key] {
-				warned[key] = true
-				rep.Add(p.Finding(report.Warning, string(role)+".os",
-					fmt.Sprintf("no image is baked for %s: the bake script installs Debian packages", o),
-					fmt.Sprintf("use one of %s for the %s group to bake its image, or give its nodes an image that holds the binaries", strings.Join(bakeable, ", "), role)))
-			}
+		if _, ok := roleOf[o]; ok {
 			continue
 		}
-		if !contains(oses, o) {
-			oses = append(oses, o)
+		role := plan.RoleWorker
+		if n.Group != nil {
+			role = n.Group.Role
 		}
+		roleOf[o] = role
+		oses = append(oses, o)
 	}
 	sort.Strings(oses)
-	if len(oses) == 0 {
-		return &Result{Report: rep}, fmt.Errorf("%w: no node runs %s", ErrNothingToBake, strings.Join(bakeable, " or "))
+	type job struct{ builder, os string }
+	var jobs []job
+	for _, b := range uniq {
+		for _, o := range oses {
+			if contains(BakeableOS(b), o) {
+				jobs = append(jobs, job{b, o})
+				continue
+			}
+			role := roleOf[o]
+			rep.Add(p.Finding(report.Warning, string(role)+".os",
+				fmt.Sprintf("no %s image is baked for %s: %s", b, o, whyNotBakeable(b, o)),
+				fmt.Sprintf("use one of %s for the %s group to bake its image, or give its nodes an image that holds the binaries", strings.Join(BakeableOS(b), ", "), role)))
+		}
+	}
+	if len(jobs) == 0 {
+		return &Result{Report: rep}, fmt.Errorf("%w: no node runs an operating system %s bakes (%s)", ErrNothingToBake,
+			strings.Join(uniq, " or "), strings.Join(BakeableOS(uniq[0]), ", "))
 	}
 
 	res := &Result{Report: rep}
-	for _, b := range uniq {
-		for _, o := range oses {
-			t, err := template(p, b, o, opts)
-			if err != nil {
-				return nil, err
-			}
-			res.Templates = append(res.Templates, *t)
+	for _, j := range jobs {
+		t, err := template(p, j.builder, j.os, opts)
+		if err != nil {
+			return nil, err
 		}
+		res.Templates = append(res.Templates, *t)
 	}
 	return res, nil
+}
+
+// BakeableOS lists the operating systems builder makes images of. The bake script installs
+// Debian-family packages with apt; the qemu builder starts from a `kisgen image build`
+// image (Debian only), the cloud builders from the distribution's own image.
+func BakeableOS(builder string) []string {
+	out := image.SupportedOS()
+	if builder != BuilderQEMU {
+		out = append(out, sortedKeys(ubuntuAMIName)...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func whyNotBakeable(builder, osName string) string {
+	if builder == BuilderQEMU && ubuntuAMIName[osName] != "" {
+		return "the qemu builder starts from a `kisgen image build` image, which is Debian"
+	}
+	return "the bake script installs Debian and Ubuntu packages with apt"
 }
 
 func template(p *plan.Plan, builder, osName string, opts Options) (*Template, error) {

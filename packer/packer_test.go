@@ -271,6 +271,37 @@ func TestContent(t *testing.T) {
 				t.Errorf("finding %+v", f)
 			}
 		}},
+		{name: "AWS bakes Ubuntu from Canonical's AMIs", mutate: func(d map[string]any) {
+			awsPlan(d)
+			d["worker"].(map[string]any)["os"] = "ubuntu-22.04"
+		}, check: func(t *testing.T, res *Result, err error) {
+			if diff := cmp.Diff([]string{"amazon-ebs-debian-12", "amazon-ebs-ubuntu-22.04"}, names(res.Templates)); diff != "" {
+				t.Fatalf("templates (-want +got):\n%s", diff)
+			}
+			// hclwrite aligns the equals signs: compare with single spaces.
+			hcl := strings.Join(strings.Fields(string(res.Templates[1].Files["kisgen.pkr.hcl"])), " ")
+			for _, want := range []string{`"099720109477"`, `ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*`, `ssh_username = "ubuntu"`, `KISGEN_OS=ubuntu-22.04`} {
+				if !strings.Contains(hcl, want) {
+					t.Errorf("ubuntu template lacks %s", want)
+				}
+			}
+			if hcl := strings.Join(strings.Fields(string(res.Templates[0].Files["kisgen.pkr.hcl"])), " "); !strings.Contains(hcl, `"136693071363"`) || !strings.Contains(hcl, `ssh_username = "admin"`) {
+				t.Errorf("debian template lost Debian's AMI owner or user")
+			}
+			if len(res.Report.Findings) != 0 {
+				t.Errorf("findings %v", res.Report.Findings)
+			}
+		}},
+		{name: "qemu cannot bake Ubuntu and says why", mutate: func(d map[string]any) {
+			d["worker"].(map[string]any)["os"] = "ubuntu-24.04"
+		}, check: func(t *testing.T, res *Result, err error) {
+			if diff := cmp.Diff([]string{"qemu-debian-12"}, names(res.Templates)); diff != "" {
+				t.Fatalf("templates (-want +got):\n%s", diff)
+			}
+			if len(res.Report.Findings) != 1 || !strings.Contains(res.Report.Findings[0].Message, "kisgen image build") {
+				t.Errorf("findings %v", res.Report.Findings)
+			}
+		}},
 		{name: "the plan's provider picks the builder", mutate: awsPlan, check: func(t *testing.T, res *Result, err error) {
 			if diff := cmp.Diff([]string{"amazon-ebs-debian-12"}, names(res.Templates)); diff != "" {
 				t.Errorf("templates (-want +got):\n%s", diff)

@@ -37,7 +37,14 @@ func packerValidate(t *testing.T, bin, dir string, args ...string) (string, erro
 // with Packer's own validator (the real one, Debian's packer).
 func TestTemplatesPassPackerValidate(t *testing.T) {
 	bin := packerBin(t)
-	for builder, mutate := range map[string]func(map[string]any){BuilderQEMU: nil, BuilderAWS: awsPlan, BuilderVSphere: vspherePlan} {
+	// The cloud builders also bake Ubuntu: their workers run it.
+	withUbuntuWorkers := func(mutate func(map[string]any)) func(map[string]any) {
+		return func(d map[string]any) {
+			mutate(d)
+			d["worker"].(map[string]any)["os"] = "ubuntu-24.04"
+		}
+	}
+	for builder, mutate := range map[string]func(map[string]any){BuilderQEMU: nil, BuilderAWS: withUbuntuWorkers(awsPlan), BuilderVSphere: withUbuntuWorkers(vspherePlan)} {
 		t.Run(builder, func(t *testing.T) {
 			f := newFixture(t, mutate, nil)
 			out := filepath.Join(f.dir, "packer")

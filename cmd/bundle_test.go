@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,9 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/kisgen/kisgen/internal/testtool"
 )
 
 // bundleFixture is the PXE example plan with rendered-looking user-data and fake boot
@@ -71,24 +71,6 @@ func TestBundlePXEFailsClearlyWithoutTheImage(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestServePXEServesTheBundleUntilCancelled(t *testing.T) {
 	planPath, assets := bundleFixture(t)
 	out := filepath.Join(filepath.Dir(planPath), "bundle")
@@ -101,7 +83,7 @@ func TestServePXEServesTheBundleUntilCancelled(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	var errOut syncBuffer
+	var errOut testtool.SyncBuffer
 	root := NewRootCmd(strings.NewReader(""), io.Discard, &errOut)
 	root.SetArgs([]string{"serve", "pxe", out, "--listen", addr})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kisgen/kisgen/internal/testtool"
+
 	"github.com/spf13/cobra"
 )
 
@@ -19,13 +21,7 @@ func TestCompletion(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "kisgen") || len(out) < 1000 {
 				t.Fatalf("exit %d, %d bytes, stderr %s", code, len(out), errOut)
 			}
-			shell, err := exec.LookPath(sh)
-			if err != nil {
-				if os.Getenv("CI") != "" {
-					t.Fatalf("%s is not installed: .ci/run must install it", sh)
-				}
-				t.Skipf("%s is not installed here; .ci/run installs it", sh)
-			}
+			shell := testtool.Require(t, sh, sh)
 			script := filepath.Join(t.TempDir(), "kisgen."+sh)
 			if err := os.WriteFile(script, []byte(out), 0o644); err != nil {
 				t.Fatal(err)

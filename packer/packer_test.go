@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kisgen/kisgen/internal/testtool"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -389,10 +391,7 @@ func TestDeterministic(t *testing.T) {
 
 // TestSeedIsValidCloudConfig checks the build VM's user-data with cloud-init's own schema.
 func TestSeedIsValidCloudConfig(t *testing.T) {
-	ci, err := exec.LookPath("cloud-init")
-	if err != nil {
-		t.Skip("SKIPPED: cloud-init is not installed (apt-get install cloud-init): the build seed is not schema-checked")
-	}
+	ci := testtool.Require(t, "cloud-init", "cloud-init") // the build seed is schema-checked by it
 	ud, err := buildUserData(testBuildKey)
 	if err != nil {
 		t.Fatal(err)

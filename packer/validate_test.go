@@ -7,17 +7,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kisgen/kisgen/internal/testtool"
+
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
-// packerBin finds packer or skips loudly: .ci/run installs Debian's packer.
+// packerBin finds packer: .ci/run installs Debian's packer. Without it the templates are
+// not checked by `packer validate`.
 func packerBin(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("packer")
-	if err != nil {
-		t.Skip("SKIPPED: packer is not installed (apt-get install packer): the templates are NOT checked by `packer validate`")
-	}
-	return bin
+	return testtool.Require(t, "packer", "packer")
 }
 
 // packerValidate runs `packer validate` on a written template directory with the values

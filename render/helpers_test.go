@@ -1,8 +1,6 @@
 package render_test
 
 import (
-	"os"
-	"os/exec"
 	"testing"
 
 	"github.com/kisgen/kisgen/pki"
@@ -11,20 +9,6 @@ import (
 	"github.com/kisgen/kisgen/render/rendertest"
 	"github.com/kisgen/kisgen/roles"
 )
-
-// requireTool returns the path of a validator. Without it the test is skipped, unless
-// KISGEN_REQUIRE_VALIDATORS is set (CI installs every validator and sets it).
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("KISGEN_REQUIRE_VALIDATORS") != "" {
-			t.Fatalf("%s is required (KISGEN_REQUIRE_VALIDATORS is set): %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return path
-}
 
 // fixtureSecrets stands in for a real bundle in golden files: the same names exist, but
 // each certificate, key and host key is a short fixed text naming itself, so golden

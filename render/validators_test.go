@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kisgen/kisgen/internal/testtool"
+
 	ign33 "github.com/coreos/ignition/v2/config/v3_3"
 	"github.com/google/go-cmp/cmp"
 
@@ -24,7 +26,7 @@ import (
 // Debian's `cloud-init schema` (it does not flag unknown top-level keys: the parse-back
 // test covers those).
 func TestCloudInitSchema(t *testing.T) {
-	ci := requireTool(t, "cloud-init")
+	ci := testtool.Require(t, "cloud-init", "cloud-init")
 	for _, ex := range examples {
 		t.Run(ex.name, func(t *testing.T) {
 			t.Parallel()
@@ -75,7 +77,7 @@ func unitRoot(t *testing.T) string {
 // TestUnitsPassSystemdAnalyze verifies every distinct unit of every example with
 // `systemd-analyze verify`: unknown keys, bad values, relative or missing executables.
 func TestUnitsPassSystemdAnalyze(t *testing.T) {
-	sa := requireTool(t, "systemd-analyze")
+	sa := testtool.Require(t, "systemd-analyze", "systemd")
 	root := unitRoot(t)
 	units := map[string]string{} // file name → content, distinct contents numbered
 	execs := map[string]bool{}
@@ -150,16 +152,13 @@ func TestUnitsPassSystemdAnalyze(t *testing.T) {
 func TestIgnitionAppliesLikeCloudInit(t *testing.T) {
 	ign := "/usr/lib/dracut/modules.d/30ignition/ignition"
 	if _, err := os.Stat(ign); err != nil {
-		ign = requireTool(t, "ignition")
+		ign = testtool.Require(t, "ignition", "ignition")
 	}
 	// ignition's files stage creates users and chowns files: it needs root (or sudo).
 	var asRoot []string
 	if os.Geteuid() != 0 {
 		if err := exec.Command("sudo", "-n", "true").Run(); err != nil {
-			if os.Getenv("KISGEN_REQUIRE_VALIDATORS") != "" {
-				t.Fatal("ignition's files stage needs root or passwordless sudo")
-			}
-			t.Skip("ignition's files stage needs root or passwordless sudo")
+			testtool.Missing(t, "ignition's files stage needs root or passwordless sudo")
 		}
 		asRoot = []string{"sudo", "-n", "--preserve-env=IGNITION_CONFIG_FILE,PATH"}
 	}

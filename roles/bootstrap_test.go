@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kisgen/kisgen/internal/testtool"
+
 	"github.com/kisgen/kisgen/render/rendertest"
 	"github.com/kisgen/kisgen/roles"
 )
@@ -213,8 +215,8 @@ func (fx *installFixture) installed(t *testing.T, dir, name string) (string, boo
 }
 
 func TestBootstrapInstallsVerifiedDownloads(t *testing.T) {
-	requireTool(t, "bash")
-	requireTool(t, "curl")
+	testtool.Require(t, "bash", "bash")
+	testtool.Require(t, "curl", "curl")
 	fx := newInstallFixture(t)
 
 	code, st, out := fx.run(t)
@@ -256,8 +258,8 @@ func TestBootstrapInstallsVerifiedDownloads(t *testing.T) {
 }
 
 func TestBootstrapRefusesWrongSums(t *testing.T) {
-	requireTool(t, "bash")
-	requireTool(t, "curl")
+	testtool.Require(t, "bash", "bash")
+	testtool.Require(t, "curl", "curl")
 	fx := newInstallFixture(t)
 	var kubelet roles.Artifact
 	for _, a := range fx.node.Artifacts {
@@ -281,8 +283,8 @@ func TestBootstrapRefusesWrongSums(t *testing.T) {
 }
 
 func TestBootstrapUsesTheImageManifest(t *testing.T) {
-	requireTool(t, "bash")
-	requireTool(t, "curl")
+	testtool.Require(t, "bash", "bash")
+	testtool.Require(t, "curl", "curl")
 	fx := newInstallFixture(t)
 	img := t.TempDir()
 	var comps []roles.ImageComponent
@@ -331,7 +333,7 @@ func TestBootstrapUsesTheImageManifest(t *testing.T) {
 }
 
 func TestBootstrapWithoutDownloadsStopsOnMissingBinaries(t *testing.T) {
-	requireTool(t, "bash")
+	testtool.Require(t, "bash", "bash")
 	fx := newInstallFixture(t, "  version: v1.37.2\n", "  version: v1.37.2\n  disable_package_installation: true\n")
 	code, st, out := fx.run(t)
 	if code != 3 || st.Phase != roles.PhaseFailed || !strings.Contains(st.Error, "disable_package_installation") {
@@ -347,8 +349,8 @@ func TestBootstrapWithoutDownloadsStopsOnMissingBinaries(t *testing.T) {
 // and starts the role units in order, imports the image archive, reports done; a rerun
 // (a reboot) changes nothing and fetches nothing.
 func TestBootstrapConvergesThroughConfigure(t *testing.T) {
-	requireTool(t, "bash")
-	realCurl := requireTool(t, "curl")
+	testtool.Require(t, "bash", "bash")
+	realCurl := testtool.Require(t, "curl", "curl")
 	fx := newInstallFixture(t)
 	dir := t.TempDir()
 	calls := filepath.Join(dir, "calls")
@@ -413,8 +415,8 @@ func TestBootstrapConvergesThroughConfigure(t *testing.T) {
 // (the bake script lists it as image-archive:PATH with its sum) is imported from the image
 // without a fetch, and that a baked copy with another sum is not trusted.
 func TestBootstrapImportsBakedImageArchives(t *testing.T) {
-	requireTool(t, "bash")
-	realCurl := requireTool(t, "curl")
+	testtool.Require(t, "bash", "bash")
+	realCurl := testtool.Require(t, "curl", "curl")
 	for _, tc := range []struct {
 		name     string
 		content  string // the baked copy

@@ -12,21 +12,6 @@ import (
 	"github.com/kisgen/kisgen/roles"
 )
 
-// requireTool returns the path of a validator the test needs. Without it the test is
-// skipped, unless KISGEN_REQUIRE_VALIDATORS is set (CI installs every validator and sets
-// it, so a missing one fails there instead of passing silently).
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("KISGEN_REQUIRE_VALIDATORS") != "" {
-			t.Fatalf("%s is required (KISGEN_REQUIRE_VALIDATORS is set): %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return path
-}
-
 // model builds the models of every node of an example plan (after edits) with a real PKI.
 func model(t *testing.T, example string, edits ...string) (*plan.Plan, map[string]*roles.Node) {
 	t.Helper()

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kisgen/kisgen/internal/testtool"
+
 	"github.com/kisgen/kisgen/roles"
 )
 
@@ -97,7 +99,7 @@ func check(s roles.Status, name string) (roles.Check, bool) {
 }
 
 func TestPreflightOnFakeRoot(t *testing.T) {
-	requireTool(t, "bash")
+	testtool.Require(t, "bash", "bash")
 	_, nodes := model(t, "minimal.yaml")
 	worker, etcd := nodes["worker1"], nodes["etcd1"]
 

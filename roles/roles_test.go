@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kisgen/kisgen/internal/testtool"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kisgen/kisgen/pki"
@@ -369,7 +371,7 @@ func TestImageManifestCanonicalForm(t *testing.T) {
 // TestImageBakeScriptManifestIsCanonical checks the manifest that the image bake script
 // writes (image/bake.sh) against this package's canonical form.
 func TestImageBakeScriptManifestIsCanonical(t *testing.T) {
-	requireTool(t, "bash")
+	testtool.Require(t, "bash", "bash")
 	script := filepath.Join(rendertest.RepoRoot(t), "image", "bake.sh")
 	if _, err := os.Stat(script); err != nil {
 		t.Skip("no image/bake.sh in this tree")

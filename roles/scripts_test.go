@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kisgen/kisgen/internal/testtool"
+
 	"github.com/kisgen/kisgen/roles"
 )
 
 // TestScriptsPassShellcheck checks every node script as it lands on a node: bash's own
 // parser, then shellcheck with the library it sources.
 func TestScriptsPassShellcheck(t *testing.T) {
-	requireTool(t, "bash")
+	testtool.Require(t, "bash", "bash")
 	// bridge: the first master then carries every script there is.
 	_, nodes := model(t, "minimal.yaml", "    provider: calico\n", "    provider: bridge\n")
 	n := nodes["master1"]
@@ -32,7 +34,7 @@ func TestScriptsPassShellcheck(t *testing.T) {
 			t.Errorf("bash -n %s: %v\n%s", s, err, out)
 		}
 	}
-	sc := requireTool(t, "shellcheck")
+	sc := testtool.Require(t, "shellcheck", "shellcheck")
 	cmd := exec.Command(sc, append([]string{"--source-path=SCRIPTDIR", "-x", "--severity=style"}, scripts...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("shellcheck: %v\n%s", err, out)

@@ -1,10 +1,11 @@
 package verify
 
 import (
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kisgen/kisgen/internal/testtool"
 
 	"github.com/kisgen/kisgen/verify/sshdtest"
 )
@@ -13,9 +14,7 @@ import (
 // fixture node, pointed by CLOUD_CFG at a run directory holding status.json and
 // result.json as cloud-init writes them, to prove the check reads the real tool.
 func TestFirstBootReadsRealCloudInit(t *testing.T) {
-	if _, err := exec.LookPath("cloud-init"); err != nil {
-		t.Skip("cloud-init is not installed (apt-get install -y --no-install-recommends cloud-init)")
-	}
+	testtool.Require(t, "cloud-init", "cloud-init")
 	const ds = `"datasource": "DataSourceNoCloud [seed=/dev/vdb][dsmode=net]"`
 	stage := func(errs string) string {
 		return `{"errors": [` + errs + `], "finished": 1764000010.0, "start": 1764000004.0}`

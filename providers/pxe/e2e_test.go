@@ -18,9 +18,10 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/kisgen/kisgen/internal/testtool"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
@@ -162,7 +163,7 @@ func bootFromBundle(t *testing.T, ud []byte) report {
 	}
 	node := p.Nodes[0]
 
-	serveLog := &syncBuffer{}
+	serveLog := &testtool.SyncBuffer{}
 	var prefix []string
 	switch mode {
 	case "dnsmasq":
@@ -222,7 +223,7 @@ func bootFromBundle(t *testing.T, ud []byte) report {
 		"-device", "virtio-net-pci,disable-legacy=on,netdev=n0,mac="+node.MAC+",bootindex=1,romfile="+rom,
 		"-device", "virtio-rng-pci")
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	var qemuOut syncBuffer
+	var qemuOut testtool.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &qemuOut, &qemuOut
 	t1 := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -417,23 +418,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 		w.t.Log(sc.Text())
 	}
 	return len(p), nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func lastLines(s string, n int) string {

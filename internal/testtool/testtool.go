@@ -1,0 +1,54 @@
+package testtool
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+)
+
+// RequireEnv is set by .ci/run: every tool a test runs is installed there, so a missing
+// one is a failure, not a skip.
+const RequireEnv = "KISGEN_REQUIRE_VALIDATORS"
+
+// Require returns the path of the tool name, which Debian's package pkg provides. Without
+// it the test is skipped, saying what goes unchecked and how to install it, unless
+// RequireEnv is set: then the test fails.
+func Require(t testing.TB, name, pkg string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, name+" is not installed (apt-get install "+pkg+"): "+err.Error())
+	}
+	return path
+}
+
+// Missing skips the test for a missing prerequisite described by why, or fails it when
+// RequireEnv is set.
+func Missing(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv(RequireEnv) != "" {
+		t.Fatalf("%s (%s is set: .ci/run must provide it)", why, RequireEnv)
+	}
+	t.Skip("SKIPPED: " + why)
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers (a server's goroutines, a
+// child's stdout and stderr).
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -21,11 +21,14 @@ type versionInfo struct {
 	Platform   string `json:"platform"`
 	Kubernetes string `json:"defaultKubernetes"`
 	Etcd       string `json:"defaultEtcd"`
+	// Pause is the default sandbox image tag: `kisgen mirror build --pause-image` writes
+	// images/pause-PAUSE.tar for it.
+	Pause string `json:"defaultPause"`
 }
 
 func currentVersion() versionInfo {
 	v := versionInfo{Version: Version, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
-		Kubernetes: plan.DefaultKubernetesVersion, Etcd: plan.DefaultEtcdVersion}
+		Kubernetes: plan.DefaultKubernetesVersion, Etcd: plan.DefaultEtcdVersion, Pause: plan.DefaultPauseVersion}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v.Version = bi.Main.Version
@@ -57,7 +60,7 @@ func newVersionCmd() *cobra.Command {
 				if v.Commit != "" {
 					fmt.Fprintf(c.OutOrStdout(), "commit %s\n", v.Commit)
 				}
-				fmt.Fprintf(c.OutOrStdout(), "installs by default: Kubernetes %s, etcd %s\n", v.Kubernetes, v.Etcd)
+				fmt.Fprintf(c.OutOrStdout(), "installs by default: Kubernetes %s, etcd %s, pause %s\n", v.Kubernetes, v.Etcd, v.Pause)
 				return nil
 			default:
 				return usageError("unknown output format %q: use text or json", output)

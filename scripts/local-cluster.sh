@@ -56,7 +56,8 @@ write_plan() {
 	fi
 	local pause mirror=()
 	if [ "$mode" = vms ]; then
-		pause=$(sed -n 's/^[[:space:]]*DefaultPauseVersion[[:space:]]*=[[:space:]]*"\(.*\)"/\1/p' plan/defaults.go)
+		# The sandbox image kisgen installs by default, as `mirror build --pause-image` names it.
+		pause=$("$kisgen" version -o json | sed -n 's/^ *"defaultPause": "\(.*\)",\{0,1\}$/\1/p')
 		mirror=(--mirror-url "http://10.0.2.100:$mirror_port" --image-archives "images/pause-$pause.tar"
 			--mirror-checksums mirror/SHA256SUMS)
 	fi

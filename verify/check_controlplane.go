@@ -73,7 +73,7 @@ func healthzPorts(t *Target) []Port {
 
 func healthzArgv(p Port) []string {
 	addr := p.Address
-	if addr == "" || addr == "0.0.0.0" || addr == "::" || addr == "*" {
+	if addr == "" || isWildcard(addr) {
 		addr = "127.0.0.1"
 	}
 	return []string{"curl", "-sS", "-k", "--max-time", "10", "https://" + net.JoinHostPort(addr, strconv.Itoa(p.Number)) + "/healthz"}

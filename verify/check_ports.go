@@ -48,12 +48,15 @@ var ssArgv = []string{"ss", "-Hltn"}
 // listens reports whether one of the addresses serves want ("" for any).
 func listens(addrs []string, want string) bool {
 	for _, a := range addrs {
-		if want == "" || a == want || a == "0.0.0.0" || a == "::" || a == "*" {
+		if want == "" || a == want || isWildcard(a) {
 			return true
 		}
 	}
 	return false
 }
+
+// isWildcard says whether a listener on addr serves every address.
+func isWildcard(addr string) bool { return addr == "0.0.0.0" || addr == "::" || addr == "*" }
 
 // listeningPorts reads `ss -Hltn`: "LISTEN 0 4096 127.0.0.1:2379 0.0.0.0:*", the local
 // address being the fourth column ("[::]:6443", "*:10250", "127.0.0.53%lo:53"). It

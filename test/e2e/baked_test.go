@@ -172,16 +172,7 @@ func TestBakedImageInstallsOffline(t *testing.T) {
 		}
 	})
 	tBoot := time.Now()
-	run(t, bootDir, logFile, commandWait, "provision", "qemu", "-f", bootPlan)
-	ph.add("provision (boot to sshd)", time.Since(tBoot))
-	insts, err := qemu.LoadInstances(filepath.Join(bootDir, plan.DefaultStateDirName))
-	if err != nil || len(insts) != len(bp.Nodes) {
-		t.Fatalf("recorded instances: %v, %v", insts, err)
-	}
-	addr := map[string]string{}
-	for _, in := range insts {
-		addr[in.Host] = in.SSHAddr
-	}
+	addr := provision(t, ph, bootDir, logFile, bootPlan, len(bp.Nodes))
 	// The VMs' only network to this machine is the restricted one, with no forward.
 	for _, n := range bp.Nodes {
 		cmdline, err := os.ReadFile(filepath.Join(bootDir, plan.DefaultQEMUDir, bp.Name, n.Host, "qemu.cmdline"))

@@ -355,16 +355,7 @@ func runCluster(t *testing.T, example string, sshBase int) {
 		}
 	}()
 	tBoot := time.Now()
-	run(t, work, logFile, commandWait, "provision", "qemu", "-f", planFile)
-	ph.add("provision (boot to sshd)", time.Since(tBoot))
-	insts, err := qemu.LoadInstances(filepath.Join(work, plan.DefaultStateDirName))
-	if err != nil || len(insts) != len(p.Nodes) {
-		t.Fatalf("recorded instances: %v, %v", insts, err)
-	}
-	addr := map[string]string{}
-	for _, in := range insts {
-		addr[in.Host] = in.SSHAddr
-	}
+	addr := provision(t, ph, work, logFile, planFile, len(p.Nodes))
 
 	// Wait for every node's own status file to say done (a cheap `cat` per node, so the
 	// emulated VMs spend their cycles installing), failing early on a failed phase.
@@ -664,4 +655,22 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 func mustAddr(s string) netip.Addr {
 	a, _ := netip.ParseAddr(s)
 	return a
+}
+
+// provision boots the plan's VMs with `kisgen provision qemu` (timed as the phase "boot to
+// sshd") and returns each node's SSH address as the provider recorded it.
+func provision(t *testing.T, ph *phases, dir, logFile, planFile string, nodes int) map[string]string {
+	t.Helper()
+	t0 := time.Now()
+	run(t, dir, logFile, commandWait, "provision", "qemu", "-f", planFile)
+	ph.add("provision (boot to sshd)", time.Since(t0))
+	insts, err := qemu.LoadInstances(filepath.Join(dir, plan.DefaultStateDirName))
+	if err != nil || len(insts) != nodes {
+		t.Fatalf("recorded instances: %v, %v", insts, err)
+	}
+	addr := map[string]string{}
+	for _, in := range insts {
+		addr[in.Host] = in.SSHAddr
+	}
+	return addr
 }

@@ -143,13 +143,15 @@ func convertKismatic(c *cobra.Command, src, dst string, force bool) error {
 	if err != nil {
 		return failed(fmt.Errorf("read Kismatic plan: %w", err))
 	}
-	converted, rep, err := wizard.FromKismatic(src, data, dst)
-	if len(rep.Findings) > 0 {
-		_ = rep.WriteText(out, data)
+	conv, err := wizard.FromKismatic(src, data, dst)
+	if len(conv.Report.Findings) > 0 {
+		_ = conv.Report.WriteText(out, data)
 	}
 	if err != nil {
 		return failed(err)
 	}
+	_ = wizard.WriteChanges(out, src, conv.Changes)
+	converted := conv.Plan
 	wrep, err := wizard.Write(dst, converted, wizard.WriteOptions{Force: force, KeepInvalid: true})
 	if err != nil {
 		return failed(err)

@@ -404,8 +404,8 @@ func fromKismatic(k *kismatic.Plan, rep *report.Report, name string) *Plan {
 }
 
 // DNSLabelFrom derives a DNS label from a cluster name: lowercase, each run of other
-// characters than letters and digits one '-', at most 63 characters. It returns "" when no
-// letter or digit is left.
+// characters than letters and digits one '-'. It returns "" when no letter or digit is
+// left, or when the label would be longer than 63 characters.
 func DNSLabelFrom(name string) string {
 	var b strings.Builder
 	dash := false
@@ -420,11 +420,11 @@ func DNSLabelFrom(name string) string {
 			dash = true
 		}
 	}
-	s := b.String()
-	if len(s) > 63 {
-		s = strings.TrimRight(s[:63], "-")
+	if s := b.String(); len(s) <= 63 {
+		return s
 	}
-	return s
+	// Cutting a long name could make two clusters' names one: its owner shortens it.
+	return ""
 }
 
 func isDNSLabel(s string) bool { return len(s) <= 63 && dns1123Label.MatchString(s) }

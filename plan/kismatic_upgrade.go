@@ -23,8 +23,8 @@ type Change struct {
 	Position report.Position
 	// To is the kisgen path the value is written to, "" when the key is dropped.
 	To string
-	// Old and New are the values before and after, as written in YAML; both are "" for a
-	// section that moves, and for a dropped key (so that no secret is ever printed).
+	// Old is the value at From, New the value written at To, as written in YAML; both are
+	// "" for a section that moves, and for a dropped key (so that no secret is printed).
 	Old, New string
 	// Why says why, in a sentence that also stands alone as the warning's message.
 	Why string
@@ -230,8 +230,12 @@ func upgradeDocker(u *upgrade, k *kismatic.Plan, v *v1alpha1.Plan) {
 		u.renames["mirror.registry"] = "docker_registry.server"
 		u.change(Change{From: "docker_registry.server", To: "mirror.registry", Old: reg.Server, New: reg.Server, Quiet: true,
 			Why: "the registry mirror containerd uses for every registry"})
-		if reg.Address != "" || reg.Port != 0 {
-			u.dropped("docker_registry.address", "docker_registry.address and port are deprecated and ignored: server is set", "remove them")
+		const why = "docker_registry.address and port are deprecated and ignored: server is set"
+		if reg.Address != "" {
+			u.dropped("docker_registry.address", why, "remove it")
+		}
+		if reg.Port != 0 {
+			u.change(Change{From: "docker_registry.port", Why: why, Hint: "remove it", Quiet: reg.Address != ""})
 		}
 	case reg.Address != "":
 		v.Mirror.Registry = reg.Address
@@ -241,6 +245,11 @@ func upgradeDocker(u *upgrade, k *kismatic.Plan, v *v1alpha1.Plan) {
 		u.renames["mirror.registry"] = "docker_registry.address"
 		u.change(Change{From: "docker_registry.address", To: "mirror.registry", Old: reg.Address, New: v.Mirror.Registry,
 			Why: "docker_registry.address and port are deprecated", Hint: "write `server: " + v.Mirror.Registry + "`"})
+		if reg.Port != 0 {
+			// The warning about address names the port too.
+			u.change(Change{From: "docker_registry.port", To: "mirror.registry", Old: strconv.Itoa(reg.Port), New: v.Mirror.Registry, Quiet: true,
+				Why: "docker_registry.address and port are deprecated"})
+		}
 	}
 	const why = "registry credentials and CA are not put into user-data, which any process on the node's network could read from the metadata service"
 	const hint = "configure registry credentials in containerd through a baked image"
@@ -313,8 +322,13 @@ func upgradeLoadBalancer(u *upgrade, mg kismatic.MasterNodeGroup, v *v1alpha1.Pl
 	fqdn, short := mg.LoadBalancedFQDN, mg.LoadBalancedShortName
 	v.Master.LoadBalancer = mg.LoadBalancer
 	if mg.LoadBalancer != "" {
-		if fqdn != "" || short != "" {
-			u.dropped("master.load_balanced_fqdn", "load_balanced_fqdn and load_balanced_short_name are deprecated and ignored: load_balancer is set", "remove them")
+		const why = "load_balanced_fqdn and load_balanced_short_name are deprecated and ignored: load_balancer is set"
+		if fqdn != "" {
+			u.dropped("master.load_balanced_fqdn", why, "remove it")
+		}
+		if short != "" {
+			// One warning names both keys.
+			u.change(Change{From: "master.load_balanced_short_name", Why: why, Hint: "remove it", Quiet: fqdn != ""})
 		}
 		return
 	}
@@ -329,22 +343,26 @@ func upgradeLoadBalancer(u *upgrade, mg kismatic.MasterNodeGroup, v *v1alpha1.Pl
 	u.renames["master.load_balancer"] = src
 	u.change(Change{From: src, To: "master.load_balancer", Old: host, New: v.Master.LoadBalancer,
 		Why: "load_balanced_fqdn and load_balanced_short_name are deprecated", Hint: "write `load_balancer: " + v.Master.LoadBalancer + "`"})
-	if short == "" || short == host {
+	if short == "" || src == "master.load_balanced_short_name" {
 		return
 	}
 	sans := v.Cluster.Certificates.APIServerCertExtraSANs
+	inSANs := false
 	for _, s := range strings.Split(sans, ",") {
-		if strings.TrimSpace(s) == short {
-			return
-		}
+		inSANs = inSANs || strings.TrimSpace(s) == short
 	}
-	old := sans
+	if short == host || inSANs {
+		// Already in the certificate: the load balancer's host, or an extra SAN.
+		u.change(Change{From: "master.load_balanced_short_name", Quiet: true,
+			Why: "load_balanced_short_name is deprecated; the API server certificate names it already"})
+		return
+	}
 	if sans != "" {
 		sans += ","
 	}
 	sans += short
 	v.Cluster.Certificates.APIServerCertExtraSANs = sans
-	u.change(Change{From: "master.load_balanced_short_name", To: "cluster.certificates.apiserver_cert_extra_sans", Old: old, New: sans,
+	u.change(Change{From: "master.load_balanced_short_name", To: "cluster.certificates.apiserver_cert_extra_sans", Old: short, New: sans,
 		Why:  "load_balanced_short_name is deprecated: Kismatic put it into the API server certificate, as an extra SAN does",
 		Hint: "add it to cluster.certificates.apiserver_cert_extra_sans"})
 }

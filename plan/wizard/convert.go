@@ -58,11 +58,14 @@ func FromKismatic(src string, data []byte, dst string) (*Conversion, error) {
 		if c.To == "" || c.Quiet {
 			continue
 		}
-		was := fmt.Sprintf("Was %s in the Kismatic plan.", c.From)
-		if c.Old != "" {
-			was = fmt.Sprintf("Was %s: %s in the Kismatic plan.", c.From, c.Old)
+		switch {
+		case c.From == c.To:
+			comments[c.To] = fmt.Sprintf("Was %s in the Kismatic plan.", c.Old)
+		case c.Old != "":
+			comments[c.To] = fmt.Sprintf("From %s: %s in the Kismatic plan.", c.From, c.Old)
+		default:
+			comments[c.To] = fmt.Sprintf("From %s in the Kismatic plan.", c.From)
 		}
-		comments[c.To] = was
 	}
 	out, err := Encode(v, EncodeOptions{
 		Header: fmt.Sprintf("Converted by `kisgen plan --from-kismatic %s` from a Kismatic v1.12 plan:\n"+

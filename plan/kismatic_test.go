@@ -176,7 +176,7 @@ func TestKismaticKeyMappingsAreWhatConversionDoes(t *testing.T) {
 	}{
 		"cluster.name": {func(s string) string { return strings.Replace(s, "name: kubernetes", "name: my_cluster_name", 1) },
 			func(p *Plan) bool { return p.Name == "my-cluster-name" }},
-		"cluster.version": {addUnder("cluster:\n", "  version: v1.10.5\n"), func(p *Plan) bool { return p.Versions.Kubernetes == DefaultKubernetesVersion }},
+		"cluster.version":                    {addUnder("cluster:\n", "  version: v1.10.5\n"), func(p *Plan) bool { return p.Versions.Kubernetes == DefaultKubernetesVersion }},
 		"cluster.allow_package_installation": {addUnder("cluster:\n", "  allow_package_installation: false\n"), func(p *Plan) bool { return !p.PackageInstallation }},
 		"cluster.networking.type":            {addUnder("cluster:\n", "  networking: {type: routed}\n"), func(p *Plan) bool { return p.Network.Mode == ModeRouted }},
 		"add_ons.dashbard":                   {appendText("add_ons: {dashbard: {disable: true}}\n"), func(p *Plan) bool { return !p.AddOns.Dashboard }},
@@ -320,7 +320,7 @@ func TestClusterNames(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		what, doc, name string
-		want           []want
+		want            []want
 	}{
 		{"a Kismatic name with underscores", strings.Replace(kismaticBase, "name: kubernetes", "name: my_cluster_name", 1), "my-cluster-name", []want{
 			{report.Warning, "cluster.name", 2, 9, `cluster name "my_cluster_name" is not a DNS label: kisgen names the cluster my-cluster-name in certificates, kubeconfigs and machine names`, "write `name: my-cluster-name`"}}},

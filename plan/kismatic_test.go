@@ -85,6 +85,21 @@ func TestKismaticPlans(t *testing.T) {
 				t.Errorf("model (-want +got):\n%s", diff)
 			}
 		}},
+		// The untouched template: warnings where kisgen behaves differently, no error.
+		{"template-v1.12", []want{
+			{report.Warning, "cluster.name", 5, 9, `cluster name "my_cluster_name" is not a DNS label: kisgen names the cluster my-cluster-name in certificates, kubeconfigs and machine names`, ""},
+			{report.Warning, "cluster.version", 6, 12, "Kubernetes v1.10.5 is older than kisgen supports: kisgen installs its default, " + DefaultKubernetesVersion, ""},
+			{report.Warning, "docker", 38, 3, "the docker section is ignored: kisgen runs containerd, which Kubernetes talks to directly", ""},
+			{report.Warning, "add_ons.dns.provider", 80, 15, "kube-dns was retired from Kubernetes; kisgen installs CoreDNS instead", ""},
+			{report.Warning, "add_ons.heapster", 84, 5, "Heapster was retired from Kubernetes and is not installed", ""},
+			{report.Warning, "add_ons.package_manager", 100, 5, "the package_manager add-on (Helm 2 / Tiller) is not installed: Tiller was removed in Helm 3", ""},
+			{report.Warning, "add_ons.rescheduler", 106, 5, "the rescheduler was removed from Kubernetes and is not installed", ""},
+			{report.Warning, "master.load_balancer", 120, 18, "the load balancer is master master01 itself: losing it cuts every client off", ""},
+		}, func(t *testing.T, p *Plan) {
+			if p.Name != "my-cluster-name" || p.Versions.Kubernetes != DefaultKubernetesVersion || len(p.Nodes) != 10 || !p.AddOns.Dashboard {
+				t.Errorf("model: name %s, version %s, %d nodes, dashboard %v", p.Name, p.Versions.Kubernetes, len(p.Nodes), p.AddOns.Dashboard)
+			}
+		}},
 		{"complete-v1.12", []want{
 			{report.Warning, "cluster.name", 6, 9, `cluster name "my_cluster_name" is not a DNS label: kisgen names the cluster my-cluster-name in certificates, kubeconfigs and machine names`, "write `name: my-cluster-name`"},
 			{report.Warning, "cluster.version", 7, 12, "Kubernetes v1.10.5 is older than kisgen supports: kisgen installs its default, " + DefaultKubernetesVersion, ""},

@@ -21,7 +21,7 @@ import (
 // kisgen document that means exactly what the Kismatic file meant.
 func TestFromKismaticKeepsThePlan(t *testing.T) {
 	for _, src := range []string{"../../examples/kismatic-v1.12.yaml", "../testdata/kismatic/older-keys.yaml", "../testdata/kismatic/release-v1.12.yaml",
-		"../testdata/kismatic/complete-v1.12.yaml"} {
+		"../testdata/kismatic/complete-v1.12.yaml", "../testdata/kismatic/template-v1.12.yaml"} {
 		t.Run(filepath.Base(src), func(t *testing.T) {
 			data, err := os.ReadFile(src)
 			if err != nil {

@@ -63,15 +63,7 @@ func TestFromKismaticKeepsThePlan(t *testing.T) {
 func TestFromKismaticGolden(t *testing.T) {
 	for _, name := range []string{"older-keys", "complete-v1.12"} {
 		t.Run(name, func(t *testing.T) {
-			src := "../testdata/kismatic/" + name + ".yaml"
-			data, err := os.ReadFile(src)
-			if err != nil {
-				t.Fatal(err)
-			}
-			conv, err := FromKismatic(src, data, "../testdata/kismatic/converted.yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, conv := convertFixture(t, name)
 			golden(t, "golden/"+name+"-converted.yaml", conv.Plan)
 			var list bytes.Buffer
 			if err := WriteChanges(&list, name+".yaml", conv.Changes); err != nil {
@@ -86,15 +78,7 @@ func TestFromKismaticGolden(t *testing.T) {
 // each change against it: a value moved or mapped is at its new path with its new value,
 // a dropped key is gone, and every key that is not in the list kept its value.
 func TestFromKismaticChangesAreWhatChanged(t *testing.T) {
-	src := "../testdata/kismatic/complete-v1.12.yaml"
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conv, err := FromKismatic(src, data, "../testdata/kismatic/converted.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, conv := convertFixture(t, "complete-v1.12")
 	before, after := scalars(t, data), scalars(t, conv.Plan)
 	changed := map[string]bool{}
 	for _, c := range conv.Changes {
@@ -122,6 +106,21 @@ func TestFromKismaticChangesAreWhatChanged(t *testing.T) {
 			t.Errorf("%s was %q and is %q, and no change says so", k, v, after[k])
 		}
 	}
+}
+
+// convertFixture converts the Kismatic plan testdata/kismatic/NAME.yaml of package plan.
+func convertFixture(t *testing.T, name string) ([]byte, *Conversion) {
+	t.Helper()
+	src := "../testdata/kismatic/" + name + ".yaml"
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv, err := FromKismatic(src, data, "../testdata/kismatic/converted.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, conv
 }
 
 // scalars maps the path of every scalar in a YAML document to its value; map keys under

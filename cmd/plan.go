@@ -134,9 +134,10 @@ func writePlan(c *cobra.Command, file string, a *wizard.Answers, force bool) err
 	return nil
 }
 
-// convertKismatic writes a Kismatic v1.12 plan in the kisgen schema. The converted plan
-// is written even when its content has errors (an old Kubernetes version, say): they are
-// printed, and fixing them in the new file is the next step.
+// convertKismatic writes a Kismatic v1.12 plan in the kisgen schema and prints each change
+// the conversion made. The converted plan is written even when its content has errors (an
+// expected_count that does not match, say): they are printed, and fixing them in the new
+// file is the next step.
 func convertKismatic(c *cobra.Command, src, dst string, force bool) error {
 	out := c.OutOrStdout()
 	data, err := os.ReadFile(src)

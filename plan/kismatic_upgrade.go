@@ -89,9 +89,9 @@ func (u *upgrade) dropped(from, why, hint string) {
 // UpgradeKismatic converts a Kismatic v1.12 plan into the kisgen schema: deprecated keys
 // become their successors, names and versions become ones that work today, keys kisgen
 // does not act on are dropped. renames records, for each canonical path that came from a
-// differently named key, the key it came from; changes lists every change in the order of
-// the keys in Kismatic's schema. rep gets what makes the plan ambiguous (two spellings of
-// a key that disagree).
+// differently named key, the key it came from; changes lists every change, unlocated, in
+// the order of Kismatic's schema (ConvertKismatic locates and sorts them). rep gets what
+// makes the plan ambiguous (two spellings of a key that disagree).
 func UpgradeKismatic(k *kismatic.Plan, rep *report.Report) (*v1alpha1.Plan, map[string]string, []Change) {
 	u := &upgrade{f: findings{rep}, renames: map[string]string{}}
 	v := &v1alpha1.Plan{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.Kind}

@@ -365,3 +365,22 @@ func TestClusterNames(t *testing.T) {
 		})
 	}
 }
+
+func TestChangeString(t *testing.T) {
+	for _, tt := range []struct {
+		c    Change
+		want string
+	}{
+		{Change{From: "cluster.version", To: "cluster.version", Old: "v1.10.5", New: "v1.37.2", Why: "too old"}, "cluster.version: v1.10.5 → v1.37.2 — too old"},
+		{Change{From: "a.b", To: "c.d", Old: "x", New: "x"}, "a.b → c.d: x"},
+		{Change{From: "add_ons.dashbard", To: "add_ons.dashboard"}, "add_ons.dashbard → add_ons.dashboard"},
+		{Change{From: "docker", Why: "ignored"}, "docker: removed — ignored"},
+		{Change{From: "x", To: "y", Old: "", New: "k8s"}, `x → y: "" → k8s`},
+		{Change{From: "master.load_balanced_fqdn", To: "master.load_balancer", Old: "lb\x1b[31m", New: "lb\x1b[31m:6443"},
+			`master.load_balanced_fqdn → master.load_balancer: "lb\x1b[31m" → "lb\x1b[31m:6443"`},
+	} {
+		if got := tt.c.String(); got != tt.want {
+			t.Errorf("got  %s\nwant %s", got, tt.want)
+		}
+	}
+}

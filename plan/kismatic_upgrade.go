@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kisgen/kisgen/internal/report"
 	"github.com/kisgen/kisgen/plan/kismatic"
@@ -48,7 +50,7 @@ func (c Change) String() string {
 	case c.Old != c.New:
 		b.WriteString(": " + scalar(c.Old) + " → " + scalar(c.New))
 	case c.New != "":
-		b.WriteString(": " + c.New)
+		b.WriteString(": " + scalar(c.New))
 	}
 	if c.Why != "" {
 		b.WriteString(" — " + c.Why)
@@ -64,10 +66,11 @@ func SortChanges(cs []Change) {
 	})
 }
 
-// scalar writes a value as YAML would show it: an empty string quoted.
+// scalar writes a value for the change list: as it is, or quoted when it is empty or
+// holds what a terminal would act on (control characters, invalid UTF-8).
 func scalar(s string) string {
-	if s == "" {
-		return `""`
+	if s == "" || strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0 || !utf8.ValidString(s) {
+		return strconv.Quote(s)
 	}
 	return s
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/kisgen/kisgen/internal/atomicfile"
+	"github.com/kisgen/kisgen/internal/flock"
 )
 
 // Layout of the state directory (see doc.go). Only these directories belong to pki; the
@@ -251,16 +252,7 @@ func removeTemps(stateDir string) error {
 // lockState takes an exclusive lock on the state directory's PKI, so that two kisgen
 // processes never issue into it at the same time.
 func lockState(stateDir string) (func(), error) {
-	path := filepath.Join(stateDir, pkiDir, lockFile)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, keyPerm)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	if err := flock(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
+	return flock.Lock(filepath.Join(stateDir, pkiDir, lockFile))
 }
 
 // checkForeign reports every file in nodes/, kubeconfig/ and ssh/ that kisgen would not

@@ -77,12 +77,12 @@ type sshKey struct {
 
 // Bundle is the cluster's PKI: every certificate, key, kubeconfig and SSH host key.
 type Bundle struct {
-	dir   string
+	dir string
 	// clusterID is the state directory's binding id ("" when not bound yet, in Load).
 	clusterID string
 	// warnings are what reading the state found and fixed (keys readable by others).
 	warnings []string
-	pairs map[string]*Pair
+	pairs    map[string]*Pair
 	// kubeconfigs holds the stored kubeconfigs and, once asked for, the kubelets'.
 	kcMu        sync.Mutex
 	kubeconfigs map[string][]byte

@@ -63,7 +63,7 @@ func Check(out string, opts Options) error {
 		default:
 			continue
 		}
-		return fmt.Errorf("%w: %s %s %s, %s: the output directory is replaced as a whole, which would delete it: choose an output directory outside it",
+		return fmt.Errorf("%w %s: it %s %s, %s; the output directory is replaced as a whole, so that would delete it: choose an output directory outside it",
 			ErrRefused, out, how, p.Path, p.What)
 	}
 	fi, err := os.Lstat(out)
@@ -74,10 +74,10 @@ func Check(out string, opts Options) error {
 		return fmt.Errorf("%w: %v", ErrRefused, err)
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return fmt.Errorf("%w: %s is a symbolic link: give the directory it points to, or a new path", ErrRefused, out)
+		return fmt.Errorf("%w %s: it is a symbolic link: give the directory it points to, or a new path", ErrRefused, out)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("%w: %s is a file, not a directory: choose another output directory", ErrRefused, out)
+		return fmt.Errorf("%w %s: it is a file, not a directory: choose another output directory", ErrRefused, out)
 	}
 	entries, err := os.ReadDir(out)
 	if err != nil {
@@ -94,7 +94,7 @@ func Check(out string, opts Options) error {
 				return nil
 			}
 		}
-		return fmt.Errorf("%w: %s is not empty (%s) and kisgen did not write it (it has no %s): the output directory is replaced as a whole, which would delete what is in it: choose a new or empty directory, or empty this one yourself",
+		return fmt.Errorf("%w %s: it is not empty (%s) and kisgen did not write it (it has no %s); the output directory is replaced as a whole, so that would delete what is in it: choose a new or empty directory, or empty this one yourself",
 			ErrRefused, out, sample(entries), MarkerFile)
 	case err != nil:
 		return fmt.Errorf("%w: %v: remove %s only if the directory is kisgen's output", ErrRefused, err, filepath.Join(out, MarkerFile))
@@ -102,11 +102,11 @@ func Check(out string, opts Options) error {
 	want := opts.Marker
 	switch {
 	case m.Kind != want.Kind:
-		return fmt.Errorf("%w: %s holds kisgen's %s, not %s: choose another output directory", ErrRefused, out, m.Kind, want.Kind)
+		return fmt.Errorf("%w %s: it holds kisgen's %s, not %s: choose another output directory", ErrRefused, out, m.Kind, want.Kind)
 	case m.Cluster != "" && want.Cluster != "" && m.Cluster != want.Cluster:
-		return fmt.Errorf("%w: %s holds the %s of cluster %q, and this plan is cluster %q: give each plan its own output directory", ErrRefused, out, m.Kind, m.Cluster, want.Cluster)
+		return fmt.Errorf("%w %s: it holds the %s of cluster %q, and this plan is cluster %q: give each plan its own output directory", ErrRefused, out, m.Kind, m.Cluster, want.Cluster)
 	case m.ClusterID != "" && want.ClusterID != "" && m.ClusterID != want.ClusterID:
-		return fmt.Errorf("%w: %s holds the %s of another cluster named %q (cluster id %s, made from another state directory; this one's id is %s): give each plan its own output directory",
+		return fmt.Errorf("%w %s: it holds the %s of another cluster named %q (cluster id %s, made from another state directory; this one's id is %s): give each plan its own output directory",
 			ErrRefused, out, m.Kind, m.Cluster, m.ClusterID, want.ClusterID)
 	}
 	return nil

@@ -60,14 +60,22 @@ an instance's user-data (cloud metadata, seed images) can read them.`,
 				out = filepath.Join(filepath.Dir(file), plan.DefaultUserDataDirName)
 			}
 			opts := render.Options{Format: plan.Format(format), Protect: protectedPaths(p, file, dir)}
-			// Refuse a colliding --out before the PKI is issued into a state directory.
+			// Refuse another cluster's state directory and a colliding --out before the
+			// PKI is issued (Ensure and RenderTo check again, under their locks).
+			if err := pki.CheckCluster(dir, p); err != nil {
+				return failed(err)
+			}
 			if err := outdir.Check(out, render.OutputOptions(p.Name, opts)); err != nil {
+				return failed(err)
+			}
+			if err := tightenSSHKey(c.ErrOrStderr(), p, file); err != nil {
 				return failed(err)
 			}
 			bundle, changes, err := pki.Ensure(p, dir, pki.Options{})
 			if err != nil {
 				return failed(err)
 			}
+			printWarnings(c.ErrOrStderr(), bundle.Warnings())
 			opts.ClusterID = bundle.ClusterID()
 			res, err := render.RenderTo(p, bundle, opts, out)
 			if res != nil && errors.Is(err, render.ErrTooBig) {
@@ -76,9 +84,7 @@ an instance's user-data (cloud metadata, seed images) can read them.`,
 			if err != nil {
 				return failed(fmt.Errorf("nothing written to %s: %w", out, err))
 			}
-			for _, w := range res.Warnings {
-				fmt.Fprintln(c.ErrOrStderr(), "warning:", w)
-			}
+			printWarnings(c.ErrOrStderr(), res.Warnings)
 			if err := render.SaveRecord(dir, res.Record); err != nil {
 				return failed(fmt.Errorf("user-data written to %s, but the record for `kisgen diff` was not: %w", out, err))
 			}

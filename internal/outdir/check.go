@@ -104,9 +104,9 @@ func Check(out string, opts Options) error {
 	case m.Kind != want.Kind:
 		return fmt.Errorf("%w %s: it holds kisgen's %s, not %s: choose another output directory", ErrRefused, out, m.Kind, want.Kind)
 	case m.Cluster != "" && want.Cluster != "" && m.Cluster != want.Cluster:
-		return fmt.Errorf("%w %s: it holds the %s of cluster %q, and this plan is cluster %q: give each plan its own output directory", ErrRefused, out, m.Kind, m.Cluster, want.Cluster)
+		return fmt.Errorf("%w %s: it holds the %s of cluster %q, and this plan is cluster %q: give each plan its own output directory (--out)", ErrRefused, out, m.Kind, m.Cluster, want.Cluster)
 	case m.ClusterID != "" && want.ClusterID != "" && m.ClusterID != want.ClusterID:
-		return fmt.Errorf("%w %s: it holds the %s of another cluster named %q (cluster id %s, made from another state directory; this one's id is %s): give each plan its own output directory",
+		return fmt.Errorf("%w %s: it holds the %s of another cluster named %q (cluster id %s, made from another state directory; this one's id is %s): give each plan its own output directory (--out)",
 			ErrRefused, out, m.Kind, m.Cluster, m.ClusterID, want.ClusterID)
 	}
 	return nil

@@ -46,6 +46,14 @@ type Options struct {
 // Check says whether out may be replaced by output described by opts; the error wraps
 // ErrRefused and says which path collides with what, and what to do. It changes nothing.
 func Check(out string, opts Options) error {
+	if err := checkProtected(out, opts); err != nil {
+		return err
+	}
+	return checkExisting(out, opts)
+}
+
+// checkProtected refuses out when it is, contains or lies inside a protected path.
+func checkProtected(out string, opts Options) error {
 	abs := canonical(out)
 	for _, p := range opts.Protect {
 		if p.Path == "" {
@@ -66,6 +74,12 @@ func Check(out string, opts Options) error {
 		return fmt.Errorf("%w %s: it %s %s, %s; the output directory is replaced as a whole, so that would delete it: choose an output directory outside it",
 			ErrRefused, out, how, p.Path, p.What)
 	}
+	return nil
+}
+
+// checkExisting refuses an existing out that is not kisgen's output of this kind and
+// cluster.
+func checkExisting(out string, opts Options) error {
 	fi, err := os.Lstat(out)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -293,4 +293,7 @@ func TestCheck(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(state, "pki")); err != nil {
 		t.Errorf("state directory damaged: %v", err)
 	}
+	if _, err := os.Stat(lockPath(state)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused output got a lock file: %v", err)
+	}
 }

@@ -65,6 +65,11 @@ func Begin(out string, opts Options) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Protected paths first, before a lock file or a parent directory is made for an
+	// output that will be refused anyway.
+	if err := checkProtected(out, opts); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return nil, fmt.Errorf("write %s: %w", out, err)
 	}
@@ -74,7 +79,7 @@ func Begin(out string, opts Options) (*Stage, error) {
 	}
 	notes, err := repair(abs)
 	if err == nil {
-		err = Check(out, opts)
+		err = checkExisting(out, opts)
 	}
 	if err != nil {
 		unlock()

@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/kisgen/kisgen/internal/topology"
+	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/plan/wizard"
 )
 
@@ -121,6 +123,7 @@ func writePlan(c *cobra.Command, file string, a *wizard.Answers, force bool) err
 		return failed(err)
 	}
 	fmt.Fprintf(out, "\nWrote %s: %s.\n", file, a.Summary())
+	printTopology(out, file, data)
 	switch {
 	case kr.Created:
 		fmt.Fprintf(out, "Created the SSH key pair %s (private, mode 0600: keep it safe, it opens every node) and %s.pub (put on every node).\n", key, key)
@@ -155,6 +158,7 @@ func convertKismatic(c *cobra.Command, src, dst string, force bool) error {
 		return failed(err)
 	}
 	fmt.Fprintf(out, "Wrote %s from the Kismatic plan %s.\n", dst, src)
+	printTopology(out, dst, converted)
 	if len(wrep.Findings) > 0 {
 		fmt.Fprintf(out, "\nkisgen validate -f %s finds:\n", dst)
 		_ = wrep.WriteText(out, converted)
@@ -163,6 +167,18 @@ func convertKismatic(c *cobra.Command, src, dst string, force bool) error {
 		return failed(fmt.Errorf("%s has errors to fix (%s); then run kisgen validate -f %s", dst, wrep.Summary(), dst))
 	}
 	return nil
+}
+
+// printTopology prints the table of the plan just written, as `kisgen validate` does; a
+// plan with errors gets none (its findings were printed instead).
+func printTopology(out io.Writer, file string, data []byte) {
+	p, rep := plan.Parse(file, data, plan.Options{})
+	if p == nil || rep.IsFatal(false) {
+		return
+	}
+	fmt.Fprintln(out)
+	_ = topology.Of(p).Write(out)
+	fmt.Fprintln(out)
 }
 
 func isTerminal(r io.Reader) bool {

@@ -78,10 +78,14 @@ Typical flow:
 		newServeCmd(),
 		newPackerCmd(),
 		newQEMUHelperCmd(),
+		newDocsCmd(),
 	)
 	// cobra's completion command shows its help for an unknown shell; make that a usage
 	// error (exit 2) like every other wrong argument.
 	root.InitDefaultCompletionCmd()
+	if err := registerCompletions(root); err != nil {
+		panic(err) // a programming error: TestCompletionsRegister names it
+	}
 	if c, _, err := root.Find([]string{"completion"}); err == nil && c.Name() == "completion" {
 		c.RunE = func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {

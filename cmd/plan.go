@@ -10,8 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/kisgen/kisgen/internal/topology"
-	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/plan/wizard"
 )
 
@@ -167,18 +165,6 @@ func convertKismatic(c *cobra.Command, src, dst string, force bool) error {
 		return failed(fmt.Errorf("%s has errors to fix (%s); then run kisgen validate -f %s", dst, wrep.Summary(), dst))
 	}
 	return nil
-}
-
-// printTopology prints the table of the plan just written, as `kisgen validate` does; a
-// plan with errors gets none (its findings were printed instead).
-func printTopology(out io.Writer, file string, data []byte) {
-	p, rep := plan.Parse(file, data, plan.Options{})
-	if p == nil || rep.IsFatal(false) {
-		return
-	}
-	fmt.Fprintln(out)
-	_ = topology.Of(p).Write(out)
-	fmt.Fprintln(out)
 }
 
 func isTerminal(r io.Reader) bool {

@@ -1,15 +1,11 @@
 package cmd
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/kisgen/kisgen/internal/report"
-	"github.com/kisgen/kisgen/internal/topology"
 	"github.com/kisgen/kisgen/plan"
 )
 
@@ -41,12 +37,8 @@ Exit status: 0 when the plan is valid, 1 when it has errors (or warnings with
 			}
 			valid := !rep.IsFatal(strict)
 			out := c.OutOrStdout()
-			var topo *topology.Table
-			if valid && p != nil {
-				topo = topology.Of(p)
-			}
 			if output == "json" {
-				if err := writeValidateJSON(out, rep, valid, topo); err != nil {
+				if err := writeValidateJSON(out, rep, valid, topologyOf(p, valid)); err != nil {
 					return err
 				}
 			} else {
@@ -63,9 +55,9 @@ Exit status: 0 when the plan is valid, 1 when it has errors (or warnings with
 					fmt.Fprintf(out, "%s: valid: %d nodes (%d etcd, %d master, %d worker)\n", file, len(p.Nodes),
 						len(p.NodesWith(plan.RoleEtcd)), len(p.NodesWith(plan.RoleMaster)), len(p.NodesWith(plan.RoleWorker)))
 				}
-				if topo != nil {
+				if t := topologyOf(p, valid); t != nil {
 					fmt.Fprintln(out)
-					if err := topo.Write(out); err != nil {
+					if err := t.Write(out); err != nil {
 						return err
 					}
 				}
@@ -80,23 +72,4 @@ Exit status: 0 when the plan is valid, 1 when it has errors (or warnings with
 	c.Flags().BoolVar(&strict, "strict", false, "treat warnings as errors")
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return c
-}
-
-// writeValidateJSON writes what report.WriteJSON writes (valid, errors, warnings, findings)
-// with the topology of a valid plan added, so a script reads the findings and the nodes
-// from one document.
-func writeValidateJSON(w io.Writer, rep *report.Report, valid bool, topo *topology.Table) error {
-	doc := struct {
-		Valid    bool             `json:"valid"`
-		Errors   int              `json:"errors"`
-		Warnings int              `json:"warnings"`
-		Findings []report.Finding `json:"findings"`
-		Topology *topology.Table  `json:"topology,omitempty"`
-	}{valid, rep.Count(report.Error), rep.Count(report.Warning), rep.Findings, topo}
-	if doc.Findings == nil {
-		doc.Findings = []report.Finding{}
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
 }

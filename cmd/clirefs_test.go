@@ -74,10 +74,12 @@ func parseInvocation(root *cobra.Command, line string, strict bool) (invocation,
 		}
 		sub := childNamed(inv.cmd, w)
 		if sub == nil {
-			if !strict && (inv.cmd == root || inv.cmd.HasSubCommands() && !inv.cmd.Runnable()) {
+			// A group (certs, mirror…) takes no argument but a subcommand, even once it has
+			// a RunE that answers a typo.
+			if !strict && (inv.cmd == root || inv.cmd.HasSubCommands()) {
 				return inv, false // prose: "kisgen turns a plan…", "kisgen mirror the build machine…"
 			}
-			if inv.cmd.HasSubCommands() && !inv.cmd.Runnable() {
+			if inv.cmd.HasSubCommands() {
 				inv.unknownSub = w
 			}
 			break

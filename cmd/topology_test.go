@@ -48,3 +48,18 @@ func TestValidatePrintsTopology(t *testing.T) {
 		t.Errorf("an invalid plan's json has a topology:\n%s", out)
 	}
 }
+
+// kisgen plan prints the topology of the plan it wrote.
+func TestPlanPrintsTopology(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := run(t, nil, "plan", "--non-interactive", "--etcd", "1", "--masters", "1", "--workers", "2", "--cni", "bridge",
+		"-f", dir+"/kismatic-cluster.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, s := range []string{"worker  worker2", "pod range:  172.16.0.0/16 (bridge): one /24 (256 addresses) per Kubernetes node, 3 in use, room for 256 nodes"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("stdout lacks %q:\n%s", s, out)
+		}
+	}
+}

@@ -97,8 +97,11 @@ var formattedFlagNames = map[string]string{
 	"plan/validate.go":    "the Kubernetes components' flags",
 }
 
-// messageFuncs are the calls whose string arguments are messages to the user.
-var messageFuncs = map[string]bool{"Errorf": true, "New": true, "usageError": true}
+// messageFuncs are the calls whose string arguments are messages to the user, and which
+// arguments: errors, usage errors, and the plan's findings (errorf(path, hint, format…),
+// Finding(sev, path, msg, hint)).
+var messageFuncs = map[string][]int{"Errorf": {0}, "New": {0}, "usageError": {0},
+	"errorf": {1, 2}, "warnf": {1, 2}, "Finding": {2, 3}}
 
 // Every kisgen command line in a string of kisgen's Go code names real commands and flags,
 // and every bare --flag in an error message is a flag of the commands that show it.
@@ -138,9 +141,11 @@ func TestMessagesNameRealFlags(t *testing.T) {
 			case *ast.SelectorExpr:
 				name = fn.Sel.Name
 			}
-			if messageFuncs[name] && len(call.Args) > 0 {
-				if lit, ok := call.Args[0].(*ast.BasicLit); ok {
-					messages[lit] = true
+			for _, i := range messageFuncs[name] {
+				if i < len(call.Args) {
+					if lit, ok := call.Args[i].(*ast.BasicLit); ok {
+						messages[lit] = true
+					}
 				}
 			}
 			return true

@@ -69,6 +69,8 @@ var messageCommands = map[string]struct {
 	"providers/vsphere": {[]string{"provision"}, true},
 	"providers/metal":   {[]string{"provision"}, true},
 	"providers/pxe":     {[]string{"provision", "bundle pxe", "serve pxe"}, true},
+	// The instances record, which verify reads (LoadFor).
+	"providers/instances": {[]string{"verify"}, true},
 	// The per-user cache: every command that builds or reads cached binaries and images.
 	"internal/cachedir": {[]string{"image build", "mirror build", "bundle pxe", "packer", "provision"}, true},
 	"cmd/bundle.go":     {[]string{"bundle pxe"}, false},

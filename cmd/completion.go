@@ -2,10 +2,12 @@ package cmd
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/kisgen/kisgen/image"
 	"github.com/kisgen/kisgen/packer"
@@ -15,14 +17,57 @@ import (
 )
 
 // registerCompletions teaches the shell completion (`kisgen completion SHELL`) the values
-// of the flags and arguments that take one of a known set: providers, user-data formats,
-// operating systems, output formats, builders, CAs and the certificates of the plan's
-// state. It is called once from NewRootCmd, after every command is added, so the values
-// live in one place; the error names a command or flag that is not in the tree (a test
-// keeps it nil).
+// of the flags and arguments that take one of a known set. Flags are matched by name over
+// the whole tree, so a command that gains a --provider, --format, --os or --node flag
+// completes it without a change here: --provider gives the providers, --format the
+// user-data formats, --os the operating systems, --builder Packer's builders, --output
+// the formats its usage names, --node and --host the plan's node names, -f plan files.
+// The rest are listed by command. It is called once from NewRootCmd, after every command
+// is added; the error names a listed command or flag that is not in the tree (every test
+// that builds the tree would then fail).
 func registerCompletions(root *cobra.Command) error {
-	formats := []string{string(plan.FormatCloudInit), string(plan.FormatIgnition)}
 	var errs []string
+	fixed := func(values ...string) cobra.CompletionFunc {
+		return cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp)
+	}
+	byName := map[string]cobra.CompletionFunc{
+		"provider": fixed(append(providers.Names(), "none")...),
+		"format":   fixed(string(plan.FormatCloudInit), string(plan.FormatIgnition)),
+		"os":       fixed(plan.SupportedOS...),
+		"builder":  fixed(packer.Builders()...),
+		"node":     completeNodeNames,
+		"host":     completeNodeNames,
+	}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.LocalNonPersistentFlags().VisitAll(func(f *pflag.Flag) {
+			fn := byName[f.Name]
+			switch {
+			case c == root || c.Name() == "completion" || c.Parent() != nil && c.Parent().Name() == "completion":
+				return
+			case (f.Name == "node" || f.Name == "host") && c.Name() == "plan":
+				return // plan's --node defines new nodes
+			case f.Name == "os" && c.CommandPath() == "kisgen image build":
+				fn = fixed(image.SupportedOS()...)
+			case f.Name == "output":
+				if m := outputValues.FindStringSubmatch(f.Usage); m != nil {
+					fn = fixed(m[1], m[2])
+				}
+			case f.Name == "file" && f.Shorthand == "f" && c.Name() != "plan":
+				_ = c.MarkFlagFilename("file", "yaml", "yml")
+			}
+			if fn != nil {
+				if err := c.RegisterFlagCompletionFunc(f.Name, fn); err != nil {
+					errs = append(errs, fmt.Sprintf("%s --%s: %v", c.CommandPath(), f.Name, err))
+				}
+			}
+		})
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(root)
+
 	flag := func(path, name string, f cobra.CompletionFunc) {
 		c, err := findCmd(root, path)
 		if err == nil {
@@ -32,9 +77,6 @@ func registerCompletions(root *cobra.Command) error {
 			errs = append(errs, fmt.Sprintf("%s --%s: %v", path, name, err))
 		}
 	}
-	fixed := func(values ...string) cobra.CompletionFunc {
-		return cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp)
-	}
 	args := func(path string, f cobra.CompletionFunc) {
 		c, err := findCmd(root, path)
 		if err != nil {
@@ -43,46 +85,44 @@ func registerCompletions(root *cobra.Command) error {
 		}
 		c.ValidArgsFunction = f
 	}
-
 	args("provision", func(c *cobra.Command, a []string, _ string) ([]string, cobra.ShellCompDirective) {
 		if len(a) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		return providers.Names(), cobra.ShellCompDirectiveNoFileComp
 	})
-	flag("render", "format", fixed(formats...))
-	flag("diff", "format", fixed(formats...))
-	flag("plan", "os", fixed(plan.SupportedOS...))
-	flag("plan", "provider", fixed(append(providers.Names(), "none")...))
 	flag("plan", "cni", fixed("calico", "bridge", "custom"))
 	flag("plan", "networking", fixed(string(plan.ModeOverlay), string(plan.ModeRouted)))
 	flag("plan", "name-resolution", fixed("hosts", "dns"))
 	flag("plan", "addressing", fixed("generate", "list"))
-	flag("image build", "os", fixed(image.SupportedOS()...))
-	flag("packer", "builder", fixed(packer.Builders()...))
 	flag("certs rotate", "ca", fixed(pki.CA, pki.EtcdCA, pki.FrontProxyCA))
 	args("certs rotate", completeCertificates)
-	for _, path := range []string{"validate", "diff", "version"} {
-		flag(path, "output", fixed("text", "json"))
-	}
-	for _, path := range []string{"certs list", "certs check", "verify"} {
-		flag(path, "output", fixed("table", "json"))
-	}
-	// -f takes a plan: offer YAML files rather than every file.
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
-		if f := c.Flags().Lookup("file"); f != nil && f.Shorthand == "f" && c.Name() != "plan" {
-			_ = c.MarkFlagFilename("file", "yaml", "yml")
-		}
-		for _, s := range c.Commands() {
-			walk(s)
-		}
-	}
-	walk(root)
 	if len(errs) > 0 {
-		return fmt.Errorf("completion for flags that do not exist: %s", strings.Join(errs, "; "))
+		return fmt.Errorf("completion registration: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// outputValues reads the two values of an --output flag from its usage, "output format:
+// text or json", so the completion cannot drift from what the command accepts.
+var outputValues = regexp.MustCompile(`^output format: ([a-z]+) or ([a-z]+)$`)
+
+// completeNodeNames offers the host names of the plan that -f names (the default plan
+// when none is given); nothing when it does not load.
+func completeNodeNames(c *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	file := plan.DefaultPlanFileName
+	if f := c.Flags().Lookup("file"); f != nil {
+		file = f.Value.String()
+	}
+	p, _, err := plan.Load(file)
+	if err != nil || p == nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	names := make([]string, 0, len(p.Nodes))
+	for _, n := range p.Nodes {
+		names = append(names, n.Host)
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
 // completeCertificates offers the leaf certificates in the plan's state directory (what

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // complete runs cobra's hidden __complete command, as the shell scripts of `kisgen
@@ -105,4 +107,55 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Every flag of a kind the completion knows offers values, on whichever command has it:
+// a new --output, --format, --provider, --os or --builder flag completes without a change.
+func TestEveryValueFlagCompletes(t *testing.T) {
+	root := NewRootCmd(nil, nil, nil)
+	kinds := map[string]bool{"output": true, "format": true, "provider": true, "os": true, "builder": true}
+	found := 0
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Name() == "completion" {
+			return
+		}
+		c.LocalNonPersistentFlags().VisitAll(func(f *pflag.Flag) {
+			if !kinds[f.Name] {
+				return
+			}
+			found++
+			args := append(strings.Fields(strings.TrimPrefix(c.CommandPath(), "kisgen ")), "--"+f.Name, "")
+			if got, _ := complete(t, args...); len(got) == 0 {
+				t.Errorf("%s --%s completes nothing", c.CommandPath(), f.Name)
+			}
+		})
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(root)
+	if found < 10 {
+		t.Errorf("only %d value flags found", found)
+	}
+}
+
+// --node and --host complete the plan's host names (for the commands that take one; plan's
+// own --node defines new nodes and is left alone).
+func TestCompleteNodeNames(t *testing.T) {
+	path := planDir(t, "ha.yaml")
+	c := &cobra.Command{Use: "x"}
+	c.Flags().StringP("file", "f", path, "")
+	got, directive := completeNodeNames(c, nil, "")
+	want := []string{"etcd1", "etcd2", "etcd3", "master1", "master2", "worker1", "worker2", "worker3"}
+	if d := cmp.Diff(want, got); d != "" || directive != cobra.ShellCompDirectiveNoFileComp {
+		t.Errorf("node names (-want +got):\n%s", d)
+	}
+	c.Flags().Set("file", filepath.Join(t.TempDir(), "missing.yaml"))
+	if got, _ := completeNodeNames(c, nil, ""); len(got) != 0 {
+		t.Errorf("a missing plan completes %v", got)
+	}
+	if got, _ := complete(t, "plan", "--node", ""); len(got) != 0 {
+		t.Errorf("plan --node completes %v", got)
+	}
 }

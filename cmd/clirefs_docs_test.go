@@ -186,3 +186,57 @@ func runnableInDocsTest(inv invocation) bool {
 	}
 	return false
 }
+
+var (
+	mdLink    = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	mdHeading = regexp.MustCompile(`(?m)^#{1,6} +(.+)$`)
+	slugDrop  = regexp.MustCompile(`[^\p{L}\p{N} _-]`)
+)
+
+// slug is GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens.
+func slug(heading string) string {
+	return strings.ReplaceAll(slugDrop.ReplaceAllString(strings.ToLower(strings.TrimSpace(heading)), ""), " ", "-")
+}
+
+// Every relative link in the README and docs/ points at a file that exists, and every
+// #anchor at a heading of that file.
+func TestDocsLinksResolve(t *testing.T) {
+	docs := markdownDocs(t)
+	links := 0
+	for name, doc := range docs {
+		for _, m := range mdLink.FindAllStringSubmatch(doc, -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			links++
+			file, anchor, _ := strings.Cut(target, "#")
+			path := name
+			if file != "" {
+				path = filepath.ToSlash(filepath.Join(filepath.Dir(name), file))
+			}
+			data, err := os.ReadFile(filepath.Join("..", path))
+			if err != nil {
+				if _, serr := os.Stat(filepath.Join("..", path)); serr != nil {
+					t.Errorf("%s: link %s: %v", name, target, serr)
+				}
+				continue
+			}
+			if anchor == "" {
+				continue
+			}
+			found := false
+			for _, h := range mdHeading.FindAllStringSubmatch(string(data), -1) {
+				if slug(h[1]) == anchor {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s: link %s: %s has no heading with that anchor", name, target, path)
+			}
+		}
+	}
+	if links < 10 {
+		t.Errorf("only %d links found", links)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kisgen/kisgen/plan"
 )
 
 // docLine is a line of a shell code block in a Markdown file, or an inline code span.
@@ -238,5 +240,23 @@ func TestDocsLinksResolve(t *testing.T) {
 	}
 	if links < 10 {
 		t.Errorf("only %d links found", links)
+	}
+}
+
+// The README's commands name the pause image archive that `kisgen mirror build
+// --pause-image` writes: the default pause version, which changes with the defaults.
+func TestReadmePauseVersion(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := regexp.MustCompile(`pause-([0-9][0-9.]*[0-9])\.tar`).FindAllStringSubmatch(string(data), -1)
+	if len(ms) == 0 {
+		t.Fatal("the README names no pause image archive")
+	}
+	for _, m := range ms {
+		if m[1] != plan.DefaultPauseVersion {
+			t.Errorf("README.md names pause-%s.tar; mirror build --pause-image writes pause-%s.tar", m[1], plan.DefaultPauseVersion)
+		}
 	}
 }

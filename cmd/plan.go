@@ -121,6 +121,7 @@ func writePlan(c *cobra.Command, file string, a *wizard.Answers, force bool) err
 		return failed(err)
 	}
 	fmt.Fprintf(out, "\nWrote %s: %s.\n", file, a.Summary())
+	printTopology(out, file, data)
 	switch {
 	case kr.Created:
 		fmt.Fprintf(out, "Created the SSH key pair %s (private, mode 0600: keep it safe, it opens every node) and %s.pub (put on every node).\n", key, key)
@@ -158,6 +159,7 @@ func convertKismatic(c *cobra.Command, src, dst string, force bool) error {
 		return failed(err)
 	}
 	fmt.Fprintf(out, "Wrote %s from the Kismatic plan %s.\n", dst, src)
+	printTopology(out, dst, converted)
 	if len(wrep.Findings) > 0 {
 		fmt.Fprintf(out, "\nkisgen validate -f %s finds:\n", dst)
 		_ = wrep.WriteText(out, converted)

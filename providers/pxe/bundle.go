@@ -150,9 +150,13 @@ func Build(p *plan.Plan, machines []providers.Machine, opts Options) (*Result, e
 	if err := checkArgs(opts.KernelArgs + " " + opts.Root); err != nil {
 		errs = append(errs, err)
 	}
-	for _, a := range []struct{ what, path string }{{"kernel", opts.Kernel}, {"initrd", opts.Initrd}} {
+	// The hint names the command with the flag: `kisgen provision pxe` has no --kernel.
+	for _, a := range []struct{ what, path, flag string }{
+		{"kernel", opts.Kernel, "`kisgen bundle pxe --kernel`"},
+		{"initrd", opts.Initrd, "`kisgen bundle pxe --initrd`"},
+	} {
 		if fi, err := os.Stat(a.path); err != nil || !fi.Mode().IsRegular() {
-			errs = append(errs, fmt.Errorf("%w: the %s %q: build one with `kisgen image build` or point --%s at one", ErrMissingAsset, a.what, a.path, a.what))
+			errs = append(errs, fmt.Errorf("%w: the %s %q: build one with `kisgen image build`, or point %s at one", ErrMissingAsset, a.what, a.path, a.flag))
 		}
 	}
 	if opts.Mirror != "" {

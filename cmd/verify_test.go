@@ -14,13 +14,14 @@ import (
 
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
-	"github.com/kisgen/kisgen/providers"
+	"github.com/kisgen/kisgen/providers/instances"
 	"github.com/kisgen/kisgen/verify"
 	"github.com/kisgen/kisgen/verify/sshdtest"
 )
 
-// verifyLab is examples/minimal.yaml with its PKI issued and its three nodes recorded by
-// the qemu provider at loopback addresses: etcd1 is a real sshd holding the host key kisgen
+// verifyLab is examples/minimal.yaml with its PKI issued and its three nodes in the
+// instances record as qemu's, at loopback addresses (no host keys recorded: they come
+// from the PKI): etcd1 is a real sshd holding the host key kisgen
 // generated for it, master1 a real sshd with another host key (an impostor), worker1 a
 // closed port.
 type verifyLab struct {
@@ -64,11 +65,11 @@ func newVerifyLab(t *testing.T, issuePKI bool) *verifyLab {
 	}
 	closed := l.Addr().String()
 	l.Close()
-	if err := providers.SaveRecord(state, "qemu", []providers.Instance{
-		{Host: "etcd1", ID: "q1", State: "running", SSHAddr: etcd1.Addr},
-		{Host: "master1", ID: "q2", State: "running", SSHAddr: impostor.Addr},
-		{Host: "worker1", ID: "q3", State: "running", SSHAddr: closed},
-	}); err != nil {
+	if err := instances.Save(state, instances.Record{Cluster: "minimal", Provider: "qemu", Instances: []instances.Instance{
+		{Node: "etcd1", Machine: "minimal-etcd1", SSHAddress: etcd1.Addr},
+		{Node: "master1", Machine: "minimal-master1", SSHAddress: impostor.Addr},
+		{Node: "worker1", Machine: "minimal-worker1", SSHAddress: closed},
+	}}); err != nil {
 		t.Fatal(err)
 	}
 	return &verifyLab{plan: path, state: state, etcd1: etcd1}

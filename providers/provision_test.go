@@ -130,9 +130,9 @@ func TestProvisionMergesWithWhatWasRecorded(t *testing.T) {
 	}
 	boom := errors.New("worker1: power on: no licence")
 	prov := &fakeProvider{name: "vsphere", err: boom, result: []Instance{
-		{Host: "etcd1", ID: "vm-1", SSHAddr: "10.30.0.11:2222"},                 // kept: still runs the old key
+		{Host: "etcd1", ID: "vm-1", SSHAddr: "10.30.0.11:2222"},                  // kept: still runs the old key
 		{Host: "master1", ID: "vm-7", SSHAddr: "10.30.0.21:2222", Created: true}, // re-created: the key it got now
-		{Host: "worker1"},                                                        // failed before a machine existed
+		{Host: "worker1"}, // failed before a machine existed
 	}}
 	keys := map[string]string{"etcd1": newKey, "master1": newKey, "worker1": newKey}
 	_, err := Provision(context.Background(), prov, p, nil, Options{StateDir: state, HostKeys: keys})

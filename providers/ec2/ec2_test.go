@@ -23,7 +23,6 @@ import (
 	ignconfig "github.com/coreos/ignition/v2/config"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"golang.org/x/crypto/ssh"
 	"gopkg.in/amz.v3/ec2/ec2test"
 
 	"github.com/kisgen/kisgen/plan"
@@ -774,11 +773,7 @@ func TestProvisionRecordsWhereVerifyReachesEachInstance(t *testing.T) {
 		t.Fatalf("plan: %v", rep.Findings)
 	}
 	state := t.TempDir()
-	keys := map[string]string{}
-	for _, n := range p.Nodes {
-		_, k := sshdtest.NewHostKey(t)
-		keys[n.Host] = string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(k)))
-	}
+	keys := sshdtest.HostKeyLines(t, "etcd1", "master1", "worker1")
 	got, err := providers.Provision(context.Background(), f.provider(), p, machines(p, nil), providers.Options{StateDir: state, HostKeys: keys})
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
@@ -293,11 +292,7 @@ func TestDeviceCreatedBeforeACrashIsRecognised(t *testing.T) {
 func TestProvisionRecordsWhereVerifyReachesEachDevice(t *testing.T) {
 	_, p, m := setup(t)
 	state := t.TempDir()
-	keys := map[string]string{}
-	for _, n := range p.Nodes {
-		_, k := sshdtest.NewHostKey(t)
-		keys[n.Host] = string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(k)))
-	}
+	keys := sshdtest.HostKeyLines(t, "etcd1", "master1", "worker1")
 	got, err := providers.Provision(context.Background(), m, p, machines(p), providers.Options{StateDir: state, HostKeys: keys})
 	if err != nil {
 		t.Fatal(err)

@@ -1,13 +1,11 @@
 package pxe
 
 import (
-	"bytes"
 	"context"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/kisgen/kisgen/providers"
 	"github.com/kisgen/kisgen/providers/instances"
@@ -22,11 +20,7 @@ func TestProvisionRecordsWhereVerifyReachesEachMachine(t *testing.T) {
 	p := examplePlan(t)
 	opts := assets(t)
 	state := t.TempDir()
-	keys := map[string]string{}
-	for _, n := range p.Nodes {
-		_, k := sshdtest.NewHostKey(t)
-		keys[n.Host] = string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(k)))
-	}
+	keys := sshdtest.HostKeyLines(t, "etcd1", "master1", "worker1", "worker2")
 	x := &PXE{Options: Options{Kernel: opts.Kernel, Initrd: opts.Initrd, IPXEDir: opts.IPXEDir}}
 	if _, err := providers.Provision(context.Background(), x, p, machinesOf(p), providers.Options{StateDir: state, HostKeys: keys}); err != nil {
 		t.Fatal(err)

@@ -28,7 +28,6 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
@@ -621,11 +620,7 @@ func TestProvisionRecordsWhereVerifyReachesEachVM(t *testing.T) {
 	vc.reports.Store("prod-worker2", "10.30.9.32")
 	p := testPlan(t)
 	state := t.TempDir()
-	keys := map[string]string{}
-	for _, n := range p.Nodes {
-		_, k := sshdtest.NewHostKey(t)
-		keys[n.Host] = string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(k)))
-	}
+	keys := sshdtest.HostKeyLines(t, "etcd1", "master1", "worker1", "worker2")
 	got, err := providers.Provision(context.Background(), vc.provider(), p, userData(p, nil), providers.Options{StateDir: state, HostKeys: keys})
 	if err != nil {
 		t.Fatal(err)

@@ -133,8 +133,8 @@ func TestVerifyAfterProvisionVSphere(t *testing.T) {
 	}
 
 	code, out, errOut := run(t, nil, "provision", "vsphere", "-f", path)
-	if code != ExitOK {
-		t.Fatalf("provision: exit %d\n%s\n%s", code, out, errOut)
+	if code != ExitOK || !strings.Contains(errOut, "host key in "+instances.Path(state)) {
+		t.Fatalf("provision: exit %d, or stderr does not name the record\n%s\n%s", code, out, errOut)
 	}
 	rec, err := instances.LoadFor(state, "minimal", "vsphere")
 	if err != nil {

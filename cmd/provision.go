@@ -15,6 +15,7 @@ import (
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
+	"github.com/kisgen/kisgen/providers/instances"
 )
 
 func newProvisionCmd() *cobra.Command {
@@ -78,11 +79,11 @@ variables, METAL_AUTH_TOKEN), never from flags or the plan.
 			if opts.HostKeys, err = hostKeys(p, opts.StateDir, c.ErrOrStderr()); err != nil {
 				return failed(err)
 			}
-			instances, err := providers.Provision(ctx, prov, p, machines, opts)
-			if len(instances) > 0 {
+			got, err := providers.Provision(ctx, prov, p, machines, opts)
+			if len(got) > 0 {
 				tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NODE\tMACHINE\tSTATE\tPRIVATE IP\tPUBLIC IP\tSSH\tCREATED")
-				for _, in := range instances {
+				for _, in := range got {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", in.Host, in.ID, in.State, dash(in.PrivateIP), dash(in.PublicIP), dash(in.SSHAddr), in.Created)
 				}
 				tw.Flush()
@@ -90,6 +91,7 @@ variables, METAL_AUTH_TOKEN), never from flags or the plan.
 			if err != nil {
 				return failed(err)
 			}
+			fmt.Fprintf(c.ErrOrStderr(), "kisgen: recorded where each node's sshd is and its host key in %s: `kisgen verify` reads it\n", instances.Path(opts.StateDir))
 			return nil
 		},
 	}

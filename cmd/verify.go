@@ -72,7 +72,7 @@ command line is wrong.`,
 			if provider == "" {
 				provider = p.Provider.Name
 			}
-			if provider != noProvider && !slices.Contains(providers.Names(), provider) {
+			if provider != "" && provider != noProvider && !slices.Contains(providers.Names(), provider) {
 				return usageError("unknown provider %q: use one of %s or %s", provider, strings.Join(providers.Names(), ", "), noProvider)
 			}
 			state := stateDir(state, file)

@@ -116,15 +116,7 @@ func TestVerifyAfterProvisionVSphere(t *testing.T) {
 	if !ok {
 		t.Fatal("no host key for etcd1")
 	}
-	key, err := os.ReadFile(filepath.Join(filepath.Dir(path), "kismaticuser.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.ParsePrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	etcd1 := sshdtest.Start(t, sshdtest.Config{HostKeyPEM: priv, AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}})
+	etcd1 := sshdtest.Start(t, sshdtest.Config{HostKeyPEM: priv, AuthorizedKeys: []ssh.PublicKey{planSigner(t, path).PublicKey()}})
 	_, port, _ := strings.Cut(etcd1.Addr, ":")
 	n, _ := strconv.Atoi(port)
 	writePlan(n)

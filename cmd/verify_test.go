@@ -33,14 +33,7 @@ func newVerifyLab(t *testing.T, issuePKI bool) *verifyLab {
 	t.Helper()
 	path := planDir(t, "minimal.yaml")
 	state := filepath.Join(filepath.Dir(path), plan.DefaultStateDirName)
-	keyPEM, err := os.ReadFile(filepath.Join(filepath.Dir(path), "kismaticuser.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.ParsePrivateKey(keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := planSigner(t, path)
 	cfg := sshdtest.Config{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}}
 	if issuePKI {
 		p, rep, err := plan.Load(path)
@@ -189,6 +182,20 @@ func TestVerifyCommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+// planSigner reads the SSH key planDir put beside the plan at path.
+func planSigner(t *testing.T, path string) ssh.Signer {
+	t.Helper()
+	keyPEM, err := os.ReadFile(filepath.Join(filepath.Dir(path), "kismaticuser.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer
 }
 
 // collapse squeezes runs of spaces so that table columns compare loosely.

@@ -2,8 +2,6 @@ package instances
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"os"
 	"strings"
@@ -11,28 +9,17 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"golang.org/x/crypto/ssh"
-)
 
-func hostKey(t *testing.T) string {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(k)))
-}
+	"github.com/kisgen/kisgen/verify/sshdtest"
+)
 
 var at = time.Date(2026, 12, 4, 21, 0, 0, 0, time.UTC)
 
 func sample(t *testing.T) Record {
+	keys := sshdtest.HostKeyLines(t, "worker1", "etcd1")
 	return Record{Cluster: "prod", Provider: "aws", Instances: []Instance{
-		{Node: "worker1", Machine: "i-3", SSHAddress: "203.0.113.31:22", HostKey: hostKey(t), RecordedAt: at},
-		{Node: "etcd1", Machine: "i-1", SSHAddress: "[2001:db8::11]:2222", HostKey: hostKey(t), RecordedAt: at},
+		{Node: "worker1", Machine: "i-3", SSHAddress: "203.0.113.31:22", HostKey: keys["worker1"], RecordedAt: at},
+		{Node: "etcd1", Machine: "i-1", SSHAddress: "[2001:db8::11]:2222", HostKey: keys["etcd1"], RecordedAt: at},
 		{Node: "master1", Machine: "i-2", SSHAddress: "10.20.0.21:22", RecordedAt: at},
 	}}
 }
@@ -92,7 +79,7 @@ func TestMarshalIsTheSameWhateverTheOrder(t *testing.T) {
 }
 
 func TestLoadRefusesWhatVerifyCouldNotUse(t *testing.T) {
-	key := hostKey(t)
+	key := sshdtest.HostKeyLines(t, "etcd1")["etcd1"]
 	cases := []struct {
 		name, doc, want string
 	}{

@@ -89,13 +89,12 @@ the real one.`,
 // loadPlanForMirror loads the plan like every command, except that a mirror.checksums
 // file that does not exist yet is no error: mirror build is what writes it.
 func loadPlanForMirror(errOut io.Writer, file string) (*plan.Plan, error) {
-	p, rep, err := plan.Load(file)
+	p, rep, src, err := plan.LoadSource(file)
 	if err != nil {
 		return nil, failed(err)
 	}
 	plan.ForgiveUnbuiltChecksums(rep)
 	if len(rep.Findings) > 0 {
-		src, _ := os.ReadFile(file)
 		_ = rep.WriteText(errOut, src)
 	}
 	if rep.IsFatal(false) {

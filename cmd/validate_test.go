@@ -2,10 +2,15 @@ package cmd
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+
+	"github.com/kisgen/kisgen/plan"
 )
 
 func TestValidate(t *testing.T) {
@@ -84,5 +89,51 @@ func TestValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestValidateReadsThePlanOnce feeds the plan through a FIFO, a stream larger than the
+// 16 MiB cap at each open (as /dev/zero is an endless one): the findings must be printed
+// from the bytes the loader read, capped, not from a second read of the file.
+func TestValidateReadsThePlanOnce(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "kismatic-cluster.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var opens atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		chunk := []byte(strings.Repeat("#\n", 32<<10))
+		for range 2 { // bounded: a reader that keeps opening gets two streams
+			f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+			if err != nil {
+				return
+			}
+			opens.Add(1)
+			// Stop at 1 MiB over the cap, or when the reader closes its end (EPIPE).
+			for n := 0; n <= plan.MaxFileSize+1<<20; n += len(chunk) {
+				if _, err := f.Write(chunk); err != nil {
+					break
+				}
+			}
+			f.Close()
+		}
+	}()
+	code, out, errOut := run(t, nil, "validate", "-f", fifo)
+	got := opens.Load()
+	if got < 2 { // the writer waits for a second reader: be it
+		if f, err := os.Open(fifo); err == nil {
+			_, _ = io.Copy(io.Discard, f)
+			f.Close()
+		}
+	}
+	<-done
+	if got != 1 {
+		t.Errorf("the plan was opened %d times, want once", got)
+	}
+	if code != 1 || !strings.Contains(out, "the file is larger than 16 MiB") {
+		t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 }

@@ -154,6 +154,30 @@ func TestLoadRefusesAHugeFileWithoutReadingIt(t *testing.T) {
 	}
 }
 
+// endless is a reader that never ends (as /dev/zero or a FIFO fed forever), counting what
+// was read from it.
+type endless struct{ read int64 }
+
+func (e *endless) Read(b []byte) (int, error) {
+	clear(b)
+	e.read += int64(len(b))
+	return len(b), nil
+}
+
+func TestReadCappedStopsAtTheCap(t *testing.T) {
+	r := &endless{}
+	data, err := readCapped(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) != MaxFileSize+1 || r.read != MaxFileSize+1 {
+		t.Fatalf("kept %d bytes, read %d; want %d of each", len(data), r.read, MaxFileSize+1)
+	}
+	if _, rep := Parse("zero", data, Options{}); rep.Count(report.Error) != 1 || !strings.Contains(rep.Findings[0].Message, "larger than 16 MiB") {
+		t.Fatalf("findings %v", rep.Findings)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	if _, _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "kisgen plan") {

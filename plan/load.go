@@ -37,28 +37,51 @@ type Options struct {
 // it could not be decoded at all), the report of every finding, and an error only when the
 // file could not be read. Callers decide with report.IsFatal whether to go on.
 func Load(path string) (*Plan, *report.Report, error) {
-	f, err := os.Open(path)
+	p, rep, _, err := LoadSource(path)
+	return p, rep, err
+}
+
+// LoadSource is Load that also returns the bytes it read (at most MaxFileSize+1), for
+// printing the report's source lines: reading the file again would read it without the
+// cap (a FIFO or /dev/zero never ends) and could show lines the report was not made from.
+func LoadSource(path string) (*Plan, *report.Report, []byte, error) {
+	data, err := ReadSource(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil, fmt.Errorf("%w: %s (create one with `kisgen plan`)", ErrNotFound, path)
-		}
-		return nil, nil, fmt.Errorf("read plan: %w", err)
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, nil, fmt.Errorf("read plan: %s is a directory; pass the plan file itself (-f DIR/kismatic-cluster.yaml)", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read plan %s: %w", path, err)
+		return nil, nil, nil, err
 	}
 	root, err := os.OpenRoot(filepath.Dir(path))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read plan: %w", err)
+		return nil, nil, nil, fmt.Errorf("read plan: %w", err)
 	}
 	defer root.Close()
 	p, rep := Parse(path, data, Options{Root: root})
-	return p, rep, nil
+	return p, rep, data, nil
+}
+
+// ReadSource reads the plan file at path, at most MaxFileSize+1 bytes: one byte more than
+// a plan may have, so that Parse can tell the file is too large.
+func ReadSource(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s (create one with `kisgen plan`)", ErrNotFound, path)
+		}
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("read plan: %s is a directory; pass the plan file itself (-f DIR/kismatic-cluster.yaml)", path)
+	}
+	data, err := readCapped(f)
+	if err != nil {
+		return nil, fmt.Errorf("read plan %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// readCapped reads r up to MaxFileSize+1 bytes.
+func readCapped(r io.Reader) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(r, MaxFileSize+1))
 }
 
 // Parse decodes and validates plan bytes; name is used in findings. It never panics on

@@ -206,3 +206,21 @@ func TestOtherLineEndingsAndByteOrderMarkAreAccepted(t *testing.T) {
 		})
 	}
 }
+
+// TestControlCharactersInKeysAreEscapedInFindings: a quoted key may hold ESC and a
+// newline; the YAML path of its finding must reach the terminal escaped.
+func TestControlCharactersInKeysAreEscapedInFindings(t *testing.T) {
+	data := append(readValid(t), []byte("\"\\e[2Jclu\\nster\": 1\n")...)
+	_, rep := Parse("p.yaml", data, Options{})
+	var b strings.Builder
+	if err := rep.WriteText(&b, data); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.ContainsAny(out, "\x1b\r") {
+		t.Errorf("raw control characters in the output:\n%q", out)
+	}
+	if !strings.Contains(out, `: error: \x1b[2Jclu\nster: unknown key "\x1b[2Jclu\nster"`) {
+		t.Errorf("the finding does not name the key escaped:\n%s", out)
+	}
+}

@@ -200,6 +200,9 @@ func readDocument(name string, data []byte, rep *report.Report) *yaml.Node {
 		msg, line := yamlErrorLine(err)
 		col := 0
 		hint := "fix the YAML syntax at this line"
+		if se, ok := locateSyntaxError(data); ok && unknownAnchorRE.FindStringSubmatch(msg) == nil {
+			msg, line, col = se.msg, se.line, se.col
+		}
 		if m := unknownAnchorRE.FindStringSubmatch(msg); m != nil && line == 0 {
 			// The parser names the anchor but not where it is used: find the alias.
 			if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
@@ -209,7 +212,9 @@ func readDocument(name string, data []byte, rep *report.Report) *yaml.Node {
 		}
 		if line > 0 {
 			if l := sourceLine(data, line); strings.HasPrefix(strings.TrimLeft(l, " "), "\t") || strings.Contains(msg, "tab") {
-				col = strings.IndexByte(l, '\t') + 1
+				if col == 0 {
+					col = strings.IndexByte(l, '\t') + 1
+				}
 				hint = "YAML does not allow tabs for indentation: indent with spaces"
 			}
 		}
@@ -220,7 +225,11 @@ func readDocument(name string, data []byte, rep *report.Report) *yaml.Node {
 		return fatal("the file holds more than one YAML document", "keep one plan per file: remove the \"---\" and what follows it", extra.Line, extra.Column)
 	} else if !errors.Is(err, io.EOF) {
 		msg, line := yamlErrorLine(err)
-		return fatal("not valid YAML: "+msg, "fix the YAML syntax at this line", line, 0)
+		col := 0
+		if se, ok := locateSyntaxError(data); ok {
+			msg, line, col = se.msg, se.line, se.col
+		}
+		return fatal("not valid YAML: "+msg, "fix the YAML syntax at this line", line, col)
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return fatal("the file holds no YAML document", "write a plan with `kisgen plan`", 0, 0)
@@ -288,6 +297,9 @@ func walkAndDecode(w *schemaWalker, top *yaml.Node, out any) bool {
 	if w.bombed {
 		return false
 	}
+	// The walk has reported each duplicate key; the decoder would refuse the whole mapping
+	// holding one, leaving every section in it empty and the rules reporting them missing.
+	dropDuplicateKeys(top, map[*yaml.Node]bool{})
 	if err := decodeNodeSafely(top, out); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) && w.rep.Count(report.Error) > 0 {
@@ -302,6 +314,55 @@ func walkAndDecode(w *schemaWalker, top *yaml.Node, out any) bool {
 		return false
 	}
 	return true
+}
+
+// dropDuplicateKeys keeps, in every mapping under n, only the last of keys that repeat, as
+// YAML libraries that accept duplicates do (the finding's hint says so). Merge keys ("<<")
+// are left for the decoder. seen guards against visiting a node shared by aliases twice.
+func dropDuplicateKeys(n *yaml.Node, seen map[*yaml.Node]bool) {
+	if n == nil || seen[n] {
+		return
+	}
+	seen[n] = true
+	if n.Kind == yaml.AliasNode {
+		dropDuplicateKeys(n.Alias, seen)
+		return
+	}
+	if n.Kind == yaml.MappingNode {
+		last, dup := map[string]int{}, false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k, ok := duplicableKey(n.Content[i]); ok {
+				_, dup0 := last[k]
+				dup = dup || dup0
+				last[k] = i
+			}
+		}
+		if dup {
+			kept := make([]*yaml.Node, 0, len(n.Content))
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if k, ok := duplicableKey(n.Content[i]); ok && last[k] != i {
+					continue
+				}
+				kept = append(kept, n.Content[i], n.Content[i+1])
+			}
+			n.Content = kept
+		}
+	}
+	for _, c := range n.Content {
+		dropDuplicateKeys(c, seen)
+	}
+}
+
+// duplicableKey identifies a plain key as the walk compares them (an alias stands for its
+// anchor's value); merge keys and complex keys are not.
+func duplicableKey(k *yaml.Node) (string, bool) {
+	if k.Kind == yaml.AliasNode && k.Alias != nil {
+		k = k.Alias
+	}
+	if k.Kind != yaml.ScalarNode || k.Value == "<<" && k.Tag == "!!merge" {
+		return "", false
+	}
+	return k.Value, true
 }
 
 // dropShadowed removes content findings about values that already have a type error (a

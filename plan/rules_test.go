@@ -114,7 +114,12 @@ func TestRules(t *testing.T) {
 		}},
 		{"disconnected-with-baked-images-is-fine", nil},
 		{"duplicate-key", []want{
-			{report.Error, "cluster.name", 5, 3, "duplicate key \"name\" (first at line 4)", "keep one of them: YAML keeps only the last, which hides the first"},
+			{report.Error, "cluster.name", 5, 3, "duplicate key \"name\" (first at line 4, column 3)", "keep one of them: YAML keeps only the last, which hides the first"},
+		}},
+		// The decoder refuses a mapping with a duplicate key whole: the sections beside it
+		// must still be read, not reported missing.
+		{"duplicate-top-level-key", []want{
+			{report.Error, "cluster", 17, 1, "duplicate key \"cluster\" (first at line 3, column 1)", "keep one of them: YAML keeps only the last, which hides the first"},
 		}},
 		{"etcd-version-invalid", []want{
 			{report.Error, "versions.etcd", 18, 9, "etcd version \"3.7\" is not a release version", ""},

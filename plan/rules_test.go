@@ -262,6 +262,12 @@ func TestRules(t *testing.T) {
 			{report.Error, "master.load_balancer", 10, 18, "load balancer host \"bad_host!\" is neither a DNS name nor an IP address", ""},
 		}},
 		{"load-balancer-without-port-uses-6443", nil},
+		// In hosts-file mode nothing resolves a balancer's name, and two masters leave
+		// kisgen no address to write for it.
+		{"load-balancer-name-in-hosts-file-mode", []want{
+			{report.Error, "master.load_balancer", 12, 18, "load balancer \"kubernetes.example.com\" is a DNS name that only the hosts files could resolve here, and kisgen cannot know its address: kubelets would not reach the API servers", "give the load balancer's IP address (e.g. 10.0.0.20:6443; list the name in cluster.certificates.apiserver_cert_extra_sans for clients that use it), or set cluster.networking.update_hosts_files: false where DNS resolves the nodes and this name"},
+		}},
+		{"load-balancer-name-with-dns-is-fine", nil},
 		{"mac-duplicate", []want{
 			{report.Error, "worker.nodes[0].mac", 17, 10, "MAC 52:54:00:00:00:01 is also used by master1 (master.nodes[0].mac)", ""},
 		}},

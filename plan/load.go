@@ -316,9 +316,12 @@ func walkAndDecode(w *schemaWalker, top *yaml.Node, out any) bool {
 	return true
 }
 
-// dropDuplicateKeys keeps, in every mapping under n, only the last of keys that repeat, as
-// YAML libraries that accept duplicates do (the finding's hint says so). Merge keys ("<<")
-// are left for the decoder. seen guards against visiting a node shared by aliases twice.
+// dropDuplicateKeys keeps, in every mapping under n, only the first of keys that repeat:
+// the one the schema walk checked and indexed (it reports the others and skips them).
+// Findings under a duplicated key are dropped as shadowed; what matters is that the
+// decoder, which refuses a mapping with a duplicate whole, reads everything beside it.
+// Merge keys ("<<") are left for the decoder. seen guards against visiting a node shared
+// by aliases twice.
 func dropDuplicateKeys(n *yaml.Node, seen map[*yaml.Node]bool) {
 	if n == nil || seen[n] {
 		return
@@ -329,22 +332,18 @@ func dropDuplicateKeys(n *yaml.Node, seen map[*yaml.Node]bool) {
 		return
 	}
 	if n.Kind == yaml.MappingNode {
-		last, dup := map[string]int{}, false
+		keys := map[string]bool{}
+		kept := n.Content[:0:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if k, ok := duplicableKey(n.Content[i]); ok {
-				_, dup0 := last[k]
-				dup = dup || dup0
-				last[k] = i
-			}
-		}
-		if dup {
-			kept := make([]*yaml.Node, 0, len(n.Content))
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if k, ok := duplicableKey(n.Content[i]); ok && last[k] != i {
+				if keys[k] {
 					continue
 				}
-				kept = append(kept, n.Content[i], n.Content[i+1])
+				keys[k] = true
 			}
+			kept = append(kept, n.Content[i], n.Content[i+1])
+		}
+		if len(kept) < len(n.Content) {
 			n.Content = kept
 		}
 	}

@@ -98,6 +98,22 @@ Typical flow:
 		}
 	}
 	rejectUnknownSubcommands(root)
+	// `kisgen help chek` likewise: cobra's help prints "Unknown help topic" and exits 0.
+	root.InitDefaultHelpCmd()
+	if h, _, err := root.Find([]string{"help"}); err == nil && h.Name() == "help" && h.Run != nil {
+		show := h.Run
+		h.RunE = func(c *cobra.Command, args []string) error {
+			found, rest, err := root.Find(args)
+			switch {
+			case err != nil:
+				return usageError("unknown help topic %q%s", strings.Join(args, " "), didYouMean(root, args[0]))
+			case len(rest) > 0:
+				return usageError("unknown help topic %q%s", strings.Join(args, " "), didYouMean(found, rest[0]))
+			}
+			show(c, args)
+			return nil
+		}
+	}
 	return root
 }
 

@@ -109,6 +109,14 @@ func TestUnknownSubcommandOfEveryGroup(t *testing.T) {
 			}
 		})
 	}
+	for _, args := range [][]string{{"help", "plna"}, {"help", "certs", "chek"}} {
+		if code, _, errOut := run(t, nil, args...); code != ExitUsage || !strings.Contains(errOut, "Did you mean this?") {
+			t.Errorf("kisgen %s: exit %d, want 2 with a suggestion\n%s", strings.Join(args, " "), code, errOut)
+		}
+	}
+	if code, out, _ := run(t, nil, "help", "certs", "check"); code != ExitOK || !strings.Contains(out, "kisgen certs check [flags]") {
+		t.Errorf("kisgen help certs check: exit %d\n%s", code, out)
+	}
 	// A group alone still shows its help.
 	if code, out, _ := run(t, nil, "certs"); code != ExitOK || !strings.Contains(out, "Usage:") {
 		t.Errorf("kisgen certs: exit %d\n%s", code, out)

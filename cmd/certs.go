@@ -2,8 +2,10 @@ package cmd
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -286,12 +288,20 @@ func printCerts(out io.Writer, certs []pki.CertInfo, output string) error {
 	return tw.Flush()
 }
 
-// parseDays parses "30d" (whole days) or any Go duration ("720h").
+// maxDays is the most whole days a time.Duration holds (about 292 years).
+const maxDays = int64(math.MaxInt64 / (24 * time.Hour))
+
+// parseDays parses "30d" (whole days) or any Go duration ("720h"). Days beyond what a
+// duration holds are refused: multiplied out they wrap negative, and "expires within a
+// negative time" would call every certificate valid.
 func parseDays(s string) (time.Duration, error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil || days < 0 {
+		days, err := strconv.ParseInt(n, 10, 64)
+		switch {
+		case strings.HasPrefix(n, "-") || err != nil && !errors.Is(err, strconv.ErrRange):
 			return 0, fmt.Errorf("want a whole number of days")
+		case err != nil || days > maxDays:
+			return 0, fmt.Errorf("more than %d days (about 292 years), the longest time kisgen can compare", maxDays)
 		}
 		return time.Duration(days) * 24 * time.Hour, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kisgen/kisgen/pki"
 )
@@ -136,5 +137,27 @@ func TestCertsCheckOnAnEmptyPKIFailsWithAHint(t *testing.T) {
 	code, _, errOut := run(t, nil, "certs", "check", "-f", path)
 	if code != ExitFail || !strings.Contains(errOut, "holds no certificates") {
 		t.Errorf("exit %d\n%s", code, errOut)
+	}
+}
+
+// TestCertsCheckWithinRefusesWhatOverflows: 106752 days do not fit in a duration; wrapped
+// negative they made every certificate "valid".
+func TestCertsCheckWithinRefusesWhatOverflows(t *testing.T) {
+	path := planDir(t, "minimal.yaml")
+	for _, tc := range []struct{ within, want string }{
+		{"106752d", "more than 106751 days"},
+		{"9223372036854775807d", "more than 106751 days"},
+		{"99999999999999999999d", "more than 106751 days"},
+		{"-1d", "want a whole number of days"},
+		{"2562048h", "invalid duration"},
+		{"-5h", "negative duration"},
+	} {
+		code, _, errOut := run(t, nil, "certs", "check", "-f", path, "--within", tc.within)
+		if code != ExitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("--within %s: exit %d, want %d with %q\n%s", tc.within, code, ExitUsage, tc.want, errOut)
+		}
+	}
+	if d, err := parseDays("106751d"); err != nil || d != 106751*24*time.Hour {
+		t.Errorf("106751d: %v, %v", d, err)
 	}
 }

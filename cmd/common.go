@@ -1,10 +1,8 @@
 package cmd
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -34,15 +32,11 @@ func stateDir(flag, planFile string) string {
 // loadPlan loads and validates a plan. Findings are printed to errOut (warnings too); a
 // fatal report returns an error that exits 1 after the findings.
 func loadPlan(errOut io.Writer, file string, strict bool) (*plan.Plan, error) {
-	p, rep, err := plan.Load(file)
+	p, rep, src, err := plan.LoadSource(file)
 	if err != nil {
-		if errors.Is(err, plan.ErrNotFound) {
-			return nil, failed(err)
-		}
 		return nil, failed(err)
 	}
 	if len(rep.Findings) > 0 {
-		src, _ := os.ReadFile(file)
 		_ = rep.WriteText(errOut, src)
 	}
 	if rep.IsFatal(strict) {

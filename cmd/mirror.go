@@ -89,13 +89,12 @@ the real one.`,
 // loadPlanForMirror loads the plan like every command, except that a mirror.checksums
 // file that does not exist yet is no error: mirror build is what writes it.
 func loadPlanForMirror(errOut io.Writer, file string) (*plan.Plan, error) {
-	p, rep, err := plan.Load(file)
+	p, rep, src, err := plan.LoadSource(file)
 	if err != nil {
 		return nil, failed(err)
 	}
 	plan.ForgiveUnbuiltChecksums(rep)
 	if len(rep.Findings) > 0 {
-		src, _ := os.ReadFile(file)
 		_ = rep.WriteText(errOut, src)
 	}
 	if rep.IsFatal(false) {
@@ -114,7 +113,12 @@ until interrupted; downloads in flight get 30 seconds to finish.
 
 For the qemu provider, listen on loopback and set the plan's mirror.url to
 http://10.0.2.100:PORT: each VM reaches 10.0.2.100:PORT through its user network and
-the provider forwards it to 127.0.0.1:PORT on this machine.`,
+the provider forwards it to 127.0.0.1:PORT on this machine.
+
+Only files are served: no directory listings, and nothing whose path has a segment
+starting with a dot.
+
+` + serverLimitsHelp,
 		Example: `  kisgen mirror serve --dir mirror --listen 127.0.0.1:8080`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {

@@ -2,13 +2,13 @@ package cmd
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kisgen/kisgen/packer"
+	"github.com/kisgen/kisgen/plan"
 )
 
 func newPackerCmd() *cobra.Command {
@@ -50,7 +50,7 @@ Running it again with the same plan writes the same bytes. See docs/packer.md.`,
 			}
 			res, err := packer.Generate(p, packer.Options{Out: out, Builders: builders, Checksums: sums, BuildKey: key})
 			if res != nil && len(res.Report.Findings) > 0 {
-				src, _ := os.ReadFile(file)
+				src, _ := plan.ReadSource(file) // capped: the file was a plan a moment ago, but may have grown
 				_ = res.Report.WriteText(c.ErrOrStderr(), src)
 			}
 			if err != nil {

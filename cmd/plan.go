@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/plan/wizard"
 )
 
@@ -141,7 +142,7 @@ func writePlan(c *cobra.Command, file string, a *wizard.Answers, force bool) err
 // file is the next step.
 func convertKismatic(c *cobra.Command, src, dst string, force bool) error {
 	out := c.OutOrStdout()
-	data, err := os.ReadFile(src)
+	data, err := plan.ReadSource(src) // capped, as every plan is read
 	if err != nil {
 		return failed(fmt.Errorf("read Kismatic plan: %w", err))
 	}

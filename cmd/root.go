@@ -59,6 +59,12 @@ machine: kisgen image build, kisgen mirror build and kisgen mirror serve (see RE
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// --version prints what `kisgen version` prints. cobra prints Version through the
+	// template, so the whole text goes in Version (a template of its own would be parsed
+	// as one, braces and all). The flag is declared here to keep -v free.
+	root.Version = currentVersion().text()
+	root.SetVersionTemplate("{{.Version}}")
+	root.Flags().Bool("version", false, "print kisgen's version (as 'kisgen version')")
 	root.SetIn(in)
 	root.SetOut(out)
 	root.SetErr(errOut)
@@ -89,14 +95,64 @@ machine: kisgen image build, kisgen mirror build and kisgen mirror serve (see RE
 		panic(err) // a programming error: TestCompletionsRegister names it
 	}
 	if c, _, err := root.Find([]string{"completion"}); err == nil && c.Name() == "completion" {
+		c.Args = cobra.ArbitraryArgs // cobra.NoArgs would answer before RunE, without a suggestion
 		c.RunE = func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageError("unknown shell %q: use bash, zsh, fish or powershell", args[0])
+				return usageError("unknown shell %q: use bash, zsh, fish or powershell%s", args[0], didYouMean(c, args[0]))
 			}
 			return c.Help()
 		}
 	}
+	rejectUnknownSubcommands(root)
+	// `kisgen help chek` likewise: cobra's help prints "Unknown help topic" and exits 0.
+	root.InitDefaultHelpCmd()
+	if h, _, err := root.Find([]string{"help"}); err == nil && h.Name() == "help" && h.Run != nil {
+		show := h.Run
+		h.RunE = func(c *cobra.Command, args []string) error {
+			found, rest, err := root.Find(args)
+			switch {
+			case err != nil:
+				return usageError("unknown help topic %q%s", strings.Join(args, " "), didYouMean(root, args[0]))
+			case len(rest) > 0:
+				return usageError("unknown help topic %q%s", strings.Join(args, " "), didYouMean(found, rest[0]))
+			}
+			show(c, args)
+			return nil
+		}
+	}
 	return root
+}
+
+// rejectUnknownSubcommands makes every command group (certs, mirror, provision, …) answer
+// an unknown subcommand with a usage error and a did-you-mean, as the root does. Without
+// a RunE cobra shows a group's help and exits 0 for `kisgen certs chek`, so a typo in a
+// script passes unnoticed.
+func rejectUnknownSubcommands(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		rejectUnknownSubcommands(c)
+		if !c.HasSubCommands() || c.Runnable() {
+			continue
+		}
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return c.Help()
+			}
+			return usageError("unknown command %q for %q%s\nRun '%s --help' for usage.", args[0], c.CommandPath(), didYouMean(c, args[0]), c.CommandPath())
+		}
+	}
+}
+
+// didYouMean lists c's subcommands close to typed, the way cobra words it for the root.
+func didYouMean(c *cobra.Command, typed string) string {
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2
+	}
+	s := c.SuggestionsFor(typed)
+	if len(s) == 0 {
+		return ""
+	}
+	return "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
 }
 
 // Execute runs kisgen with args and returns the process exit code.

@@ -9,8 +9,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kisgen/kisgen/internal/httpserve"
 	"github.com/kisgen/kisgen/providers/pxe"
 )
+
+// serverLimitsHelp says, for both file servers' help, what a client may hold of them.
+var serverLimitsHelp = fmt.Sprintf(`A client has %d s to send its request headers; a keep-alive connection is closed
+after %d s idle; a download whose writes make no progress for %d s is dropped; at most
+%d connections are open at once, and idle ones are closed first to make room.`,
+	int(httpserve.DefaultReadHeader.Seconds()), int(httpserve.DefaultIdle.Seconds()), int(httpserve.DefaultStall.Seconds()), httpserve.DefaultMaxConns)
 
 func newServeCmd() *cobra.Command {
 	c := &cobra.Command{
@@ -35,7 +42,9 @@ default it listens on every interface at that URL's port).
 
 A node's user-data (its private keys) is answered only to the node's own address, the
 one its DHCP reservation gives it. Behind NAT — qemu's user network, a proxy — every
-request comes from one address: --any-source lifts the check there.`,
+request comes from one address: --any-source lifts the check there.
+
+` + serverLimitsHelp,
 		Example: `  kisgen serve pxe bundle/
   kisgen serve pxe bundle/ --listen 10.20.0.2:8080`,
 		Args: cobra.ExactArgs(1),

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -31,7 +30,7 @@ Exit status: 0 when the plan is valid, 1 when it has errors (or warnings with
 			if output != "text" && output != "json" {
 				return usageError("unknown output format %q: use text or json", output)
 			}
-			p, rep, err := plan.Load(file)
+			p, rep, src, err := plan.LoadSource(file)
 			if err != nil {
 				return failed(err)
 			}
@@ -42,7 +41,6 @@ Exit status: 0 when the plan is valid, 1 when it has errors (or warnings with
 					return err
 				}
 			} else {
-				src, _ := os.ReadFile(file)
 				if err := rep.WriteText(out, src); err != nil {
 					return err
 				}

@@ -5,7 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+
+	"github.com/kisgen/kisgen/plan"
 )
 
 func TestValidate(t *testing.T) {
@@ -82,6 +86,89 @@ func TestValidate(t *testing.T) {
 						t.Errorf("incomplete finding %+v", f)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestPlansAreReadOnceCapped feeds the plan through a FIFO, a stream four times the
+// 16 MiB cap at each open (as /dev/zero is an endless one): a command must read it once,
+// and no more than the cap, and print its findings from those bytes.
+func TestPlansAreReadOnceCapped(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args func(fifo string) []string
+		out  func(stdout, stderr string) string
+	}{
+		{"validate", func(fifo string) []string { return []string{"validate", "-f", fifo} },
+			func(stdout, _ string) string { return stdout }},
+		{"render", func(fifo string) []string {
+			return []string{"render", "-f", fifo, "--out", filepath.Join(filepath.Dir(fifo), "out")}
+		},
+			func(_, stderr string) string { return stderr }},
+		{"plan --from-kismatic", func(fifo string) []string {
+			return []string{"plan", "--from-kismatic", fifo, "-f", filepath.Join(filepath.Dir(fifo), "new.yaml")}
+		}, func(stdout, _ string) string { return stdout }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fifo := filepath.Join(t.TempDir(), "kismatic-cluster.yaml")
+			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var opens atomic.Int32
+			var written atomic.Int64
+			var stop atomic.Bool
+			streamDone := make(chan struct{}, 2)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				chunk := []byte(strings.Repeat("#\n", 32<<10))
+				for stream := range 2 { // bounded: a reader that keeps opening gets two streams
+					f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+					if err != nil {
+						return
+					}
+					if stop.Load() {
+						f.Close()
+						return
+					}
+					opens.Add(1)
+					// Stop at four times the cap, or when the reader closes its end (EPIPE).
+					for n := 0; n < 4*plan.MaxFileSize; n += len(chunk) {
+						w, err := f.Write(chunk)
+						if stream == 0 {
+							written.Add(int64(w))
+						}
+						if err != nil {
+							break
+						}
+					}
+					f.Close()
+					streamDone <- struct{}{}
+				}
+			}()
+			code, stdout, stderr := run(t, nil, tc.args(fifo)...)
+			// Read to its end or closed early, the first stream ends: only then can a new
+			// reader not join it.
+			<-streamDone
+			got := opens.Load()
+			if got < 2 { // the writer waits for a second reader: let it go without writing
+				stop.Store(true)
+				if f, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+					<-done
+					f.Close()
+				}
+			}
+			<-done
+			if got != 1 {
+				t.Errorf("the plan was opened %d times, want once", got)
+			}
+			// What the pipe held when the reader stopped may have been written too.
+			if written.Load() > plan.MaxFileSize+1<<20 {
+				t.Errorf("%d bytes were read, the cap is %d", written.Load(), plan.MaxFileSize)
+			}
+			if code != 1 || !strings.Contains(tc.out(stdout, stderr), "the file is larger than 16 MiB") {
+				t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 			}
 		})
 	}

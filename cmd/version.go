@@ -3,8 +3,10 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -42,6 +44,17 @@ func currentVersion() versionInfo {
 	return v
 }
 
+// text is what `kisgen version` and `kisgen --version` print.
+func (v versionInfo) text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kisgen %s (%s, %s)\n", v.Version, v.GoVersion, v.Platform)
+	if v.Commit != "" {
+		fmt.Fprintf(&b, "commit %s\n", v.Commit)
+	}
+	fmt.Fprintf(&b, "installs by default: Kubernetes %s, etcd %s, pause %s\n", v.Kubernetes, v.Etcd, v.Pause)
+	return b.String()
+}
+
 func newVersionCmd() *cobra.Command {
 	var output string
 	c := &cobra.Command{
@@ -56,12 +69,8 @@ func newVersionCmd() *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(v)
 			case "text", "":
-				fmt.Fprintf(c.OutOrStdout(), "kisgen %s (%s, %s)\n", v.Version, v.GoVersion, v.Platform)
-				if v.Commit != "" {
-					fmt.Fprintf(c.OutOrStdout(), "commit %s\n", v.Commit)
-				}
-				fmt.Fprintf(c.OutOrStdout(), "installs by default: Kubernetes %s, etcd %s, pause %s\n", v.Kubernetes, v.Etcd, v.Pause)
-				return nil
+				_, err := io.WriteString(c.OutOrStdout(), v.text())
+				return err
 			default:
 				return usageError("unknown output format %q: use text or json", output)
 			}

@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kisgen/kisgen/internal/binbuild"
+	"github.com/kisgen/kisgen/internal/httpserve/httpservetest"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/roles"
 )
@@ -448,5 +449,81 @@ func TestBuildWritesThePauseImage(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		_ = cmd.Process.Kill()
 		t.Fatal("pause did not exit on SIGTERM")
+	}
+}
+
+// TestServeLimitsClients runs the mirror server on loopback: idle, header and stall
+// timeouts and the connection cap.
+func TestServeLimitsClients(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ChecksumsFile), []byte("sums\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	httpservetest.WriteBig(t, filepath.Join(dir, "big.tar"))
+	s, err := start(dir, "127.0.0.1:0", io.Discard, httpservetest.Limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	httpservetest.CheckLimits(t, s.Addr, "/"+ChecksumsFile, "/big.tar")
+}
+
+// TestServeShowsNoDotfilesAndNoListings: the mirror serves the files nodes download and
+// nothing else a directory may hold.
+func TestServeShowsNoDotfilesAndNoListings(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		ChecksumsFile: "sums\n",
+		"dl.k8s.io/release/v1.37.2/bin/linux/amd64/kubelet": "kubelet\n",
+		".git/config":        "[remote]\n",
+		".kubelet.swp":       "swap\n",
+		"dl.k8s.io/.partial": "half\n",
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var log bytes.Buffer
+	s, err := Start(dir, "127.0.0.1:0", writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return log.Write(b) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/dl.k8s.io/release/v1.37.2/bin/linux/amd64/kubelet", 200},
+		{"/" + ChecksumsFile, 200},
+		{"/", 404},
+		{"/dl.k8s.io/", 404},
+		{"/dl.k8s.io", 404},
+		{"/dl.k8s.io/release/v1.37.2/bin/linux/amd64/", 404},
+		{"/.git/config", 404},
+		{"/.git/", 404},
+		{"/.kubelet.swp", 404},
+		{"/dl.k8s.io/.partial", 404},
+		{"/dl.k8s.io/%2e%2e/.git/config", 404},
+		{"/%1b[2J", 404},
+	} {
+		resp, err := http.Get("http://" + s.Addr + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("GET %s: %d %q, want %d", tc.path, resp.StatusCode, body, tc.status)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(log.String(), "\x1b") || !strings.Contains(log.String(), `GET /\x1b[2J 404`) {
+		t.Errorf("the access log must show the path escaped:\n%s", log.String())
 	}
 }

@@ -5,59 +5,74 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/kisgen/kisgen/internal/httpserve"
 )
 
-// Handler serves dir read-only with one access log line per request.
+// Handler serves dir read-only with one access log line per request. It serves files
+// only: no directory listing, and nothing whose path has a segment starting with a dot
+// (an editor's swap file, a .git directory, a download's temporary file).
 func Handler(dir string, log io.Writer) http.Handler {
-	fsrv := http.FileServer(http.Dir(dir))
+	fsrv := http.FileServer(filesOnly{http.Dir(dir)})
 	var mu sync.Mutex
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t0 := time.Now()
-		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		rec := httpserve.NewRecorder(w)
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			http.Error(rec, "read-only mirror", http.StatusMethodNotAllowed)
 		} else {
 			fsrv.ServeHTTP(rec, r)
 		}
 		mu.Lock()
-		fmt.Fprintf(log, "%s %s %s %s %d %dB %s\n", t0.UTC().Format(time.RFC3339), r.RemoteAddr, r.Method, r.URL.Path, rec.status, rec.bytes, time.Since(t0).Round(time.Millisecond))
+		fmt.Fprint(log, httpserve.AccessLine(t0, r, rec))
 		mu.Unlock()
 	})
 }
 
-type recorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
+// filesOnly answers "not found" for directories and dotted names. It decides on the file
+// it opened, so a path swapped for a directory between a check and the open cannot list.
+type filesOnly struct{ fs http.FileSystem }
 
-func (r *recorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	n, err := r.ResponseWriter.Write(b)
-	r.bytes += int64(n)
-	return n, err
+func (f filesOnly) Open(name string) (http.File, error) {
+	for _, seg := range strings.Split(name, "/") {
+		if strings.HasPrefix(seg, ".") {
+			return nil, fs.ErrNotExist
+		}
+	}
+	file, err := f.fs.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := file.Stat(); err != nil || st.IsDir() {
+		file.Close()
+		return nil, fs.ErrNotExist
+	}
+	return file, nil
 }
 
 // Server is a running mirror server.
 type Server struct {
 	// Addr is the address it listens on (host:port), useful with port 0.
 	Addr string
-	srv  *http.Server
+	srv  *httpserve.Server
 	done chan error
 }
 
-// Start serves dir on listen (e.g. 127.0.0.1:8080 or 127.0.0.1:0) until Shutdown.
+// Start serves dir on listen (e.g. 127.0.0.1:8080 or 127.0.0.1:0) until Shutdown, under
+// the default httpserve limits.
 func Start(dir, listen string, log io.Writer) (*Server, error) {
+	return start(dir, listen, log, httpserve.Limits{})
+}
+
+func start(dir, listen string, log io.Writer, lim httpserve.Limits) (*Server, error) {
 	if _, err := os.Stat(filepath.Join(dir, ChecksumsFile)); err != nil {
 		return nil, fmt.Errorf("%w: %s has no %s (run `kisgen mirror build --out %s`)", ErrNotMirror, dir, ChecksumsFile, dir)
 	}
@@ -65,8 +80,7 @@ func Start(dir, listen string, log io.Writer) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: ln.Addr().String(), done: make(chan error, 1),
-		srv: &http.Server{Handler: Handler(dir, log), ReadHeaderTimeout: 10 * time.Second}}
+	s := &Server{Addr: ln.Addr().String(), done: make(chan error, 1), srv: httpserve.New(Handler(dir, log), lim)}
 	go func() {
 		err := s.srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {

@@ -73,21 +73,24 @@ func TestBadInputGetsAClearErrorNeverAPanic(t *testing.T) {
 		{"only whitespace", []byte(" \n\n\t\n"), "the file is empty", 0, 0, true, ""},
 		{"only comments", []byte("# a plan\n# to come\n"), "only comments", 0, 0, true, "kisgen plan"},
 		{"only a document marker", []byte("---\n"), "empty document", 2, 1, true, ""},
-		{"not YAML", []byte("cluster: [unclosed\nworker: {\n"), "not valid YAML", 1, 0, true, "YAML syntax"},
+		{"not YAML", []byte("cluster: [unclosed\nworker: {\n"), "not valid YAML: did not find expected ',' or ']' (while parsing a flow sequence that starts at line 1, column 10)", 2, 7, true, "YAML syntax"},
 		{"tab indentation", []byte("cluster:\n\tname: x\n"), "not valid YAML", 2, 1, true, "tabs"},
+		{"a key not indented like its siblings", []byte("cluster:\n  name: a\n bad: 1\n"), "not valid YAML: did not find expected key", 3, 2, true, "YAML syntax"},
+		{"a mapping value after a value", []byte("cluster: a: b\n"), "not valid YAML: mapping values are not allowed", 1, 11, true, "YAML syntax"},
+		{"a syntax error in the second document", []byte("cluster: {name: a}\n---\nx: [\n"), "not valid YAML", 4, 1, true, "YAML syntax"},
 		{"a 100 MB file", bytes.Repeat([]byte("a"), 100<<20), "larger than 16 MiB", 0, 0, true, ""},
 		{"binary garbage", garbage, "binary data at byte 1", 1, 2, true, "not an archive"},
 		{"a NUL byte in text", []byte("cluster:\n  name: a\x00b\n"), "binary data at byte 18", 2, 10, true, ""},
 		{"invalid UTF-8", []byte("cluster:\n  name: caf\xe9\n"), "not UTF-8 text", 2, 12, true, ""},
 		{"gzip data", []byte("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"), "binary data at byte 1", 1, 2, true, ""},
-		{"duplicate top-level keys", []byte("cluster: {name: a}\ncluster: {name: b}\n"), `duplicate key "cluster" (first at line 1)`, 2, 1, false, "keep one"},
+		{"duplicate top-level keys", []byte("cluster: {name: a}\ncluster: {name: b}\n"), `duplicate key "cluster" (first at line 1, column 1)`, 2, 1, false, "keep one"},
 		{"alias bomb under an unknown key", []byte(aliasBomb(9)), `unknown key "x0"`, 1, 1, false, ""},
 		{"alias bomb the schema walk follows", []byte(nodeBomb()), "expands to more than 200000 YAML values", 7, 5, true, "aliases"},
 		{"alias to an undefined anchor", []byte("cluster: *nothing\n"), "unknown anchor", 1, 10, true, "define the anchor (&nothing)"},
 		{"multiple documents", []byte("cluster: {name: a}\n---\ncluster: {name: b}\n"), "more than one YAML document", 2, 1, true, "one plan per file"},
 		{"top-level list", []byte("- cluster\n- etcd\n"), "got a list", 1, 1, true, "kisgen plan"},
 		{"top-level scalar", []byte("kismatic-cluster.yaml\n"), `got "kismatic-cluster.yaml"`, 1, 1, true, ""},
-		{"deep nesting", []byte(strings.Repeat("[", 20000)), "not valid YAML", 0, 0, true, ""},
+		{"deep nesting", []byte(strings.Repeat("[", 20000)), "not valid YAML: exceeded max depth", 1, 10001, true, ""},
 		{"apiVersion of another tool", []byte("apiVersion: v1\nkind: Pod\n"), `unsupported apiVersion "v1"`, 1, 13, true, "Kismatic"},
 		{"apiVersion misspelt", []byte("apiVersion: kisgen.io/v1alpha2\nkind: ClusterPlan\n"), "unsupported apiVersion", 1, 13, true, `did you mean "kisgen.io/v1alpha1"`},
 		{"apiVersion not a string", []byte("apiVersion: [kisgen.io/v1alpha1]\nkind: ClusterPlan\n"), "apiVersion must be a string", 1, 13, true, ""},
@@ -97,7 +100,7 @@ func TestBadInputGetsAClearErrorNeverAPanic(t *testing.T) {
 		{"a huge value", []byte("cluster:\n  name: " + strings.Repeat("x", 1<<20) + "\n"), "is not a DNS label", 2, 9, false, ""},
 		{"a merge key with a scalar", []byte("cluster:\n  <<: 5\n"), "merge key", 2, 7, true, ""},
 		{"old Mac line ends count as lines", []byte("apiVersion: kisgen.io/v1alpha1\rkind: ClusterPlan\rcluster:\r  name: Bad_Name\r"), "is not a DNS label", 4, 9, false, ""},
-		{"a lone carriage return before a syntax error", []byte("\"0\r0"), "not valid YAML", 2, 0, true, ""},
+		{"a lone carriage return before a syntax error", []byte("\"0\r0"), "not valid YAML", 2, 2, true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +157,30 @@ func TestLoadRefusesAHugeFileWithoutReadingIt(t *testing.T) {
 	}
 }
 
+// endless is a reader that never ends (as /dev/zero or a FIFO fed forever), counting what
+// was read from it.
+type endless struct{ read int64 }
+
+func (e *endless) Read(b []byte) (int, error) {
+	clear(b)
+	e.read += int64(len(b))
+	return len(b), nil
+}
+
+func TestReadCappedStopsAtTheCap(t *testing.T) {
+	r := &endless{}
+	data, err := readCapped(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) != MaxFileSize+1 || r.read != MaxFileSize+1 {
+		t.Fatalf("kept %d bytes, read %d; want %d of each", len(data), r.read, MaxFileSize+1)
+	}
+	if _, rep := Parse("zero", data, Options{}); rep.Count(report.Error) != 1 || !strings.Contains(rep.Findings[0].Message, "larger than 16 MiB") {
+		t.Fatalf("findings %v", rep.Findings)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	if _, _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "kisgen plan") {
@@ -180,5 +207,23 @@ func TestOtherLineEndingsAndByteOrderMarkAreAccepted(t *testing.T) {
 				t.Errorf("got name %q and %d nodes", p.Name, len(p.Nodes))
 			}
 		})
+	}
+}
+
+// TestControlCharactersInKeysAreEscapedInFindings: a quoted key may hold ESC and a
+// newline; the YAML path of its finding must reach the terminal escaped.
+func TestControlCharactersInKeysAreEscapedInFindings(t *testing.T) {
+	data := append(readValid(t), []byte("\"\\e[2Jclu\\nster\": 1\n")...)
+	_, rep := Parse("p.yaml", data, Options{})
+	var b strings.Builder
+	if err := rep.WriteText(&b, data); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.ContainsAny(out, "\x1b\r") {
+		t.Errorf("raw control characters in the output:\n%q", out)
+	}
+	if !strings.Contains(out, `: error: \x1b[2Jclu\nster: unknown key "\x1b[2Jclu\nster"`) {
+		t.Errorf("the finding does not name the key escaped:\n%s", out)
 	}
 }

@@ -37,28 +37,51 @@ type Options struct {
 // it could not be decoded at all), the report of every finding, and an error only when the
 // file could not be read. Callers decide with report.IsFatal whether to go on.
 func Load(path string) (*Plan, *report.Report, error) {
-	f, err := os.Open(path)
+	p, rep, _, err := LoadSource(path)
+	return p, rep, err
+}
+
+// LoadSource is Load that also returns the bytes it read (at most MaxFileSize+1), for
+// printing the report's source lines: reading the file again would read it without the
+// cap (a FIFO or /dev/zero never ends) and could show lines the report was not made from.
+func LoadSource(path string) (*Plan, *report.Report, []byte, error) {
+	data, err := ReadSource(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil, fmt.Errorf("%w: %s (create one with `kisgen plan`)", ErrNotFound, path)
-		}
-		return nil, nil, fmt.Errorf("read plan: %w", err)
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, nil, fmt.Errorf("read plan: %s is a directory; pass the plan file itself (-f DIR/kismatic-cluster.yaml)", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read plan %s: %w", path, err)
+		return nil, nil, nil, err
 	}
 	root, err := os.OpenRoot(filepath.Dir(path))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read plan: %w", err)
+		return nil, nil, nil, fmt.Errorf("read plan: %w", err)
 	}
 	defer root.Close()
 	p, rep := Parse(path, data, Options{Root: root})
-	return p, rep, nil
+	return p, rep, data, nil
+}
+
+// ReadSource reads the plan file at path, at most MaxFileSize+1 bytes: one byte more than
+// a plan may have, so that Parse can tell the file is too large.
+func ReadSource(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s (create one with `kisgen plan`)", ErrNotFound, path)
+		}
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("read plan: %s is a directory; pass the plan file itself (-f DIR/kismatic-cluster.yaml)", path)
+	}
+	data, err := readCapped(f)
+	if err != nil {
+		return nil, fmt.Errorf("read plan %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// readCapped reads r up to MaxFileSize+1 bytes.
+func readCapped(r io.Reader) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(r, MaxFileSize+1))
 }
 
 // Parse decodes and validates plan bytes; name is used in findings. It never panics on
@@ -184,6 +207,9 @@ func readDocument(name string, data []byte, rep *report.Report) *yaml.Node {
 		msg, line := yamlErrorLine(err)
 		col := 0
 		hint := "fix the YAML syntax at this line"
+		if se, ok := locateSyntaxError(data); ok && unknownAnchorRE.FindStringSubmatch(msg) == nil {
+			msg, line, col = se.msg, se.line, se.col
+		}
 		if m := unknownAnchorRE.FindStringSubmatch(msg); m != nil && line == 0 {
 			// The parser names the anchor but not where it is used: find the alias.
 			if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
@@ -193,7 +219,9 @@ func readDocument(name string, data []byte, rep *report.Report) *yaml.Node {
 		}
 		if line > 0 {
 			if l := sourceLine(data, line); strings.HasPrefix(strings.TrimLeft(l, " "), "\t") || strings.Contains(msg, "tab") {
-				col = strings.IndexByte(l, '\t') + 1
+				if col == 0 {
+					col = strings.IndexByte(l, '\t') + 1
+				}
 				hint = "YAML does not allow tabs for indentation: indent with spaces"
 			}
 		}
@@ -204,7 +232,11 @@ func readDocument(name string, data []byte, rep *report.Report) *yaml.Node {
 		return fatal("the file holds more than one YAML document", "keep one plan per file: remove the \"---\" and what follows it", extra.Line, extra.Column)
 	} else if !errors.Is(err, io.EOF) {
 		msg, line := yamlErrorLine(err)
-		return fatal("not valid YAML: "+msg, "fix the YAML syntax at this line", line, 0)
+		col := 0
+		if se, ok := locateSyntaxError(data); ok {
+			msg, line, col = se.msg, se.line, se.col
+		}
+		return fatal("not valid YAML: "+msg, "fix the YAML syntax at this line", line, col)
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return fatal("the file holds no YAML document", "write a plan with `kisgen plan`", 0, 0)
@@ -272,6 +304,9 @@ func walkAndDecode(w *schemaWalker, top *yaml.Node, out any) bool {
 	if w.bombed {
 		return false
 	}
+	// The walk has reported each duplicate key; the decoder would refuse the whole mapping
+	// holding one, leaving every section in it empty and the rules reporting them missing.
+	dropDuplicateKeys(top, map[*yaml.Node]bool{})
 	if err := decodeNodeSafely(top, out); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) && w.rep.Count(report.Error) > 0 {
@@ -286,6 +321,54 @@ func walkAndDecode(w *schemaWalker, top *yaml.Node, out any) bool {
 		return false
 	}
 	return true
+}
+
+// dropDuplicateKeys keeps, in every mapping under n, only the first of keys that repeat:
+// the one the schema walk checked and indexed (it reports the others and skips them).
+// Findings under a duplicated key are dropped as shadowed; what matters is that the
+// decoder, which refuses a mapping with a duplicate whole, reads everything beside it.
+// Merge keys ("<<") are left for the decoder. seen guards against visiting a node shared
+// by aliases twice.
+func dropDuplicateKeys(n *yaml.Node, seen map[*yaml.Node]bool) {
+	if n == nil || seen[n] {
+		return
+	}
+	seen[n] = true
+	if n.Kind == yaml.AliasNode {
+		dropDuplicateKeys(n.Alias, seen)
+		return
+	}
+	if n.Kind == yaml.MappingNode {
+		keys := map[string]bool{}
+		kept := n.Content[:0:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k, ok := duplicableKey(n.Content[i]); ok {
+				if keys[k] {
+					continue
+				}
+				keys[k] = true
+			}
+			kept = append(kept, n.Content[i], n.Content[i+1])
+		}
+		if len(kept) < len(n.Content) {
+			n.Content = kept
+		}
+	}
+	for _, c := range n.Content {
+		dropDuplicateKeys(c, seen)
+	}
+}
+
+// duplicableKey identifies a plain key as the walk compares them (an alias stands for its
+// anchor's value); merge keys and complex keys are not.
+func duplicableKey(k *yaml.Node) (string, bool) {
+	if k.Kind == yaml.AliasNode && k.Alias != nil {
+		k = k.Alias
+	}
+	if k.Kind != yaml.ScalarNode || k.Value == "<<" && k.Tag == "!!merge" {
+		return "", false
+	}
+	return k.Value, true
 }
 
 // dropShadowed removes content findings about values that already have a type error (a

@@ -114,7 +114,12 @@ func TestRules(t *testing.T) {
 		}},
 		{"disconnected-with-baked-images-is-fine", nil},
 		{"duplicate-key", []want{
-			{report.Error, "cluster.name", 5, 3, "duplicate key \"name\" (first at line 4)", "keep one of them: YAML keeps only the last, which hides the first"},
+			{report.Error, "cluster.name", 5, 3, "duplicate key \"name\" (first at line 4, column 3)", "keep one of them: YAML keeps only the last, which hides the first"},
+		}},
+		// The decoder refuses a mapping with a duplicate key whole: the sections beside it
+		// must still be read, not reported missing.
+		{"duplicate-top-level-key", []want{
+			{report.Error, "cluster", 17, 1, "duplicate key \"cluster\" (first at line 3, column 1)", "keep one of them: YAML keeps only the last, which hides the first"},
 		}},
 		{"etcd-version-invalid", []want{
 			{report.Error, "versions.etcd", 18, 9, "etcd version \"3.7\" is not a release version", ""},
@@ -257,6 +262,12 @@ func TestRules(t *testing.T) {
 			{report.Error, "master.load_balancer", 10, 18, "load balancer host \"bad_host!\" is neither a DNS name nor an IP address", ""},
 		}},
 		{"load-balancer-without-port-uses-6443", nil},
+		// In hosts-file mode nothing resolves a balancer's name, and two masters leave
+		// kisgen no address to write for it.
+		{"load-balancer-name-in-hosts-file-mode", []want{
+			{report.Error, "master.load_balancer", 12, 18, "load balancer \"kubernetes.example.com\" is a DNS name that only the hosts files could resolve here, and kisgen cannot know its address: kubelets would not reach the API servers", "give the load balancer's IP address (e.g. 10.0.0.20:6443; list the name in cluster.certificates.apiserver_cert_extra_sans for clients that use it), or set cluster.networking.update_hosts_files: false where DNS resolves the nodes and this name"},
+		}},
+		{"load-balancer-name-with-dns-is-fine", nil},
 		{"mac-duplicate", []want{
 			{report.Error, "worker.nodes[0].mac", 17, 10, "MAC 52:54:00:00:00:01 is also used by master1 (master.nodes[0].mac)", ""},
 		}},

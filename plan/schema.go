@@ -116,7 +116,7 @@ func (w *schemaWalker) walk(path string, n *yaml.Node, t reflect.Type) {
 			child := joinPath(path, key)
 			if prev, dup := seen[key]; dup {
 				w.zeroed = append(w.zeroed, child)
-				w.add(report.Error, child, k, fmt.Sprintf("duplicate key %q (first at line %d)", key, prev.Line),
+				w.add(report.Error, child, k, fmt.Sprintf("duplicate key %q (first at line %d, column %d)", key, prev.Line, prev.Column),
 					"keep one of them: YAML keeps only the last, which hides the first")
 				continue
 			}
@@ -158,7 +158,7 @@ func (w *schemaWalker) walk(path string, n *yaml.Node, t reflect.Type) {
 			child := joinPath(path, k.Value)
 			if prev, dup := seen[k.Value]; dup {
 				w.zeroed = append(w.zeroed, child)
-				w.add(report.Error, child, k, fmt.Sprintf("duplicate key %q (first at line %d)", k.Value, prev.Line),
+				w.add(report.Error, child, k, fmt.Sprintf("duplicate key %q (first at line %d, column %d)", k.Value, prev.Line, prev.Column),
 					"keep one of them: YAML keeps only the last, which hides the first")
 				continue
 			}

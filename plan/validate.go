@@ -159,6 +159,10 @@ func validateGroups(p *Plan, f findings) {
 				}
 			}
 		}
+		if p.Network.UpdateHostsFiles && masters >= 2 && p.loadBalancerIsUnlistedName() {
+			f.errorf("master.load_balancer", "give the load balancer's IP address (e.g. 10.0.0.20:6443; list the name in cluster.certificates.apiserver_cert_extra_sans for clients that use it), or set cluster.networking.update_hosts_files: false where DNS resolves the nodes and this name",
+				"load balancer %q is a DNS name that only the hosts files could resolve here, and kisgen cannot know its address: kubelets would not reach the API servers", p.LoadBalancer)
+		}
 		if masters >= 2 {
 			for _, m := range p.NodesWith(RoleMaster) {
 				if p.LoadBalancer == m.IP.String() || p.LoadBalancer == m.InternalIP.String() || p.LoadBalancer == m.Host {
@@ -168,6 +172,36 @@ func validateGroups(p *Plan, f findings) {
 			}
 		}
 	}
+}
+
+// loadBalancerIsUnlistedName says the plan names its load balancer by a DNS name that is
+// no node's host name, so that the managed hosts block does not already resolve it.
+func (p *Plan) loadBalancerIsUnlistedName() bool {
+	if !p.LoadBalancerPlanned || p.LoadBalancer == "" {
+		return false
+	}
+	if _, err := netip.ParseAddr(p.LoadBalancer); err == nil || !dns1123Subdomain.MatchString(strings.ToLower(p.LoadBalancer)) {
+		return false // an address, or not a name at all (reported as such)
+	}
+	for _, n := range p.Nodes {
+		if strings.EqualFold(n.Host, p.LoadBalancer) {
+			return false
+		}
+	}
+	return true
+}
+
+// LoadBalancerHostsEntry is the line the managed hosts block needs for the load
+// balancer's name: with hosts files managed and one master, a DNS name no node has can
+// only stand for that master, at its internal address. ok is false when no line is
+// needed (an IP address, a node's name, hosts files not managed) and with two or more
+// masters, whose balancer's address kisgen cannot know (validate refuses that plan).
+func (p *Plan) LoadBalancerHostsEntry() (name string, addr netip.Addr, ok bool) {
+	masters := p.NodesWith(RoleMaster)
+	if !p.Network.UpdateHostsFiles || len(masters) != 1 || !p.loadBalancerIsUnlistedName() {
+		return "", netip.Addr{}, false
+	}
+	return p.LoadBalancer, masters[0].InternalIP, true
 }
 
 // minimumMemoryMB are the guide's hardware minimums per role.

@@ -164,9 +164,14 @@ func (c *Cluster) renderHostsBlock() error {
 		IP   string
 		Host string
 	}
-	entries := make([]entry, 0, len(c.p.Nodes))
+	entries := make([]entry, 0, len(c.p.Nodes)+1)
 	for _, n := range c.p.Nodes {
 		entries = append(entries, entry{n.InternalIP.String(), n.Host})
+	}
+	// The API servers' address by name: kubelets and kube-proxy dial it, and no DNS
+	// answers for it where the plan manages hosts files.
+	if name, addr, ok := c.p.LoadBalancerHostsEntry(); ok {
+		entries = append(entries, entry{addr.String(), name})
 	}
 	text, err := templates.Execute("hosts.block", map[string]any{"Begin": HostsBlockBegin, "End": HostsBlockEnd, "Entries": entries})
 	if err != nil {

@@ -421,3 +421,41 @@ func TestImageArchivesOnlyWhereContainerdRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestHostsBlockResolvesTheLoadBalancerName: in hosts-file mode a load balancer named by
+// DNS must be in every node's hosts block, or kubelets cannot reach the API server; with
+// one master the name stands for it. An IP address needs no line.
+func TestHostsBlockResolvesTheLoadBalancerName(t *testing.T) {
+	for _, tc := range []struct {
+		name, example string
+		edits         []string
+		want          string // the line the block must hold; "" for none beyond the nodes
+	}{
+		{"a DNS name with one master", "minimal.yaml", []string{"master:\n  expected_count: 1\n", "master:\n  expected_count: 1\n  load_balancer: api.minimal.test:6443\n"}, "10.10.0.21 api.minimal.test\n"},
+		{"a node's own name", "minimal.yaml", []string{"master:\n  expected_count: 1\n", "master:\n  expected_count: 1\n  load_balancer: master1:6443\n"}, ""},
+		{"an IP address", "ha.yaml", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, nodes := model(t, tc.example, tc.edits...)
+			for _, n := range p.Nodes {
+				block := file(t, nodes[n.Host], roles.HostsBlockPath).Content
+				lines := strings.Count(block, "\n")
+				extra := 0
+				if tc.want != "" {
+					extra = 1
+					if !strings.Contains(block, "\n"+tc.want) {
+						t.Errorf("%s's hosts block has no %q:\n%s", n.Host, tc.want, block)
+					}
+					for _, f := range nodes[n.Host].Files {
+						if f.Path == roles.KubeletKubeconfig && (!strings.Contains(f.Content, "server: "+p.APIServerURL()) || !strings.Contains(p.APIServerURL(), "api.minimal.test")) {
+							t.Errorf("%s's kubelet does not dial the name (%s):\n%s", n.Host, p.APIServerURL(), f.Content)
+						}
+					}
+				}
+				if want := len(p.Nodes) + extra + 2; lines != want { // two markers, a line per node, the balancer
+					t.Errorf("%s's hosts block has %d lines, want %d:\n%s", n.Host, lines, want, block)
+				}
+			}
+		})
+	}
+}

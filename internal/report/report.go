@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Severity orders findings: errors stop a run, warnings stop it only under --strict.
@@ -135,15 +138,17 @@ func plural(n int, word string) string {
 	return word + "s"
 }
 
-// String renders one finding as "file:line:col: severity: path: message\n\thint".
+// String renders one finding as "file:line:col: severity: path: message\n\thint". Control
+// characters in any part (a plan key may hold ESC or a newline) are escaped: they would
+// otherwise reach the terminal raw, recolour it or forge a finding line.
 func (f Finding) String() string {
 	var b strings.Builder
-	loc := f.File
+	loc := Escape(f.File)
 	switch {
 	case f.Line > 0 && f.Column > 0:
-		loc = fmt.Sprintf("%s:%d:%d", f.File, f.Line, f.Column)
+		loc = fmt.Sprintf("%s:%d:%d", loc, f.Line, f.Column)
 	case f.Line > 0: // the YAML parser gives syntax errors a line only
-		loc = fmt.Sprintf("%s:%d", f.File, f.Line)
+		loc = fmt.Sprintf("%s:%d", loc, f.Line)
 	}
 	if loc != "" {
 		b.WriteString(loc)
@@ -152,22 +157,74 @@ func (f Finding) String() string {
 	b.WriteString(f.Severity.String())
 	b.WriteString(": ")
 	if f.Path != "" {
-		b.WriteString(f.Path)
+		b.WriteString(Escape(f.Path))
 		b.WriteString(": ")
 	}
-	b.WriteString(f.Message)
+	b.WriteString(Escape(f.Message))
 	if f.Hint != "" {
 		b.WriteString("\n    hint: ")
-		b.WriteString(f.Hint)
+		b.WriteString(Escape(f.Hint))
 	}
 	return b.String()
 }
 
+// Escape writes the control characters in s as Go escapes (\x1b, \n, \u202e), keeping
+// every other character, so that text from a plan is shown as what it is. It escapes C0
+// and C1 controls, DEL, and the Unicode format characters that reorder or hide text
+// (bidirectional overrides, zero-width characters); an invalid UTF-8 byte becomes \xNN.
+func Escape(s string) string {
+	return escape(s, false)
+}
+
+func escape(s string, keepTabs bool) string {
+	clean := true
+	for _, r := range s {
+		if needsEscape(r, keepTabs) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case needsEscape(r, keepTabs):
+			q := strconv.QuoteRune(r) // '\x1b', '\n', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func needsEscape(r rune, keepTabs bool) bool {
+	switch {
+	case r == '\t':
+		return !keepTabs
+	case r == utf8.RuneError:
+		return true
+	case unicode.IsControl(r):
+		return true
+	case unicode.Is(unicode.Cf, r): // format characters: bidi overrides, zero-width spaces, BOM
+		return true
+	}
+	return false
+}
+
 // WriteText prints every finding; when source holds the file's bytes, each finding with a
 // position is followed by its source line and a caret under the column, as compilers do.
+// The source line is escaped as Finding.String escapes (tabs kept, so the caret line,
+// which copies them, lines up).
 func (r *Report) WriteText(w io.Writer, source []byte) error {
 	var lines []string
-	if source != nil {
+	if source != nil && r.hasLines() {
 		// YAML breaks lines at \n, \r\n and a lone \r alike; so do positions.
 		lines = strings.Split(strings.ReplaceAll(strings.ReplaceAll(string(source), "\r\n", "\n"), "\r", "\n"), "\n")
 	}
@@ -176,32 +233,52 @@ func (r *Report) WriteText(w io.Writer, source []byte) error {
 			return err
 		}
 		if f.Line > 0 && f.Line <= len(lines) {
-			src := strings.TrimRight(lines[f.Line-1], "\r")
-			if len(src) > 200 {
-				src = src[:200] + "…"
-			}
-			col := f.Column
-			if col < 1 {
-				col = 1
-			}
-			if col > len(src)+1 {
-				col = len(src) + 1
-			}
-			// Keep tabs in the caret line so the caret lines up under tabbed source.
-			pad := make([]byte, 0, col-1)
-			for i := 0; i < col-1; i++ {
-				if src[i] == '\t' {
-					pad = append(pad, '\t')
-				} else {
-					pad = append(pad, ' ')
-				}
-			}
+			src, pad := sourceAndCaret(lines[f.Line-1], f.Column)
 			if _, err := fmt.Fprintf(w, "    %s\n    %s^\n", src, pad); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+func (r *Report) hasLines() bool {
+	for _, f := range r.Findings {
+		if f.Line > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// sourceAndCaret returns a source line, escaped and cut to 200 characters, and the
+// padding that puts a caret under column col (1-based, in characters, as YAML counts).
+func sourceAndCaret(line string, col int) (string, string) {
+	runes := []rune(line)
+	cut := len(runes) > 200
+	if cut {
+		runes = runes[:200]
+	}
+	if col < 1 {
+		col = 1
+	}
+	if col > len(runes)+1 {
+		col = len(runes) + 1
+	}
+	var pad strings.Builder
+	for _, c := range runes[:col-1] {
+		switch e := escape(string(c), true); {
+		case c == '\t':
+			pad.WriteByte('\t')
+		default:
+			pad.WriteString(strings.Repeat(" ", utf8.RuneCountInString(e)))
+		}
+	}
+	src := escape(string(runes), true)
+	if cut {
+		src += "…"
+	}
+	return src, pad.String()
 }
 
 // WriteJSON prints the report as one JSON object with a summary.

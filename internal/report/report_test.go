@@ -93,3 +93,29 @@ func TestSortCountAndJSON(t *testing.T) {
 		t.Errorf("JSON round trip: %+v", got)
 	}
 }
+
+// TestControlCharactersAreEscaped: a plan key holding ESC and a newline (a quoted YAML key
+// can) must not recolour the terminal or start a line that looks like another finding.
+func TestControlCharactersAreEscaped(t *testing.T) {
+	r := &Report{}
+	r.Add(Finding{Severity: Error, File: "p.yaml", Path: "cluster.\x1b[31mname\nfake.yaml:1:1: error: x", Position: Position{2, 3},
+		Message: "unknown key \x1b]0;title\x07", Hint: "bidi \u202eevil"})
+	var b bytes.Buffer
+	// The source line holds a raw C1 control and a tab; the caret must still line up.
+	if err := r.WriteText(&b, []byte("a:\n\t\u009bx: y\n")); err != nil {
+		t.Fatal(err)
+	}
+	want := `p.yaml:2:3: error: cluster.\x1b[31mname\nfake.yaml:1:1: error: x: unknown key \x1b]0;title\a` + "\n" +
+		`    hint: bidi \u202eevil` + "\n" +
+		"    \t\\u009bx: y\n" +
+		"    \t      ^\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if got := Escape("plain ünïcode: ok"); got != "plain ünïcode: ok" {
+		t.Errorf("Escape changed printable text: %q", got)
+	}
+	if got := Escape("bad \xff byte"); got != `bad \xff byte` {
+		t.Errorf("invalid UTF-8: %q", got)
+	}
+}

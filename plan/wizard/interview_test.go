@@ -32,6 +32,12 @@ func givenExcept(asked ...string) map[string]string {
 	return given
 }
 
+// withAnswer sets one more given answer.
+func withAnswer(given map[string]string, flag, value string) map[string]string {
+	given[flag] = value
+	return given
+}
+
 func TestEveryQuestionHasAFlagAndTheGivenListCoversThem(t *testing.T) {
 	seen := map[string]bool{}
 	for _, q := range Questions() {
@@ -128,12 +134,14 @@ func TestInterview(t *testing.T) {
 					t.Errorf("mirror %s, archives %q", a.MirrorURL, a.ImageArchives)
 				}
 			}},
-		{name: "the load balancer takes a URL and gets the API server port", given: givenExcept("load-balancer"), input: "https://k8s.example.com/\n",
+		{name: "the load balancer takes a URL and gets the API server port", given: withAnswer(givenExcept("load-balancer"), "name-resolution", "dns"), input: "https://k8s.example.com/\n",
 			check: func(t *testing.T, a *Answers) {
 				if a.LoadBalancer != "k8s.example.com:6443" {
 					t.Errorf("load balancer %s", a.LoadBalancer)
 				}
 			}},
+		{name: "a load balancer's name is refused where only hosts files resolve names", given: givenExcept("load-balancer"), input: "k8s.example.com\n\n",
+			transcript: []string{`! load balancer "k8s.example.com" is a DNS name that only the hosts files could resolve here`}},
 		{name: "a load balancer that is not a host is refused", given: givenExcept("load-balancer"), input: "bad_host!\n\n",
 			transcript: []string{`! load balancer host "bad_host!" is neither a DNS name nor an IP address`}},
 		{name: "certificates renewed on every run are refused", given: givenExcept("cert-expiry"), input: "168h\n2y\n730d\n",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kisgen/kisgen/internal/httpserve"
 )
 
 // ServeOptions configure Handler and Serve.
@@ -24,6 +27,8 @@ type ServeOptions struct {
 	AnySource bool
 	// Log receives one line per request, and a line when a node fetches its user-data.
 	Log io.Writer
+	// Limits bound what clients can hold of the server (zero: httpserve's defaults).
+	Limits httpserve.Limits
 }
 
 // ReadManifest reads a bundle's manifest.
@@ -40,11 +45,21 @@ func ReadManifest(dir string) (*Manifest, error) {
 }
 
 // Handler serves a bundle read-only. A node's user-data is answered only to the node's
-// address unless AnySource is set.
+// address unless AnySource is set. Files are read through an os.Root on dir, kept open
+// for the handler's life: a symlink in the bundle that leads out of it is not followed.
 func Handler(dir string, opts ServeOptions) (http.Handler, error) {
+	h, _, err := newHandler(dir, opts)
+	return h, err
+}
+
+func newHandler(dir string, opts ServeOptions) (http.Handler, *os.Root, error) {
 	m, err := ReadManifest(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrNotBundle, err)
 	}
 	owner := map[string]ManifestNode{}
 	for _, n := range m.Nodes {
@@ -56,7 +71,7 @@ func Handler(dir string, opts ServeOptions) (http.Handler, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
-	files := http.FileServer(http.FS(os.DirFS(dir)))
+	files := http.FileServer(http.FS(insideRoot{root.FS()}))
 	var mu sync.Mutex
 	logf := func(format string, a ...any) {
 		mu.Lock()
@@ -65,7 +80,7 @@ func Handler(dir string, opts ServeOptions) (http.Handler, error) {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t0 := time.Now()
-		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		rec := httpserve.NewRecorder(w)
 		clean := path.Clean("/" + r.URL.Path)
 		remote, _, _ := net.SplitHostPort(r.RemoteAddr)
 		node, private := owner[clean]
@@ -79,37 +94,33 @@ func Handler(dir string, opts ServeOptions) (http.Handler, error) {
 		default:
 			files.ServeHTTP(rec, r)
 		}
-		logf("%s %s %s %s %d %dB %s\n", t0.UTC().Format(time.RFC3339), r.RemoteAddr, r.Method, r.URL.Path, rec.status, rec.bytes, time.Since(t0).Round(time.Millisecond))
-		if private && rec.status == http.StatusOK && r.Method == http.MethodGet {
+		logf("%s", httpserve.AccessLine(t0, r, rec))
+		if private && rec.Status == http.StatusOK && r.Method == http.MethodGet {
 			logf("pxe: %s fetched its user-data (%s)\n", node.Host, clean)
 		}
-	}), nil
+	}), root, nil
 }
 
-type recorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
+// insideRoot answers "not found" where os.Root refuses a path (a symlink leading out of
+// the bundle): the file server would answer 500, as for a broken disk.
+type insideRoot struct{ fsys fs.FS }
 
-func (r *recorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	n, err := r.ResponseWriter.Write(b)
-	r.bytes += int64(n)
-	return n, err
+func (f insideRoot) Open(name string) (fs.File, error) {
+	file, err := f.fsys.Open(name)
+	if err != nil && !errors.Is(err, fs.ErrPermission) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return file, err
 }
 
 // Serve serves the bundle on ln until ctx is done.
 func Serve(ctx context.Context, ln net.Listener, dir string, opts ServeOptions) error {
-	h, err := Handler(dir, opts)
+	h, root, err := newHandler(dir, opts)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+	defer root.Close()
+	srv := httpserve.New(h, opts.Limits)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {

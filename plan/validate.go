@@ -547,7 +547,7 @@ func validateVersions(p *Plan, f findings) {
 		{"cluster.version", v.Kubernetes, "Kubernetes"}, {"versions.etcd", v.Etcd, "etcd"},
 		{"versions.containerd", v.Containerd, "containerd"}, {"versions.runc", v.Runc, "runc"},
 		{"versions.cni_plugins", v.CNIPlugins, "CNI plugins"}, {"versions.calico", v.Calico, "Calico"},
-		{"versions.coredns", v.CoreDNS, "CoreDNS"},
+		{"versions.coredns", v.CoreDNS, "CoreDNS"}, {"versions.metrics_server", v.MetricsServer, "metrics-server"},
 	}
 	for _, c := range checks {
 		if !releaseVersion.MatchString(c.val) {

@@ -237,7 +237,7 @@ func coreDNS(p *plan.Plan) (string, error) {
 	sc.Capabilities.Add = []string{"NET_BIND_SERVICE"}
 	sc.Capabilities.Drop = []string{"ALL"}
 	ps.Containers = []container{{
-		Name: "coredns", Image: "registry.k8s.io/coredns/coredns:" + p.Versions.CoreDNS, ImagePullPolicy: "IfNotPresent",
+		Name: "coredns", Image: CoreDNSImage(p), ImagePullPolicy: "IfNotPresent",
 		Args:          []string{"-conf", "/etc/coredns/Corefile"},
 		Ports:         []containerPort{{"dns", 53, "UDP"}, {"dns-tcp", 53, "TCP"}, {"metrics", 9153, "TCP"}},
 		Resources:     &resources{Limits: map[string]string{"memory": "170Mi"}, Requests: map[string]string{"cpu": "100m", "memory": "70Mi"}},

@@ -83,11 +83,11 @@ func TestUnitsAndPortsFollowTheRoles(t *testing.T) {
 		ports []int
 	}{
 		{"etcd1", []string{"etcd.service"}, []int{2379, 2380, 2381}},
-		{"master1", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kubelet.service", "kube-proxy.service", "kisgen-addons.service"},
+		{"master1", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-addons.service"},
 			[]int{6443, 10257, 10259, 10248, 10250, 10249, 10256}},
-		{"master2", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kubelet.service", "kube-proxy.service"},
+		{"master2", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service"},
 			[]int{6443, 10257, 10259, 10248, 10250, 10249, 10256}},
-		{"worker3", []string{"containerd.service", "kubelet.service", "kube-proxy.service"}, []int{10248, 10250, 10249, 10256}},
+		{"worker3", []string{"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service"}, []int{10248, 10250, 10249, 10256}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.host, func(t *testing.T) {
@@ -306,7 +306,7 @@ func TestCalicoFollowsThePlansMode(t *testing.T) {
 			if got := hasFile(m, roles.AddOnsDir+"/network-policy.yaml"); got != tc.policyOff {
 				t.Errorf("network policy guard present = %v, want %v", got, tc.policyOff)
 			}
-			if !strings.Contains(file(t, m, roles.ArtifactsPath).Content, "calico/v3.30.3/manifests/calico.yaml") {
+			if !strings.Contains(file(t, m, roles.ArtifactsPath).Content, "calico/v3.32.1/manifests/calico.yaml") {
 				t.Error("the first master does not fetch the Calico manifest")
 			}
 			if hasFile(nodes["worker1"], roles.AddOnsDir+"/calico/kustomization.yaml") {

@@ -78,7 +78,7 @@ func Containerd(ctx context.Context, version, cacheDir string, log io.Writer) (s
 		name: ProjectContainerd, module: mod, bins: bins,
 		env:  []string{"CGO_ENABLED=0"},
 		tags: "no_btrfs urfave_cli_no_docs",
-		ldflags: fmt.Sprintf("-s -w -X %[1]s/version.Version=%[2]s -X %[1]s/version.Package=github.com/containerd/containerd -X %[1]s/version.Revision=kisgen-%[2]s",
+		ldflags: fmt.Sprintf("-s -w -X %[1]s/version.Version=%[2]s -X %[1]s/version.Package=%[1]s -X %[1]s/version.Revision=kisgen-%[2]s",
 			mod, version),
 	}, version, cacheDir, log)
 }

@@ -32,6 +32,7 @@ func validate(p *Plan, rep *report.Report, opts Options) {
 	validateOverrides(p, f)
 	validateVersions(p, f)
 	validateMirror(p, f, opts.Root)
+	validatePinning(p, f, opts.Root)
 	validateProvider(p, f)
 	validateSSH(p, f, opts.Root)
 	for i := range rep.Findings {
@@ -594,7 +595,7 @@ func validateMirror(p *Plan, f findings, root *os.Root) {
 	}
 	for i, a := range m.ImageArchives {
 		path := fmt.Sprintf("mirror.image_archives[%d]", i)
-		if a == "" || strings.HasPrefix(a, "/") || strings.Contains(a, "..") || strings.Contains(a, "://") {
+		if !archivePathOK(a) {
 			f.errorf(path, "write a path under the mirror URL, e.g. images/pause-3.10.1.tar", "%q is not a relative path under the mirror", a)
 		}
 	}
@@ -614,6 +615,11 @@ func validateMirror(p *Plan, f findings, root *os.Root) {
 			f.errorf("mirror.checksums", "use the SHA256SUMS format: \"<64 hex digits>  <path>\" per line", "checksums file %s: %v", m.ChecksumsFile, err)
 		}
 	}
+}
+
+// archivePathOK says whether an image archive's path stays under the mirror.
+func archivePathOK(a string) bool {
+	return a != "" && !strings.HasPrefix(a, "/") && !strings.Contains(a, "..") && !strings.Contains(a, "://")
 }
 
 // validHostPort says whether s is a DNS name or IPv4 address, optionally with a port.

@@ -421,3 +421,32 @@ func TestImageArchivesOnlyWhereContainerdRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminManifestsMatchTheArtifacts holds plan.AdminManifests (what the pinning rule
+// checks) to the manifests the nodes really fetch, and proves a manifest kisgen knows the
+// sum of is pinned in the user-data without mirror.checksums.
+func TestAdminManifestsMatchTheArtifacts(t *testing.T) {
+	p, nodes := model(t, "minimal.yaml")
+	listed := map[string]bool{}
+	for _, m := range plan.AdminManifests(p) {
+		listed[m.Path] = true
+	}
+	var fetched int
+	for _, n := range nodes {
+		for _, a := range n.Artifacts {
+			if a.Kind != roles.KindManifest {
+				continue
+			}
+			fetched++
+			if !listed[a.MirrorPath] {
+				t.Errorf("%s fetches %s, which plan.AdminManifests does not list: the pinning rule would not check it", n.Host, a.MirrorPath)
+			}
+			if a.SHA256 == "" || a.SHA256 != plan.KnownSHA256(a.MirrorPath) {
+				t.Errorf("%s: %s is fetched with sha256 %q, want kisgen's known sum", n.Host, a.MirrorPath, a.SHA256)
+			}
+		}
+	}
+	if fetched == 0 {
+		t.Fatal("the Calico plan fetches no manifest: the test proves nothing")
+	}
+}

@@ -106,7 +106,8 @@ func newInstallFixture(t *testing.T, planEdits ...string) *installFixture {
 		base = strings.Replace(base, planEdits[i], planEdits[i+1], 1)
 	}
 	// The mirror's content: fake executables under the official names and layouts.
-	p1 := rendertest.Load(t, rendertest.WritePlan(t, []byte(base)))
+	// (without the image archive, which validate refuses until its sum is pinned)
+	p1 := rendertest.Load(t, rendertest.WritePlan(t, []byte(strings.Replace(base, "  image_archives: [images/pause.tar]\n", "", 1))))
 	fx := &installFixture{m: m, bins: map[string]string{}}
 	var sums strings.Builder
 	for _, a := range roles.PlanArtifacts(p1) {

@@ -412,8 +412,25 @@ func TestImageBakeScriptManifestIsCanonical(t *testing.T) {
 // TestImageArchivesOnlyWhereContainerdRuns proves an etcd-only node is not asked to import
 // container images: it has no containerd, and the import would fail its install forever.
 func TestImageArchivesOnlyWhereContainerdRuns(t *testing.T) {
-	_, nodes := model(t, "minimal.yaml", "provider:\n", "mirror:\n  url: http://10.0.2.100\n  image_archives: [images/pause-3.10.1.tar]\nprovider:\n")
-	for host, n := range nodes {
+	src := strings.Replace(string(rendertest.Example(t, "minimal.yaml")), "provider:\n",
+		"mirror:\n  url: http://10.0.2.100\n  checksums: SHA256SUMS\n  image_archives: [images/pause-3.10.1.tar]\nprovider:\n", 1)
+	path := rendertest.WritePlan(t, []byte(src))
+	writeFile(t, filepath.Join(filepath.Dir(path), "SHA256SUMS"), strings.Repeat("0", 64)+"  images/pause-3.10.1.tar\n", 0o644)
+	p := rendertest.Load(t, path)
+	in, err := roles.LoadInputs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := roles.NewCluster(p, rendertest.Bundle(t, p), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pn := range p.Nodes {
+		host := pn.Host
+		n, err := c.Node(pn)
+		if err != nil {
+			t.Fatal(err)
+		}
 		env := file(t, n, roles.NodeEnvPath).Content
 		has := strings.Contains(env, "images/pause-3.10.1.tar")
 		if want := host != "etcd1"; has != want {

@@ -16,8 +16,13 @@ func fakeBinCache(t *testing.T) string {
 	t.Helper()
 	cache := t.TempDir()
 	for dir, names := range map[string][]string{
-		"etcd-" + plan.DefaultEtcdVersion:             {"etcd", "etcdctl"},
-		"kubernetes-" + plan.DefaultKubernetesVersion: binbuild.KubernetesComponents,
+		"etcd-" + plan.DefaultEtcdVersion:                    {"etcd", "etcdctl"},
+		"kubernetes-" + plan.DefaultKubernetesVersion:        binbuild.KubernetesComponents,
+		"containerd-" + plan.DefaultContainerdVersion:        binbuild.ContainerdBinaries,
+		"runc-" + plan.DefaultRuncVersion:                    {"runc"},
+		"cni-plugins-" + plan.DefaultCNIPluginsVersion:       binbuild.CNIPlugins,
+		"coredns-" + plan.DefaultCoreDNSVersion:              {"coredns"},
+		"metrics-server-" + plan.DefaultMetricsServerVersion: {"metrics-server"},
 	} {
 		d := filepath.Join(cache, dir)
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -42,14 +47,24 @@ func TestMirrorBuildWritesChecksumsAndSaysWhatIsNotMirrored(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "8 files") && !strings.Contains(stdout, "7 files") {
-		t.Errorf("summary: %s", stdout)
+	// The container runtime and the add-on images are built too: none is "not in the mirror".
+	for _, c := range []string{"containerd", "runc", "cni-plugins"} {
+		if strings.Contains(stdout, "not in the mirror: "+c+" ") {
+			t.Errorf("%s reported as not mirrored:\n%s", c, stdout)
+		}
 	}
-	if !strings.Contains(stdout, "not in the mirror: containerd") {
-		t.Errorf("containerd not reported as not mirrored:\n%s", stdout)
-	}
-	if _, err := os.Stat(filepath.Join(out, "SHA256SUMS")); err != nil {
+	sums, err := os.ReadFile(filepath.Join(out, "SHA256SUMS"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, want := range []string{"containerd-2.4.2-linux-amd64.tar.gz", "runc.amd64", "cni-plugins-linux-amd64-v1.10.0.tgz",
+		"images/coredns-v1.15.0.tar", "images/metrics-server-v0.8.0.tar"} {
+		if !strings.Contains(string(sums), want) {
+			t.Errorf("SHA256SUMS lacks %s:\n%s", want, sums)
+		}
+	}
+	if !strings.Contains(stderr, "mirror: runc "+plan.DefaultRuncVersion+" (cached)") {
+		t.Errorf("no progress line for the cached runc:\n%s", stderr)
 	}
 }
 

@@ -147,8 +147,8 @@ func MetricsServer(ctx context.Context, version, cacheDir string, log io.Writer)
 	const mod = "sigs.k8s.io/metrics-server"
 	return buildProject(ctx, goProject{
 		name: ProjectMetricsServer, module: mod,
-		bins:    []goBinary{{mod + "/cmd/metrics-server", "metrics-server"}},
-		env:     []string{"CGO_ENABLED=0"},
+		bins: []goBinary{{mod + "/cmd/metrics-server", "metrics-server"}},
+		env:  []string{"CGO_ENABLED=0"},
 		// metrics-server reports client-go's version variables, as its Makefile sets them.
 		ldflags: "-s -w -X k8s.io/client-go/pkg/version.gitVersion=" + version + " -X k8s.io/client-go/pkg/version.gitCommit=kisgen-" + version,
 	}, version, cacheDir, log)

@@ -94,7 +94,8 @@ func TestMirrorServeRefusesADirectoryThatIsNoMirror(t *testing.T) {
 
 func TestImageBuildListsPackagesAndRejectsUnknownOS(t *testing.T) {
 	code, stdout, _ := run(t, nil, "image", "build", "--packages")
-	if code != 0 || !strings.Contains(stdout, "containerd\n") || !strings.Contains(stdout, "cloud-init\n") {
+	// the distribution's containerd is not baked: nodes run the pinned release
+	if code != 0 || strings.Contains(stdout, "containerd\n") || !strings.Contains(stdout, "cloud-init\n") {
 		t.Fatalf("exit %d: %s", code, stdout)
 	}
 	code, _, stderr := run(t, nil, "image", "build", "--os", "windows-11", "--cache", t.TempDir())

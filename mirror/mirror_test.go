@@ -118,7 +118,7 @@ func fileSum(t *testing.T, path string) string {
 // render looks sums up (by MirrorPath), and that the CoreDNS and metrics-server images
 // are packed under their exact upstream references.
 func TestBuildLaysOutWhatNodesDownload(t *testing.T) {
-	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', image_archives: [images/pause.tar]}")
+	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', checksums: SHA256SUMS, image_archives: [images/pause.tar]}")
 	out := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(out, "images"), 0o755); err != nil {
 		t.Fatal(err)
@@ -230,19 +230,30 @@ func TestBuildLaysOutWhatNodesDownload(t *testing.T) {
 	}
 }
 
+// tarFiles reads an (uncompressed) tarball's regular files by name.
+func tarFiles(t *testing.T, data []byte) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			files[h.Name], _ = io.ReadAll(tr)
+		}
+	}
+}
+
 // archiveRefs reads the references an image archive is tagged with (docker-archive
 // RepoTags and the OCI index's io.containerd.image.name, which must agree).
 func archiveRefs(t *testing.T, archive []byte) []string {
 	t.Helper()
-	files := map[string][]byte{}
-	tr := tar.NewReader(bytes.NewReader(archive))
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			break
-		}
-		files[h.Name], _ = io.ReadAll(tr)
-	}
+	files := tarFiles(t, archive)
 	var docker []struct{ RepoTags []string }
 	var index struct {
 		Manifests []descriptor `json:"manifests"`
@@ -286,7 +297,7 @@ func TestBuildIsIdempotent(t *testing.T) {
 }
 
 func TestBuildNamesMissingImageArchive(t *testing.T) {
-	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', image_archives: [images/missing.tar]}")
+	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', checksums: SHA256SUMS, image_archives: [images/missing.tar]}")
 	_, err := Build(context.Background(), p, Options{Out: t.TempDir(), CacheDir: fakeCache(t, p)})
 	if !errors.Is(err, ErrMissingArchive) || !strings.Contains(err.Error(), "images/missing.tar") {
 		t.Fatalf("err = %v, want ErrMissingArchive naming images/missing.tar", err)
@@ -341,20 +352,7 @@ func TestWriteImageArchive(t *testing.T) {
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
 		t.Error("archive is not deterministic")
 	}
-	files := map[string][]byte{}
-	tr := tar.NewReader(&a)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			files[h.Name], _ = io.ReadAll(tr)
-		}
-	}
+	files := tarFiles(t, a.Bytes())
 	for name, data := range files {
 		if d, ok := strings.CutPrefix(name, "blobs/sha256/"); ok {
 			s := sha256.Sum256(data)
@@ -460,7 +458,7 @@ func TestBuildWritesThePauseImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a Go binary")
 	}
-	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', image_archives: [images/pause-3.10.1.tar]}")
+	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', checksums: SHA256SUMS, image_archives: [images/pause-3.10.1.tar]}")
 	out := t.TempDir()
 	cache := fakeCache(t, p)
 	res, err := Build(context.Background(), p, Options{Out: out, CacheDir: cache, PauseImage: true})

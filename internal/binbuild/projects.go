@@ -126,32 +126,26 @@ func CNIPluginSet(ctx context.Context, version, cacheDir string, log io.Writer) 
 // CoreDNS builds coredns of version (e.g. v1.15.0) into cacheDir/coredns-VERSION/coredns
 // with the plugins its release compiles in (CoreDNS's version is a constant of the module).
 func CoreDNS(ctx context.Context, version, cacheDir string, log io.Writer) (string, error) {
-	if !versionRE.MatchString(version) {
-		return "", fmt.Errorf("CoreDNS version %q: want vX.Y.Z", version)
-	}
 	const mod = "github.com/coredns/coredns"
-	return buildProject(ctx, goProject{
-		name: ProjectCoreDNS, module: mod,
-		bins:    []goBinary{{mod, "coredns"}},
-		env:     []string{"CGO_ENABLED=0"},
-		ldflags: "-s -w -X " + mod + "/coremain.GitCommit=kisgen-" + version,
-	}, version, cacheDir, log)
+	return singleBinary(ctx, ProjectCoreDNS, mod, mod, version, "-X "+mod+"/coremain.GitCommit=kisgen-"+version, cacheDir, log)
 }
 
 // MetricsServer builds metrics-server of version (e.g. v0.8.0) into
-// cacheDir/metrics-server-VERSION/metrics-server.
+// cacheDir/metrics-server-VERSION/metrics-server. It reports client-go's version
+// variables, which its Makefile sets.
 func MetricsServer(ctx context.Context, version, cacheDir string, log io.Writer) (string, error) {
-	if !versionRE.MatchString(version) {
-		return "", fmt.Errorf("metrics-server version %q: want vX.Y.Z", version)
-	}
 	const mod = "sigs.k8s.io/metrics-server"
-	return buildProject(ctx, goProject{
-		name: ProjectMetricsServer, module: mod,
-		bins: []goBinary{{mod + "/cmd/metrics-server", "metrics-server"}},
-		env:  []string{"CGO_ENABLED=0"},
-		// metrics-server reports client-go's version variables, as its Makefile sets them.
-		ldflags: "-s -w -X k8s.io/client-go/pkg/version.gitVersion=" + version + " -X k8s.io/client-go/pkg/version.gitCommit=kisgen-" + version,
-	}, version, cacheDir, log)
+	return singleBinary(ctx, ProjectMetricsServer, mod, mod+"/cmd/metrics-server", version,
+		"-X k8s.io/client-go/pkg/version.gitVersion="+version+" -X k8s.io/client-go/pkg/version.gitCommit=kisgen-"+version, cacheDir, log)
+}
+
+// singleBinary builds a project whose release is one static binary named after it.
+func singleBinary(ctx context.Context, project, mod, pkg, version, ldflags, cacheDir string, log io.Writer) (string, error) {
+	if !versionRE.MatchString(version) {
+		return "", fmt.Errorf("%s version %q: want vX.Y.Z", project, version)
+	}
+	return buildProject(ctx, goProject{name: project, module: mod, bins: []goBinary{{pkg, project}},
+		env: []string{"CGO_ENABLED=0"}, ldflags: "-s -w " + ldflags}, version, cacheDir, log)
 }
 
 // buildProject builds pr's binaries in a wrapper module that requires pr.module at

@@ -85,6 +85,38 @@ func TestMirrorBuildAcceptsChecksumsItIsAboutToWrite(t *testing.T) {
 	}
 }
 
+// TestMirrorBuildPinsAnArchiveTheChecksumsDoNotListYet: validate refuses an image archive
+// missing from mirror.checksums, mirror build (which writes it) accepts the plan, and
+// afterwards validate does too.
+func TestMirrorBuildPinsAnArchiveTheChecksumsDoNotListYet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the pause binary")
+	}
+	planFile := planDir(t, "minimal.yaml")
+	data, _ := os.ReadFile(planFile)
+	mirrorBlock := "mirror:\n  url: http://10.0.2.100:8080\n  checksums: mirror/SHA256SUMS\n"
+	if err := os.WriteFile(planFile, []byte(strings.Replace(string(data), "provider:\n", mirrorBlock+"provider:\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, cache := filepath.Join(filepath.Dir(planFile), "mirror"), fakeBinCache(t)
+	if code, stdout, stderr := run(t, nil, "mirror", "build", "-f", planFile, "--out", out, "--cache", cache); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	withArchive := strings.Replace(string(data), "provider:\n", mirrorBlock+"  image_archives: [images/pause-"+plan.DefaultPauseVersion+".tar]\nprovider:\n", 1)
+	if err := os.WriteFile(planFile, []byte(withArchive), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, _ := run(t, nil, "validate", "-f", planFile); code == 0 || !strings.Contains(stdout, "without a pinned sha256") {
+		t.Fatalf("validate accepted an archive the checksums do not list (exit %d):\n%s", code, stdout)
+	}
+	if code, stdout, stderr := run(t, nil, "mirror", "build", "-f", planFile, "--out", out, "--cache", cache, "--pause-image"); code != 0 {
+		t.Fatalf("mirror build refused the plan it pins: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, _ := run(t, nil, "validate", "-f", planFile); code != 0 {
+		t.Errorf("plan invalid after mirror build:\n%s", stdout)
+	}
+}
+
 func TestMirrorServeRefusesADirectoryThatIsNoMirror(t *testing.T) {
 	code, _, stderr := run(t, nil, "mirror", "serve", "--dir", t.TempDir(), "--listen", "127.0.0.1:0")
 	if code != ExitFail || !strings.Contains(stderr, "not a mirror directory") {

@@ -41,6 +41,9 @@ var knownSHA256 = map[string]string{
 // KnownSHA256 returns the sha256 kisgen itself knows for a file by its MirrorPath, or "".
 func KnownSHA256(mirrorPath string) string { return knownSHA256[mirrorPath] }
 
+// notPinned ends the pinning rule's messages (ForgiveUnbuiltChecksums recognises them).
+const notPinned = "without a pinned sha256"
+
 // validatePinning refuses a plan whose nodes would use something without a sha256 pinned
 // in their user-data, where a check against a sum fetched from the same place would prove
 // nothing:
@@ -87,12 +90,12 @@ func validatePinning(p *Plan, f findings, root *os.Root) {
 		if p.Versions.Calico != DefaultCalicoVersion {
 			hint += fmt.Sprintf(" (kisgen knows the sum of Calico %s's manifest only: versions.calico %s needs mirror.checksums)", DefaultCalicoVersion, p.Versions.Calico)
 		}
-		f.errorf(m.Key, hint, "%s (%s) would be applied as cluster-admin without a pinned sha256", m.What, m.Path)
+		f.errorf(m.Key, hint, "%s (%s) would be applied as cluster-admin %s", m.What, m.Path, notPinned)
 	}
 	for i, a := range p.Mirror.ImageArchives {
 		if sums[a] != "" || !archivePathOK(a) {
 			continue
 		}
-		f.errorf(fmt.Sprintf("mirror.image_archives[%d]", i), fix, "image archive %s would be imported into containerd without a pinned sha256", a)
+		f.errorf(fmt.Sprintf("mirror.image_archives[%d]", i), fix, "image archive %s would be imported into containerd %s", a, notPinned)
 	}
 }

@@ -665,12 +665,16 @@ func ParseChecksums(data []byte) (map[string]string, error) {
 const checksumsNotBuilt = "no checksums file yet:"
 
 // ForgiveUnbuiltChecksums drops from rep the error that the plan's mirror.checksums file does
-// not exist. The commands that run before `kisgen mirror build` writes it — `kisgen plan`
-// and mirror build itself — accept such a plan; render and provision do not.
+// not exist, and the pinning rule's errors for files that file does not list yet. The
+// commands that run before `kisgen mirror build` writes it — `kisgen plan` and mirror
+// build itself — accept such a plan; render and provision do not.
 func ForgiveUnbuiltChecksums(rep *report.Report) {
 	kept := rep.Findings[:0]
 	for _, f := range rep.Findings {
 		if f.Severity == report.Error && f.Path == "mirror.checksums" && strings.HasPrefix(f.Message, checksumsNotBuilt) {
+			continue
+		}
+		if f.Severity == report.Error && strings.HasSuffix(f.Message, notPinned) {
 			continue
 		}
 		kept = append(kept, f)

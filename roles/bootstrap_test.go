@@ -20,7 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kisgen/kisgen/internal/binbuild"
 	"github.com/kisgen/kisgen/internal/testtool"
+	"github.com/kisgen/kisgen/plan"
 
 	"github.com/kisgen/kisgen/render/rendertest"
 	"github.com/kisgen/kisgen/roles"
@@ -98,7 +100,24 @@ type installFixture struct {
 
 func newInstallFixture(t *testing.T, planEdits ...string) *installFixture {
 	t.Helper()
+	return newInstallFixtureWith(t, nil, planEdits...)
+}
+
+// newInstallFixtureWith is newInstallFixture with real executables (name → path) served
+// in place of the fakes.
+func newInstallFixtureWith(t *testing.T, real map[string]string, planEdits ...string) *installFixture {
+	t.Helper()
 	m := newMirror(t)
+	exe := func(name, fake string) string {
+		if path, ok := real[name]; ok {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(data)
+		}
+		return fake
+	}
 	mirrorBlock := "mirror:\n  url: " + m.srv.URL + "\n  image_archives: [images/pause.tar]\n"
 	base := string(rendertest.Example(t, "minimal.yaml"))
 	base = strings.Replace(base, "provider:\n", mirrorBlock+"provider:\n", 1)
@@ -114,14 +133,14 @@ func newInstallFixture(t *testing.T, planEdits ...string) *installFixture {
 		var data []byte
 		switch a.Kind {
 		case roles.KindFile:
-			c := "#!/bin/sh\necho " + a.Provides[0] + " " + a.Version + "\n"
+			c := exe(a.Provides[0], "#!/bin/sh\necho "+a.Provides[0]+" "+a.Version+"\n")
 			fx.bins[a.Provides[0]] = c
 			data = []byte(c)
 		case roles.KindTar:
 			files := map[string]string{}
 			for _, p := range a.Provides {
 				member, name, _ := strings.Cut(p, "=")
-				files[member] = "#!/bin/sh\necho " + name + " " + a.Version + "\n"
+				files[member] = exe(name, "#!/bin/sh\necho "+name+" "+a.Version+"\n")
 				fx.bins[name] = files[member]
 			}
 			data = tarGz(t, files)
@@ -129,7 +148,7 @@ func newInstallFixture(t *testing.T, planEdits ...string) *installFixture {
 			files := map[string]string{}
 			for _, p := range append(a.Provides, "macvlan") {
 				// as the real plugins answer when run without a CNI command
-				files["./"+p] = "#!/bin/sh\necho CNI " + p + " plugin " + a.Version + " >&2\n"
+				files["./"+p] = exe(p, "#!/bin/sh\necho CNI "+p+" plugin "+a.Version+" >&2\n")
 				fx.bins[p] = files["./"+p]
 			}
 			data = tarGz(t, files)
@@ -567,5 +586,42 @@ func TestBootstrapImportsBakedImageArchives(t *testing.T) {
 				t.Errorf("the baked archive must stay on the image: %v", err)
 			}
 		})
+	}
+}
+
+// TestBootstrapReadsTheRealRuntimeVersions installs the real containerd, runc and CNI
+// plugins of the plan's versions (built from the Go module proxy) and checks that the
+// bootstrap reads what each really reports and records it.
+func TestBootstrapReadsTheRealRuntimeVersions(t *testing.T) {
+	testtool.Require(t, "bash", "bash")
+	testtool.Require(t, "curl", "curl")
+	ctrd := containerdBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	cache := filepath.Join(rendertest.RepoRoot(t), ".cache", "bin")
+	runc, err := binbuild.Runc(ctx, plan.DefaultRuncVersion, cache, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cni, err := binbuild.CNIPluginSet(ctx, plan.DefaultCNIPluginsVersion, cache, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := map[string]string{"runc": filepath.Join(runc, "runc")}
+	for _, b := range binbuild.ContainerdBinaries {
+		real[b] = filepath.Join(ctrd, b)
+	}
+	for _, p := range binbuild.CNIPlugins {
+		real[p] = filepath.Join(cni, p)
+	}
+	fx := newInstallFixtureWith(t, real)
+	code, st, out := fx.run(t)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	for _, c := range []string{roles.CompContainerd, roles.CompRunc, roles.CompCNIPlugins} {
+		if st.Versions[c] != fx.node.Expect.Versions[c] {
+			t.Errorf("status versions[%s] = %q, want what the real binary reports, %q", c, st.Versions[c], fx.node.Expect.Versions[c])
+		}
 	}
 }

@@ -16,8 +16,13 @@ func fakeBinCache(t *testing.T) string {
 	t.Helper()
 	cache := t.TempDir()
 	for dir, names := range map[string][]string{
-		"etcd-" + plan.DefaultEtcdVersion:             {"etcd", "etcdctl"},
-		"kubernetes-" + plan.DefaultKubernetesVersion: binbuild.KubernetesComponents,
+		"etcd-" + plan.DefaultEtcdVersion:                    {"etcd", "etcdctl"},
+		"kubernetes-" + plan.DefaultKubernetesVersion:        binbuild.KubernetesComponents,
+		"containerd-" + plan.DefaultContainerdVersion:        binbuild.ContainerdBinaries,
+		"runc-" + plan.DefaultRuncVersion:                    {"runc"},
+		"cni-plugins-" + plan.DefaultCNIPluginsVersion:       binbuild.CNIPlugins,
+		"coredns-" + plan.DefaultCoreDNSVersion:              {"coredns"},
+		"metrics-server-" + plan.DefaultMetricsServerVersion: {"metrics-server"},
 	} {
 		d := filepath.Join(cache, dir)
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -42,14 +47,24 @@ func TestMirrorBuildWritesChecksumsAndSaysWhatIsNotMirrored(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "8 files") && !strings.Contains(stdout, "7 files") {
-		t.Errorf("summary: %s", stdout)
+	// The container runtime and the add-on images are built too: none is "not in the mirror".
+	for _, c := range []string{"containerd", "runc", "cni-plugins"} {
+		if strings.Contains(stdout, "not in the mirror: "+c+" ") {
+			t.Errorf("%s reported as not mirrored:\n%s", c, stdout)
+		}
 	}
-	if !strings.Contains(stdout, "not in the mirror: containerd") {
-		t.Errorf("containerd not reported as not mirrored:\n%s", stdout)
-	}
-	if _, err := os.Stat(filepath.Join(out, "SHA256SUMS")); err != nil {
+	sums, err := os.ReadFile(filepath.Join(out, "SHA256SUMS"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, want := range []string{"containerd-2.4.2-linux-amd64.tar.gz", "runc.amd64", "cni-plugins-linux-amd64-v1.10.0.tgz",
+		"images/coredns-v1.15.0.tar", "images/metrics-server-v0.8.0.tar"} {
+		if !strings.Contains(string(sums), want) {
+			t.Errorf("SHA256SUMS lacks %s:\n%s", want, sums)
+		}
+	}
+	if !strings.Contains(stderr, "mirror: runc "+plan.DefaultRuncVersion+" (cached)") {
+		t.Errorf("no progress line for the cached runc:\n%s", stderr)
 	}
 }
 
@@ -70,6 +85,38 @@ func TestMirrorBuildAcceptsChecksumsItIsAboutToWrite(t *testing.T) {
 	}
 }
 
+// TestMirrorBuildPinsAnArchiveTheChecksumsDoNotListYet: validate refuses an image archive
+// missing from mirror.checksums, mirror build (which writes it) accepts the plan, and
+// afterwards validate does too.
+func TestMirrorBuildPinsAnArchiveTheChecksumsDoNotListYet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the pause binary")
+	}
+	planFile := planDir(t, "minimal.yaml")
+	data, _ := os.ReadFile(planFile)
+	mirrorBlock := "mirror:\n  url: http://10.0.2.100:8080\n  checksums: mirror/SHA256SUMS\n"
+	if err := os.WriteFile(planFile, []byte(strings.Replace(string(data), "provider:\n", mirrorBlock+"provider:\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, cache := filepath.Join(filepath.Dir(planFile), "mirror"), fakeBinCache(t)
+	if code, stdout, stderr := run(t, nil, "mirror", "build", "-f", planFile, "--out", out, "--cache", cache); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	withArchive := strings.Replace(string(data), "provider:\n", mirrorBlock+"  image_archives: [images/pause-"+plan.DefaultPauseVersion+".tar]\nprovider:\n", 1)
+	if err := os.WriteFile(planFile, []byte(withArchive), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, _ := run(t, nil, "validate", "-f", planFile); code == 0 || !strings.Contains(stdout, "without a pinned sha256") {
+		t.Fatalf("validate accepted an archive the checksums do not list (exit %d):\n%s", code, stdout)
+	}
+	if code, stdout, stderr := run(t, nil, "mirror", "build", "-f", planFile, "--out", out, "--cache", cache, "--pause-image"); code != 0 {
+		t.Fatalf("mirror build refused the plan it pins: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, _ := run(t, nil, "validate", "-f", planFile); code != 0 {
+		t.Errorf("plan invalid after mirror build:\n%s", stdout)
+	}
+}
+
 func TestMirrorServeRefusesADirectoryThatIsNoMirror(t *testing.T) {
 	code, _, stderr := run(t, nil, "mirror", "serve", "--dir", t.TempDir(), "--listen", "127.0.0.1:0")
 	if code != ExitFail || !strings.Contains(stderr, "not a mirror directory") {
@@ -79,7 +126,8 @@ func TestMirrorServeRefusesADirectoryThatIsNoMirror(t *testing.T) {
 
 func TestImageBuildListsPackagesAndRejectsUnknownOS(t *testing.T) {
 	code, stdout, _ := run(t, nil, "image", "build", "--packages")
-	if code != 0 || !strings.Contains(stdout, "containerd\n") || !strings.Contains(stdout, "cloud-init\n") {
+	// the distribution's containerd is not baked: nodes run the pinned release
+	if code != 0 || strings.Contains(stdout, "containerd\n") || !strings.Contains(stdout, "cloud-init\n") {
 		t.Fatalf("exit %d: %s", code, stdout)
 	}
 	code, _, stderr := run(t, nil, "image", "build", "--os", "windows-11", "--cache", t.TempDir())

@@ -18,11 +18,14 @@
 # without them the image holds only the distribution's packages):
 #   KISGEN_MIRROR_URL     base URL that the relative paths below are fetched from
 #   KISGEN_BINARIES       space-separated NAME|VERSION|KIND|PATH|SHA256|SUMS|PROVIDES|DEST:
-#                         KIND file (PATH is the executable, PROVIDES its name) or tar (a
-#                         .tar.gz, PROVIDES comma-separated MEMBER=NAME pairs); SHA256 is
-#                         the pinned sum, or - to read it from SUMS (the site's sums file,
-#                         a bare digest or "SUM  FILE" lines); the executables are installed
-#                         into DEST and recorded in the manifest at VERSION with their sha256.
+#                         KIND file (PATH is the executable, PROVIDES its name), tar (a
+#                         .tar.gz, PROVIDES comma-separated MEMBER=NAME pairs) or dirtar (a
+#                         .tgz of executables extracted into DEST, PROVIDES the ones that
+#                         must be there: the CNI plugins); SHA256 is the pinned sum, or - to
+#                         read it from SUMS (the site's sums file, a bare digest or "SUM  FILE"
+#                         lines); the executables are installed into DEST and recorded in the
+#                         manifest at VERSION with their sha256 (a dirtar as one NAME entry
+#                         whose path is DEST).
 #   KISGEN_IMAGE_ARCHIVES space-separated PATH|SHA256: container image archives, checked,
 #                         kept under /var/lib/kisgen/images, imported into containerd's
 #                         k8s.io namespace when containerd runs here (not with --root), and
@@ -30,8 +33,10 @@
 # A download that does not match its sum stops the bake.
 #
 # What it does: the packages a kisgen node needs from its distribution (kernel, systemd,
-# cloud-init, sshd, containerd, runc, CNI plugins, conntrack, iptables …); CNI plugins also
-# under /opt/cni/bin where kubelet and containerd look; br_netfilter and overlay loaded at
+# cloud-init, sshd, conntrack, iptables …), but not the distribution's container runtime:
+# Debian 12's containerd 1.6 and runc 1.1 are past their support, so nodes run the
+# containerd, runc and CNI plugins releases the plan pins (KISGEN_BINARIES bakes them, else
+# the node's bootstrap downloads them from the mirror); br_netfilter and overlay loaded at
 # boot with the sysctls Kubernetes needs; apt's timers masked so nothing upgrades under a
 # running node; host keys and machine-id removed so every machine gets its own; and an image
 # manifest at /etc/kisgen/image-manifest.json saying what the image holds (versions, sha256)
@@ -40,7 +45,7 @@ set -eu
 
 OS=${KISGEN_OS:-debian-12}
 PACKAGES="linux-image-cloud-amd64,systemd,systemd-sysv,udev,dbus,cloud-init,openssh-server,sudo,\
-containerd,runc,conntrack,iptables,containernetworking-plugins,socat,ethtool,iproute2,curl,\
+conntrack,iptables,socat,ethtool,iproute2,curl,\
 ca-certificates,kmod,iputils-ping,procps,netbase,e2fsprogs,less,gzip,tar,openssl"
 
 # Ubuntu is baked only on a running machine (Packer's cloud builders), whose kernel stays:
@@ -90,13 +95,6 @@ if [ -z "$R" ]; then
 		apt-get clean
 	fi
 fi
-
-log "CNI plugins under /opt/cni/bin"
-mkdir -p "$R/opt/cni/bin"
-for f in "$R"/usr/lib/cni/*; do
-	[ -f "$f" ] || continue
-	ln -sf "/usr/lib/cni/${f##*/}" "$R/opt/cni/bin/${f##*/}"
-done
 
 log "kernel modules and sysctls for Kubernetes"
 mkdir -p "$R/etc/modules-load.d" "$R/etc/sysctl.d"
@@ -169,6 +167,15 @@ EOF
 		log "$name $version from $(url_of "$path")"
 		fetch_checked "$path" "$sum" "$sums" "$work/download"
 		mkdir -p "$R$dest"
+		if [ "$kind" = dirtar ]; then
+			tar -xzf "$work/download" -C "$R$dest" --no-same-owner
+			for exe in $(echo "$provides" | tr ',' ' '); do
+				[ -x "$R$dest/$exe" ] || { echo "bake.sh: $name: $exe is not in $path" >&2; exit 1; }
+			done
+			printf '{"name":"%s","version":"%s","path":"%s","sha256":""}\n' "$name" "$version" "$dest" >>"$baked"
+			rm -f "$work/download"
+			continue
+		fi
 		for pair in $(echo "$provides" | tr ',' ' '); do
 			member=${pair%%=*}
 			exe=${pair#*=}
@@ -179,7 +186,7 @@ EOF
 				tar -xzf "$work/download" -C "$work/x" "$member"
 				src=$work/x/$member
 				;;
-			*) echo "bake.sh: $name: kind $kind is not file or tar" >&2; exit 2 ;;
+			*) echo "bake.sh: $name: kind $kind is not file, tar or dirtar" >&2; exit 2 ;;
 			esac
 			install -m 0755 "$src" "$R$dest/.$exe.new"
 			mv -f "$R$dest/.$exe.new" "$R$dest/$exe"
@@ -205,28 +212,12 @@ fi
 log "writing /etc/kisgen/image-manifest.json"
 # The manifest's format is kisgen's roles.ImageManifest: the node's bootstrap reads it line
 # by line, so every component is one line {"name":…,"version":…,"path":…,"sha256":…} with
-# the keys in that order, sorted by name. Versions are upstream's with a v prefix
-# (Debian's 1.6.20~ds1-1+deb12u3 is v1.6.20); "cni-plugins" names the plugin directory.
-pkgver() { in_root dpkg-query -W -f '${Version}' "$1" 2>/dev/null || true; }
-upstream() { echo "$1" | sed -e 's/^[0-9]*://' -e 's/[~+-].*//'; }
-component() { # name package path [dir]
-	v=$(pkgver "$2")
-	[ -n "$v" ] && [ -e "$R$3" ] || return 0
-	s=
-	[ -n "${4:-}" ] || s=$(sha256sum "$R$3" | cut -d' ' -f1)
-	printf '{"name":"%s","version":"v%s","path":"%s","sha256":"%s"}\n' "$1" "$(upstream "$v")" "$3" "$s"
-}
+# the keys in that order, sorted by name; "cni-plugins" names the plugin directory. Only
+# what KISGEN_BINARIES baked is listed, at the versions the plan pins.
 mkdir -p "$R/etc/kisgen"
 {
 	printf '{\n"schema": "kisgen.io/image-manifest/v1",\n"os": "%s",\n"components": [\n' "$OS"
-	{
-		component cni-plugins containernetworking-plugins /usr/lib/cni dir
-		component containerd containerd /usr/bin/containerd
-		component containerd-shim-runc-v2 containerd /usr/bin/containerd-shim-runc-v2
-		component ctr containerd /usr/bin/ctr
-		component runc runc /usr/sbin/runc
-		cat "$baked"
-	} | LC_ALL=C sort | sed '$!s/$/,/'
+	LC_ALL=C sort "$baked" | sed '$!s/$/,/'
 	printf ']\n}\n'
 } >"$R/etc/kisgen/image-manifest.json.tmp"
 mv "$R/etc/kisgen/image-manifest.json.tmp" "$R/etc/kisgen/image-manifest.json"

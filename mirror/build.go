@@ -1,9 +1,7 @@
 package mirror
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -59,17 +57,23 @@ type Result struct {
 	// Checksums is the path of the top-level SHA256SUMS.
 	Checksums string
 	// NotMirrored lists the artifacts the plan's nodes may download that Build cannot
-	// make, each with the reason (e.g. containerd, which kisgen's images provide).
+	// make, each with the reason.
 	NotMirrored []string
+	// Images are the image archives of roles.ClusterImages that Build packed (CoreDNS,
+	// metrics-server), by mirror path; list them in mirror.image_archives for nodes to
+	// import them.
+	Images []string
 }
 
 // Build fills opts.Out with what p's nodes download (roles.PlanArtifacts, at each
 // artifact's MirrorPath: the official URL without its scheme) and writes the checksum
-// files. etcd and the Kubernetes binaries come from the cache or are built once from the
-// Go module proxy; containerd, runc and the CNI plugins are not built (kisgen's images
-// hold them and nodes use the image's); image archives the plan lists must already be in
-// the mirror directory (Build sums them, it cannot make them). Build is idempotent:
-// unchanged files are not rewritten.
+// files. etcd, the Kubernetes binaries, containerd, runc and the CNI plugins come from the
+// cache or are built once per version from the Go module proxy, and are laid out as their
+// releases publish them, with each project's own sums file; the CoreDNS and metrics-server
+// images the cluster runs (roles.ClusterImages) are packed as image archives tagged with
+// their upstream references. Other image archives the plan lists must already be in the
+// mirror directory (Build sums them, it cannot make them). Build is idempotent: unchanged
+// files are not rewritten.
 func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	if opts.CacheDir == "" {
 		opts.CacheDir = DefaultCacheDir
@@ -86,7 +90,7 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 		dst := filepath.Join(opts.Out, filepath.FromSlash(a.MirrorPath))
 		switch {
 		case a.Name == roles.CompEtcd:
-			dir, err := binbuild.Etcd(ctx, a.Version, opts.CacheDir, opts.Log)
+			dir, err := cachedBuild(ctx, opts, binbuild.ProjectEtcd, a.Version, binbuild.Etcd)
 			if err != nil {
 				return nil, err
 			}
@@ -96,7 +100,9 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 			fmt.Fprintf(opts.Log, "mirror: %s\n", a.MirrorPath)
 		case isKubernetes(a.Name):
 			if k8sDir == "" {
-				dir, err := binbuild.Kubernetes(ctx, a.Version, nil, opts.CacheDir, opts.Log)
+				dir, err := cachedBuild(ctx, opts, binbuild.ProjectKubernetes, a.Version, func(ctx context.Context, v, cache string, log io.Writer) (string, error) {
+					return binbuild.Kubernetes(ctx, v, nil, cache, log)
+				})
 				if err != nil {
 					return nil, err
 				}
@@ -111,8 +117,11 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 				return nil, err
 			}
 			fmt.Fprintf(opts.Log, "mirror: %s\n", a.MirrorPath)
-		case a.Name == roles.CompContainerd || a.Name == roles.CompRunc || a.Name == roles.CompCNIPlugins:
-			notMirrored = append(notMirrored, fmt.Sprintf("%s %s: not built (kisgen images hold containerd, runc and the CNI plugins; nodes use the image's)", a.Name, a.Version))
+		case isRuntime(a.Name):
+			if err := writeRuntime(ctx, a, dst, opts); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(opts.Log, "mirror: %s\n", a.MirrorPath)
 		default:
 			opt := ""
 			if a.Optional {
@@ -135,6 +144,10 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 		}
 		fmt.Fprintf(opts.Log, "mirror: %s (kisgen's pause image, registry.k8s.io/pause:%s)\n", PauseArchivePath(p.Versions.Pause), p.Versions.Pause)
 	}
+	images, err := writeClusterImages(ctx, p, opts)
+	if err != nil {
+		return nil, err
+	}
 	for _, a := range p.Mirror.ImageArchives {
 		if _, err := os.Stat(filepath.Join(opts.Out, filepath.FromSlash(a))); err != nil {
 			return nil, fmt.Errorf("%w: the plan's mirror.image_archives lists %s but %s does not exist: save the image there (e.g. `ctr -n k8s.io images export`) and run mirror build again",
@@ -146,6 +159,7 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res.NotMirrored = notMirrored
+	res.Images = images
 	return res, nil
 }
 
@@ -187,7 +201,8 @@ func writeEtcd(a roles.Artifact, binDir, dst string) error {
 }
 
 // WriteChecksums (re)writes DIR/SHA256SUMS listing every file a node may download: every
-// regular file in dir except checksum files (SHA256SUMS, *.sha256) and hidden files.
+// regular file in dir except checksum files (SHA256SUMS, *.sha256, *.sha256sum) and hidden
+// files.
 func WriteChecksums(dir string) (*Result, error) {
 	var files []File
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -201,7 +216,7 @@ func WriteChecksums(dir string) (*Result, error) {
 			}
 			return nil
 		}
-		if d.IsDir() || !d.Type().IsRegular() || name == ChecksumsFile || strings.HasSuffix(name, ".sha256") {
+		if d.IsDir() || !d.Type().IsRegular() || name == ChecksumsFile || strings.HasSuffix(name, ".sha256") || strings.HasSuffix(name, ".sha256sum") {
 			return nil
 		}
 		rel, err := filepath.Rel(dir, p)
@@ -234,37 +249,7 @@ func WriteChecksums(dir string) (*Result, error) {
 // directory, etcd-VERSION-linux-amd64), deterministically: fixed times and owners, sorted
 // entries, no gzip name or time.
 func EtcdTarball(top, etcd, etcdctl string) ([]byte, error) {
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err != nil {
-		return nil, err
-	}
-	tw := tar.NewWriter(zw)
-	hdr := func(name string, mode int64, typ byte, size int64) *tar.Header {
-		return &tar.Header{Name: name, Mode: mode, Typeflag: typ, Size: size, ModTime: tarTime, Format: tar.FormatPAX, Uname: "root", Gname: "root"}
-	}
-	if err := tw.WriteHeader(hdr(top+"/", 0o755, tar.TypeDir, 0)); err != nil {
-		return nil, err
-	}
-	for _, f := range []struct{ name, src string }{{"etcd", etcd}, {"etcdctl", etcdctl}} {
-		data, err := os.ReadFile(f.src)
-		if err != nil {
-			return nil, err
-		}
-		if err := tw.WriteHeader(hdr(path.Join(top, f.name), 0o755, tar.TypeReg, int64(len(data)))); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(data); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return releaseTarball([]string{top + "/"}, []tarFile{{path.Join(top, "etcd"), etcd}, {path.Join(top, "etcdctl"), etcdctl}})
 }
 
 // place puts src at dst (a hard link when possible, else a copy) unless dst already has

@@ -54,7 +54,35 @@ func fakeCache(t *testing.T, p *plan.Plan) string {
 	}
 	write("etcd-"+p.Versions.Etcd, []string{"etcd", "etcdctl"})
 	write("kubernetes-"+p.Versions.Kubernetes, binbuild.KubernetesComponents)
+	write("containerd-"+p.Versions.Containerd, binbuild.ContainerdBinaries)
+	write("runc-"+p.Versions.Runc, []string{"runc"})
+	write("cni-plugins-"+p.Versions.CNIPlugins, binbuild.CNIPlugins)
+	write("coredns-"+p.Versions.CoreDNS, []string{"coredns"})
+	write("metrics-server-"+p.Versions.MetricsServer, []string{"metrics-server"})
 	return cache
+}
+
+// tarEntries lists a .tar.gz's entries as "NAME MODE UID/GID DATE CONTENT".
+func tarEntries(t *testing.T, tgz []byte) []string {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(tgz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var got []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(tr)
+		got = append(got, fmt.Sprintf("%s %o %d/%d %s %q", h.Name, h.Mode, h.Uid, h.Gid, h.ModTime.UTC().Format("2006-01-02"), body))
+	}
+	return got
 }
 
 func testPlan(t *testing.T, extra string) *plan.Plan {
@@ -84,12 +112,14 @@ func fileSum(t *testing.T, path string) string {
 	return sha256Hex(b)
 }
 
-// TestBuildLaysOutWhatNodesDownload proves that every etcd and Kubernetes artifact the
-// plan's nodes download (roles.PlanArtifacts) is at its MirrorPath with the official
-// sites' checksum files, and that the top-level SHA256SUMS pins each of them the way
-// render looks sums up (by MirrorPath).
+// TestBuildLaysOutWhatNodesDownload proves that every artifact the plan's nodes download
+// (roles.PlanArtifacts: etcd, Kubernetes, containerd, runc, the CNI plugins) is at its
+// MirrorPath in its release's layout with the project's own checksum file where the
+// artifact's SumsURL points, that the top-level SHA256SUMS pins each of them the way
+// render looks sums up (by MirrorPath), and that the CoreDNS and metrics-server images
+// are packed under their exact upstream references.
 func TestBuildLaysOutWhatNodesDownload(t *testing.T) {
-	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', image_archives: [images/pause.tar]}")
+	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', checksums: SHA256SUMS, image_archives: [images/pause.tar]}")
 	out := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(out, "images"), 0o755); err != nil {
 		t.Fatal(err)
@@ -112,12 +142,6 @@ func TestBuildLaysOutWhatNodesDownload(t *testing.T) {
 	var mirrored []string
 	for _, a := range roles.PlanArtifacts(p) {
 		path := filepath.Join(out, filepath.FromSlash(a.MirrorPath))
-		if a.Name != roles.CompEtcd && !isKubernetes(a.Name) {
-			if _, err := os.Stat(path); err == nil {
-				t.Errorf("%s is in the mirror but Build cannot make it", a.MirrorPath)
-			}
-			continue
-		}
 		mirrored = append(mirrored, a.MirrorPath)
 		if got, want := sums[a.MirrorPath], fileSum(t, path); got != want {
 			t.Errorf("SHA256SUMS pins %s as %q, file has %q", a.MirrorPath, got, want)
@@ -134,27 +158,117 @@ func TestBuildLaysOutWhatNodesDownload(t *testing.T) {
 				t.Errorf("%s.sha256 = %q, want the bare digest", a.MirrorPath, published)
 			}
 		} else if want := fileSum(t, path) + "  " + filepath.Base(path) + "\n"; string(published) != want {
-			t.Errorf("etcd SHA256SUMS = %q, want %q", published, want)
+			t.Errorf("%s sums file %s = %q, want %q", a.Name, sumsPath, published, want)
 		}
 	}
-	if len(mirrored) != 7 {
-		t.Errorf("mirrored %v, want etcd and 6 Kubernetes binaries", mirrored)
+	wantPaths := []string{
+		"github.com/etcd-io/etcd/releases/download/v3.7.3/etcd-v3.7.3-linux-amd64.tar.gz",
+		"github.com/containerd/containerd/releases/download/v2.4.2/containerd-2.4.2-linux-amd64.tar.gz",
+		"github.com/opencontainers/runc/releases/download/v1.5.3/runc.amd64",
+		"github.com/containernetworking/plugins/releases/download/v1.10.0/cni-plugins-linux-amd64-v1.10.0.tgz",
+	}
+	for _, c := range binbuild.KubernetesComponents {
+		wantPaths = append(wantPaths, "dl.k8s.io/release/v1.37.2/bin/linux/amd64/"+c)
+	}
+	for _, w := range wantPaths {
+		if sums[w] == "" {
+			t.Errorf("%s is not in the mirror's SHA256SUMS", w)
+		}
+	}
+	if len(mirrored) != len(wantPaths) {
+		t.Errorf("mirrored %v, want %v", mirrored, wantPaths)
+	}
+	if len(res.NotMirrored) != 0 {
+		t.Errorf("NotMirrored = %v, want nothing for a bridge plan", res.NotMirrored)
+	}
+	// The release layouts the bootstrap extracts (artifact Provides) and upstream ships.
+	ctrd, _ := os.ReadFile(filepath.Join(out, filepath.FromSlash(wantPaths[1])))
+	if diff := cmp.Diff([]string{
+		`bin/ 755 0/0 2000-01-01 ""`,
+		`bin/containerd 755 0/0 2000-01-01 "#!/bin/sh\necho containerd\n"`,
+		`bin/containerd-shim-runc-v2 755 0/0 2000-01-01 "#!/bin/sh\necho containerd-shim-runc-v2\n"`,
+		`bin/ctr 755 0/0 2000-01-01 "#!/bin/sh\necho ctr\n"`,
+	}, tarEntries(t, ctrd)); diff != "" {
+		t.Errorf("containerd tarball (-want +got):\n%s", diff)
+	}
+	cni, _ := os.ReadFile(filepath.Join(out, filepath.FromSlash(wantPaths[3])))
+	wantCNI := []string{`./ 755 0/0 2000-01-01 ""`}
+	for _, pl := range binbuild.CNIPlugins {
+		wantCNI = append(wantCNI, fmt.Sprintf("./%s 755 0/0 2000-01-01 %q", pl, "#!/bin/sh\necho "+pl+"\n"))
+	}
+	if diff := cmp.Diff(wantCNI, tarEntries(t, cni)); diff != "" {
+		t.Errorf("CNI plugins tarball (-want +got):\n%s", diff)
+	}
+	if fi, err := os.Stat(filepath.Join(out, filepath.FromSlash(wantPaths[2]))); err != nil || fi.Mode().Perm()&0o111 == 0 {
+		t.Errorf("runc.amd64 is not an executable file: %v %v", fi, err)
+	}
+
+	// The images the cluster runs, tagged exactly as the manifests reference them.
+	wantImages := map[string]string{
+		"images/coredns-v1.15.0.tar":       "registry.k8s.io/coredns/coredns:v1.15.0",
+		"images/metrics-server-v0.8.0.tar": "registry.k8s.io/metrics-server/metrics-server:v0.8.0",
+	}
+	if diff := cmp.Diff([]string{"images/coredns-v1.15.0.tar", "images/metrics-server-v0.8.0.tar"}, res.Images); diff != "" {
+		t.Errorf("Result.Images (-want +got):\n%s", diff)
+	}
+	for path, ref := range wantImages {
+		data, err := os.ReadFile(filepath.Join(out, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := archiveRefs(t, data); len(got) != 1 || got[0] != ref {
+			t.Errorf("%s is tagged %v, want %s", path, got, ref)
+		}
+		if sums[path] != sha256Hex(data) {
+			t.Errorf("%s is not pinned in SHA256SUMS", path)
+		}
 	}
 	if sums["images/pause.tar"] != sha256Hex([]byte("archive")) {
 		t.Errorf("image archive not pinned: %v", sums)
 	}
-	if len(res.Files) != 8 {
-		t.Errorf("Result lists %d files, want 8", len(res.Files))
+	if want := len(wantPaths) + len(wantImages) + 1; len(res.Files) != want {
+		t.Errorf("Result lists %d files, want %d", len(res.Files), want)
 	}
-	want := []string{"containerd", "runc", "cni-plugins"}
-	if len(res.NotMirrored) != len(want) {
-		t.Fatalf("NotMirrored = %v, want %v", res.NotMirrored, want)
-	}
-	for i, w := range want {
-		if !strings.HasPrefix(res.NotMirrored[i], w+" ") {
-			t.Errorf("NotMirrored[%d] = %q, want %s", i, res.NotMirrored[i], w)
+}
+
+// tarFiles reads an (uncompressed) tarball's regular files by name.
+func tarFiles(t *testing.T, data []byte) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			files[h.Name], _ = io.ReadAll(tr)
 		}
 	}
+}
+
+// archiveRefs reads the references an image archive is tagged with (docker-archive
+// RepoTags and the OCI index's io.containerd.image.name, which must agree).
+func archiveRefs(t *testing.T, archive []byte) []string {
+	t.Helper()
+	files := tarFiles(t, archive)
+	var docker []struct{ RepoTags []string }
+	var index struct {
+		Manifests []descriptor `json:"manifests"`
+	}
+	if err := json.Unmarshal(files["manifest.json"], &docker); err != nil || len(docker) != 1 {
+		t.Fatalf("manifest.json: %v", err)
+	}
+	if err := json.Unmarshal(files["index.json"], &index); err != nil || len(index.Manifests) != 1 {
+		t.Fatalf("index.json: %v", err)
+	}
+	if oci := index.Manifests[0].Annotations["io.containerd.image.name"]; len(docker[0].RepoTags) != 1 || oci != docker[0].RepoTags[0] {
+		t.Errorf("OCI name %q and docker tags %v disagree", oci, docker[0].RepoTags)
+	}
+	return docker[0].RepoTags
 }
 
 func TestBuildIsIdempotent(t *testing.T) {
@@ -184,7 +298,7 @@ func TestBuildIsIdempotent(t *testing.T) {
 }
 
 func TestBuildNamesMissingImageArchive(t *testing.T) {
-	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', image_archives: [images/missing.tar]}")
+	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', checksums: SHA256SUMS, image_archives: [images/missing.tar]}")
 	_, err := Build(context.Background(), p, Options{Out: t.TempDir(), CacheDir: fakeCache(t, p)})
 	if !errors.Is(err, ErrMissingArchive) || !strings.Contains(err.Error(), "images/missing.tar") {
 		t.Fatalf("err = %v, want ErrMissingArchive naming images/missing.tar", err)
@@ -214,23 +328,7 @@ func TestEtcdTarballIsUpstreamLayoutAndDeterministic(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Error("two builds of the same binaries differ")
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(a))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
-	var got []string
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(tr)
-		got = append(got, fmt.Sprintf("%s %o %d/%d %s %q", h.Name, h.Mode, h.Uid, h.Gid, h.ModTime.UTC().Format("2006-01-02"), body))
-	}
+	got := tarEntries(t, a)
 	want := []string{
 		`etcd-v3.7.3-linux-amd64/ 755 0/0 2000-01-01 ""`,
 		`etcd-v3.7.3-linux-amd64/etcd 755 0/0 2000-01-01 "etcd binary"`,
@@ -255,20 +353,7 @@ func TestWriteImageArchive(t *testing.T) {
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
 		t.Error("archive is not deterministic")
 	}
-	files := map[string][]byte{}
-	tr := tar.NewReader(&a)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			files[h.Name], _ = io.ReadAll(tr)
-		}
-	}
+	files := tarFiles(t, a.Bytes())
 	for name, data := range files {
 		if d, ok := strings.CutPrefix(name, "blobs/sha256/"); ok {
 			s := sha256.Sum256(data)
@@ -374,7 +459,7 @@ func TestBuildWritesThePauseImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a Go binary")
 	}
-	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', image_archives: [images/pause-3.10.1.tar]}")
+	p := testPlan(t, "mirror: {url: 'http://10.0.2.100:8080', checksums: SHA256SUMS, image_archives: [images/pause-3.10.1.tar]}")
 	out := t.TempDir()
 	cache := fakeCache(t, p)
 	res, err := Build(context.Background(), p, Options{Out: out, CacheDir: cache, PauseImage: true})

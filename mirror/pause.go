@@ -12,13 +12,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+
+	"github.com/kisgen/kisgen/roles"
 )
 
 //go:embed pause/main.go
 var pauseSource []byte
 
 // PauseArchivePath is where the pause image archive of a version lives in a mirror.
-func PauseArchivePath(version string) string { return "images/pause-" + version + ".tar" }
+func PauseArchivePath(version string) string {
+	return roles.ImageArchivePath(roles.ImagePause, version)
+}
 
 // PauseArchive builds kisgen's pause binary (mirror/pause) with the local Go toolchain and
 // packs it as an image archive tagged ref (e.g. registry.k8s.io/pause:3.10.1). The binary

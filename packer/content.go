@@ -14,7 +14,8 @@ type Binary struct {
 	// Name is the component (roles.CompEtcd, roles.CompKubelet…).
 	Name    string
 	Version string
-	// Kind is "file" (the download is the executable) or "tar" (a .tar.gz holding them).
+	// Kind is "file" (the download is the executable), "tar" (a .tar.gz holding them) or
+	// "dirtar" (a .tgz extracted whole into Dest: the CNI plugins).
 	Kind string
 	// Path is the artifact's path under the mirror (roles.Artifact.MirrorPath) when the
 	// plan has a mirror, else the official URL.
@@ -76,14 +77,10 @@ func dash(s string) string {
 	return s
 }
 
-// runtime components come from the image's own packages (containerd, runc and the CNI
-// plugins of the bake script's package list): the bootstrap uses them at whatever
-// version the image has, and `kisgen mirror build` does not mirror them.
-var runtime = map[string]bool{roles.CompContainerd: true, roles.CompRunc: true, roles.CompCNIPlugins: true}
-
 // content works out what an image for the plan's nodes running osName holds: every
-// binary those nodes download, except the container runtime (the image's packages) and
-// the Calico manifest (not an executable), and optional artifacts only when pinned; the
+// binary those nodes download, the container runtime included (containerd, runc and the
+// CNI plugins at the plan's versions: the bootstrap uses an image's runtime only at those),
+// except the Calico manifest (not an executable), and optional artifacts only when pinned; the
 // plan's image archives when one of those nodes runs Kubernetes. notes say what was left
 // out and why.
 func content(p *plan.Plan, osName string, sums map[string]string) (bins []Binary, archives []Archive, notes []string, err error) {
@@ -102,10 +99,7 @@ func content(p *plan.Plan, osName string, sums map[string]string) (bins []Binary
 		case a.Kind == roles.KindManifest:
 			notes = append(notes, fmt.Sprintf("%s %s: not baked (a file the add-ons apply, fetched by the first master)", a.Name, a.Version))
 			continue
-		case runtime[a.Name]:
-			notes = append(notes, fmt.Sprintf("%s: from the image's distribution packages (the bootstrap uses the image's version)", a.Name))
-			continue
-		case a.Kind != roles.KindFile && a.Kind != roles.KindTar:
+		case a.Kind != roles.KindFile && a.Kind != roles.KindTar && a.Kind != roles.KindDirTar:
 			notes = append(notes, fmt.Sprintf("%s: kind %s is not baked", a.Name, a.Kind))
 			continue
 		}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/kisgen/kisgen/image"
 	"github.com/kisgen/kisgen/internal/report"
+	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/roles"
 )
 
@@ -203,19 +204,22 @@ func TestContent(t *testing.T) {
 		unpinned []string
 		check    func(t *testing.T, res *Result, err error)
 	}{
-		{name: "container runtime comes from the image's packages, not the mirror", check: func(t *testing.T, res *Result, err error) {
+		{name: "the pinned container runtime is baked, not the distribution's", check: func(t *testing.T, res *Result, err error) {
 			tm := res.Templates[0]
 			var got []string
 			for _, b := range tm.Binaries {
 				got = append(got, b.Executables()...)
 			}
 			sort.Strings(got)
-			want := []string{"calicoctl", "etcd", "etcdctl", "kube-apiserver", "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubectl", "kubelet"}
+			want := []string{"bridge", "calicoctl", "containerd", "containerd-shim-runc-v2", "ctr", "etcd", "etcdctl", "host-local", "kube-apiserver",
+				"kube-controller-manager", "kube-proxy", "kube-scheduler", "kubectl", "kubelet", "loopback", "portmap", "runc"}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("executables (-want +got):\n%s", diff)
 			}
-			if !strings.Contains(strings.Join(tm.Notes, "\n"), "containerd: from the image's distribution packages") {
-				t.Errorf("notes do not say where containerd comes from: %q", tm.Notes)
+			for _, b := range tm.Binaries {
+				if b.Name == roles.CompContainerd && b.Version != plan.DefaultContainerdVersion {
+					t.Errorf("containerd %s baked, want the plan's %s", b.Version, plan.DefaultContainerdVersion)
+				}
 			}
 			if len(tm.Archives) != 1 || tm.Archives[0].Path != "images/pause.tar" {
 				t.Errorf("archives %+v", tm.Archives)

@@ -9,14 +9,15 @@ import (
 // Defaults, from the Kismatic installer guide where it gives one. The `+default=` tags in
 // plan/v1alpha1/types.go document the same values; a test keeps the two equal.
 const (
-	DefaultKubernetesVersion = "v1.37.2"
-	DefaultEtcdVersion       = "v3.7.3"
-	DefaultContainerdVersion = "v2.1.4"
-	DefaultRuncVersion       = "v1.3.0"
-	DefaultCNIPluginsVersion = "v1.7.1"
-	DefaultCalicoVersion     = "v3.30.3"
-	DefaultCoreDNSVersion    = "v1.12.3"
-	DefaultPauseVersion      = "3.10.1"
+	DefaultKubernetesVersion    = "v1.37.2"
+	DefaultEtcdVersion          = "v3.7.3"
+	DefaultContainerdVersion    = "v2.4.2"
+	DefaultRuncVersion          = "v1.5.3"
+	DefaultCNIPluginsVersion    = "v1.10.0"
+	DefaultCalicoVersion        = "v3.32.1"
+	DefaultCoreDNSVersion       = "v1.15.0"
+	DefaultMetricsServerVersion = "v0.8.0"
+	DefaultPauseVersion         = "3.10.1"
 
 	DefaultPodCIDR     = "172.16.0.0/16"
 	DefaultServiceCIDR = "172.17.0.0/16"

@@ -102,7 +102,9 @@ type Versions struct {
 	CNIPlugins string
 	Calico     string
 	CoreDNS    string
-	Pause      string
+	// MetricsServer is the metrics-server release (e.g. v0.8.0).
+	MetricsServer string
+	Pause         string
 }
 
 // Mirror is where nodes download from.

@@ -90,6 +90,10 @@ func TestRules(t *testing.T) {
 		{"calico-log-level-unknown", []want{
 			{report.Error, "add_ons.cni.options.calico.log_level", 21, 20, "unknown log level \"trace\"", ""},
 		}},
+		{"calico-manifest-not-pinned", []want{
+			{report.Error, "versions.calico", 18, 11, "the Calico manifest v3.31.0 (raw.githubusercontent.com/projectcalico/calico/v3.31.0/manifests/calico.yaml) would be applied as cluster-admin without a pinned sha256",
+				"run `kisgen mirror build` (it sums every file it writes) and set mirror.checksums to its SHA256SUMS (kisgen knows the sum of Calico v3.32.1's manifest only: versions.calico v3.31.0 needs mirror.checksums)"},
+		}},
 		{"calico-mode-unknown", []want{
 			{report.Error, "add_ons.cni.options.calico.mode", 21, 15, "unknown Calico mode \"vxlan\"", ""},
 		}},
@@ -179,6 +183,10 @@ func TestRules(t *testing.T) {
 		}},
 		{"host-uppercase", []want{
 			{report.Error, "worker.nodes[0].host", 15, 11, "host \"Worker1\" has uppercase letters", ""},
+		}},
+		{"image-archive-not-pinned", []want{
+			{report.Error, "mirror.image_archives[0]", 19, 20, "image archive images/coredns-v1.15.0.tar would be imported into containerd without a pinned sha256",
+				"run `kisgen mirror build` (it sums every file it writes) and set mirror.checksums to its SHA256SUMS"},
 		}},
 		{"ignition-os-with-matching-format-is-fine", nil},
 		{"internal-ip-duplicate", []want{

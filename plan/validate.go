@@ -32,6 +32,7 @@ func validate(p *Plan, rep *report.Report, opts Options) {
 	validateOverrides(p, f)
 	validateVersions(p, f)
 	validateMirror(p, f, opts.Root)
+	validatePinning(p, f, opts.Root)
 	validateProvider(p, f)
 	validateSSH(p, f, opts.Root)
 	for i := range rep.Findings {
@@ -584,7 +585,7 @@ func validateVersions(p *Plan, f findings) {
 		{"cluster.version", v.Kubernetes, "Kubernetes"}, {"versions.etcd", v.Etcd, "etcd"},
 		{"versions.containerd", v.Containerd, "containerd"}, {"versions.runc", v.Runc, "runc"},
 		{"versions.cni_plugins", v.CNIPlugins, "CNI plugins"}, {"versions.calico", v.Calico, "Calico"},
-		{"versions.coredns", v.CoreDNS, "CoreDNS"},
+		{"versions.coredns", v.CoreDNS, "CoreDNS"}, {"versions.metrics_server", v.MetricsServer, "metrics-server"},
 	}
 	for _, c := range checks {
 		if !releaseVersion.MatchString(c.val) {
@@ -637,7 +638,7 @@ func validateMirror(p *Plan, f findings, root *os.Root) {
 	}
 	for i, a := range m.ImageArchives {
 		path := fmt.Sprintf("mirror.image_archives[%d]", i)
-		if a == "" || strings.HasPrefix(a, "/") || strings.Contains(a, "..") || strings.Contains(a, "://") {
+		if !archivePathOK(a) {
 			f.errorf(path, "write a path under the mirror URL, e.g. images/pause-3.10.1.tar", "%q is not a relative path under the mirror", a)
 		}
 	}
@@ -657,6 +658,11 @@ func validateMirror(p *Plan, f findings, root *os.Root) {
 			f.errorf("mirror.checksums", "use the SHA256SUMS format: \"<64 hex digits>  <path>\" per line", "checksums file %s: %v", m.ChecksumsFile, err)
 		}
 	}
+}
+
+// archivePathOK says whether an image archive's path stays under the mirror.
+func archivePathOK(a string) bool {
+	return a != "" && !strings.HasPrefix(a, "/") && !strings.Contains(a, "..") && !strings.Contains(a, "://")
 }
 
 // validHostPort says whether s is a DNS name or IPv4 address, optionally with a port.
@@ -702,12 +708,16 @@ func ParseChecksums(data []byte) (map[string]string, error) {
 const checksumsNotBuilt = "no checksums file yet:"
 
 // ForgiveUnbuiltChecksums drops from rep the error that the plan's mirror.checksums file does
-// not exist. The commands that run before `kisgen mirror build` writes it — `kisgen plan`
-// and mirror build itself — accept such a plan; render and provision do not.
+// not exist, and the pinning rule's errors for files that file does not list yet. The
+// commands that run before `kisgen mirror build` writes it — `kisgen plan` and mirror
+// build itself — accept such a plan; render and provision do not.
 func ForgiveUnbuiltChecksums(rep *report.Report) {
 	kept := rep.Findings[:0]
 	for _, f := range rep.Findings {
 		if f.Severity == report.Error && f.Path == "mirror.checksums" && strings.HasPrefix(f.Message, checksumsNotBuilt) {
+			continue
+		}
+		if f.Severity == report.Error && strings.HasSuffix(f.Message, notPinned) {
 			continue
 		}
 		kept = append(kept, f)

@@ -69,6 +69,6 @@ var examples = []struct {
 	{"kismatic-v1.12", "kismatic-v1.12.yaml", nil},
 	{"bridge", "minimal.yaml", []string{"    provider: calico\n", "    provider: bridge\n"}},
 	{"proxy-and-mirror", "ha.yaml", []string{"    update_hosts_files: true\n", "    update_hosts_files: true\n    https_proxy: http://proxy.example.com:3128\n",
-		"provider:\n", "mirror:\n  url: https://mirror.example.com/kisgen\n  registry: registry.example.com:5000\n  image_archives: [images/pause.tar]\nprovider:\n"}},
+		"provider:\n", "mirror:\n  url: https://mirror.example.com/kisgen\n  registry: registry.example.com:5000\nprovider:\n"}},
 	{"flatcar", "minimal.yaml", []string{"worker:\n  expected_count: 1\n", "worker:\n  expected_count: 1\n  os: flatcar\n"}},
 }

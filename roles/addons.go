@@ -69,8 +69,16 @@ func (c *Cluster) renderAddOns() error {
 		add("coredns.yaml", "CoreDNS", text)
 		order = append(order, "coredns.yaml")
 	}
-	if p.AddOns.MetricsServer || p.AddOns.Dashboard {
-		c.warnings = append(c.warnings, "add_ons.metrics_server and add_ons.dashboard are not installed by kisgen yet: set `disable: true` on them, or install them yourself")
+	if p.AddOns.MetricsServer {
+		text, err := metricsServer(p)
+		if err != nil {
+			return err
+		}
+		add("metrics-server.yaml", "metrics-server", text)
+		order = append(order, "metrics-server.yaml")
+	}
+	if p.AddOns.Dashboard {
+		c.warnings = append(c.warnings, "add_ons.dashboard is not installed by kisgen yet: set `disable: true` on it, or install it yourself")
 	}
 
 	var labels strings.Builder
@@ -226,8 +234,7 @@ func coreDNS(p *plan.Plan) (string, error) {
 	ps.DNSPolicy = "Default"
 	var vol volume
 	vol.Name = "config-volume"
-	vol.ConfigMap.Name = "coredns"
-	vol.ConfigMap.Items = []keyToPath{{Key: "Corefile", Path: "Corefile"}}
+	vol.ConfigMap = &configMapVolume{Name: "coredns", Items: []keyToPath{{Key: "Corefile", Path: "Corefile"}}}
 	ps.Volumes = []volume{vol}
 	live, ready := &probe{}, &probe{}
 	live.HTTPGet.Path, live.HTTPGet.Port, live.HTTPGet.Scheme = "/health", 8080, "HTTP"
@@ -237,7 +244,7 @@ func coreDNS(p *plan.Plan) (string, error) {
 	sc.Capabilities.Add = []string{"NET_BIND_SERVICE"}
 	sc.Capabilities.Drop = []string{"ALL"}
 	ps.Containers = []container{{
-		Name: "coredns", Image: "registry.k8s.io/coredns/coredns:" + p.Versions.CoreDNS, ImagePullPolicy: "IfNotPresent",
+		Name: "coredns", Image: CoreDNSImage(p), ImagePullPolicy: "IfNotPresent",
 		Args:          []string{"-conf", "/etc/coredns/Corefile"},
 		Ports:         []containerPort{{"dns", 53, "UDP"}, {"dns-tcp", 53, "TCP"}, {"metrics", 9153, "TCP"}},
 		Resources:     &resources{Limits: map[string]string{"memory": "170Mi"}, Requests: map[string]string{"cpu": "100m", "memory": "70Mi"}},

@@ -107,6 +107,10 @@ func locate(p *plan.Plan, a Artifact, sums map[string]string) Artifact {
 		}
 	}
 	a.SHA256 = sums[a.MirrorPath]
+	if a.SHA256 == "" {
+		// Files whose site publishes no sum (the Calico manifest) may be known to kisgen.
+		a.SHA256 = plan.KnownSHA256(a.MirrorPath)
+	}
 	a.Provides = append([]string(nil), a.Provides...)
 	return a
 }

@@ -20,7 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kisgen/kisgen/internal/binbuild"
 	"github.com/kisgen/kisgen/internal/testtool"
+	"github.com/kisgen/kisgen/plan"
 
 	"github.com/kisgen/kisgen/render/rendertest"
 	"github.com/kisgen/kisgen/roles"
@@ -98,7 +100,24 @@ type installFixture struct {
 
 func newInstallFixture(t *testing.T, planEdits ...string) *installFixture {
 	t.Helper()
+	return newInstallFixtureWith(t, nil, planEdits...)
+}
+
+// newInstallFixtureWith is newInstallFixture with real executables (name → path) served
+// in place of the fakes.
+func newInstallFixtureWith(t *testing.T, real map[string]string, planEdits ...string) *installFixture {
+	t.Helper()
 	m := newMirror(t)
+	exe := func(name, fake string) string {
+		if path, ok := real[name]; ok {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(data)
+		}
+		return fake
+	}
 	mirrorBlock := "mirror:\n  url: " + m.srv.URL + "\n  image_archives: [images/pause.tar]\n"
 	base := string(rendertest.Example(t, "minimal.yaml"))
 	base = strings.Replace(base, "provider:\n", mirrorBlock+"provider:\n", 1)
@@ -106,28 +125,30 @@ func newInstallFixture(t *testing.T, planEdits ...string) *installFixture {
 		base = strings.Replace(base, planEdits[i], planEdits[i+1], 1)
 	}
 	// The mirror's content: fake executables under the official names and layouts.
-	p1 := rendertest.Load(t, rendertest.WritePlan(t, []byte(base)))
+	// (without the image archive, which validate refuses until its sum is pinned)
+	p1 := rendertest.Load(t, rendertest.WritePlan(t, []byte(strings.Replace(base, "  image_archives: [images/pause.tar]\n", "", 1))))
 	fx := &installFixture{m: m, bins: map[string]string{}}
 	var sums strings.Builder
 	for _, a := range roles.PlanArtifacts(p1) {
 		var data []byte
 		switch a.Kind {
 		case roles.KindFile:
-			c := "#!/bin/sh\necho " + a.Provides[0] + " " + a.Version + "\n"
+			c := exe(a.Provides[0], "#!/bin/sh\necho "+a.Provides[0]+" "+a.Version+"\n")
 			fx.bins[a.Provides[0]] = c
 			data = []byte(c)
 		case roles.KindTar:
 			files := map[string]string{}
 			for _, p := range a.Provides {
 				member, name, _ := strings.Cut(p, "=")
-				files[member] = "#!/bin/sh\necho " + name + " " + a.Version + "\n"
+				files[member] = exe(name, "#!/bin/sh\necho "+name+" "+a.Version+"\n")
 				fx.bins[name] = files[member]
 			}
 			data = tarGz(t, files)
 		case roles.KindDirTar:
 			files := map[string]string{}
 			for _, p := range append(a.Provides, "macvlan") {
-				files["./"+p] = "#!/bin/sh\necho " + p + "\n"
+				// as the real plugins answer when run without a CNI command
+				files["./"+p] = exe(p, "#!/bin/sh\necho CNI "+p+" plugin "+a.Version+" >&2\n")
 				fx.bins[p] = files["./"+p]
 			}
 			data = tarGz(t, files)
@@ -282,53 +303,158 @@ func TestBootstrapRefusesWrongSums(t *testing.T) {
 	}
 }
 
+// TestBootstrapUsesTheImageManifest proves the image's binaries are used only at the
+// versions the plan pins, the container runtime included: an image with Debian's
+// containerd 1.6, runc 1.1 and CNI plugins 1.1 gets the pinned releases from the mirror
+// instead, and says so.
 func TestBootstrapUsesTheImageManifest(t *testing.T) {
 	testtool.Require(t, "bash", "bash")
 	testtool.Require(t, "curl", "curl")
-	fx := newInstallFixture(t)
-	img := t.TempDir()
-	var comps []roles.ImageComponent
-	for _, c := range []struct{ name, version string }{
-		{"containerd", "v1.6.20"}, {"containerd-shim-runc-v2", "v1.6.20"}, {"ctr", "v1.6.20"}, {"runc", "v1.1.5"},
-		// the plan pins another kubelet: the image's must not be used
-		{"kubelet", "v1.30.0"},
+	for _, tc := range []struct {
+		name                  string
+		containerd, runc, cni string // the image's versions; "" = the plan's
+		wantImage             bool
+		wantLog               string
+	}{
+		{name: "an image at the pinned versions is used", wantImage: true},
+		{name: "an image's older runtime is not used", containerd: "v1.6.20", runc: "v1.1.5", cni: "v1.1.1",
+			wantLog: "image has containerd v1.6.20, the plan pins v2.4.2: not using it"},
 	} {
-		path := filepath.Join(img, c.name)
-		writeFile(t, path, "#!/bin/sh\necho image "+c.name+"\n", 0o755)
-		data, _ := os.ReadFile(path)
-		comps = append(comps, roles.ImageComponent{Name: c.name, Version: c.version, Path: path, SHA256: sum(data)})
-	}
-	cni := filepath.Join(img, "cni")
-	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
-		writeFile(t, filepath.Join(cni, p), "#!/bin/sh\n", 0o755)
-	}
-	comps = append(comps, roles.ImageComponent{Name: "cni-plugins", Version: "v1.1.1", Path: cni})
-	manifest, err := roles.ImageManifest{OS: "debian-12", Components: comps}.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(fx.f.root, roles.ImageManifestPath), string(manifest), 0o644)
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newInstallFixture(t)
+			want := fx.node.Expect.Versions
+			or := func(v, def string) string {
+				if v == "" {
+					return def
+				}
+				return v
+			}
+			img := t.TempDir()
+			var comps []roles.ImageComponent
+			for _, c := range []struct{ name, version string }{
+				{"containerd", or(tc.containerd, want["containerd"])}, {"containerd-shim-runc-v2", or(tc.containerd, want["containerd"])},
+				{"ctr", or(tc.containerd, want["containerd"])}, {"runc", or(tc.runc, want["runc"])},
+				// the plan pins another kubelet: the image's must not be used
+				{"kubelet", "v1.30.0"},
+			} {
+				path := filepath.Join(img, c.name)
+				writeFile(t, path, "#!/bin/sh\necho image "+c.name+" version "+strings.TrimPrefix(c.version, "v")+"\n", 0o755)
+				data, _ := os.ReadFile(path)
+				comps = append(comps, roles.ImageComponent{Name: c.name, Version: c.version, Path: path, SHA256: sum(data)})
+			}
+			cni := filepath.Join(img, "cni")
+			cniVersion := or(tc.cni, want["cni-plugins"])
+			for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
+				writeFile(t, filepath.Join(cni, p), "#!/bin/sh\necho CNI "+p+" plugin "+cniVersion+" >&2\n", 0o755)
+			}
+			comps = append(comps, roles.ImageComponent{Name: "cni-plugins", Version: cniVersion, Path: cni})
+			manifest, err := roles.ImageManifest{OS: "debian-12", Components: comps}.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(fx.f.root, roles.ImageManifestPath), string(manifest), 0o644)
 
-	code, st, out := fx.run(t)
-	if code != 0 {
+			code, st, out := fx.run(t)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s", code, out)
+			}
+			wantPath := "download"
+			if tc.wantImage {
+				wantPath = "mixed"
+			}
+			if st.InstallPath != wantPath {
+				t.Errorf("status install path %q, want %q", st.InstallPath, wantPath)
+			}
+			for _, c := range []string{"containerd", "runc", "cni-plugins", "kubelet"} {
+				if st.Versions[c] != want[c] {
+					t.Errorf("status versions[%s] = %q, want the pinned %q", c, st.Versions[c], want[c])
+				}
+			}
+			for _, name := range []string{"containerd", "ctr", "runc"} {
+				got, link := fx.installed(t, roles.BinDir, name)
+				if fromImage := link && strings.Contains(got, "image "+name); fromImage != tc.wantImage {
+					t.Errorf("%s from the image = %v, want %v (link=%v %q)", name, fromImage, tc.wantImage, link, got)
+				}
+			}
+			if got, link := fx.installed(t, roles.BinDir, "kubelet"); link || got != fx.bins["kubelet"] {
+				t.Errorf("kubelet should be the plan's version from the mirror, got link=%v %q", link, got)
+			}
+			fetched := strings.Join(fx.m.fetches(), " ")
+			for _, runtime := range []string{"containerd-", "runc.amd64", "cni-plugins"} {
+				if strings.Contains(fetched, runtime) == tc.wantImage {
+					t.Errorf("fetched %s: %v, want %v: %s", runtime, !tc.wantImage, tc.wantImage, fetched)
+				}
+			}
+			if !strings.Contains(out, tc.wantLog) {
+				t.Errorf("the log does not say %q:\n%s", tc.wantLog, out)
+			}
+		})
+	}
+}
+
+// TestBootstrapUsesTheSystemRuntimeOnlyAtThePinnedVersion: the operating system's own
+// containerd, runc and CNI plugins are used only when they are the releases the plan pins.
+func TestBootstrapUsesTheSystemRuntimeOnlyAtThePinnedVersion(t *testing.T) {
+	testtool.Require(t, "bash", "bash")
+	testtool.Require(t, "curl", "curl")
+	for _, tc := range []struct {
+		name      string
+		debian    bool // Debian 12's versions, as its packages print them
+		wantLocal bool
+	}{
+		{"Debian 12's containerd 1.6.20 and runc 1.1.5 are replaced by the pinned releases", true, false},
+		{"a system runtime at the pinned versions is used", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newInstallFixture(t)
+			want := fx.node.Expect.Versions
+			ctrd, runc, cni := "containerd github.com/containerd/containerd/v2 "+want["containerd"]+" abc", "runc version "+strings.TrimPrefix(want["runc"], "v"), want["cni-plugins"]
+			if tc.debian {
+				ctrd, runc, cni = "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u1", "runc version 1.1.5+ds1", "version unknown"
+			}
+			for name, line := range map[string]string{"containerd": ctrd, "containerd-shim-runc-v2": ctrd, "ctr": ctrd, "runc": runc} {
+				writeFile(t, filepath.Join(fx.system, name), "#!/bin/sh\necho '"+line+"'\n", 0o755)
+			}
+			for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
+				writeFile(t, filepath.Join(fx.system, p), "#!/bin/sh\necho CNI "+p+" plugin "+cni+" >&2\n", 0o755)
+			}
+			code, st, out := fx.run(t)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s", code, out)
+			}
+			for _, c := range []string{"containerd", "runc", "cni-plugins"} {
+				if st.Versions[c] != want[c] {
+					t.Errorf("status versions[%s] = %q, want %q", c, st.Versions[c], want[c])
+				}
+			}
+			_, link := fx.installed(t, roles.BinDir, "runc")
+			if link != tc.wantLocal {
+				t.Errorf("runc links to the system's: %v, want %v", link, tc.wantLocal)
+			}
+			fetched := strings.Join(fx.m.fetches(), " ")
+			if strings.Contains(fetched, "containerd-") == tc.wantLocal {
+				t.Errorf("fetched containerd: %v, want %v", !tc.wantLocal, !tc.wantLocal)
+			}
+			if tc.debian && !strings.Contains(out, "the operating system has containerd v1.6.20 in "+fx.system+", the plan pins "+want["containerd"]+": not using it") {
+				t.Errorf("the log does not name the system's containerd:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestBootstrapStopsOnAnotherRuntimeVersion: a runtime binary that reports another version
+// than the plan pins (replaced behind kisgen's back) stops the install with the fix.
+func TestBootstrapStopsOnAnotherRuntimeVersion(t *testing.T) {
+	testtool.Require(t, "bash", "bash")
+	testtool.Require(t, "curl", "curl")
+	fx := newInstallFixture(t)
+	if code, _, out := fx.run(t); code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	if st.InstallPath != "mixed" || st.Versions["containerd"] != "v1.6.20" || st.Versions["runc"] != "v1.1.5" || st.Versions["kubelet"] != fx.node.Expect.Versions["kubelet"] {
-		t.Errorf("status install path %q versions %v, want mixed with the image's containerd and runc and the plan's kubelet", st.InstallPath, st.Versions)
-	}
-	for _, name := range []string{"containerd", "ctr", "runc"} {
-		if got, link := fx.installed(t, roles.BinDir, name); !link || !strings.Contains(got, "image "+name) {
-			t.Errorf("%s should link to the image's binary, got link=%v %q", name, link, got)
-		}
-	}
-	if got, link := fx.installed(t, roles.BinDir, "kubelet"); link || got != fx.bins["kubelet"] {
-		t.Errorf("kubelet should be the plan's version from the mirror, got link=%v %q", link, got)
-	}
-	fetched := strings.Join(fx.m.fetches(), " ")
-	for _, skipped := range []string{"containerd-", "runc.amd64", "cni-plugins"} {
-		if strings.Contains(fetched, skipped) {
-			t.Errorf("fetched %s although the image has it: %s", skipped, fetched)
-		}
+	writeFile(t, filepath.Join(fx.f.root, roles.BinDir, "runc"), "#!/bin/sh\necho runc version 1.1.5\n", 0o755)
+	code, st, out := fx.run(t)
+	if code != 1 || st.Phase != roles.PhaseFailed || !strings.Contains(st.Error, "reports runc v1.1.5, the plan pins "+fx.node.Expect.Versions["runc"]) {
+		t.Fatalf("exit %d status %+v, want 1 and the runc versions named\n%s", code, st, out)
 	}
 }
 
@@ -372,7 +498,7 @@ func TestBootstrapConvergesThroughConfigure(t *testing.T) {
 	log, _ := os.ReadFile(calls)
 	for _, want := range []string{
 		"systemctl daemon-reload",
-		"systemctl enable --quiet containerd.service kubelet.service kube-proxy.service",
+		"systemctl enable --quiet containerd.service kisgen-service-route.service kubelet.service kube-proxy.service",
 		"systemctl restart containerd.service",
 		"systemctl start --no-block kubelet.service",
 		"systemctl start --no-block kube-proxy.service",
@@ -460,5 +586,42 @@ func TestBootstrapImportsBakedImageArchives(t *testing.T) {
 				t.Errorf("the baked archive must stay on the image: %v", err)
 			}
 		})
+	}
+}
+
+// TestBootstrapReadsTheRealRuntimeVersions installs the real containerd, runc and CNI
+// plugins of the plan's versions (built from the Go module proxy) and checks that the
+// bootstrap reads what each really reports and records it.
+func TestBootstrapReadsTheRealRuntimeVersions(t *testing.T) {
+	testtool.Require(t, "bash", "bash")
+	testtool.Require(t, "curl", "curl")
+	ctrd := containerdBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	cache := filepath.Join(rendertest.RepoRoot(t), ".cache", "bin")
+	runc, err := binbuild.Runc(ctx, plan.DefaultRuncVersion, cache, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cni, err := binbuild.CNIPluginSet(ctx, plan.DefaultCNIPluginsVersion, cache, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := map[string]string{"runc": filepath.Join(runc, "runc")}
+	for _, b := range binbuild.ContainerdBinaries {
+		real[b] = filepath.Join(ctrd, b)
+	}
+	for _, p := range binbuild.CNIPlugins {
+		real[p] = filepath.Join(cni, p)
+	}
+	fx := newInstallFixtureWith(t, real)
+	code, st, out := fx.run(t)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	for _, c := range []string{roles.CompContainerd, roles.CompRunc, roles.CompCNIPlugins} {
+		if st.Versions[c] != fx.node.Expect.Versions[c] {
+			t.Errorf("status versions[%s] = %q, want what the real binary reports, %q", c, st.Versions[c], fx.node.Expect.Versions[c])
+		}
 	}
 }

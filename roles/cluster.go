@@ -230,7 +230,7 @@ func (c *Cluster) renderCommon() error {
 	if err := add(ModulesLoadPath, 0o644, "kernel modules for Kubernetes", "modules-load.conf", map[string]string{"Sysctl": sysctl}); err != nil {
 		return err
 	}
-	cfg := map[string]string{"SandboxImage": "registry.k8s.io/pause:" + c.p.Versions.Pause, "CNIBinDir": CNIBinDir, "CNIConfDir": CNIConfDir, "CertsDir": ContainerdCertsDir}
+	cfg := map[string]string{"SandboxImage": PauseImage(c.p), "RuncBinary": BinDir + "/runc", "CNIBinDir": CNIBinDir, "CNIConfDir": CNIConfDir, "CertsDir": ContainerdCertsDir}
 	if err := add(ContainerdConfigPath, 0o644, "containerd configuration", "containerd-config.toml", cfg); err != nil {
 		return err
 	}

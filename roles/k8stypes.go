@@ -347,14 +347,20 @@ type securityContext struct {
 		Drop []string `yaml:"drop,omitempty"`
 	} `yaml:"capabilities"`
 	ReadOnlyRootFilesystem bool `yaml:"readOnlyRootFilesystem"`
+	RunAsNonRoot           bool `yaml:"runAsNonRoot,omitempty"`
+	RunAsUser              int  `yaml:"runAsUser,omitempty"`
 }
 
 type volume struct {
-	Name      string `yaml:"name"`
-	ConfigMap struct {
-		Name  string      `yaml:"name"`
-		Items []keyToPath `yaml:"items"`
-	} `yaml:"configMap"`
+	Name      string           `yaml:"name"`
+	ConfigMap *configMapVolume `yaml:"configMap,omitempty"`
+	// EmptyDir is a scratch directory (the pod's /tmp under a read-only root).
+	EmptyDir *struct{} `yaml:"emptyDir,omitempty"`
+}
+
+type configMapVolume struct {
+	Name  string      `yaml:"name"`
+	Items []keyToPath `yaml:"items"`
 }
 
 type keyToPath struct {

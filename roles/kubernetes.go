@@ -8,10 +8,14 @@ import (
 
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/templates"
 )
 
-// kubernetesNode: containerd, the kubelet and kube-proxy on every node that is not only
-// an etcd member.
+// ServiceRouteScript adds the node's route to the Service range (kisgen-service-route).
+const ServiceRouteScript = BinDir + "/kisgen-service-route"
+
+// kubernetesNode: containerd, the route to the Service range, the kubelet and kube-proxy
+// on every node that is not only an etcd member.
 func (b *builder) kubernetesNode() error {
 	n := b.n
 	if !n.IsKubernetesNode() {
@@ -45,6 +49,20 @@ func (b *builder) kubernetesNode() error {
 		return err
 	}
 	b.wait = append(b.wait, "containerd.service")
+
+	// The route to the Service range, before kube-proxy: see kisgen-service-route.
+	route, err := templates.Execute("kisgen-service-route", map[string]string{
+		"ServiceCIDR": p.Network.ServiceCIDR.Masked().String(), "InternalIP": n.InternalIP.String()})
+	if err != nil {
+		return err
+	}
+	if err := b.add(File{Path: ServiceRouteScript, Mode: 0o755, Content: templates.CompactScript(route), What: "route to the Service range"}); err != nil {
+		return err
+	}
+	if err := b.unit("kisgen-service-route.service", "route to the Service range", "kisgen-service-route.service", b.unitData("", nil), true); err != nil {
+		return err
+	}
+	b.wait = append(b.wait, "kisgen-service-route.service")
 
 	// kubelet
 	kc := kubeletConfiguration{typeMeta: typeMeta{APIVersion: "kubelet.config.k8s.io/v1beta1", Kind: "KubeletConfiguration"}}

@@ -83,11 +83,11 @@ func TestUnitsAndPortsFollowTheRoles(t *testing.T) {
 		ports []int
 	}{
 		{"etcd1", []string{"etcd.service"}, []int{2379, 2380, 2381}},
-		{"master1", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kubelet.service", "kube-proxy.service", "kisgen-addons.service"},
+		{"master1", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-addons.service"},
 			[]int{6443, 10257, 10259, 10248, 10250, 10249, 10256}},
-		{"master2", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kubelet.service", "kube-proxy.service"},
+		{"master2", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service"},
 			[]int{6443, 10257, 10259, 10248, 10250, 10249, 10256}},
-		{"worker3", []string{"containerd.service", "kubelet.service", "kube-proxy.service"}, []int{10248, 10250, 10249, 10256}},
+		{"worker3", []string{"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service"}, []int{10248, 10250, 10249, 10256}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.host, func(t *testing.T) {
@@ -306,7 +306,7 @@ func TestCalicoFollowsThePlansMode(t *testing.T) {
 			if got := hasFile(m, roles.AddOnsDir+"/network-policy.yaml"); got != tc.policyOff {
 				t.Errorf("network policy guard present = %v, want %v", got, tc.policyOff)
 			}
-			if !strings.Contains(file(t, m, roles.ArtifactsPath).Content, "calico/v3.30.3/manifests/calico.yaml") {
+			if !strings.Contains(file(t, m, roles.ArtifactsPath).Content, "calico/v3.32.1/manifests/calico.yaml") {
 				t.Error("the first master does not fetch the Calico manifest")
 			}
 			if hasFile(nodes["worker1"], roles.AddOnsDir+"/calico/kustomization.yaml") {
@@ -380,18 +380,21 @@ func TestImageBakeScriptManifestIsCanonical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Run only the manifest part of the script against a fake root with dpkg-query faked.
+	// Run only the manifest part of the script against a fake root, with what the binaries
+	// part recorded for a baked runtime (unsorted, as the bake appends it).
 	text := string(src)
-	start := strings.Index(text, "pkgver() {")
+	start := strings.Index(text, `mkdir -p "$R/etc/kisgen"`)
 	end := strings.Index(text, `mv "$R/etc/kisgen/image-manifest.json.tmp"`)
 	if start < 0 || end < 0 {
 		t.Skip("image/bake.sh has changed shape: update this test")
 	}
 	root := t.TempDir()
-	for _, f := range []string{"usr/bin/containerd", "usr/bin/containerd-shim-runc-v2", "usr/bin/ctr", "usr/sbin/runc", "usr/lib/cni/bridge"} {
-		writeFile(t, filepath.Join(root, f), "#!/bin/sh\n", 0o755)
-	}
-	prog := "set -eu\nR=" + root + "\nOS=debian-12\nin_root() { shift 0; \"$@\"; }\ndpkg-query() { echo '1.6.20~ds1-1+b1'; }\n" + text[start:end]
+	baked := filepath.Join(t.TempDir(), "baked")
+	writeFile(t, baked, `{"name":"runc","version":"v1.5.3","path":"/opt/kisgen/bin/runc","sha256":"`+strings.Repeat("a", 64)+`"}
+{"name":"cni-plugins","version":"v1.10.0","path":"/opt/cni/bin","sha256":""}
+{"name":"containerd","version":"v2.4.2","path":"/opt/kisgen/bin/containerd","sha256":"`+strings.Repeat("b", 64)+`"}
+`, 0o644)
+	prog := "set -eu\nR=" + root + "\nOS=debian-12\nbaked=" + baked + "\n" + text[start:end]
 	cmd := exec.Command("bash", "-c", prog)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -404,16 +407,37 @@ func TestImageBakeScriptManifestIsCanonical(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the bake script's manifest is not canonical: %v\n%s", err, data)
 	}
-	if len(m.Components) != 5 {
-		t.Errorf("components %+v", m.Components)
+	var names []string
+	for _, c := range m.Components {
+		names = append(names, c.Name+" "+c.Version)
+	}
+	if diff := cmp.Diff([]string{"cni-plugins v1.10.0", "containerd v2.4.2", "runc v1.5.3"}, names); diff != "" {
+		t.Errorf("components (-want +got):\n%s", diff)
 	}
 }
 
 // TestImageArchivesOnlyWhereContainerdRuns proves an etcd-only node is not asked to import
 // container images: it has no containerd, and the import would fail its install forever.
 func TestImageArchivesOnlyWhereContainerdRuns(t *testing.T) {
-	_, nodes := model(t, "minimal.yaml", "provider:\n", "mirror:\n  url: http://10.0.2.100\n  image_archives: [images/pause-3.10.1.tar]\nprovider:\n")
-	for host, n := range nodes {
+	src := strings.Replace(string(rendertest.Example(t, "minimal.yaml")), "provider:\n",
+		"mirror:\n  url: http://10.0.2.100\n  checksums: SHA256SUMS\n  image_archives: [images/pause-3.10.1.tar]\nprovider:\n", 1)
+	path := rendertest.WritePlan(t, []byte(src))
+	writeFile(t, filepath.Join(filepath.Dir(path), "SHA256SUMS"), strings.Repeat("0", 64)+"  images/pause-3.10.1.tar\n", 0o644)
+	p := rendertest.Load(t, path)
+	in, err := roles.LoadInputs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := roles.NewCluster(p, rendertest.Bundle(t, p), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pn := range p.Nodes {
+		host := pn.Host
+		n, err := c.Node(pn)
+		if err != nil {
+			t.Fatal(err)
+		}
 		env := file(t, n, roles.NodeEnvPath).Content
 		has := strings.Contains(env, "images/pause-3.10.1.tar")
 		if want := host != "etcd1"; has != want {
@@ -457,5 +481,34 @@ func TestHostsBlockResolvesTheLoadBalancerName(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAdminManifestsMatchTheArtifacts holds plan.AdminManifests (what the pinning rule
+// checks) to the manifests the nodes really fetch, and proves a manifest kisgen knows the
+// sum of is pinned in the user-data without mirror.checksums.
+func TestAdminManifestsMatchTheArtifacts(t *testing.T) {
+	p, nodes := model(t, "minimal.yaml")
+	listed := map[string]bool{}
+	for _, m := range plan.AdminManifests(p) {
+		listed[m.Path] = true
+	}
+	var fetched int
+	for _, n := range nodes {
+		for _, a := range n.Artifacts {
+			if a.Kind != roles.KindManifest {
+				continue
+			}
+			fetched++
+			if !listed[a.MirrorPath] {
+				t.Errorf("%s fetches %s, which plan.AdminManifests does not list: the pinning rule would not check it", n.Host, a.MirrorPath)
+			}
+			if a.SHA256 == "" || a.SHA256 != plan.KnownSHA256(a.MirrorPath) {
+				t.Errorf("%s: %s is fetched with sha256 %q, want kisgen's known sum", n.Host, a.MirrorPath, a.SHA256)
+			}
+		}
+	}
+	if fetched == 0 {
+		t.Fatal("the Calico plan fetches no manifest: the test proves nothing")
 	}
 }

@@ -7,10 +7,6 @@ import (
 	"github.com/kisgen/kisgen/roles"
 )
 
-// runtimeComponents may come from a baked image in other versions than planned, so the
-// status file's versions are not compared for them.
-var runtimeComponents = map[string]bool{roles.CompContainerd: true, roles.CompRunc: true, roles.CompCNIPlugins: true}
-
 // ApplyRoles completes t (as FromPlan built it) with what the node's rendered model says
 // must be on it: units, every file and unit file with its sha256 and mode, the
 // certificates among them, ports, the hosts block, the status and add-ons status files,
@@ -36,11 +32,11 @@ func ApplyRoles(t *Target, n *roles.Node) error {
 	e.StatusPath = re.StatusPath
 	e.AddOnsStatusPath = re.AddOnsStatusPath
 	e.ConfigSHA256 = re.ConfigSHA256
+	// Every version is compared, the container runtime's too: the bootstrap records what
+	// containerd, runc and the CNI plugins report, and runs only the releases the plan pins.
 	e.Versions = map[string]string{}
 	for c, v := range re.Versions {
-		if !runtimeComponents[c] {
-			e.Versions[c] = v
-		}
+		e.Versions[c] = v
 	}
 	if t.HostKey == nil && re.SSHHostKey != "" {
 		k, err := ParseHostKey([]byte(re.SSHHostKey))

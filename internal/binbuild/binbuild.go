@@ -92,6 +92,11 @@ func Kubernetes(ctx context.Context, version string, components []string, cacheD
 // build runs compile in a wrapper module and moves its output into place atomically, so
 // an interrupted build never leaves a half-filled cache directory behind.
 func build(ctx context.Context, project, version, cacheDir, gomod string, log io.Writer, compile func(work, out string) error) (string, error) {
+	// Absolute: the toolchain runs in the work directory and refuses a relative GOBIN.
+	cacheDir, err := filepath.Abs(cacheDir)
+	if err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return "", err
 	}

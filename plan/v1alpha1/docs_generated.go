@@ -135,12 +135,13 @@ func init() {
 		"VSphere.network":                        {Doc: "Network (port group) of the clones."},
 		"VSphere.prefix_length":                  {Doc: "Prefix length of the node network, for the static address each clone gets.", Default: "24"},
 		"VSphere.resource_pool":                  {Doc: "Resource pool for the clones."},
-		"Versions.calico":                        {Doc: "Calico version.", Default: "v3.30.3"},
-		"Versions.cni_plugins":                   {Doc: "CNI reference plugins version.", Default: "v1.7.1"},
-		"Versions.containerd":                    {Doc: "containerd version, used when the image does not have containerd.", Default: "v2.1.4"},
-		"Versions.coredns":                       {Doc: "CoreDNS version.", Default: "v1.12.3"},
+		"Versions.calico":                        {Doc: "Calico version.", Default: "v3.32.1"},
+		"Versions.cni_plugins":                   {Doc: "CNI reference plugins version.", Default: "v1.10.0"},
+		"Versions.containerd":                    {Doc: "containerd version (2.x): nodes run this release, from the mirror or baked into the\nimage at the same version.", Default: "v2.4.2"},
+		"Versions.coredns":                       {Doc: "CoreDNS version (the image registry.k8s.io/coredns/coredns:VERSION).", Default: "v1.15.0"},
 		"Versions.etcd":                          {Doc: "etcd version.", Default: "v3.7.3"},
+		"Versions.metrics_server":                {Doc: "metrics-server version (the image registry.k8s.io/metrics-server/metrics-server:VERSION),\ninstalled unless add_ons.metrics_server.disable is set.", Default: "v0.8.0"},
 		"Versions.pause":                         {Doc: "Pause (sandbox) image tag.", Default: "3.10.1"},
-		"Versions.runc":                          {Doc: "runc version, used when the image does not have runc.", Default: "v1.3.0"},
+		"Versions.runc":                          {Doc: "runc version: nodes run this release, from the mirror or baked into the image at the\nsame version.", Default: "v1.5.3"},
 	}
 }

@@ -172,21 +172,27 @@ type Versions struct {
 	// etcd version.
 	// +default=v3.7.3
 	Etcd string `yaml:"etcd"`
-	// containerd version, used when the image does not have containerd.
-	// +default=v2.1.4
+	// containerd version (2.x): nodes run this release, from the mirror or baked into the
+	// image at the same version.
+	// +default=v2.4.2
 	Containerd string `yaml:"containerd"`
-	// runc version, used when the image does not have runc.
-	// +default=v1.3.0
+	// runc version: nodes run this release, from the mirror or baked into the image at the
+	// same version.
+	// +default=v1.5.3
 	Runc string `yaml:"runc"`
 	// CNI reference plugins version.
-	// +default=v1.7.1
+	// +default=v1.10.0
 	CNIPlugins string `yaml:"cni_plugins"`
 	// Calico version.
-	// +default=v3.30.3
+	// +default=v3.32.1
 	Calico string `yaml:"calico"`
-	// CoreDNS version.
-	// +default=v1.12.3
+	// CoreDNS version (the image registry.k8s.io/coredns/coredns:VERSION).
+	// +default=v1.15.0
 	CoreDNS string `yaml:"coredns"`
+	// metrics-server version (the image registry.k8s.io/metrics-server/metrics-server:VERSION),
+	// installed unless add_ons.metrics_server.disable is set.
+	// +default=v0.8.0
+	MetricsServer string `yaml:"metrics_server"`
 	// Pause (sandbox) image tag.
 	// +default=3.10.1
 	Pause string `yaml:"pause"`

@@ -5,18 +5,18 @@
 # image archives, each checked against its sha256, so nodes booted from the image download nothing:
 # the image manifest /etc/kisgen/image-manifest.json lists them and the node's bootstrap uses them.
 #   etcd v3.7.3: etcd, etcdctl
+#   containerd v2.4.2: containerd, containerd-shim-runc-v2, ctr
+#   runc v1.5.3: runc
+#   cni-plugins v1.10.0: bridge, host-local, loopback, portmap
 #   kube-apiserver v1.37.2: kube-apiserver
 #   kube-controller-manager v1.37.2: kube-controller-manager
 #   kube-scheduler v1.37.2: kube-scheduler
 #   kubectl v1.37.2: kubectl
 #   kubelet v1.37.2: kubelet
 #   kube-proxy v1.37.2: kube-proxy
-#   calicoctl v3.30.3: calicoctl
+#   calicoctl v3.32.1: calicoctl
 #   image archive images/pause.tar
-#   containerd: from the image's distribution packages (the bootstrap uses the image's version)
-#   runc: from the image's distribution packages (the bootstrap uses the image's version)
-#   cni-plugins: from the image's distribution packages (the bootstrap uses the image's version)
-#   calico-manifest v3.30.3: not baked (a file the add-ons apply, fetched by the first master)
+#   calico-manifest v3.32.1: not baked (a file the add-ons apply, fetched by the first master)
 #
 # Build: GOVC_URL=… GOVC_USERNAME=… GOVC_PASSWORD=… packer build vsphere-clone-debian-12/, then set machine.image to kisgen-minimal-debian-12
 
@@ -72,13 +72,16 @@ variable "image_name" {
 locals {
   binaries = [
     "etcd|v3.7.3|tar|github.com/etcd-io/etcd/releases/download/v3.7.3/etcd-v3.7.3-linux-amd64.tar.gz|387aa7c62b3909b8d83762c0758b53d57743e826d36efc6cebcd2ea83fee102f|-|etcd-v3.7.3-linux-amd64/etcd=etcd,etcd-v3.7.3-linux-amd64/etcdctl=etcdctl|/opt/kisgen/bin",
+    "containerd|v2.4.2|tar|github.com/containerd/containerd/releases/download/v2.4.2/containerd-2.4.2-linux-amd64.tar.gz|9d77598ff9df9988ff4885a6af11ce5bc9d281c4f2532d6d6181fb971622135f|-|bin/containerd=containerd,bin/containerd-shim-runc-v2=containerd-shim-runc-v2,bin/ctr=ctr|/opt/kisgen/bin",
+    "runc|v1.5.3|file|github.com/opencontainers/runc/releases/download/v1.5.3/runc.amd64|9281b35da241a6d54c702bc1ab0ff4c0f55f9ad8e7aa31897cd079ed001cebe0|-|runc|/opt/kisgen/bin",
+    "cni-plugins|v1.10.0|dirtar|github.com/containernetworking/plugins/releases/download/v1.10.0/cni-plugins-linux-amd64-v1.10.0.tgz|2c3c790befba36785dd97927d26f950ca6a166afe44c4cf5a9fc5c1f7fb3649e|-|bridge,host-local,loopback,portmap|/opt/cni/bin",
     "kube-apiserver|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kube-apiserver|2bb5d6eabeda19822c7399fddec26643aaa753e010a31218c16ded72e3a9fa34|-|kube-apiserver|/opt/kisgen/bin",
     "kube-controller-manager|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kube-controller-manager|bf3d9ee0efb18aefd12b460c81db0eeedfa8acefa81502e3a9d867d78e1c7ed3|-|kube-controller-manager|/opt/kisgen/bin",
     "kube-scheduler|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kube-scheduler|61d97993f44c446f9086e191dbf071c33d9146989c42d4325a283e857da7b2e3|-|kube-scheduler|/opt/kisgen/bin",
     "kubectl|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kubectl|9a9f22c52444ea38932a77565c1337ef8beaa139753cd5c815c19f665aa2de69|-|kubectl|/opt/kisgen/bin",
     "kubelet|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kubelet|203571fa5d9af0dee9f1c6dc8b58714f64e3b2cb6063dabf264789b1c5a4c2ec|-|kubelet|/opt/kisgen/bin",
     "kube-proxy|v1.37.2|file|dl.k8s.io/release/v1.37.2/bin/linux/amd64/kube-proxy|9768efa4e4c187dd115a929a3fde8476136aa832d17c3680ffea000349d22b9a|-|kube-proxy|/opt/kisgen/bin",
-    "calicoctl|v3.30.3|file|github.com/projectcalico/calico/releases/download/v3.30.3/calicoctl-linux-amd64|40e2a98cd21b1af20e8c4595659a866ff7cc812f317226bec94a55afc7697b05|-|calicoctl|/opt/kisgen/bin",
+    "calicoctl|v3.32.1|file|github.com/projectcalico/calico/releases/download/v3.32.1/calicoctl-linux-amd64|68f89b277d0621e9750b0bf01b31085acdefda1272e799744cef5b3988f9a790|-|calicoctl|/opt/kisgen/bin",
   ]
   image_archives = ["images/pause.tar|7183aab84e24c790eabdbb8b20c22e6b7d7e80455652c0f08730d27dbfd9f0be"]
   vcenter_server = regex_replace(regex_replace(var.govc_url, "^[a-zA-Z]+://", ""), "^[^@/]*@|/.*$", "")

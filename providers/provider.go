@@ -22,6 +22,9 @@ type Options struct {
 	StateDir string
 	// Progress receives human-readable progress lines, one per event.
 	Progress io.Writer
+	// CacheDir is kisgen's per-user cache (internal/cachedir), where providers find the
+	// images `kisgen image build` published (CACHE/images/OS). Empty: the default.
+	CacheDir string
 }
 
 // Instance is one machine as the provider sees it after provisioning.

@@ -34,8 +34,10 @@ test-deps:
 		echo "test-deps: tests that need a missing tool will be skipped (internal/testtool)"; }
 
 ## test-race: the packages that run goroutines (render, pki, verify, providers) under the race
-##      detector (needs cgo: gcc); CI runs it after make test
-RACE_PKGS ?= ./render/... ./pki/... ./verify/... ./providers/...
+##      detector (needs cgo: gcc); CI runs it after make test. providers/vsphere is left out:
+##      its fake vCenter, govmomi's simulator, races with itself when VMs are cloned at once
+##      (simulator/virtual_machine.go CloneVMTask against folder.go folderPutChild, v0.56.0)
+RACE_PKGS ?= ./render/... ./pki/... ./verify/... $(filter-out %/providers/vsphere,$(shell $(GO) list ./providers/...))
 test-race:
 	$(GO) test -race $(RACE_PKGS)
 

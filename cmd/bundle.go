@@ -10,6 +10,7 @@ import (
 
 	"github.com/kisgen/kisgen/image"
 	"github.com/kisgen/kisgen/internal/cachedir"
+	"github.com/kisgen/kisgen/internal/outdir"
 	"github.com/kisgen/kisgen/providers"
 	"github.com/kisgen/kisgen/providers/pxe"
 )
@@ -85,6 +86,9 @@ node's own address.`,
 				return failed(err)
 			}
 			opts.Progress = c.ErrOrStderr()
+			opts.Protect = append(protectedPaths(p, file, stateDir("", file)),
+				outdir.Protected{Path: dir, What: "the user-data the bundle is made from"},
+				outdir.Protected{Path: opts.Mirror, What: "the mirror the bundle serves"})
 			res, err := pxe.Build(p, machines, opts)
 			if err != nil {
 				return failed(err)
@@ -111,7 +115,7 @@ node's own address.`,
 	}
 	addPlanFlag(c, &file)
 	f := c.Flags()
-	f.StringVar(&opts.Out, "out", "bundle", "bundle directory (replaced as a whole)")
+	f.StringVar(&opts.Out, "out", "bundle", "bundle directory; replaced as a whole, so it must be new, empty or kisgen's bundle of this cluster, outside the state directory, the plan and its key")
 	f.BoolVar(&tarball, "tar", false, "also write OUT.tar.gz (deterministic)")
 	f.StringVar(&userdata, "userdata", "", "directory 'kisgen render' wrote (default: userdata/ beside the plan)")
 	f.StringVar(&imageDir, "image-dir", "", "image directory with vmlinuz and initrd.img (default: CACHE/images/OS, what 'kisgen image build' writes)")

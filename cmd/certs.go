@@ -47,10 +47,11 @@ and every change is printed with its reason. Running it again changes nothing.`,
 				return err
 			}
 			dir := stateDir(state, file)
-			_, changes, err := pki.Ensure(p, dir, pki.Options{Log: c.OutOrStdout()})
+			b, changes, err := pki.Ensure(p, dir, pki.Options{Log: c.OutOrStdout()})
 			if err != nil {
 				return failed(err)
 			}
+			printWarnings(c.ErrOrStderr(), b.Warnings())
 			printSummary(c.OutOrStdout(), changes, dir)
 			return nil
 		},
@@ -65,7 +66,8 @@ func newCertsListCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List every certificate: name, CN, SANs, expiry and days left",
-		Long: `List every certificate in the state directory without changing anything.
+		Long: `List every certificate in the state directory of the plan's cluster without
+changing anything (a private key found readable by others is made 0600, with a warning).
 CAs that are only trusted during a CA rotation appear as next/NAME and previous/NAME.`,
 		Example: `  kisgen certs list
   kisgen certs list -o json | jq '.[] | select(.days_left < 60) | .name'`,
@@ -74,9 +76,9 @@ CAs that are only trusted during a CA rotation appear as next/NAME and previous/
 			if output != "table" && output != "json" {
 				return usageError("unknown output format %q: use table or json", output)
 			}
-			b, err := pki.Load(stateDir(state, file))
+			b, err := loadPKI(c, file, state)
 			if err != nil {
-				return failed(err)
+				return err
 			}
 			return printCerts(c.OutOrStdout(), b.Certificates(time.Now()), output)
 		},
@@ -107,9 +109,9 @@ expires within --within (or has expired), 0 otherwise. Renew leaves with
 			if output != "table" && output != "json" {
 				return usageError("unknown output format %q: use table or json", output)
 			}
-			b, err := pki.Load(stateDir(state, file))
+			b, err := loadPKI(c, file, state)
 			if err != nil {
-				return failed(err)
+				return err
 			}
 			now := time.Now()
 			all := b.Certificates(now)

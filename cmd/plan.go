@@ -121,6 +121,7 @@ func writePlan(c *cobra.Command, file string, a *wizard.Answers, force bool) err
 		return failed(err)
 	}
 	fmt.Fprintf(out, "\nWrote %s: %s.\n", file, a.Summary())
+	printTopology(out, file, data)
 	switch {
 	case kr.Created:
 		fmt.Fprintf(out, "Created the SSH key pair %s (private, mode 0600: keep it safe, it opens every node) and %s.pub (put on every node).\n", key, key)
@@ -134,27 +135,31 @@ func writePlan(c *cobra.Command, file string, a *wizard.Answers, force bool) err
 	return nil
 }
 
-// convertKismatic writes a Kismatic v1.12 plan in the kisgen schema. The converted plan
-// is written even when its content has errors (an old Kubernetes version, say): they are
-// printed, and fixing them in the new file is the next step.
+// convertKismatic writes a Kismatic v1.12 plan in the kisgen schema and prints each change
+// the conversion made. The converted plan is written even when its content has errors (an
+// expected_count that does not match, say): they are printed, and fixing them in the new
+// file is the next step.
 func convertKismatic(c *cobra.Command, src, dst string, force bool) error {
 	out := c.OutOrStdout()
 	data, err := os.ReadFile(src)
 	if err != nil {
 		return failed(fmt.Errorf("read Kismatic plan: %w", err))
 	}
-	converted, rep, err := wizard.FromKismatic(src, data, dst)
-	if len(rep.Findings) > 0 {
-		_ = rep.WriteText(out, data)
+	conv, err := wizard.FromKismatic(src, data, dst)
+	if len(conv.Report.Findings) > 0 {
+		_ = conv.Report.WriteText(out, data)
 	}
 	if err != nil {
 		return failed(err)
 	}
+	_ = wizard.WriteChanges(out, src, conv.Changes)
+	converted := conv.Plan
 	wrep, err := wizard.Write(dst, converted, wizard.WriteOptions{Force: force, KeepInvalid: true})
 	if err != nil {
 		return failed(err)
 	}
 	fmt.Fprintf(out, "Wrote %s from the Kismatic plan %s.\n", dst, src)
+	printTopology(out, dst, converted)
 	if len(wrep.Findings) > 0 {
 		fmt.Fprintf(out, "\nkisgen validate -f %s finds:\n", dst)
 		_ = wrep.WriteText(out, converted)

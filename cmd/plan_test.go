@@ -12,6 +12,8 @@ import (
 
 	"github.com/creack/pty"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/kisgen/kisgen/plan"
 )
 
 func TestPlanNonInteractiveWritesAPlanThatValidates(t *testing.T) {
@@ -157,12 +159,12 @@ func TestPlanFromKismatic(t *testing.T) {
 		src := planDir(t, "kismatic-v1.12.yaml")
 		dst := filepath.Join(filepath.Dir(src), "kismatic-cluster.yaml")
 		code, out, errOut := run(t, nil, "plan", "--from-kismatic", src, "-f", dst)
-		if code != 0 || !strings.Contains(out, "master.load_balanced_fqdn: load_balanced_fqdn and load_balanced_short_name are deprecated") ||
+		if code != 0 || !strings.Contains(out, ":73:23: master.load_balanced_fqdn → master.load_balancer: 192.168.205.11 → 192.168.205.11:6443 — load_balanced_fqdn and load_balanced_short_name are deprecated\n") ||
 			!strings.Contains(out, "Wrote "+dst+" from the Kismatic plan") {
 			t.Fatalf("exit %d\n%s%s", code, out, errOut)
 		}
 		data, _ := os.ReadFile(dst)
-		if !strings.Contains(string(data), "load_balancer: 192.168.205.11:6443") || strings.Contains(string(data), "load_balanced_fqdn") {
+		if !strings.Contains(string(data), "load_balancer: 192.168.205.11:6443") || strings.Contains(string(data), "\n  load_balanced_fqdn:") {
 			t.Errorf("converted plan:\n%s", data)
 		}
 		code, out, _ = run(t, nil, "validate", "-f", dst)
@@ -170,7 +172,7 @@ func TestPlanFromKismatic(t *testing.T) {
 			t.Errorf("validate: exit %d\n%s", code, out)
 		}
 	})
-	t.Run("content errors are written, printed and exit 1", func(t *testing.T) {
+	t.Run("the release's v1.10.5 becomes kisgen's version, and the change is printed", func(t *testing.T) {
 		dir := t.TempDir()
 		src := filepath.Join(dir, "old.yaml")
 		data, _ := os.ReadFile(filepath.Join("..", "plan", "testdata", "kismatic", "release-v1.12.yaml"))
@@ -178,7 +180,19 @@ func TestPlanFromKismatic(t *testing.T) {
 		writeKey(t, filepath.Join(dir, "kismaticuser.key"))
 		dst := filepath.Join(dir, "new.yaml")
 		code, out, errOut := run(t, nil, "plan", "--from-kismatic", src, "-f", dst)
-		if code != 1 || !strings.Contains(out, "error: cluster.version: Kubernetes v1.10.5 is older than kisgen supports") ||
+		if code != 0 || !strings.Contains(out, src+":3:12: cluster.version: v1.10.5 → "+plan.DefaultKubernetesVersion+" — ") || strings.Contains(out, "error") {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+	})
+	t.Run("content errors are written, printed and exit 1", func(t *testing.T) {
+		dir := t.TempDir()
+		src := filepath.Join(dir, "old.yaml")
+		data, _ := os.ReadFile(filepath.Join("..", "plan", "testdata", "kismatic", "release-v1.12.yaml"))
+		os.WriteFile(src, bytes.Replace(data, []byte("expected_count: 3"), []byte("expected_count: 4"), 1), 0o644)
+		writeKey(t, filepath.Join(dir, "kismaticuser.key"))
+		dst := filepath.Join(dir, "new.yaml")
+		code, out, errOut := run(t, nil, "plan", "--from-kismatic", src, "-f", dst)
+		if code != 1 || !strings.Contains(out, "error: etcd.expected_count: expected_count is 4 but 3 nodes are listed") ||
 			!strings.Contains(errOut, "has errors to fix (1 error") {
 			t.Fatalf("exit %d\n%s%s", code, out, errOut)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kisgen/kisgen/internal/outdir"
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/render"
@@ -31,7 +32,13 @@ plus manifest.json with each node's roles, format, sizes and sha256.
 
 Every node's user-data is validated before anything is written, and the output
 directory is replaced as a whole: a failed render leaves the last good output as it
-was. The same plan and state always give byte-identical output. The state directory
+was. The same plan and state always give byte-identical output.
+
+The output directory must be new, empty or user-data kisgen wrote for this cluster
+(it keeps a .kisgen-output marker); it may not be, contain or lie inside the state
+directory, the plan or its SSH key. A render that was interrupted while replacing it
+is completed or rolled back by the next one; two renders of one output wait for each
+other. The state directory
 keeps a record of what was rendered, which 'kisgen diff' compares against.
 
 User-data holds the node's private keys: the files are 0600, and anyone who can read
@@ -49,23 +56,35 @@ an instance's user-data (cloud metadata, seed images) can read them.`,
 				return err
 			}
 			dir := stateDir(state, file)
+			if out == "" {
+				out = filepath.Join(filepath.Dir(file), plan.DefaultUserDataDirName)
+			}
+			opts := render.Options{Format: plan.Format(format), Protect: protectedPaths(p, file, dir)}
+			// Refuse another cluster's state directory and a colliding --out before the
+			// PKI is issued (Ensure and RenderTo check again, under their locks).
+			if err := pki.CheckCluster(dir, p); err != nil {
+				return failed(err)
+			}
+			if err := outdir.Check(out, render.OutputOptions(p.Name, opts)); err != nil {
+				return failed(err)
+			}
+			if err := tightenSSHKey(c.ErrOrStderr(), p, file); err != nil {
+				return failed(err)
+			}
 			bundle, changes, err := pki.Ensure(p, dir, pki.Options{})
 			if err != nil {
 				return failed(err)
 			}
-			if out == "" {
-				out = filepath.Join(filepath.Dir(file), plan.DefaultUserDataDirName)
-			}
-			res, err := render.RenderTo(p, bundle, render.Options{Format: plan.Format(format)}, out)
+			printWarnings(c.ErrOrStderr(), bundle.Warnings())
+			opts.ClusterID = bundle.ClusterID()
+			res, err := render.RenderTo(p, bundle, opts, out)
 			if res != nil && errors.Is(err, render.ErrTooBig) {
 				printSizes(c.OutOrStdout(), res)
 			}
 			if err != nil {
 				return failed(fmt.Errorf("nothing written to %s: %w", out, err))
 			}
-			for _, w := range res.Warnings {
-				fmt.Fprintln(c.ErrOrStderr(), "warning:", w)
-			}
+			printWarnings(c.ErrOrStderr(), res.Warnings)
 			if err := render.SaveRecord(dir, res.Record); err != nil {
 				return failed(fmt.Errorf("user-data written to %s, but the record for `kisgen diff` was not: %w", out, err))
 			}
@@ -78,7 +97,7 @@ an instance's user-data (cloud metadata, seed images) can read them.`,
 	}
 	addPlanFlag(c, &file)
 	addStateFlag(c, &state)
-	c.Flags().StringVar(&out, "out", "", "output directory (default: userdata/ beside the plan); replaced as a whole")
+	c.Flags().StringVar(&out, "out", "", "output directory (default: userdata/ beside the plan); replaced as a whole, so it must be new, empty or kisgen's user-data of this cluster")
 	c.Flags().StringVar(&format, "format", "", "user-data format for every node: cloud-init or ignition (default: each node group's)")
 	c.Flags().BoolVar(&strict, "strict", false, "treat the plan's warnings as errors")
 	return c

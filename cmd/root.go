@@ -50,10 +50,12 @@ themselves; SSH is used only to verify the result.
 
 Typical flow:
   kisgen plan                          # answer a few questions, get kismatic-cluster.yaml
-  kisgen validate                      # check it
-  kisgen render --out userdata/        # per-node user-data (and the cluster PKI)
-  kisgen provision qemu                # boot local VMs with it (or aws, vsphere, packet)
-  kisgen verify --wait 20m             # check every node over SSH`,
+  kisgen validate                      # check it and see its topology
+  kisgen render                        # per-node user-data in userdata/ (and the cluster PKI)
+  kisgen provision qemu                # boot local VMs with it (or aws, vsphere, packet, pxe)
+  kisgen verify --wait 30m             # check every node over SSH
+Local VMs also need their image and, for what the nodes download, a mirror on this
+machine: kisgen image build, kisgen mirror build and kisgen mirror serve (see README.md).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -78,10 +80,14 @@ Typical flow:
 		newServeCmd(),
 		newPackerCmd(),
 		newQEMUHelperCmd(),
+		newDocsCmd(),
 	)
 	// cobra's completion command shows its help for an unknown shell; make that a usage
 	// error (exit 2) like every other wrong argument.
 	root.InitDefaultCompletionCmd()
+	if err := registerCompletions(root); err != nil {
+		panic(err) // a programming error: TestCompletionsRegister names it
+	}
 	if c, _, err := root.Find([]string{"completion"}); err == nil && c.Name() == "completion" {
 		c.RunE = func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {

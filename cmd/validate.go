@@ -38,7 +38,7 @@ Exit status: 0 when the plan is valid, 1 when it has errors (or warnings with
 			valid := !rep.IsFatal(strict)
 			out := c.OutOrStdout()
 			if output == "json" {
-				if err := rep.WriteJSON(out, valid); err != nil {
+				if err := writeValidateJSON(out, rep, valid, topologyOf(p, valid)); err != nil {
 					return err
 				}
 			} else {
@@ -54,6 +54,12 @@ Exit status: 0 when the plan is valid, 1 when it has errors (or warnings with
 				default:
 					fmt.Fprintf(out, "%s: valid: %d nodes (%d etcd, %d master, %d worker)\n", file, len(p.Nodes),
 						len(p.NodesWith(plan.RoleEtcd)), len(p.NodesWith(plan.RoleMaster)), len(p.NodesWith(plan.RoleWorker)))
+				}
+				if t := topologyOf(p, valid); t != nil {
+					fmt.Fprintln(out)
+					if err := t.Write(out); err != nil {
+						return err
+					}
 				}
 			}
 			if !valid {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/providers"
+	"github.com/kisgen/kisgen/providers/instances"
 	"github.com/kisgen/kisgen/roles"
 	"github.com/kisgen/kisgen/verify"
 )
@@ -21,6 +25,7 @@ import (
 func newVerifyCmd() *cobra.Command {
 	var (
 		file, state, output string
+		provider            string
 		wait, interval      time.Duration
 		dialTimeout, cmdTO  time.Duration
 		concurrency         int
@@ -38,14 +43,19 @@ members equal the plan and are healthy, each API server is ready, each node is
 registered with its labels and taints, and Calico is ready (BGP established in routed
 mode). Checks that do not apply to a node are skipped and say why.
 
-Nodes are checked in parallel (--concurrency). Addresses come from the plan, or from
-the provider's record in the state directory (e.g. qemu's loopback port forwards).
+Nodes are checked in parallel (--concurrency). Where each node's sshd is and which host
+key it must present come from the instances record 'kisgen provision' wrote in the
+state directory (instances.json), whichever provider booted the machines: qemu's
+loopback port forwards, a cloud's addresses, the plan's addresses for PXE. --provider
+names the provider the record must be of (default: the plan's provider.name); with
+provider none (machines kisgen did not boot) the plan's addresses are used.
 With --wait, verify repeats until everything passes or the time runs out.
 
 Exit status: 0 when every check on every node passes, 1 when any fails, 2 when the
 command line is wrong.`,
 		Example: `  kisgen verify
   kisgen verify -f examples/ha.yaml --wait 20m
+  kisgen verify -f prod.yaml --provider aws
   kisgen verify -o json | jq '.nodes[] | select(.ok | not) | .host'`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -59,8 +69,14 @@ command line is wrong.`,
 			if err != nil {
 				return err
 			}
+			if provider == "" {
+				provider = p.Provider.Name
+			}
+			if provider != "" && provider != noProvider && !slices.Contains(providers.Names(), provider) {
+				return usageError("unknown provider %q: use one of %s or %s", provider, strings.Join(providers.Names(), ", "), noProvider)
+			}
 			state := stateDir(state, file)
-			targets, err := verifyTargets(p, state, c.ErrOrStderr())
+			targets, err := verifyTargets(p, state, provider, c.ErrOrStderr())
 			if err != nil {
 				return failed(err)
 			}
@@ -95,6 +111,7 @@ command line is wrong.`,
 	addPlanFlag(c, &file)
 	addStateFlag(c, &state)
 	f := c.Flags()
+	f.StringVar(&provider, "provider", "", "provider that booted the machines, whose instances record to read (default: the plan's provider.name; none: the plan's addresses)")
 	f.DurationVar(&wait, "wait", 0, "repeat the checks until all pass or this much time has passed (e.g. 20m)")
 	f.DurationVar(&interval, "interval", 10*time.Second, "pause between rounds with --wait")
 	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
@@ -115,11 +132,16 @@ func newVerifyProgress(w io.Writer, targets []verify.Target, wait time.Duration)
 	return verify.NewProgress(w, tty, width, rows, targets, wait)
 }
 
-// verifyTargets builds the targets from the plan, its SSH key, the provider's recorded
-// SSH addresses and, once the plan is rendered, the state directory's PKI (pinned host
-// keys) and every node's rendered model (what must be on it). Before that, only what the
-// plan decides is checked, and the host-key check fails for want of a pinned key.
-func verifyTargets(p *plan.Plan, state string, errOut io.Writer) ([]verify.Target, error) {
+// noProvider is the plan's provider name for machines kisgen did not boot: they are
+// reached at the plan's addresses, with no instances record.
+const noProvider = "none"
+
+// verifyTargets builds the targets from the plan, its SSH key, the instances record of
+// provider (SSH addresses and pinned host keys, as provisioned) and, once the plan is
+// rendered, the state directory's PKI and every node's rendered model (what must be on
+// it; the host key of a node the record does not pin). Before that, only what the plan
+// and the record decide is checked.
+func verifyTargets(p *plan.Plan, state, provider string, errOut io.Writer) ([]verify.Target, error) {
 	keyPath := p.SSH.KeyFile
 	if !filepath.IsAbs(keyPath) {
 		keyPath = filepath.Join(filepath.Dir(p.File), keyPath)
@@ -133,9 +155,14 @@ func verifyTargets(p *plan.Plan, state string, errOut io.Writer) ([]verify.Targe
 		return nil, fmt.Errorf("SSH key %s: %w", keyPath, err)
 	}
 	in := verify.PlanInputs{Signer: signer}
-	if p.Provider.Name != "" {
-		if in.SSHAddrs, err = verify.LoadSSHAddrs(state, p.Provider.Name); err != nil {
+	if provider != "" && provider != noProvider {
+		if in.Instances, err = instances.LoadFor(state, p.Name, provider); err != nil {
 			return nil, err
+		}
+		for _, n := range p.Nodes {
+			if _, ok := in.Instances.Node(n.Host); !ok {
+				fmt.Fprintf(errOut, "kisgen: %s lists no machine for %s (its provisioning failed?): trying the plan's address\n", instances.Path(state), n.Host)
+			}
 		}
 	}
 	bundle, err := pki.Load(state)

@@ -14,13 +14,14 @@ import (
 
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
-	"github.com/kisgen/kisgen/providers"
+	"github.com/kisgen/kisgen/providers/instances"
 	"github.com/kisgen/kisgen/verify"
 	"github.com/kisgen/kisgen/verify/sshdtest"
 )
 
-// verifyLab is examples/minimal.yaml with its PKI issued and its three nodes recorded by
-// the qemu provider at loopback addresses: etcd1 is a real sshd holding the host key kisgen
+// verifyLab is examples/minimal.yaml with its PKI issued and its three nodes in the
+// instances record as qemu's, at loopback addresses (no host keys recorded: they come
+// from the PKI): etcd1 is a real sshd holding the host key kisgen
 // generated for it, master1 a real sshd with another host key (an impostor), worker1 a
 // closed port.
 type verifyLab struct {
@@ -32,14 +33,7 @@ func newVerifyLab(t *testing.T, issuePKI bool) *verifyLab {
 	t.Helper()
 	path := planDir(t, "minimal.yaml")
 	state := filepath.Join(filepath.Dir(path), plan.DefaultStateDirName)
-	keyPEM, err := os.ReadFile(filepath.Join(filepath.Dir(path), "kismaticuser.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.ParsePrivateKey(keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := planSigner(t, path)
 	cfg := sshdtest.Config{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}}
 	if issuePKI {
 		p, rep, err := plan.Load(path)
@@ -64,11 +58,11 @@ func newVerifyLab(t *testing.T, issuePKI bool) *verifyLab {
 	}
 	closed := l.Addr().String()
 	l.Close()
-	if err := providers.SaveRecord(state, "qemu", []providers.Instance{
-		{Host: "etcd1", ID: "q1", State: "running", SSHAddr: etcd1.Addr},
-		{Host: "master1", ID: "q2", State: "running", SSHAddr: impostor.Addr},
-		{Host: "worker1", ID: "q3", State: "running", SSHAddr: closed},
-	}); err != nil {
+	if err := instances.Save(state, instances.Record{Cluster: "minimal", Provider: "qemu", Instances: []instances.Instance{
+		{Node: "etcd1", Machine: "minimal-etcd1", SSHAddress: etcd1.Addr},
+		{Node: "master1", Machine: "minimal-master1", SSHAddress: impostor.Addr},
+		{Node: "worker1", Machine: "minimal-worker1", SSHAddress: closed},
+	}}); err != nil {
 		t.Fatal(err)
 	}
 	return &verifyLab{plan: path, state: state, etcd1: etcd1}
@@ -188,6 +182,20 @@ func TestVerifyCommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+// planSigner reads the SSH key planDir put beside the plan at path.
+func planSigner(t *testing.T, path string) ssh.Signer {
+	t.Helper()
+	keyPEM, err := os.ReadFile(filepath.Join(filepath.Dir(path), "kismaticuser.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer
 }
 
 // collapse squeezes runs of spaces so that table columns compare loosely.

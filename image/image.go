@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,11 +13,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/kisgen/kisgen/internal/atomicfile"
 	"github.com/kisgen/kisgen/internal/cachedir"
+	"github.com/kisgen/kisgen/internal/flock"
 )
 
 // BakeScript is the customisation every kisgen image gets (see bake.sh). The Packer
@@ -195,7 +194,7 @@ func Build(ctx context.Context, opts Options) (*Image, error) {
 		return nil, err
 	}
 	final := filepath.Join(builds, id)
-	unlock, err := lock(filepath.Join(builds, "."+id+".lock"))
+	unlock, err := flock.Lock(filepath.Join(builds, "."+id+".lock"))
 	if err != nil {
 		return nil, err
 	}
@@ -456,16 +455,3 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 func (t *tailBuffer) String() string { return string(bytes.TrimSpace(t.b)) }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
-// lock takes an exclusive flock so two processes never bake the same image at once.
-func lock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, errors.Join(errors.New("lock "+path), err)
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-}

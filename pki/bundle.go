@@ -77,8 +77,12 @@ type sshKey struct {
 
 // Bundle is the cluster's PKI: every certificate, key, kubeconfig and SSH host key.
 type Bundle struct {
-	dir   string
-	pairs map[string]*Pair
+	dir string
+	// clusterID is the state directory's binding id ("" when not bound yet, in Load).
+	clusterID string
+	// warnings are what reading the state found and fixed (keys readable by others).
+	warnings []string
+	pairs    map[string]*Pair
 	// kubeconfigs holds the stored kubeconfigs and, once asked for, the kubelets'.
 	kcMu        sync.Mutex
 	kubeconfigs map[string][]byte
@@ -97,6 +101,13 @@ func newBundle(dir string) *Bundle {
 
 // Dir is the state directory the bundle was read from or written to.
 func (b *Bundle) Dir() string { return b.dir }
+
+// ClusterID is the random id the state directory was bound with (see Binding).
+func (b *Bundle) ClusterID() string { return b.clusterID }
+
+// Warnings are what the bundle's reading found and fixed, each a sentence for the user:
+// private keys that group or others could read, now 0600.
+func (b *Bundle) Warnings() []string { return b.warnings }
 
 // Get returns the pair named name.
 func (b *Bundle) Get(name string) (*Pair, bool) {
@@ -156,9 +167,10 @@ func (b *Bundle) SSHHostKey(host string) (privPEM, authorizedKeyLine []byte, ok 
 	return k.priv, k.authorized, ok
 }
 
-// Load reads the PKI in stateDir without changing anything. Every certificate must have
-// its matching key; an incomplete pair (left by an interrupted run) is an error that
-// says to run `kisgen certs issue`.
+// Load reads the PKI in stateDir without changing anything but the mode of a private
+// key its group or others could read (made 0600, with a warning in Bundle.Warnings).
+// Every certificate must have its matching key; an incomplete pair (left by an
+// interrupted run) is an error that says to run `kisgen certs issue`.
 func Load(stateDir string) (*Bundle, error) {
 	pkiPath := filepath.Join(stateDir, pkiDir)
 	if st, err := os.Stat(pkiPath); err != nil || !st.IsDir() {
@@ -180,6 +192,16 @@ func Load(stateDir string) (*Bundle, error) {
 		return nil, err
 	}
 	b := newBundle(stateDir)
+	binding, err := ReadBinding(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	if binding != nil {
+		b.clusterID = binding.ID
+	}
+	if b.warnings, err = tightenKeys(stateDir); err != nil {
+		return nil, err
+	}
 	var errs []error
 	repair := "run `kisgen certs issue` to repair it"
 	for path := range cur.empty {

@@ -55,6 +55,15 @@
 //	STATE/kubeconfig/     0700  admin.conf and the control plane's kubeconfigs
 //	                            (the kubelets' are derived in memory from nodes/)
 //	STATE/ssh/known_hosts       every node's host key, for ssh -o UserKnownHostsFile
+//	STATE/cluster.json          the cluster the directory belongs to: name and random id
+//
+// A state directory belongs to the cluster that created it (cluster.json, written by the
+// first Ensure, or by the first Ensure after an upgrade for a directory made before it
+// existed). Ensure, StartCARotation and CheckCluster refuse a plan of another cluster
+// (ErrOtherCluster) and say to give it its own directory with --state: two plans beside
+// each other share the default generated/, and the second used to get its certificates
+// reissued under the first one's CA. A directory without cluster.json whose admin
+// kubeconfig names another cluster is refused too, instead of being bound.
 //
 // One file per host instead of one per item keeps a host's identity consistent (one
 // rename replaces it) and the file count low: on this project's 2-core build machines
@@ -83,6 +92,11 @@
 // # Who can read the secrets
 //
 // The state directory is 0700 and every key file 0600: only its owner can read them.
+// A key file found open to its group or others (copied in with cp, unpacked under a
+// loose umask) is made 0600 again by Ensure and Load, with a warning (Bundle.Warnings)
+// naming the file, its mode and how to rotate it; kisgen tightens rather than refuses
+// because the key is still the right one and a refusal cannot undo a copy already made.
+// A key it cannot chmod is refused (internal/keyperm).
 // Each node's user-data carries that node's keys (and any CA key render chooses to give
 // a master), and user-data can be read from the instance metadata service by anything
 // on the node that reaches it (render and the providers decide how to restrict that).

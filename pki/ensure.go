@@ -28,7 +28,8 @@ import (
 // match the plan, when it is inside the renewal window (plan renew_before), when its
 // files are incomplete, or when opts asks for rotation; each reissue is reported with
 // its reason. A second run with the same plan changes nothing. Two Ensure calls on the
-// same directory (in one process or several) run one after the other.
+// same directory (in one process or several) run one after the other. stateDir must
+// belong to p's cluster (see Binding); a new one is bound to it.
 func Ensure(p *plan.Plan, stateDir string, opts Options) (*Bundle, []Change, error) {
 	if p == nil {
 		return nil, nil, errors.New("pki: no plan")
@@ -53,10 +54,18 @@ func Ensure(p *plan.Plan, stateDir string, opts Options) (*Bundle, []Change, err
 		return nil, nil, err
 	}
 	defer unlock()
+	binding, err := bindCluster(stateDir, p)
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := removeTemps(stateDir); err != nil {
 		return nil, nil, err
 	}
 	if err := checkForeign(stateDir); err != nil {
+		return nil, nil, err
+	}
+	warnings, err := tightenKeys(stateDir)
+	if err != nil {
 		return nil, nil, err
 	}
 	pkiPath := filepath.Join(stateDir, pkiDir)
@@ -75,6 +84,8 @@ func Ensure(p *plan.Plan, stateDir string, opts Options) (*Bundle, []Change, err
 
 	w := &writer{}
 	b := newBundle(stateDir)
+	b.clusterID = binding.ID
+	b.warnings = warnings
 	var changes []Change
 
 	// CAs first: everything else is signed by them.

@@ -24,6 +24,8 @@ var (
 	ErrNameClash = errors.New("two certificates would have the same name")
 	// ErrUnknownName means a name given to rotate is not a certificate of the plan.
 	ErrUnknownName = errors.New("no such certificate")
+	// ErrOtherCluster means the state directory belongs to another cluster than the plan's.
+	ErrOtherCluster = errors.New("state directory of another cluster")
 	// ErrRotation means a CA rotation step cannot run in the current rotation state.
 	ErrRotation = errors.New("CA rotation")
 )

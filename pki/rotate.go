@@ -79,6 +79,9 @@ func StartCARotation(p *plan.Plan, stateDir, name string, opts Options) (*Change
 		return nil, err
 	}
 	defer unlock()
+	if err := CheckCluster(stateDir, p); err != nil {
+		return nil, err
+	}
 	pkiPath := filepath.Join(stateDir, pkiDir)
 	if !exists(certFile(pkiPath, name)) || !exists(keyFile(pkiPath, name)) {
 		return nil, fmt.Errorf("%w: %s has no CA %s yet: run `kisgen certs issue` first", ErrRotation, stateDir, name)

@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"github.com/kisgen/kisgen/internal/atomicfile"
+	"github.com/kisgen/kisgen/internal/flock"
+	"github.com/kisgen/kisgen/internal/keyperm"
 )
 
 // Layout of the state directory (see doc.go). Only these directories belong to pki; the
@@ -251,16 +253,7 @@ func removeTemps(stateDir string) error {
 // lockState takes an exclusive lock on the state directory's PKI, so that two kisgen
 // processes never issue into it at the same time.
 func lockState(stateDir string) (func(), error) {
-	path := filepath.Join(stateDir, pkiDir, lockFile)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, keyPerm)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	if err := flock(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
+	return flock.Lock(filepath.Join(stateDir, pkiDir, lockFile))
 }
 
 // checkForeign reports every file in nodes/, kubeconfig/ and ssh/ that kisgen would not
@@ -298,4 +291,42 @@ func listFiles(dir, what string, suffixes ...string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, errors.Join(errs...)
+}
+
+// tightenKeys makes every file of the state directory that holds a private key 0600
+// when its group or others could read it (a copy or an unpack with a loose umask), and
+// returns a warning for each (see internal/keyperm: tighten and warn, refuse only what
+// cannot be tightened). Keys: pki/ (with next/, previous/, retired/) *-key.pem, every
+// nodes/HOST.pem, every kubeconfig/*.conf (each embeds a client key).
+func tightenKeys(stateDir string) ([]string, error) {
+	type place struct{ dir, suffix, what, advice string }
+	caAdvice := "treat the key as leaked: rotate it (`kisgen certs rotate`, `--ca=NAME` for a CA; see docs/pki.md)"
+	places := []place{
+		{filepath.Join(stateDir, pkiDir), keySuffix, "a private key of the cluster PKI", caAdvice},
+		{filepath.Join(stateDir, pkiDir, nextDir), keySuffix, "the incoming CA's key", caAdvice},
+		{filepath.Join(stateDir, pkiDir, previousDir), keySuffix, "the outgoing CA's key", caAdvice},
+		{filepath.Join(stateDir, pkiDir, retiredDir), keySuffix, "a retired CA's key", "anything that still trusts that CA can be impersonated: remove the CA from it"},
+		{filepath.Join(stateDir, nodesDir), certSuffix, "a node's keys", "rotate that node's certificates (`kisgen certs rotate`) and render again"},
+		{filepath.Join(stateDir, kubeconfigDir), kubeconfigSuffix, "a kubeconfig with its client key", "rotate its certificate (`kisgen certs rotate NAME`)"},
+	}
+	var warns []string
+	var errs []error
+	for _, pl := range places {
+		entries, err := os.ReadDir(pl.dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), pl.suffix) {
+				continue
+			}
+			w, err := keyperm.Tighten(filepath.Join(pl.dir, e.Name()), pl.what, pl.advice)
+			if err != nil {
+				errs = append(errs, err)
+			} else if w != "" {
+				warns = append(warns, w)
+			}
+		}
+	}
+	return warns, errors.Join(errs...)
 }

@@ -20,6 +20,3 @@ func syncAll(root string, _ []string) error {
 	}
 	return nil
 }
-
-// flock takes an exclusive advisory lock on f, released when f is closed.
-func flock(f *os.File) error { return unix.Flock(int(f.Fd()), unix.LOCK_EX) }

@@ -31,6 +31,3 @@ func syncAll(_ string, paths []string) error {
 	}
 	return nil
 }
-
-// flock is a no-op where flock(2) is not available.
-func flock(*os.File) error { return nil }

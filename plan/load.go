@@ -104,16 +104,18 @@ func Parse(name string, data []byte, opts Options) (*Plan, *report.Report) {
 }
 
 // ConvertKismatic reads a Kismatic v1.12 plan and returns it in the kisgen schema, its
-// deprecated keys mapped to their successors (see KismaticKeys). The report holds the
-// conversion's findings about the source file (deprecated and ignored keys, unknown keys,
-// wrong types), located in it; content rules are not run: validate the converted plan.
-// The plan is nil when the file cannot be converted faithfully (it is not a Kismatic plan,
-// or it has unknown keys or values of the wrong type, which conversion would drop).
-func ConvertKismatic(name string, data []byte) (*v1alpha1.Plan, *report.Report) {
+// deprecated keys mapped to their successors and its name and version to ones that work
+// (see KismaticKeys), with the list of those changes, located in the source. The report
+// holds the other findings about the source file (unknown keys, wrong types, two
+// spellings of a key that disagree); content rules are not run: validate the converted
+// plan. The plan is nil when the file cannot be converted faithfully (it is not a
+// Kismatic plan, or it has unknown keys or values of the wrong type, which conversion
+// would drop).
+func ConvertKismatic(name string, data []byte) (*v1alpha1.Plan, []Change, *report.Report) {
 	rep := &report.Report{}
 	top := readDocument(name, data, rep)
 	if top == nil {
-		return nil, rep
+		return nil, nil, rep
 	}
 	switch documentSchema(name, top, rep) {
 	case KismaticVersion:
@@ -121,17 +123,17 @@ func ConvertKismatic(name string, data []byte) (*v1alpha1.Plan, *report.Report) 
 		n := topNode(top, "apiVersion")
 		rep.Add(report.Finding{Severity: report.Error, File: name, Path: "apiVersion", Message: "the file is already a kisgen plan: there is nothing to convert",
 			Hint: "validate it with `kisgen validate -f " + name + "`", Position: report.Position{Line: n.Line, Column: n.Column}})
-		return nil, rep
+		return nil, nil, rep
 	default:
-		return nil, rep
+		return nil, nil, rep
 	}
 	w := &schemaWalker{rep: rep, file: name, pos: map[string]report.Position{}, hintFor: kismaticHint}
 	var k kismatic.Plan
 	if !walkAndDecode(w, top, &k) || rep.Count(report.Error) > 0 {
 		rep.Sort()
-		return nil, rep
+		return nil, nil, rep
 	}
-	v, renames := UpgradeKismatic(&k, rep)
+	v, renames, changes := UpgradeKismatic(&k, rep)
 	o := &origin{file: name, pos: w.pos, renames: renames}
 	for i := range rep.Findings {
 		f := &rep.Findings[i]
@@ -140,8 +142,13 @@ func ConvertKismatic(name string, data []byte) (*v1alpha1.Plan, *report.Report) 
 		}
 		f.File = name
 	}
+	src := &origin{file: name, pos: w.pos} // change paths are source paths already
+	for i := range changes {
+		_, changes[i].Position = src.locate(changes[i].From)
+	}
+	SortChanges(changes)
 	rep.Sort()
-	return v, rep
+	return v, changes, rep
 }
 
 // readDocument runs the checks every plan file gets before its schema is known: size,

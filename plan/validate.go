@@ -58,9 +58,12 @@ func validateCluster(p *Plan, f findings) {
 	switch {
 	case p.Name == "":
 		f.errorf("cluster.name", "give the cluster a name, e.g. `name: kubernetes`", "cluster.name is required")
-	case len(p.Name) > 63 || !dns1123Label.MatchString(p.Name):
-		f.errorf("cluster.name", "use lowercase letters, digits and '-' (at most 63): the name is used in certificates, kubeconfigs and machine tags",
-			"cluster name %q is not a DNS label", p.Name)
+	case !isDNSLabel(p.Name):
+		hint := "use lowercase letters, digits and '-' (at most 63): the name is used in certificates, kubeconfigs and machine tags"
+		if l := DNSLabelFrom(p.Name); l != "" {
+			hint = fmt.Sprintf("write `name: %s`: the name is used in certificates, kubeconfigs and machine tags, which take lowercase letters, digits and '-' (at most 63)", l)
+		}
+		f.errorf("cluster.name", hint, "cluster name %q is not a DNS label", p.Name)
 	}
 	if p.Disconnected && p.Mirror.URL == "" && p.PackageInstallation {
 		f.errorf("cluster.disconnected_installation", "set mirror.url to an internal mirror (`kisgen mirror build` makes one), or set disable_package_installation: true for baked images",
@@ -562,15 +565,21 @@ func validateVersions(p *Plan, f findings) {
 		f.errorf("versions.pause", "write the pause image tag, e.g. 3.10.1", "pause version %q is not an image tag", v.Pause)
 	}
 	if m := releaseVersion.FindStringSubmatch(v.Kubernetes); m != nil {
-		major, minor := atoi(m[1]), atoi(m[2])
-		if major != 1 || minor < 30 {
+		if kubernetesTooOld(v.Kubernetes) {
 			f.errorf("cluster.version", "use Kubernetes v1.30 or later (kisgen is tested with "+DefaultKubernetesVersion+")",
 				"Kubernetes %s is older than kisgen supports: its flags and configuration differ", v.Kubernetes)
-		} else if minor > 37 {
+		} else if atoi(m[2]) > 37 {
 			f.warnf("cluster.version", "expect to adjust flags if the release removed any; kisgen is tested with "+DefaultKubernetesVersion,
 				"Kubernetes %s is newer than kisgen has been tested with", v.Kubernetes)
 		}
 	}
+}
+
+// kubernetesTooOld reports whether a release version is older than kisgen can install
+// (v1.30); a Kismatic plan's version (v1.10) is mapped to the default because of it.
+func kubernetesTooOld(version string) bool {
+	m := releaseVersion.FindStringSubmatch(version)
+	return m != nil && (atoi(m[1]) != 1 || atoi(m[2]) < 30)
 }
 
 func atoi(s string) int {

@@ -25,6 +25,11 @@ type Options struct {
 	// CacheDir is kisgen's per-user cache (internal/cachedir), where providers find the
 	// images `kisgen image build` published (CACHE/images/OS). Empty: the default.
 	CacheDir string
+	// HostKeys are the SSH host keys kisgen generated for the nodes and put into their
+	// user-data (host → authorized_keys line, from the state directory's PKI). No
+	// provider can learn them from its API; Provision (this package's) records each with
+	// its machine so that verify pins it.
+	HostKeys map[string]string
 }
 
 // Instance is one machine as the provider sees it after provisioning.
@@ -34,8 +39,9 @@ type Instance struct {
 	State     string `json:"state"`
 	PublicIP  string `json:"publicIp,omitempty"`
 	PrivateIP string `json:"privateIp,omitempty"`
-	// SSHAddr is where `kisgen verify` reaches the node's sshd (host:port), when it differs
-	// from the plan's ip:ssh_port (e.g. a qemu port forward on loopback).
+	// SSHAddr is where `kisgen verify` reaches the node's sshd (host:port): a qemu port
+	// forward on loopback, the address a cloud reports (see SSHAddress), or the plan's
+	// ip:ssh_port. Empty means the plan's.
 	SSHAddr string `json:"sshAddr,omitempty"`
 	Created bool   `json:"created"`
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/kisgen/kisgen/internal/outdir"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/roles"
 )
@@ -24,6 +25,12 @@ type Options struct {
 	// KeepModels keeps each node's roles.Node in the result (tests, verify); without it
 	// the models are dropped once rendered, to bound memory on large plans.
 	KeepModels bool
+	// ClusterID is the state directory's cluster id (pki.Bundle.ClusterID), recorded in
+	// the output's marker so that another cluster of the same name cannot replace it.
+	ClusterID string
+	// Protect lists what RenderTo's output directory must never be, contain or lie
+	// inside: the state directory, the plan and its SSH key (see internal/outdir).
+	Protect []outdir.Protected
 
 	// stage, set by RenderTo, receives each node's user-data as soon as it is rendered.
 	stage *stage

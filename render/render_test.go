@@ -3,6 +3,9 @@ package render_test
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/vincent-petithory/dataurl"
 
+	"github.com/kisgen/kisgen/internal/outdir"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/render"
 	"github.com/kisgen/kisgen/render/rendertest"
@@ -355,27 +359,21 @@ func TestBudget(t *testing.T) {
 func TestWriteReplacesTheOutputAsAWhole(t *testing.T) {
 	_, res := renderExample(t, "", "minimal.yaml")
 	dir := filepath.Join(t.TempDir(), "userdata")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := render.Write(res, dir); err != nil {
 		t.Fatal(err)
 	}
+	// A file in kisgen's previous output does not survive the next.
 	if err := os.WriteFile(filepath.Join(dir, "gone.yaml"), []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := render.Write(res, dir); err != nil {
 		t.Fatal(err)
 	}
-	entries, _ := os.ReadDir(dir)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	if diff := cmp.Diff([]string{"etcd1.yaml", "manifest.json", "master1.yaml", "worker1.yaml"}, names); diff != "" {
+	if diff := cmp.Diff([]string{".kisgen-output", "etcd1.yaml", "manifest.json", "master1.yaml", "worker1.yaml"}, listDir(t, dir)); diff != "" {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
-	siblings, _ := os.ReadDir(filepath.Dir(dir))
-	if len(siblings) != 1 {
-		t.Errorf("staging left behind: %v", siblings)
+	if diff := cmp.Diff([]string{"userdata"}, listDir(t, filepath.Dir(dir))); diff != "" {
+		t.Errorf("staging left behind (-want +got):\n%s", diff)
 	}
 	st, _ := os.Stat(filepath.Join(dir, "master1.yaml"))
 	if st.Mode().Perm() != 0o600 {
@@ -414,12 +412,88 @@ func TestRenderToStreamsAndCleansUp(t *testing.T) {
 	if _, err := render.RenderTo(aws, rendertest.Bundle(t, aws), render.Options{}, filepath.Join(dir, "failed")); !errors.Is(err, render.ErrTooBig) {
 		t.Fatalf("err = %v, want ErrTooBig", err)
 	}
-	entries, _ := os.ReadDir(dir)
+	if diff := cmp.Diff([]string{"streamed", "whole"}, listDir(t, dir)); diff != "" {
+		t.Errorf("a failed RenderTo left something behind (-want +got):\n%s", diff)
+	}
+}
+
+// listDir lists dir sorted, without the output lock files (.NAME.lock), which stay
+// beside an output by design (see internal/outdir).
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var names []string
 	for _, e := range entries {
-		names = append(names, e.Name())
+		if n := e.Name(); !(strings.HasPrefix(n, ".") && strings.HasSuffix(n, ".lock")) {
+			names = append(names, n)
+		}
 	}
-	if diff := cmp.Diff([]string{"streamed", "whole"}, names); diff != "" {
-		t.Errorf("a failed RenderTo left something behind (-want +got):\n%s", diff)
+	sort.Strings(names)
+	return names
+}
+
+// TestConcurrentRenders: two renders of the same plan into one output at once. Without
+// the output's lock their stages and renames interleaved; with it both succeed one
+// after the other and the output is one render's, whole, with nothing left beside it.
+func TestConcurrentRenders(t *testing.T) {
+	p := rendertest.ExamplePlan(t, "ha.yaml")
+	b := rendertest.Bundle(t, p)
+	out := filepath.Join(t.TempDir(), "userdata")
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			_, err := render.RenderTo(p, b, render.Options{Workers: 2}, out)
+			errs <- err
+		}()
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(out, render.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m render.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range m.Nodes {
+		got, err := os.ReadFile(filepath.Join(out, n.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256(got); hex.EncodeToString(sum[:]) != n.SHA256 {
+			t.Errorf("%s does not match the manifest", n.File)
+		}
+	}
+	if diff := cmp.Diff([]string{"userdata"}, listDir(t, filepath.Dir(out))); diff != "" {
+		t.Errorf("left beside the output (-want +got):\n%s", diff)
+	}
+}
+
+// TestRenderToRefusesProtectedPaths: `kisgen render --out generated` used to replace
+// the state directory, CA keys included, and `--out .` the plan and its key. RenderTo
+// refuses before it writes anything, and the state is intact.
+func TestRenderToRefusesProtectedPaths(t *testing.T) {
+	p := rendertest.ExamplePlan(t, "minimal.yaml")
+	b := rendertest.Bundle(t, p)
+	state := rendertest.StateDir(p)
+	protect := []outdir.Protected{{Path: state, What: "the state directory"}, {Path: p.File, What: "the plan"}}
+	for _, out := range []string{state, filepath.Dir(p.File), filepath.Join(state, "userdata")} {
+		_, err := render.RenderTo(p, b, render.Options{Protect: protect}, out)
+		if !errors.Is(err, outdir.ErrRefused) {
+			t.Errorf("RenderTo(%s) = %v, want a refusal", out, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(state, "pki", "ca-key.pem")); err != nil {
+		t.Errorf("CA key lost: %v", err)
+	}
+	if _, err := os.Stat(p.File); err != nil {
+		t.Errorf("plan lost: %v", err)
 	}
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# local-cluster.sh: kisgen's main job on one machine, with nothing from the internet.
+# local-cluster.sh: kisgen's main job on one machine; the VMs get nothing from the internet.
 #
 #   scripts/local-cluster.sh up      host packages, plan, image, mirror, render, boot local VMs, verify
 #   scripts/local-cluster.sh down    stop the VMs and the mirror, keep the files

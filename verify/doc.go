@@ -3,9 +3,11 @@
 //
 // The inputs are explicit: a Target per node says where its sshd is (Addr), how to log in
 // (User, Signer), which host key to expect (HostKey, pinned: never trust on first use) and
-// what must be true on it (Expectations). FromPlan fills what the plan alone decides and
-// ApplyRoles what the node's rendered model (package roles) says must be on it; tests and
-// other callers may fill Targets by hand.
+// what must be true on it (Expectations). FromPlan fills what the plan and the instances
+// record decide (package providers/instances: the machine's SSH address and host key, the
+// same for every provider; verify reads no provider's own record) and ApplyRoles what the
+// node's rendered model (package roles) says must be on it; tests and other callers may
+// fill Targets by hand.
 //
 // A run is a list of named phases (checks) per node, run in order on one SSH connection,
 // with nodes checked in parallel under a concurrency limit (k0sctl's phase manager is the

@@ -33,8 +33,6 @@ var (
 	ErrCheckFailed = errors.New("check failed")
 	// ErrBadTarget: a Target is incomplete (no address, user or key).
 	ErrBadTarget = errors.New("invalid target")
-	// ErrBadRecord: a provider record could not be read as a list of instances.
-	ErrBadRecord = errors.New("unreadable provider record")
 )
 
 // reasons maps each fault to the stable code printed in reports.

@@ -1,17 +1,14 @@
 package verify
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/kisgen/kisgen/plan"
-	"github.com/kisgen/kisgen/providers"
+	"github.com/kisgen/kisgen/providers/instances"
 )
 
 // PlanInputs are what FromPlan needs besides the plan.
@@ -21,19 +18,22 @@ type PlanInputs struct {
 	// HostKey returns the pinned host key of a node, or nil when none is known (the node
 	// then fails the host-key check unless host keys are ignored). Nil means none known.
 	HostKey func(host string) (ssh.PublicKey, error)
-	// SSHAddrs overrides a node's SSH address (host → "host:port"), e.g. from
-	// LoadSSHAddrs.
-	SSHAddrs map[string]string
+	// Instances is the instances record `kisgen provision` wrote (instances.LoadFor):
+	// each listed node is reached at its recorded SSH address and must present its
+	// recorded host key, which wins over HostKey and the rendered model's. Nil, or a node
+	// it does not list, means the plan's ip and ssh_port.
+	Instances *instances.Record
 }
 
 // apiServerPort is where each master's API server listens (kube-apiserver's default
 // --secure-port; the plan's load balancer port may differ).
 const apiServerPort = 6443
 
-// FromPlan builds a Target per node, in plan order, with what the plan alone decides:
-// address, user, key, roles, first-boot agent, certificate renewal window, etcd endpoint
-// and planned members, the master's API server URL, the node's labels and taints, and in
-// routed mode its BGP peers. What the roles install (units, files, certificates, ports,
+// FromPlan builds a Target per node, in plan order, with what the plan and the instances
+// record decide: SSH address and pinned host key (recorded, else the plan's), user, key,
+// roles, first-boot agent, certificate renewal window, etcd endpoint and planned members,
+// the master's API server URL, the node's labels and taints, and in routed mode its BGP
+// peers. What the roles install (units, files, certificates, ports,
 // hosts block, etcdctl/kubectl paths and credentials) is ApplyRoles' part.
 func FromPlan(p *plan.Plan, in PlanInputs) ([]Target, error) {
 	var etcdNames []string
@@ -48,10 +48,21 @@ func FromPlan(p *plan.Plan, in PlanInputs) ([]Target, error) {
 			User:   p.SSH.User,
 			Signer: in.Signer,
 		}
-		if a, ok := in.SSHAddrs[n.Host]; ok && a != "" {
-			t.Addr = a
+		var recorded instances.Instance
+		if in.Instances != nil {
+			recorded, _ = in.Instances.Node(n.Host)
 		}
-		if in.HostKey != nil {
+		if recorded.SSHAddress != "" {
+			t.Addr = recorded.SSHAddress
+		}
+		switch {
+		case recorded.HostKey != "":
+			k, err := ParseHostKey([]byte(recorded.HostKey))
+			if err != nil {
+				return nil, fmt.Errorf("%s: recorded host key: %w", n.Host, err)
+			}
+			t.HostKey = k
+		case in.HostKey != nil:
 			k, err := in.HostKey(n.Host)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", n.Host, err)
@@ -93,39 +104,4 @@ func FromPlan(p *plan.Plan, in PlanInputs) ([]Target, error) {
 		targets = append(targets, t)
 	}
 	return targets, nil
-}
-
-// LoadSSHAddrs reads the provider's record (STATE/providers/NAME.json, a JSON list of
-// providers.Instance, or an object whose "instances" field is one) and returns the
-// SSHAddr of every instance that has one, by host. No record is no error: an empty map.
-func LoadSSHAddrs(stateDir, provider string) (map[string]string, error) {
-	path := providers.RecordPath(stateDir, provider)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return map[string]string{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
-	}
-	var list []providers.Instance
-	if err := json.Unmarshal(data, &list); err != nil {
-		var obj struct {
-			Instances []providers.Instance `json:"instances"`
-		}
-		if err2 := json.Unmarshal(data, &obj); err2 != nil || obj.Instances == nil {
-			return nil, fmt.Errorf("%w: %s: want a JSON list of instances: %v", ErrBadRecord, path, err)
-		}
-		list = obj.Instances
-	}
-	addrs := map[string]string{}
-	for i, in := range list {
-		if in.SSHAddr == "" {
-			continue
-		}
-		if _, _, err := net.SplitHostPort(in.SSHAddr); err != nil {
-			return nil, fmt.Errorf("%w: %s: instance %d (%s): sshAddr %q: %v", ErrBadRecord, path, i, in.Host, in.SSHAddr, err)
-		}
-		addrs[in.Host] = in.SSHAddr
-	}
-	return addrs, nil
 }

@@ -1,11 +1,13 @@
 package verify
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/kisgen/kisgen/plan"
-	"github.com/kisgen/kisgen/providers"
+	"github.com/kisgen/kisgen/providers/instances"
 	"github.com/kisgen/kisgen/verify/sshdtest"
 )
 
@@ -40,12 +42,17 @@ func loadExample(t *testing.T, name string) *plan.Plan {
 func TestFromPlanFillsWhatThePlanDecides(t *testing.T) {
 	p := loadExample(t, "ha.yaml")
 	_, etcd1Key := sshdtest.NewHostKey(t)
+	_, pkiKey := sshdtest.NewHostKey(t)
+	_, recordedKey := sshdtest.NewHostKey(t)
 	targets, err := FromPlan(p, PlanInputs{
 		Signer: sshdtest.NewSigner(t),
 		HostKey: func(host string) (ssh.PublicKey, error) {
-			return map[string]ssh.PublicKey{"etcd1": etcd1Key}[host], nil
+			return map[string]ssh.PublicKey{"etcd1": etcd1Key, "worker2": pkiKey}[host], nil
 		},
-		SSHAddrs: map[string]string{"worker2": "127.0.0.1:2232"},
+		Instances: &instances.Record{Cluster: "ha", Provider: "aws", Instances: []instances.Instance{
+			{Node: "worker2", Machine: "i-2", SSHAddress: "127.0.0.1:2232", HostKey: string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(recordedKey)))},
+			{Node: "worker3", Machine: "i-3", SSHAddress: "198.51.100.33:22"},
+		}},
 	})
 	must(t, err)
 	var hosts []string
@@ -85,6 +92,13 @@ func TestFromPlanFillsWhatThePlanDecides(t *testing.T) {
 	if targets[0].HostKey == nil || targets[1].HostKey != nil {
 		t.Errorf("host keys: etcd1 %v, etcd2 %v; want etcd1's only", targets[0].HostKey, targets[1].HostKey)
 	}
+	// The recorded key is what the machine booted with: it wins over the other sources.
+	if k := targets[6].HostKey; k == nil || !bytes.Equal(k.Marshal(), recordedKey.Marshal()) {
+		t.Errorf("worker2 pins %v, want the recorded key", k)
+	}
+	if targets[7].Addr != "198.51.100.33:22" || targets[7].HostKey != nil {
+		t.Errorf("worker3: %s %v, want the recorded address and no key (none recorded, none given)", targets[7].Addr, targets[7].HostKey)
+	}
 
 	boom := errors.New("corrupt bundle")
 	if _, err := FromPlan(p, PlanInputs{HostKey: func(string) (ssh.PublicKey, error) { return nil, boom }}); !errors.Is(err, boom) {
@@ -105,35 +119,10 @@ func TestFromPlanOverlayModeHasNoBGPPeers(t *testing.T) {
 	}
 }
 
-func TestLoadSSHAddrs(t *testing.T) {
-	cases := []struct {
-		name    string
-		record  string // "" writes no record
-		want    map[string]string
-		wantErr error
-	}{
-		{"no record yet", "", map[string]string{}, nil},
-		{"list of instances", `[{"host":"etcd1","id":"q1","state":"running","sshAddr":"127.0.0.1:2201","created":true},{"host":"worker1","id":"q2","state":"running","created":true}]`,
-			map[string]string{"etcd1": "127.0.0.1:2201"}, nil},
-		{"object with instances", `{"network":"hub.sock","instances":[{"host":"master1","sshAddr":"[::1]:2202"}]}`,
-			map[string]string{"master1": "[::1]:2202"}, nil},
-		{"not JSON", `{{`, nil, ErrBadRecord},
-		{"address without port", `[{"host":"etcd1","sshAddr":"127.0.0.1"}]`, nil, ErrBadRecord},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			state := t.TempDir()
-			if tc.record != "" {
-				writeFile(t, providers.RecordPath(state, "qemu"), tc.record)
-			}
-			got, err := LoadSSHAddrs(state, "qemu")
-			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
-				t.Fatalf("err %v, want %v", err, tc.wantErr)
-			}
-			if d := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); err == nil && d != "" {
-				t.Errorf("(-want +got)\n%s", d)
-			}
-		})
+func TestFromPlanRefusesARecordedHostKeyThatDoesNotParse(t *testing.T) {
+	rec := &instances.Record{Instances: []instances.Instance{{Node: "etcd1", Machine: "q1", SSHAddress: "127.0.0.1:2201", HostKey: "ssh-ed25519 AAAA-not-base64"}}}
+	if _, err := FromPlan(loadExample(t, "minimal.yaml"), PlanInputs{Instances: rec}); !errors.Is(err, ErrBadTarget) || !strings.Contains(err.Error(), "etcd1: recorded host key") {
+		t.Errorf("err %v, want a bad target naming etcd1's recorded key", err)
 	}
 }
 

@@ -14,8 +14,8 @@ import (
 type Target struct {
 	// Host is the node's name in the plan: its hostname and Kubernetes node name.
 	Host string
-	// Addr is where its sshd listens, "host:port" (the plan's ip and ssh_port, or a
-	// provider's SSHAddr such as a qemu port forward on loopback).
+	// Addr is where its sshd listens, "host:port" (the plan's ip and ssh_port, or the
+	// SSH address in the instances record, such as a qemu port forward on loopback).
 	Addr string
 	// User is the SSH user (the plan's cluster.ssh.user).
 	User string

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +12,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
+
+	"github.com/kisgen/kisgen/internal/flock"
 )
 
 //go:embed wrappers/*.txt
@@ -107,7 +107,7 @@ func build(ctx context.Context, project, version, cacheDir, gomod string, log io
 		return "", err
 	}
 	final := filepath.Join(cacheDir, project+"-"+version)
-	unlock, err := lock(filepath.Join(cacheDir, "."+project+"-"+version+".lock"))
+	unlock, err := flock.Lock(filepath.Join(cacheDir, "."+project+"-"+version+".lock"))
 	if err != nil {
 		return "", err
 	}
@@ -209,16 +209,3 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 func (t *tailBuffer) String() string { return string(t.b) }
-
-// lock takes an exclusive flock so two processes never build the same thing at once.
-func lock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, errors.Join(errors.New("lock "+path), err)
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-}

@@ -1,7 +1,11 @@
 package kismatic
 
 // Plan is the plan file of Apprenda's Kismatic installer v1.12 (kismatic-cluster.yaml),
-// with its deprecated keys, so that existing plans load as they are.
+// with its deprecated keys, so that existing plans load as they are. It holds every key of
+// v1.12's plan types (pkg/install/plan_types.go at v1.12.0, listed in keys_test.go), and a
+// few that older releases wrote and v1.12 no longer had: `package_repository_urls`,
+// `disable_registry_seeding` and `setup_internal` (v1.4–v1.5), `dashbard` (v1.5–v1.11),
+// and the guide's spelling `internal_ip`.
 type Plan struct {
 	Cluster         Cluster          `yaml:"cluster"`
 	Docker          Docker           `yaml:"docker"`
@@ -25,19 +29,21 @@ type Cluster struct {
 	AdminPassword              string `yaml:"admin_password"`
 	DisablePackageInstallation bool   `yaml:"disable_package_installation"`
 	// Deprecated: disable_package_installation (inverted).
-	AllowPackageInstallation *bool         `yaml:"allow_package_installation"`
-	PackageRepoURLs          string        `yaml:"package_repository_urls"`
-	DisconnectedInstallation bool          `yaml:"disconnected_installation"`
-	DisableRegistrySeeding   bool          `yaml:"disable_registry_seeding"`
-	Networking               Networking    `yaml:"networking"`
-	Certificates             Certificates  `yaml:"certificates"`
-	SSH                      SSH           `yaml:"ssh"`
-	APIServer                Options       `yaml:"kube_apiserver"`
-	ControllerManager        Options       `yaml:"kube_controller_manager"`
-	Scheduler                Options       `yaml:"kube_scheduler"`
-	Proxy                    Options       `yaml:"kube_proxy"`
-	Kubelet                  Options       `yaml:"kubelet"`
-	CloudProvider            CloudProvider `yaml:"cloud_provider"`
+	AllowPackageInstallation *bool `yaml:"allow_package_installation"`
+	// Removed after v1.5.
+	PackageRepoURLs          string `yaml:"package_repository_urls"`
+	DisconnectedInstallation bool   `yaml:"disconnected_installation"`
+	// Removed after v1.5.
+	DisableRegistrySeeding bool          `yaml:"disable_registry_seeding"`
+	Networking             Networking    `yaml:"networking"`
+	Certificates           Certificates  `yaml:"certificates"`
+	SSH                    SSH           `yaml:"ssh"`
+	APIServer              Options       `yaml:"kube_apiserver"`
+	ControllerManager      Options       `yaml:"kube_controller_manager"`
+	Scheduler              Options       `yaml:"kube_scheduler"`
+	Proxy                  Options       `yaml:"kube_proxy"`
+	Kubelet                Options       `yaml:"kubelet"`
+	CloudProvider          CloudProvider `yaml:"cloud_provider"`
 }
 
 type Networking struct {
@@ -114,7 +120,7 @@ type DockerRegistry struct {
 	CAPath   string `yaml:"CA"`
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
-	// Deprecated in v1.12: removed.
+	// Removed after v1.5.
 	SetupInternal bool `yaml:"setup_internal"`
 }
 
@@ -131,7 +137,7 @@ type AddOns struct {
 	Heapster      *Heapster  `yaml:"heapster"`
 	MetricsServer Toggle     `yaml:"metrics_server"`
 	Dashboard     *Dashboard `yaml:"dashboard"`
-	// Deprecated: dashboard (Kismatic's own misspelling, kept for old plans).
+	// Deprecated: dashboard (Kismatic's own misspelling, v1.5–v1.11, kept for old plans).
 	DashboardMisspelled *Dashboard      `yaml:"dashbard"`
 	PackageManager      *PackageManager `yaml:"package_manager"`
 	Rescheduler         *Toggle         `yaml:"rescheduler"`
@@ -148,6 +154,8 @@ type Dashboard struct {
 
 type DashboardOptions struct {
 	ServiceType string `yaml:"service_type"`
+	// The NodePort of a NodePort service; "" lets Kubernetes pick one.
+	NodePort string `yaml:"node_port"`
 }
 
 type CNI struct {

@@ -552,14 +552,14 @@ func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l laun
 		prog.Node(host, "launched %s (%s, %s, %s; user-data %s)", id, l.itype, l.ami, n.InternalIP, l.userData.How)
 	}
 	if stateName(found) == "stopped" || stateName(found) == "stopping" {
-		return instanceOf(host, found, false), nil
+		return instanceOf(p, n, found, false), nil
 	}
 	in, err := e.waitRunning(ctx, c.ec2, id)
 	if err != nil {
 		return providers.Instance{Host: host, ID: id, Created: created, State: "unknown"}, err
 	}
 	prog.Node(host, "%s is %s", id, stateName(in))
-	return instanceOf(host, in, created), nil
+	return instanceOf(p, n, in, created), nil
 }
 
 func stateName(in types.Instance) string {
@@ -569,13 +569,17 @@ func stateName(in types.Instance) string {
 	return string(in.State.Name)
 }
 
-func instanceOf(host string, in types.Instance, created bool) providers.Instance {
+// instanceOf is what Provision returns for a node's instance; verify reaches it at the
+// plan's ip when the instance holds it, else at its public, then its private address.
+func instanceOf(p *plan.Plan, n *plan.Node, in types.Instance, created bool) providers.Instance {
+	public, private := aws.ToString(in.PublicIpAddress), aws.ToString(in.PrivateIpAddress)
 	return providers.Instance{
-		Host:      host,
+		Host:      n.Host,
 		ID:        aws.ToString(in.InstanceId),
 		State:     stateName(in),
-		PublicIP:  aws.ToString(in.PublicIpAddress),
-		PrivateIP: aws.ToString(in.PrivateIpAddress),
+		PublicIP:  public,
+		PrivateIP: private,
+		SSHAddr:   providers.SSHAddress(p, n, public, private),
 		Created:   created,
 	}
 }

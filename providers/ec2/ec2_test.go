@@ -22,10 +22,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	ignconfig "github.com/coreos/ignition/v2/config"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"gopkg.in/amz.v3/ec2/ec2test"
 
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
+	"github.com/kisgen/kisgen/providers/instances"
+	"github.com/kisgen/kisgen/verify/sshdtest"
 )
 
 const planTemplate = `apiVersion: kisgen.io/v1alpha1
@@ -753,5 +756,53 @@ func BenchmarkInlineUserData(b *testing.B) {
 		if _, err := inlineUserData(m); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestProvisionRecordsWhereVerifyReachesEachInstance runs the provider through
+// providers.Provision, as `kisgen provision aws` does, and reads the record back the way
+// verify does: every node's instance, reached at its plan ip when the instance holds it
+// (etcd1 and worker1, whose ip is their private one) and at its public address when not
+// (master1, planned at an address AWS never gave it), with the host key kisgen pinned.
+func TestProvisionRecordsWhereVerifyReachesEachInstance(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	yaml := strings.NewReplacer("SUBNET", p.Provider.AWS.SubnetID, "SECRETS", "inline", "ETCDOS", "debian-12", "IMAGE", "ami-0debian12",
+		"{host: master1, ip: 10.20.0.21}", "{host: master1, ip: 198.51.100.21, internal_ip: 10.20.0.21}").Replace(planTemplate)
+	p, rep := plan.Parse("plan.yaml", []byte(yaml), plan.Options{})
+	if p == nil || rep.IsFatal(false) {
+		t.Fatalf("plan: %v", rep.Findings)
+	}
+	state := t.TempDir()
+	keys := sshdtest.HostKeyLines(t, "etcd1", "master1", "worker1")
+	got, err := providers.Provision(context.Background(), f.provider(), p, machines(p, nil), providers.Options{StateDir: state, HostKeys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := map[string]string{}
+	for _, in := range got {
+		public[in.Host] = in.PublicIP
+	}
+	if public["master1"] == "" {
+		t.Fatalf("the fake gave master1 no public address: %+v", got)
+	}
+	rec, err := instances.LoadFor(state, "prod", Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []instances.Instance{
+		{Node: "etcd1", Machine: idOf(got, "etcd1"), SSHAddress: "10.20.0.11:22", HostKey: keys["etcd1"]},
+		{Node: "master1", Machine: idOf(got, "master1"), SSHAddress: public["master1"] + ":22", HostKey: keys["master1"]},
+		{Node: "worker1", Machine: idOf(got, "worker1"), SSHAddress: "10.20.0.31:22", HostKey: keys["worker1"]},
+	}
+	if d := cmp.Diff(want, rec.Instances, cmpopts.IgnoreFields(instances.Instance{}, "RecordedAt")); d != "" {
+		t.Errorf("instances record (-want +got)\n%s", d)
+	}
+
+	// Destroying the instances removes the record with them.
+	if err := providers.Destroy(context.Background(), f.provider(), p, providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := instances.Load(state); !errors.Is(err, instances.ErrNoRecord) {
+		t.Errorf("after destroy: %v", err)
 	}
 }

@@ -311,7 +311,7 @@ func (m *Metal) provisionNode(ctx context.Context, api *metalv1.APIClient, p *pl
 		prog.Node(n.Host, "created device %s (%s, %s in %s)", d.GetId(), mach.Type, mach.Image, cfg.Metro)
 	}
 	d, err := m.waitActive(ctx, api, d)
-	inst := instanceOf(n.Host, d, created)
+	inst := instanceOf(p, n, d, created)
 	if err != nil {
 		return inst, err
 	}
@@ -323,8 +323,10 @@ func (m *Metal) provisionNode(ctx context.Context, api *metalv1.APIClient, p *pl
 	return inst, nil
 }
 
-func instanceOf(host string, d metalv1.Device, created bool) providers.Instance {
-	in := providers.Instance{Host: host, ID: d.GetId(), State: string(d.GetState()), Created: created}
+// instanceOf is what Provision returns for a node's device; verify reaches it at the
+// plan's ip when the device holds it, else at its public, then its private IPv4 address.
+func instanceOf(p *plan.Plan, n *plan.Node, d metalv1.Device, created bool) providers.Instance {
+	in := providers.Instance{Host: n.Host, ID: d.GetId(), State: string(d.GetState()), Created: created}
 	for _, ip := range d.IpAddresses {
 		if ip.GetAddressFamily() != 4 {
 			continue
@@ -335,6 +337,7 @@ func instanceOf(host string, d metalv1.Device, created bool) providers.Instance 
 			in.PrivateIP = ip.GetAddress()
 		}
 	}
+	in.SSHAddr = providers.SSHAddress(p, n, in.PublicIP, in.PrivateIP)
 	return in
 }
 

@@ -10,9 +10,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
+	"github.com/kisgen/kisgen/providers/instances"
+	"github.com/kisgen/kisgen/verify/sshdtest"
 )
 
 const planYAML = `apiVersion: kisgen.io/v1alpha1
@@ -279,5 +282,36 @@ func TestDeviceCreatedBeforeACrashIsRecognised(t *testing.T) {
 	}
 	if err := m.Destroy(context.Background(), p, providers.Options{StateDir: state}); err != nil {
 		t.Errorf("destroy: %v", err)
+	}
+}
+
+// TestProvisionRecordsWhereVerifyReachesEachDevice runs the provider through
+// providers.Provision, as `kisgen provision packet` does, and reads the record back the
+// way verify does: Metal gave the devices addresses other than the plan's, so each is
+// reached at its public IPv4 address, with the host key kisgen pinned for it.
+func TestProvisionRecordsWhereVerifyReachesEachDevice(t *testing.T) {
+	_, p, m := setup(t)
+	state := t.TempDir()
+	keys := sshdtest.HostKeyLines(t, "etcd1", "master1", "worker1")
+	got, err := providers.Provision(context.Background(), m, p, machines(p), providers.Options{StateDir: state, HostKeys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []instances.Instance
+	for _, in := range got {
+		if !strings.HasPrefix(in.PublicIP, "147.75.90.") {
+			t.Fatalf("%s: the fake gave no public address: %+v", in.Host, in)
+		}
+		want = append(want, instances.Instance{Node: in.Host, Machine: in.ID, SSHAddress: in.PublicIP + ":22", HostKey: keys[in.Host]})
+	}
+	rec, err := instances.LoadFor(state, "prod", Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 3 {
+		t.Fatalf("got %d devices", len(want))
+	}
+	if d := cmp.Diff(want, rec.Instances, cmpopts.IgnoreFields(instances.Instance{}, "RecordedAt")); d != "" {
+		t.Errorf("instances record (-want +got)\n%s", d)
 	}
 }

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/kisgen/kisgen/internal/atomicfile"
+	"github.com/kisgen/kisgen/internal/outdir"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
 )
@@ -30,13 +30,19 @@ const (
 	DefaultIPXEDir    = "/usr/lib/ipxe"
 	// ManifestFile describes a bundle; Serve reads it.
 	ManifestFile = "manifest.json"
+	// OutputKind is what a bundle's output marker names it.
+	OutputKind = "pxe-bundle"
 )
 
 // Options configure Build.
 type Options struct {
-	// Out is the bundle directory. It is replaced as a whole: a failed build leaves the
-	// previous bundle in place.
+	// Out is the bundle directory. It is replaced as a whole: a failed build (or a crash,
+	// repaired by the next build) leaves the previous bundle in place. It must be new,
+	// empty, or a bundle kisgen wrote for the same cluster (see internal/outdir).
 	Out string
+	// Protect lists what Out must never be, contain or lie inside (the state directory,
+	// the plan, its SSH key, the user-data read).
+	Protect []outdir.Protected
 	// Kernel and Initrd are the files every node boots (`kisgen image build` writes
 	// vmlinuz and initrd.img).
 	Kernel, Initrd string
@@ -144,9 +150,13 @@ func Build(p *plan.Plan, machines []providers.Machine, opts Options) (*Result, e
 	if err := checkArgs(opts.KernelArgs + " " + opts.Root); err != nil {
 		errs = append(errs, err)
 	}
-	for _, a := range []struct{ what, path string }{{"kernel", opts.Kernel}, {"initrd", opts.Initrd}} {
+	// The hint names the command with the flag: `kisgen provision pxe` has no --kernel.
+	for _, a := range []struct{ what, path, flag string }{
+		{"kernel", opts.Kernel, "`kisgen bundle pxe --kernel`"},
+		{"initrd", opts.Initrd, "`kisgen bundle pxe --initrd`"},
+	} {
 		if fi, err := os.Stat(a.path); err != nil || !fi.Mode().IsRegular() {
-			errs = append(errs, fmt.Errorf("%w: the %s %q: build one with `kisgen image build` or point --%s at one", ErrMissingAsset, a.what, a.path, a.what))
+			errs = append(errs, fmt.Errorf("%w: the %s %q: build one with `kisgen image build`, or point %s at one", ErrMissingAsset, a.what, a.path, a.flag))
 		}
 	}
 	if opts.Mirror != "" {
@@ -175,22 +185,22 @@ func Build(p *plan.Plan, machines []providers.Machine, opts Options) (*Result, e
 		return nil, err
 	}
 
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return nil, err
-	}
-	stage, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".new-")
+	st, err := outdir.Begin(out, outdir.Options{
+		Marker: outdir.Marker{Kind: OutputKind, Cluster: p.Name}, Legacy: ManifestFile, Protect: opts.Protect, Mode: 0o755,
+	})
 	if err != nil {
 		return nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			_ = os.RemoveAll(stage)
+			st.Abort()
 		}
 	}()
-	if err := os.Chmod(stage, 0o755); err != nil {
-		return nil, err
+	for _, n := range st.Notes {
+		fmt.Fprintf(progressOf(opts), "pxe: %s\n", n)
 	}
+	stage := st.Dir
 	b := &builder{dir: stage, files: map[string]string{}}
 	res := &Result{Dir: out, Manifest: Manifest{Cluster: p.Name, HTTPURL: httpURL}}
 
@@ -267,10 +277,10 @@ func Build(p *plan.Plan, machines []providers.Machine, opts Options) (*Result, e
 	if err := os.WriteFile(filepath.Join(stage, ManifestFile), append(mj, '\n'), 0o644); err != nil {
 		return nil, err
 	}
-	if err := atomicfile.ReplaceDir(stage, out); err != nil {
+	ok = true // Commit cleans up after itself
+	if err := st.Commit(); err != nil {
 		return nil, err
 	}
-	ok = true
 	for _, m := range res.Missing {
 		fmt.Fprintf(progressOf(opts), "pxe: note: %s\n", m)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kisgen/kisgen/internal/outdir"
 	"github.com/kisgen/kisgen/internal/testtool"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
@@ -229,9 +230,60 @@ func TestMissingAssetsFailBeforeAnythingIsWritten(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(filepath.Dir(opts.Out))
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".bundle") {
+		if strings.HasPrefix(e.Name(), ".bundle") && e.Name() != ".bundle.lock" { // the output's lock file stays
 			t.Errorf("staging left behind: %s", e.Name())
 		}
+	}
+}
+
+// TestBuildRefusesWhatItWouldDestroy: `bundle pxe --out` beside the plan replaced
+// whatever was there: the plan directory, the state directory, or a directory of the
+// user's. Build refuses, and what was there is intact.
+func TestBuildRefusesWhatItWouldDestroy(t *testing.T) {
+	p := examplePlan(t)
+	opts := assets(t)
+	root := t.TempDir()
+	state := filepath.Join(root, "generated")
+	planFile := filepath.Join(root, "kisgen.yaml")
+	mine := filepath.Join(root, "photos")
+	for _, f := range []string{filepath.Join(state, "pki", "ca-key.pem"), planFile, filepath.Join(mine, "a.jpg")} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte("precious"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts.Protect = []outdir.Protected{{Path: state, What: "the state directory"}, {Path: planFile, What: "the plan"}}
+	for _, tc := range []struct{ out, want string }{
+		{state, "is " + state},
+		{root, "contains " + state},
+		{filepath.Join(state, "bundle"), "lies inside"},
+		{mine, "kisgen did not write it"},
+	} {
+		opts.Out = tc.out
+		_, err := Build(p, machinesOf(p), opts)
+		if !errors.Is(err, outdir.ErrRefused) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Build(--out %s) = %v, want a refusal saying %q", tc.out, err, tc.want)
+		}
+	}
+	for _, f := range []string{filepath.Join(state, "pki", "ca-key.pem"), planFile, filepath.Join(mine, "a.jpg")} {
+		if data, err := os.ReadFile(f); err != nil || string(data) != "precious" {
+			t.Errorf("%s lost: %v", f, err)
+		}
+	}
+	// A bundle kisgen wrote is replaced; one of another cluster is not.
+	opts.Out = filepath.Join(root, "bundle")
+	if _, err := Build(p, machinesOf(p), opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(p, machinesOf(p), opts); err != nil {
+		t.Errorf("rebuilding kisgen's own bundle: %v", err)
+	}
+	other := *p
+	other.Name = "other"
+	if _, err := Build(&other, machinesOf(p), opts); !errors.Is(err, outdir.ErrRefused) {
+		t.Errorf("another cluster's build over this bundle = %v, want a refusal", err)
 	}
 }
 

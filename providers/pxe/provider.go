@@ -83,7 +83,12 @@ func (x *PXE) Provision(ctx context.Context, p *plan.Plan, machines []providers.
 	prog.Printf("bundle written to %s: serve it with `kisgen serve pxe %s` at %s, then power the machines on", res.Dir, res.Dir, res.Manifest.HTTPURL)
 	out := make([]providers.Instance, 0, len(res.Manifest.Nodes))
 	for _, n := range res.Manifest.Nodes {
-		out = append(out, providers.Instance{Host: n.Host, ID: n.MAC, State: "waits for network boot", PrivateIP: n.IP, Created: rec.Bundle == ""})
+		// The DHCP reservation gives each machine its plan ip: that is where its sshd will be.
+		in := providers.Instance{Host: n.Host, ID: n.MAC, State: "waits for network boot", PrivateIP: n.IP, Created: rec.Bundle == ""}
+		if node := p.Node(n.Host); node != nil {
+			in.SSHAddr = providers.SSHAddress(p, node)
+		}
+		out = append(out, in)
 	}
 	return out, nil
 }

@@ -217,7 +217,7 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 	}
 	for _, m := range machines {
 		if m.Format != plan.FormatCloudInit {
-			return nil, fmt.Errorf("%w: %s has %s user-data; the qemu provider boots kisgen's Debian image, which reads cloud-init (render it with --format cloud-init)",
+			return nil, fmt.Errorf("%w: %s has %s user-data; the qemu provider boots kisgen's Debian image, which reads cloud-init (render it with `kisgen render --format cloud-init`)",
 				ErrUnsupportedFormat, m.Node.Host, m.Format)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/kisgen/kisgen/mirror"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
+	"github.com/kisgen/kisgen/providers/instances"
 )
 
 // TestMain lets the test binary stand in for kisgen as the provider's helper process.
@@ -157,7 +158,7 @@ runcmd:
 	})
 
 	t0 := time.Now()
-	insts, err := q.Provision(context.Background(), p, machines, opts)
+	insts, err := providers.Provision(context.Background(), q, p, machines, opts) // as `kisgen provision qemu` does
 	t.Logf("provision output:\n%s", progress.String())
 	if err != nil {
 		t.Fatal(err)
@@ -169,6 +170,11 @@ runcmd:
 	recorded, err := LoadInstances(stateDir)
 	if err != nil || len(recorded) != 2 || recorded[1].PrivateIP != "10.10.0.12" || recorded[0].State != "running" {
 		t.Fatalf("recorded instances = %+v, %v", recorded, err)
+	}
+	// verify reads the shared record, which names the same port forwards.
+	rec, err := instances.LoadFor(stateDir, p.Name, "qemu")
+	if err != nil || len(rec.Instances) != 2 || rec.Instances[0].SSHAddress != "127.0.0.1:2390" || rec.Instances[1].SSHAddress != "127.0.0.1:2391" {
+		t.Fatalf("instances record = %+v, %v", rec, err)
 	}
 
 	run := func(addr, cmd string) string {

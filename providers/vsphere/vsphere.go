@@ -359,7 +359,9 @@ func (v *VSphere) provisionNode(ctx context.Context, c *vim25.Client, p *plan.Pl
 	default:
 		prog.Node(n.Host, "found %s (%s, %s), marked for this cluster but not in kisgen's record: --destroy will leave it", name, info.ref.Value, info.power)
 	}
-	inst := providers.Instance{Host: n.Host, ID: info.ref.Value, Created: created, State: string(info.power)}
+	// Until VMware Tools reports an address, verify is pointed at the plan's ip: the guestinfo
+	// gives the VM exactly that address.
+	inst := providers.Instance{Host: n.Host, ID: info.ref.Value, Created: created, State: string(info.power), SSHAddr: providers.SSHAddress(p, n)}
 
 	if info.power != types.VirtualMachinePowerStatePoweredOn {
 		// Before the first power-on: the metadata names the NIC by the MAC vCenter gave it,
@@ -397,6 +399,7 @@ func (v *VSphere) provisionNode(ctx context.Context, c *vim25.Client, p *plan.Pl
 		return inst, fmt.Errorf("%s reported no IPv4 address within %s (is VMware Tools in the template?): %w", name, timeout, err)
 	}
 	inst.PrivateIP = ip
+	inst.SSHAddr = providers.SSHAddress(p, n, ip)
 	if ip != n.IP.String() && ip != n.InternalIP.String() {
 		prog.Node(n.Host, "%s reports %s, not its plan address %s", name, ip, n.IP)
 	} else {

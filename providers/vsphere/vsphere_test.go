@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
@@ -31,6 +32,8 @@ import (
 	"github.com/kisgen/kisgen/internal/testtool"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
+	"github.com/kisgen/kisgen/providers/instances"
+	"github.com/kisgen/kisgen/verify/sshdtest"
 )
 
 const planYAML = `apiVersion: kisgen.io/v1alpha1
@@ -106,6 +109,9 @@ type vcenter struct {
 	client *vim25.Client
 	stop   chan struct{}
 	wg     sync.WaitGroup
+	// reports are addresses the stand-in for Tools reports instead of the configured
+	// one, by VM name (a guest that took another address than its plan's).
+	reports sync.Map
 }
 
 func newVCenter(t *testing.T) *vcenter {
@@ -197,6 +203,9 @@ func (vc *vcenter) tools(t *testing.T) {
 				}
 			} else if k := info.extra[KeyAfterburnKargs]; k != "" {
 				ip = strings.Split(strings.TrimPrefix(k, "ip="), ":")[0]
+			}
+			if other, ok := vc.reports.Load(info.name); ok {
+				ip = other.(string)
 			}
 			if ip == "" {
 				continue
@@ -597,5 +606,43 @@ func TestCloneFinishedBeforeACrashIsRecognised(t *testing.T) {
 	}
 	if err := vc.provider().Destroy(context.Background(), p, providers.Options{StateDir: state}); err != nil {
 		t.Errorf("destroy: %v", err)
+	}
+}
+
+// TestProvisionRecordsWhereVerifyReachesEachVM runs the provider through
+// providers.Provision, as `kisgen provision vsphere` does, and reads the record back the
+// way verify does: each clone at the address VMware Tools reports (its plan ip, or for
+// worker2 another one), with the host key kisgen pinned for it.
+func TestProvisionRecordsWhereVerifyReachesEachVM(t *testing.T) {
+	vc := newVCenter(t)
+	vc.reports.Store("prod-worker2", "10.30.9.32")
+	p := testPlan(t)
+	state := t.TempDir()
+	keys := sshdtest.HostKeyLines(t, "etcd1", "master1", "worker1", "worker2")
+	got, err := providers.Provision(context.Background(), vc.provider(), p, userData(p, nil), providers.Options{StateDir: state, HostKeys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := map[string]string{}
+	for _, in := range got {
+		ref[in.Host] = in.ID
+	}
+	rec, err := instances.LoadFor(state, "prod", Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []instances.Instance{
+		{Node: "etcd1", Machine: ref["etcd1"], SSHAddress: "10.30.0.11:22", HostKey: keys["etcd1"]},
+		{Node: "master1", Machine: ref["master1"], SSHAddress: "10.30.0.21:22", HostKey: keys["master1"]},
+		{Node: "worker1", Machine: ref["worker1"], SSHAddress: "10.30.0.31:22", HostKey: keys["worker1"]},
+		{Node: "worker2", Machine: ref["worker2"], SSHAddress: "10.30.9.32:22", HostKey: keys["worker2"]},
+	}
+	if d := cmp.Diff(want, rec.Instances, cmpopts.IgnoreFields(instances.Instance{}, "RecordedAt")); d != "" {
+		t.Errorf("instances record (-want +got)\n%s", d)
+	}
+	for _, in := range rec.Instances {
+		if !strings.HasPrefix(in.Machine, "vm-") {
+			t.Errorf("%s: machine %q is not a VM reference", in.Node, in.Machine)
+		}
 	}
 }

@@ -94,6 +94,19 @@ func NewHostKey(t testing.TB) (ed25519.PrivateKey, ssh.PublicKey) {
 	return priv, pub
 }
 
+// HostKeyLines returns a new ed25519 host public key for each host, as one
+// authorized_keys line without a newline: the form kisgen's PKI gives a node's host key
+// in and the instances record keeps it.
+func HostKeyLines(t testing.TB, hosts ...string) map[string]string {
+	t.Helper()
+	out := make(map[string]string, len(hosts))
+	for _, h := range hosts {
+		_, pub := NewHostKey(t)
+		out[h] = string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(pub)))
+	}
+	return out
+}
+
 // WritePrivateKey writes key in OpenSSH form, mode 0600.
 func WritePrivateKey(t testing.TB, path string, key any) {
 	t.Helper()

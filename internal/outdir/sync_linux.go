@@ -1,4 +1,4 @@
-package render
+package outdir
 
 import (
 	"fmt"
@@ -7,9 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// syncAll flushes the filesystem holding dir with one syncfs(2) instead of an fsync
-// per file: thousands of nodes cost one journal commit.
-func syncAll(dir string, _ []string) error {
+// syncTree makes everything written under dir durable with one syncfs(2) of its
+// filesystem instead of an fsync per file: thousands of nodes cost one journal commit.
+func syncTree(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", dir, err)

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kisgen/kisgen/image"
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/internal/outdir"
 	"github.com/kisgen/kisgen/providers"
 	"github.com/kisgen/kisgen/providers/pxe"
@@ -25,9 +26,9 @@ func newBundleCmd() *cobra.Command {
 
 func newBundlePXECmd() *cobra.Command {
 	var (
-		file, userdata, imageDir string
-		tarball                  bool
-		opts                     pxe.Options
+		file, userdata, imageDir, cache string
+		tarball                         bool
+		opts                            pxe.Options
 	)
 	c := &cobra.Command{
 		Use:   "pxe",
@@ -64,7 +65,11 @@ node's own address.`,
 				return failed(fmt.Errorf("%s has no nodes", file))
 			}
 			if imageDir == "" {
-				imageDir = filepath.Join(image.DefaultCacheDir, p.Nodes[0].Group.OS)
+				images, err := cachedir.Images(cache)
+				if err != nil {
+					return failed(err)
+				}
+				imageDir = filepath.Join(images, p.Nodes[0].Group.OS)
 			}
 			if opts.Kernel == "" {
 				opts.Kernel = filepath.Join(imageDir, image.KernelFile)
@@ -113,7 +118,8 @@ node's own address.`,
 	f.StringVar(&opts.Out, "out", "bundle", "bundle directory; replaced as a whole, so it must be new, empty or kisgen's bundle of this cluster, outside the state directory, the plan and its key")
 	f.BoolVar(&tarball, "tar", false, "also write OUT.tar.gz (deterministic)")
 	f.StringVar(&userdata, "userdata", "", "directory 'kisgen render' wrote (default: userdata/ beside the plan)")
-	f.StringVar(&imageDir, "image-dir", "", "image directory with vmlinuz and initrd.img (default: "+image.DefaultCacheDir+"/OS, what 'kisgen image build' writes)")
+	f.StringVar(&imageDir, "image-dir", "", "image directory with vmlinuz and initrd.img (default: CACHE/images/OS, what 'kisgen image build' writes)")
+	f.StringVar(&cache, "cache", "", cachedir.FlagUsage)
 	f.StringVar(&opts.Kernel, "kernel", "", "kernel to boot (default: IMAGE-DIR/vmlinuz)")
 	f.StringVar(&opts.Initrd, "initrd", "", "initrd to boot (default: IMAGE-DIR/initrd.img)")
 	f.StringVar(&opts.Root, "root", pxe.DefaultRoot, "root device on the machines (\"\" to give root= in --kernel-args)")

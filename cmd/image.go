@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kisgen/kisgen/image"
+	"github.com/kisgen/kisgen/internal/cachedir"
 )
 
 func newImageCmd() *cobra.Command {
@@ -26,6 +27,7 @@ templates run — and cached by content.`,
 
 func newImageBuildCmd() *cobra.Command {
 	var opts image.Options
+	var cache string
 	c := &cobra.Command{
 		Use:   "build",
 		Short: "Bake a local VM image (vmlinuz, initrd.img, rootfs.qcow2)",
@@ -36,8 +38,10 @@ them). No root-only loop mounts: the root file system is written with mkfs.ext4 
 converted to qcow2; VMs boot its kernel directly.
 
 The build is cached by content (bake script, packages, operating system, size, apt
-mirror) under --cache; an unchanged build takes a second. The result is published in
---out, by default where the qemu provider looks for provider.qemu.image.`,
+mirror) in CACHE/images/builds, one per-user cache that every plan and checkout shares
+(--cache, else $KISGEN_CACHE, else $XDG_CACHE_HOME/kisgen, else ~/.cache/kisgen); an
+unchanged build takes a second. The result is published in --out, by default
+CACHE/images/OS, where the qemu provider finds provider.qemu.image: OS.`,
 		Example: `  kisgen image build --os debian-12
   kisgen image build --os debian-12 --out /var/lib/kisgen/images/debian-12 -v`,
 		Args: cobra.NoArgs,
@@ -49,6 +53,10 @@ mirror) under --cache; an unchanged build takes a second. The result is publishe
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt)
 			defer stop()
 			opts.Log = c.ErrOrStderr()
+			var err error
+			if opts.CacheDir, err = cachedir.Images(cache); err != nil {
+				return failed(err)
+			}
 			t0 := time.Now()
 			img, err := image.Build(ctx, opts)
 			if err != nil {
@@ -63,8 +71,8 @@ mirror) under --cache; an unchanged build takes a second. The result is publishe
 		},
 	}
 	c.Flags().StringVar(&opts.OS, "os", "debian-12", "operating system ("+strings.Join(image.SupportedOS(), ", ")+")")
-	c.Flags().StringVar(&opts.Out, "out", "", "output directory (default: CACHE/OS, where the qemu provider looks)")
-	c.Flags().StringVar(&opts.CacheDir, "cache", image.DefaultCacheDir, "directory of cached builds")
+	c.Flags().StringVar(&opts.Out, "out", "", "output directory (default: CACHE/images/OS, where the qemu provider looks)")
+	c.Flags().StringVar(&cache, "cache", "", cachedir.FlagUsage)
 	c.Flags().StringVar(&opts.AptMirror, "apt-mirror", image.DefaultAptMirror, "Debian archive to install from")
 	c.Flags().IntVar(&opts.SizeGB, "size", image.DefaultSizeGB, "root file system size in GiB (sparse)")
 	c.Flags().BoolVar(&opts.Rebuild, "rebuild", false, "ignore a cached build")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/mirror"
 	"github.com/kisgen/kisgen/plan"
 )
@@ -35,7 +36,7 @@ Point the plan at it with mirror.url (the URL DIR is served at) and mirror.check
 }
 
 func newMirrorBuildCmd() *cobra.Command {
-	var file string
+	var file, cache string
 	opts := mirror.Options{}
 	c := &cobra.Command{
 		Use:   "build",
@@ -43,8 +44,9 @@ func newMirrorBuildCmd() *cobra.Command {
 		Long: `Build etcd, etcdctl, kube-apiserver, kube-controller-manager, kube-scheduler,
 kubelet, kube-proxy and kubectl at the plan's versions from the Go module proxy and lay
 them out as the official download sites do, with their checksum files and a top-level
-SHA256SUMS. Builds are cached per version under --cache: a cold build takes about 20
-minutes on 2 cores, a cached one seconds.
+SHA256SUMS. Builds are cached per version in CACHE/bin, one per-user cache that every
+plan and checkout shares (--cache, else $KISGEN_CACHE, else $XDG_CACHE_HOME/kisgen, else
+~/.cache/kisgen): a cold build takes about 20 minutes on 2 cores, a cached one seconds.
 
 Image archives the plan lists in mirror.image_archives must be saved under the mirror
 directory first; they are summed, not built. The exception is --pause-image: kisgen's own
@@ -52,7 +54,7 @@ pause image (a static Go binary that holds a pod's namespaces and reaps children
 registry.k8s.io/pause does), tagged as the plan's sandbox image, for labs that cannot copy
 the real one.`,
 		Example: `  kisgen mirror build --out mirror/
-  kisgen mirror build -f examples/ha.yaml --out /srv/kisgen-mirror --cache ~/.cache/kisgen/bin`,
+  kisgen mirror build -f examples/ha.yaml --out /srv/kisgen-mirror --cache /var/cache/kisgen`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			p, err := loadPlanForMirror(c.ErrOrStderr(), file)
@@ -62,6 +64,9 @@ the real one.`,
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			opts.Log = c.ErrOrStderr()
+			if opts.CacheDir, err = cachedir.Bin(cache); err != nil {
+				return failed(err)
+			}
 			t0 := time.Now()
 			res, err := mirror.Build(ctx, p, opts)
 			if err != nil {
@@ -81,7 +86,7 @@ the real one.`,
 	}
 	addPlanFlag(c, &file)
 	c.Flags().StringVar(&opts.Out, "out", "mirror", "mirror directory")
-	c.Flags().StringVar(&opts.CacheDir, "cache", mirror.DefaultCacheDir, "directory of built binaries, one folder per version")
+	c.Flags().StringVar(&cache, "cache", "", cachedir.FlagUsage)
 	c.Flags().BoolVar(&opts.PauseImage, "pause-image", false, "also write kisgen's own pause image as images/pause-VERSION.tar (for air-gapped labs; list it in mirror.image_archives)")
 	return c
 }

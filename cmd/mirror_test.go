@@ -7,14 +7,21 @@ import (
 	"testing"
 
 	"github.com/kisgen/kisgen/internal/binbuild"
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/plan"
 )
 
-// fakeBinCache makes a binbuild cache holding stand-ins for the default versions, so
-// mirror build compiles nothing.
+// fakeBinCache makes a kisgen cache whose bin/ holds stand-ins for the default versions,
+// so mirror build compiles nothing.
 func fakeBinCache(t *testing.T) string {
 	t.Helper()
 	cache := t.TempDir()
+	fillBinCache(t, filepath.Join(cache, cachedir.BinDir))
+	return cache
+}
+
+func fillBinCache(t *testing.T, cache string) {
+	t.Helper()
 	for dir, names := range map[string][]string{
 		"etcd-" + plan.DefaultEtcdVersion:                    {"etcd", "etcdctl"},
 		"kubernetes-" + plan.DefaultKubernetesVersion:        binbuild.KubernetesComponents,
@@ -37,7 +44,23 @@ func fakeBinCache(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	return cache
+}
+
+// TestMirrorBuildTakesRelativePathsAndTheCacheFromTheEnvironment runs mirror build from
+// the plan's directory with a relative plan, --out and KISGEN_CACHE, as a user would,
+// and without --cache: the per-user cache comes from KISGEN_CACHE.
+func TestMirrorBuildTakesRelativePathsAndTheCacheFromTheEnvironment(t *testing.T) {
+	planFile := planDir(t, "minimal.yaml")
+	t.Chdir(filepath.Dir(planFile))
+	fillBinCache(t, filepath.Join("cache", cachedir.BinDir))
+	t.Setenv(cachedir.Env, "cache")
+	code, stdout, stderr := run(t, nil, "mirror", "build", "-f", "minimal.yaml", "--out", "mirror")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join("mirror", "SHA256SUMS")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestMirrorBuildWritesChecksumsAndSaysWhatIsNotMirrored(t *testing.T) {

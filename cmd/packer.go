@@ -7,12 +7,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/packer"
 	"github.com/kisgen/kisgen/plan"
 )
 
 func newPackerCmd() *cobra.Command {
-	var file, out string
+	var file, out, cache string
 	var builders []string
 	var strict bool
 	c := &cobra.Command{
@@ -48,7 +49,11 @@ Running it again with the same plan writes the same bytes. See docs/packer.md.`,
 			if err != nil {
 				return failed(err)
 			}
-			res, err := packer.Generate(p, packer.Options{Out: out, Builders: builders, Checksums: sums, BuildKey: key})
+			images, err := cachedir.Images(cache)
+			if err != nil {
+				return failed(err)
+			}
+			res, err := packer.Generate(p, packer.Options{Out: out, Builders: builders, Checksums: sums, BuildKey: key, BaseImages: images})
 			if res != nil && len(res.Report.Findings) > 0 {
 				src, _ := plan.ReadSource(file) // capped: the file was a plan a moment ago, but may have grown
 				_ = res.Report.WriteText(c.ErrOrStderr(), src)
@@ -77,6 +82,7 @@ Running it again with the same plan writes the same bytes. See docs/packer.md.`,
 	}
 	addPlanFlag(c, &file)
 	c.Flags().StringVar(&out, "out", "packer", "output directory: one sub-directory per template")
+	c.Flags().StringVar(&cache, "cache", "", cachedir.FlagUsage+"; the qemu templates' base image is CACHE/images/OS")
 	c.Flags().StringSliceVar(&builders, "builder", nil, "builder to write ("+strings.Join(packer.Builders(), ", ")+"); default: the one the plan's provider uses")
 	c.Flags().BoolVar(&strict, "strict", false, "treat plan warnings as errors")
 	return c

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
@@ -20,8 +21,8 @@ import (
 
 func newProvisionCmd() *cobra.Command {
 	var (
-		file, state, userdata string
-		destroy               bool
+		file, state, userdata, cache string
+		destroy                      bool
 	)
 	c := &cobra.Command{
 		Use:   "provision [PROVIDER]",
@@ -60,7 +61,11 @@ variables, METAL_AUTH_TOKEN), never from flags or the plan.
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			opts := providers.Options{StateDir: stateDir(state, file), Progress: c.ErrOrStderr()}
+			cacheDir, err := cachedir.Dir(cache)
+			if err != nil {
+				return failed(err)
+			}
+			opts := providers.Options{StateDir: stateDir(state, file), Progress: c.ErrOrStderr(), CacheDir: cacheDir}
 			if destroy {
 				if err := providers.Destroy(ctx, prov, p, opts); err != nil {
 					return failed(err)
@@ -98,6 +103,7 @@ variables, METAL_AUTH_TOKEN), never from flags or the plan.
 	addPlanFlag(c, &file)
 	addStateFlag(c, &state)
 	c.Flags().StringVar(&userdata, "userdata", "", "directory 'kisgen render' wrote (default: userdata/ beside the plan)")
+	c.Flags().StringVar(&cache, "cache", "", cachedir.FlagUsage)
 	c.Flags().BoolVar(&destroy, "destroy", false, "remove the machines (and what else kisgen created) instead of creating them")
 	return c
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kisgen/kisgen/internal/atomicfile"
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/internal/flock"
 )
 
@@ -38,7 +39,10 @@ const (
 
 // Defaults for Options.
 const (
-	DefaultCacheDir  = ".cache/images"
+	// PlanCacheDir is, relative to a plan, where the images that belong to that plan
+	// live: the qemu templates `kisgen packer` writes bake OS-baked there (it holds the
+	// plan's binaries), and the qemu provider looks there before the per-user cache.
+	PlanCacheDir     = ".cache/images"
 	DefaultAptMirror = "http://deb.debian.org/debian"
 	DefaultSizeGB    = 8
 	// formatVersion changes whenever Build changes what it produces, so older cached
@@ -75,7 +79,8 @@ type Options struct {
 	// Out is the directory that receives vmlinuz, initrd.img, rootfs.qcow2 and the
 	// manifest. Empty: CacheDir/OS, where the qemu provider looks for image OS.
 	Out string
-	// CacheDir holds content-addressed builds (CacheDir/builds/OS-HASH). Default .cache/images.
+	// CacheDir holds content-addressed builds (CacheDir/builds/OS-HASH). Empty: the
+	// per-user cache's images/ (internal/cachedir), shared by every plan.
 	CacheDir string
 	// AptMirror is the Debian archive to install from (its security archive is derived by
 	// replacing a trailing /debian with /debian-security).
@@ -91,10 +96,7 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
-	if o.CacheDir == "" {
-		o.CacheDir = DefaultCacheDir
-	}
-	if o.Out == "" {
+	if o.Out == "" && o.CacheDir != "" {
 		o.Out = filepath.Join(o.CacheDir, o.OS)
 	}
 	if o.AptMirror == "" {
@@ -160,7 +162,21 @@ func BuildID(opts Options) string {
 // Build bakes the image for opts.OS, or reuses the cached build with the same content,
 // and publishes it in opts.Out.
 func Build(ctx context.Context, opts Options) (*Image, error) {
+	// mmdebstrap's hooks and qemu-img run with these paths in their arguments: make
+	// them absolute before any child sees one.
+	var err error
+	if opts.CacheDir == "" {
+		opts.CacheDir, err = cachedir.Images("")
+	} else {
+		opts.CacheDir, err = filepath.Abs(opts.CacheDir)
+	}
+	if err != nil {
+		return nil, err
+	}
 	opts.defaults()
+	if opts.Out, err = filepath.Abs(opts.Out); err != nil {
+		return nil, err
+	}
 	if _, ok := releases[opts.OS]; !ok {
 		return nil, fmt.Errorf("%w: %q (supported: %s)", ErrUnsupportedOS, opts.OS, strings.Join(SupportedOS(), ", "))
 	}

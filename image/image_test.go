@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/roles"
 )
 
@@ -114,11 +115,15 @@ func TestBakeScriptCustomisesARoot(t *testing.T) {
 }
 
 // TestBuiltImageManifestIsReadableByTheBootstrap checks the manifest of the image in the
-// repository's cache, when one was built (make e2e builds it), with the roles parser.
+// per-user cache, when one was built (make e2e builds it), with the roles parser.
 func TestBuiltImageManifestIsReadableByTheBootstrap(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", DefaultCacheDir, "debian-12", ManifestFile))
+	images, err := cachedir.Images("")
 	if err != nil {
-		t.Skip("no image built in ../.cache/images/debian-12 (kisgen image build --os debian-12)")
+		t.Skip(err)
+	}
+	data, err := os.ReadFile(filepath.Join(images, "debian-12", ManifestFile))
+	if err != nil {
+		t.Skip("no image built in " + images + "/debian-12 (kisgen image build --os debian-12)")
 	}
 	m, err := roles.ParseImageManifest(data)
 	if err != nil {

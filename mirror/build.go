@@ -17,12 +17,10 @@ import (
 
 	"github.com/kisgen/kisgen/internal/atomicfile"
 	"github.com/kisgen/kisgen/internal/binbuild"
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/roles"
 )
-
-// DefaultCacheDir is where built binaries are cached, per version.
-const DefaultCacheDir = ".cache/bin"
 
 // tarTime is the modification time of every tarball entry, so a rebuild of the same
 // binaries gives the same bytes.
@@ -33,6 +31,7 @@ type Options struct {
 	// Out is the mirror directory.
 	Out string
 	// CacheDir holds binaries built from the Go module proxy, one directory per version.
+	// Empty: the per-user cache's bin/ (internal/cachedir).
 	CacheDir string
 	// Log receives progress lines and the Go toolchain's output of a cold build.
 	Log io.Writer
@@ -76,7 +75,11 @@ type Result struct {
 // files are not rewritten.
 func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	if opts.CacheDir == "" {
-		opts.CacheDir = DefaultCacheDir
+		dir, err := cachedir.Bin("")
+		if err != nil {
+			return nil, err
+		}
+		opts.CacheDir = dir
 	}
 	if opts.Log == nil {
 		opts.Log = io.Discard

@@ -82,7 +82,7 @@ func writeTemplate(p *plan.Plan, t *Template, opts Options) ([]byte, error) {
 	}
 	switch t.Builder {
 	case BuilderQEMU:
-		qemuVariables(b, t)
+		qemuVariables(b, t, opts.BaseImages)
 	case BuilderAWS:
 		awsVariables(b, p, t)
 	case BuilderVSphere:
@@ -114,7 +114,11 @@ func writeTemplate(p *plan.Plan, t *Template, opts Options) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		lb.SetAttributeRaw("base_image", op(ref("var.base_image"), "!=", str(""), "?", ref("var.base_image"), ":", tmpl(ref("path.root"), "/"+rel+"/"+t.OS)))
+		base := tmpl(ref("path.root"), "/"+rel+"/"+t.OS)
+		if opts.BaseImages != "" {
+			base = str(filepath.Join(opts.BaseImages, t.OS))
+		}
+		lb.SetAttributeRaw("base_image", op(ref("var.base_image"), "!=", str(""), "?", ref("var.base_image"), ":", base))
 		lb.SetAttributeRaw("output_directory", op(ref("var.output_directory"), "!=", str(""), "?", ref("var.output_directory"), ":",
 			tmpl(ref("path.root"), "/"+rel+"/"+bakedName(t.OS))))
 		lb.SetAttributeRaw("cpu_model", op(ref("var.accelerator"), "==", str("kvm"), "?", str("host"), ":", str("max")))
@@ -228,7 +232,8 @@ func buildHint(p *plan.Plan, t *Template) string {
 func bakedName(osName string) string { return osName + "-baked" }
 
 // relImages is the plan's image cache (.cache/images beside the plan, where the qemu
-// provider looks for images by name) relative to the template directory, with slashes.
+// provider looks first for images by name) relative to the template directory, with
+// slashes.
 func relImages(p *plan.Plan, out, name string) (string, error) {
 	planDir := "."
 	if p.File != "" {
@@ -238,7 +243,7 @@ func relImages(p *plan.Plan, out, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	to, err := filepath.Abs(filepath.Join(planDir, image.DefaultCacheDir))
+	to, err := filepath.Abs(filepath.Join(planDir, image.PlanCacheDir))
 	if err != nil {
 		return "", err
 	}
@@ -249,9 +254,13 @@ func relImages(p *plan.Plan, out, name string) (string, error) {
 	return filepath.ToSlash(rel), nil
 }
 
-func qemuVariables(b *hclwrite.Body, t *Template) {
+func qemuVariables(b *hclwrite.Body, t *Template, baseImages string) {
+	base := ".cache/images/" + t.OS + " beside the plan"
+	if baseImages != "" {
+		base = filepath.Join(baseImages, t.OS)
+	}
 	variable(b, "base_image", "string", str(""),
-		"directory of the base image (`kisgen image build --os "+t.OS+"`: vmlinuz, initrd.img, rootfs.qcow2); empty: .cache/images/"+t.OS+" beside the plan", false)
+		"directory of the base image (`kisgen image build --os "+t.OS+"`: vmlinuz, initrd.img, rootfs.qcow2); empty: "+base, false)
 	variable(b, "output_directory", "string", str(""),
 		"directory of the baked image; empty: .cache/images/"+bakedName(t.OS)+" beside the plan, where provider.qemu.image: "+bakedName(t.OS)+" finds it", false)
 	variable(b, "accelerator", "string", str("kvm"), "kvm where /dev/kvm works, else tcg (emulation, many times slower)", false)

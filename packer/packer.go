@@ -44,6 +44,12 @@ type Options struct {
 	Checksums map[string]string
 	// BuildKey is the build SSH key's authorized_keys line (LoadOrCreateBuildKey).
 	BuildKey string
+	// BaseImages is where `kisgen image build` published the base images (the per-user
+	// cache's images/, internal/cachedir): the qemu templates' base_image defaults to
+	// BaseImages/OS. Empty: the plan's own .cache/images, like the baked image. The
+	// baked image is the plan's (it holds the plan's binaries) and always defaults to
+	// .cache/images/OS-baked beside the plan.
+	BaseImages string
 }
 
 // Template is one generated Packer template and the files beside it.

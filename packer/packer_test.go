@@ -463,3 +463,24 @@ func TestBakedImageDefaultsAreBesideThePlan(t *testing.T) {
 		t.Errorf("template does not download %s", got)
 	}
 }
+
+// TestBaseImageDefaultsToTheUserCache: with BaseImages (what `kisgen packer` passes: the
+// per-user cache's images/), the qemu template reads the base image `kisgen image build`
+// published there, and still writes the baked image, which is the plan's, beside the plan.
+func TestBaseImageDefaultsToTheUserCache(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	res, err := Generate(f.p, Options{Out: filepath.Join(f.dir, "packer"), Checksums: f.sums, BuildKey: testBuildKey, BaseImages: "/var/cache/kisgen/images"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(res.Templates[0].Files[TemplateFile])
+	for _, want := range []string{`var.base_image : "/var/cache/kisgen/images/debian-12"`, `"${path.root}/../../.cache/images/` + bakedName("debian-12") + `"`,
+		`empty: /var/cache/kisgen/images/debian-12"`} {
+		if !strings.Contains(src, want) {
+			t.Errorf("template lacks %s", want)
+		}
+	}
+	if strings.Contains(src, `"${path.root}/../../.cache/images/debian-12"`) {
+		t.Error("the base image still defaults to the plan's directory")
+	}
+}

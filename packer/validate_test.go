@@ -118,7 +118,8 @@ func TestPlanStringsAreEscaped(t *testing.T) {
 	if got != hostile {
 		t.Errorf("folder = %q, want %q", got, hostile)
 	}
-	if bin, err := exec.LookPath("packer"); err == nil {
+	t.Run("packer validate", func(t *testing.T) {
+		bin := testtool.Require(t, "packer", "packer")
 		out := filepath.Join(f.dir, "packer")
 		if _, err := LoadOrCreateBuildKey(out); err != nil {
 			t.Fatal(err)
@@ -129,5 +130,5 @@ func TestPlanStringsAreEscaped(t *testing.T) {
 		if msg, err := packerValidate(t, bin, filepath.Join(out, res.Templates[0].Name)); err != nil {
 			t.Errorf("packer validate with a hostile folder: %v\n%s", err, msg)
 		}
-	}
+	})
 }

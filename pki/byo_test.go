@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kisgen/kisgen/internal/testtool"
 )
 
 // openssl runs the openssl command line (Debian's openssl package) in dir.
@@ -29,10 +31,7 @@ func openssl(t *testing.T, dir string, args ...string) string {
 
 func opensslCmd(t *testing.T, dir string, args ...string) *exec.Cmd {
 	t.Helper()
-	path, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Fatalf("openssl is needed to check certificates with a second implementation: apt-get install openssl")
-	}
+	path := testtool.Require(t, "openssl", "openssl")
 	cmd := exec.Command(path, args...)
 	cmd.Dir = dir
 	return cmd

@@ -71,9 +71,19 @@ func TestAKilledRunLeavesAUsableState(t *testing.T) {
 		}
 		return len(repaired)
 	}
-	for _, delay := range []time.Duration{0, 30, 60, 120, 240, 480} {
+	// The kills are spread over the time an uninterrupted child run takes here, so they
+	// land in the middle on a fast machine, a loaded one or under -race alike.
+	t0 := time.Now()
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), childDirEnv+"="+t.TempDir())
+	if out, err := child.CombinedOutput(); err != nil {
+		t.Fatalf("an uninterrupted child run: %v\n%s", err, out)
+	}
+	run := time.Since(t0)
+	t.Logf("an uninterrupted child run takes %v", run.Round(time.Millisecond))
+	for _, delay := range []time.Duration{0, run / 16, run / 8, run / 4, run / 2, run * 3 / 4} {
 		dir := t.TempDir()
-		n := kill(dir, delay*time.Millisecond, false)
+		n := kill(dir, delay, false)
 		if delay == 0 {
 			full = n
 		} else if n > 0 && n < full {
@@ -87,8 +97,8 @@ func TestAKilledRunLeavesAUsableState(t *testing.T) {
 	dir := t.TempDir()
 	mustEnsure(t, p, dir, Options{})
 	cas := caFiles(t, dir)
-	for _, delay := range []time.Duration{20, 80, 160, 320} {
-		kill(dir, delay*time.Millisecond, true)
+	for _, delay := range []time.Duration{run / 32, run / 8, run / 4, run / 2} {
+		kill(dir, delay, true)
 		for k, v := range caFiles(t, dir) {
 			if cas[k] != v {
 				t.Fatalf("after a kill at %v: %s changed", delay, k)

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"net/netip"
+	"path/filepath"
 	"sort"
 	"time"
 )
@@ -275,6 +276,17 @@ func (n *Node) SortedLabelKeys() []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// Path resolves a path the plan names (ssh_key, mirror.checksums…) the way kisgen reads
+// it: relative to the plan file's directory unless it is absolute. The result is relative
+// to the current directory when the plan file's path is, so it can be shown to the user
+// as a path to type.
+func (p *Plan) Path(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(filepath.Dir(p.File), name)
 }
 
 // NodesWith returns the nodes that have role r, in plan order.

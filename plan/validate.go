@@ -818,7 +818,9 @@ func validateSSH(p *Plan, f findings, root *os.Root) {
 	}
 	data, err := readConfined(root, s.KeyFile)
 	if err != nil {
-		hint := fmt.Sprintf("create it: ssh-keygen -t ed25519 -N '' -f %s (or run `kisgen plan`, which creates it)", s.KeyFile)
+		// The path the plan resolves (relative to the plan file), not the one it names:
+		// run from elsewhere, ssh-keygen -f NAME would write the key where no one looks.
+		hint := fmt.Sprintf("create it: ssh-keygen -t ed25519 -N '' -f %s (or run `kisgen plan`, which creates it)", p.Path(s.KeyFile))
 		if !errors.Is(err, fs.ErrNotExist) {
 			hint = "make the key readable, or fix the path (relative to the plan file)"
 		}

@@ -22,6 +22,9 @@ type Options struct {
 	StateDir string
 	// Progress receives human-readable progress lines, one per event.
 	Progress io.Writer
+	// CacheDir is kisgen's per-user cache (internal/cachedir), where providers find the
+	// images `kisgen image build` published (CACHE/images/OS). Empty: the default.
+	CacheDir string
 	// HostKeys are the SSH host keys kisgen generated for the nodes and put into their
 	// user-data (host → authorized_keys line, from the state directory's PKI). No
 	// provider can learn them from its API; Provision (this package's) records each with

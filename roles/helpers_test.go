@@ -2,11 +2,11 @@ package roles_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/kisgen/kisgen/internal/testtool"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/render/rendertest"
 	"github.com/kisgen/kisgen/roles"
@@ -115,10 +115,7 @@ func stubs(t *testing.T, dir string, tools []string, scripts map[string]string) 
 		if _, stubbed := scripts[tool]; stubbed {
 			continue // a stub replaces it (never write through a link to the real tool)
 		}
-		real, err := exec.LookPath(tool)
-		if err != nil {
-			t.Fatalf("the test needs %s on this machine: %v", tool, err)
-		}
+		real := testtool.Require(t, tool, toolPackages[tool])
 		if err := os.Symlink(real, filepath.Join(dir, tool)); err != nil && !os.IsExist(err) {
 			t.Fatal(err)
 		}
@@ -130,6 +127,17 @@ func stubs(t *testing.T, dir string, tools []string, scripts map[string]string) 
 }
 
 // shellTools are the commands the node scripts themselves use.
+// toolPackages are the Debian packages of shellTools that coreutils does not provide.
+var toolPackages = func() map[string]string {
+	m := map[string]string{"bash": "bash", "awk": "mawk", "sed": "sed", "grep": "grep", "tar": "tar", "gzip": "gzip", "curl": "curl", "cmp": "diffutils"}
+	for _, t := range shellTools {
+		if m[t] == "" {
+			m[t] = "coreutils"
+		}
+	}
+	return m
+}()
+
 var shellTools = []string{"bash", "awk", "sed", "grep", "cat", "date", "mktemp", "mv", "chmod", "mkdir", "tr", "head", "tail",
 	"sort", "rm", "cut", "ln", "install", "sha256sum", "tar", "gzip", "curl", "seq", "sleep", "cmp", "readlink", "env"}
 

@@ -1,26 +1,38 @@
 #!/usr/bin/env bash
 # local-cluster.sh: kisgen's main job on one machine; the VMs get nothing from the internet.
 #
-#   scripts/local-cluster.sh up      plan, image, mirror, render, boot local VMs, verify
+#   scripts/local-cluster.sh up      host packages, plan, image, mirror, render, boot local VMs, verify
 #   scripts/local-cluster.sh down    stop the VMs and the mirror, keep the files
+#   scripts/local-cluster.sh deps    only install the host packages VMs need (what `up` does first)
 #   scripts/local-cluster.sh render  only plan and render (what `up` falls back to when no VM can start)
 #
-# `make local-cluster` runs `up`. Everything lives under $KISGEN_LOCAL_DIR (default
-# .cache/local): the plan, its SSH key, the PKI state (generated/), the user-data (userdata/),
-# the binaries mirror and the logs. The cluster is one etcd, one master and one worker on
-# the bridge pod network, with cluster DNS off: Calico's and CoreDNS's container images
-# cannot be fetched offline, and the pause image is kisgen's own (kisgen mirror build
-# --pause-image). Kubernetes and etcd are built from the Go module proxy into .cache/bin
-# (about 20 minutes on 2 cores the first time, seconds after).
+# `make local-cluster` runs `up`. Everything that belongs to this cluster lives under
+# $KISGEN_LOCAL_DIR (default .cache/local): the plan, its SSH key, the PKI state
+# (generated/), the user-data (userdata/), the binaries mirror, the VM disks and the logs.
+# The cluster is one etcd, one master and one worker on the bridge pod network, with
+# cluster DNS off: Calico's and CoreDNS's container images cannot be fetched offline, and
+# the pause image is kisgen's own (kisgen mirror build --pause-image). What does not
+# belong to one cluster is in kisgen's per-user cache (~/.cache/kisgen, or $KISGEN_CACHE),
+# shared by every checkout: the node image, and Kubernetes and etcd built from the Go
+# module proxy (about 20 minutes on 2 cores the first time, seconds after).
 #
-# It needs qemu-system-x86, qemu-utils, genisoimage, mmdebstrap and e2fsprogs to boot VMs
-# (apt-get install them); KVM is used when /dev/kvm works, TCG emulation otherwise
-# (a node then takes 5 to 12 minutes to install itself). Without them it renders only.
+# Booting VMs needs qemu-system-x86, qemu-utils, genisoimage, mmdebstrap and e2fsprogs:
+# `up` installs what is missing with scripts/install-deps.sh vm (apt-get, as root or with
+# sudo that asks no password) or prints the one command to run and stops. KVM is used
+# when /dev/kvm works, TCG emulation otherwise (a node then takes 5 to 12 minutes to
+# install itself). Only on a machine without apt-get, where nothing can be installed, it
+# renders the user-data without booting anything, and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 dir=${KISGEN_LOCAL_DIR:-.cache/local}
+# Absolute, so every kisgen command and the VMs' helpers see the same paths wherever
+# they run.
+case $dir in
+/*) ;;
+*) dir=$root/$dir ;;
+esac
 mirror_port=${KISGEN_LOCAL_MIRROR_PORT:-8089}
 wait_for=${KISGEN_LOCAL_WAIT:-45m}
 kisgen=$root/bin/kisgen
@@ -34,14 +46,45 @@ build() {
 	go build -o "$kisgen" .
 }
 
-# missing_tools prints the tools a local VM cluster needs that this machine lacks.
+# missing_tools prints the tools a local VM cluster needs that this machine lacks (the
+# sbin directories count: mkfs.ext4 is there, off a normal user's PATH on Debian).
 missing_tools() {
 	local t missing=()
 	for t in qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils genisoimage:genisoimage \
 		mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs; do
-		command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t#*:}")
+		PATH=$PATH:/usr/sbin:/sbin command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t#*:}")
 	done
 	echo "${missing[*]:-}"
+}
+
+# vm_tools makes sure local VMs can start: it installs the missing host packages when
+# this user can (scripts/install-deps.sh vm). It returns 0 when VMs can start and 3 when
+# they cannot on this machine (no apt-get), and exits 1 when the user must run the
+# command install-deps.sh printed.
+vm_tools() {
+	local missing rc=0
+	missing=$(missing_tools)
+	if [ -z "$missing" ]; then
+		return 0
+	fi
+	echo "local VMs need: $missing"
+	"$root/scripts/install-deps.sh" vm || rc=$?
+	case $rc in
+	0) ;;
+	3)
+		echo "No local VM can start here: $missing missing, and this machine has no apt-get to install them."
+		return 3
+		;;
+	*)
+		echo "Run that command, then \`make local-cluster\` again." >&2
+		exit 1
+		;;
+	esac
+	missing=$(missing_tools)
+	if [ -n "$missing" ]; then
+		echo "still missing after the install: $missing" >&2
+		exit 1
+	fi
 }
 
 # write_plan writes the local cluster's plan (and its SSH key) unless there is one.
@@ -96,19 +139,18 @@ start_mirror() {
 }
 
 up() {
-	local missing
-	missing=$(missing_tools)
-	if [ -n "$missing" ]; then
-		echo "No local VM can start here: missing $missing."
-		echo "Install them (sudo apt-get install $missing) for a booted cluster; rendering only."
+	local rc=0
+	vm_tools || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "RENDERING ONLY: no VM is booted and nothing is verified; the user-data and PKI below are what VMs would get."
 		render_only
 		return
 	fi
 	build
 	write_plan "$planfile" vms
-	say "building the Debian 12 node image (cached after the first build)"
+	say "building the Debian 12 node image (kept in kisgen's per-user cache after the first build)"
 	"$kisgen" image build --os debian-12
-	say "building the binaries mirror from the Go module proxy (cached in .cache/bin)"
+	say "building the binaries mirror from the Go module proxy (built once into kisgen's per-user cache)"
 	"$kisgen" mirror build -f "$planfile" --out "$dir/mirror" --pause-image
 	start_mirror
 	render "$planfile"
@@ -135,9 +177,17 @@ down() {
 case "${1:-up}" in
 up) up ;;
 down) down ;;
+deps)
+	rc=0
+	vm_tools || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		echo "local VMs can start here"
+	fi
+	exit "$rc"
+	;;
 render) render_only ;;
 *)
-	echo "usage: $0 up|down|render" >&2
+	echo "usage: $0 up|down|deps|render" >&2
 	exit 2
 	;;
 esac

@@ -5,14 +5,23 @@
 #
 #   test/pki-cfssl-cli-bench.sh [WORKERS]     (default 994 workers + 3 etcd + 3 masters)
 #
-# cfssl and cfssljson v1.6.5 are built into .cache/bin/cfssl-v1.6.5 on first use. Both
+# cfssl and cfssljson v1.6.5 are built into kisgen's per-user cache (CACHE/bin/cfssl-v1.6.5,
+# CACHE as internal/cachedir finds it) on first use. Both
 # sides issue the same 2,013 leaf certificates (ECDSA P-256) and three CAs; kisgen also
 # writes the service-account key, the kubeconfigs and the SSH host keys, which the cfssl
 # side does not.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 workers=${1:-994}
-cfssl_dir=$root/.cache/bin/cfssl-v1.6.5
+cache=${KISGEN_CACHE:-}
+if [ -z "$cache" ]; then
+  case "${XDG_CACHE_HOME:-}" in
+  /*) cache=$XDG_CACHE_HOME/kisgen ;;
+  *) cache=$HOME/.cache/kisgen ;;
+  esac
+fi
+case $cache in /*) ;; *) cache=$PWD/$cache ;; esac # go install wants an absolute GOBIN
+cfssl_dir=$cache/bin/cfssl-v1.6.5
 work=$(mktemp -d "${TMPDIR:-/tmp}/kisgen-cfssl-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kisgen/kisgen/internal/binbuild"
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 )
@@ -36,8 +37,16 @@ func repoRoot(t testing.TB) string {
 	}
 }
 
-// binCache is where built etcd and Kubernetes binaries are cached (ignored by git).
-func binCache(t testing.TB) string { return filepath.Join(repoRoot(t), ".cache", "bin") }
+// binCache is where built etcd and Kubernetes binaries are cached: the per-user cache
+// every checkout shares, so a second clone does not rebuild Kubernetes.
+func binCache(t testing.TB) string {
+	t.Helper()
+	dir, err := cachedir.Bin("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
 
 // logWriter sends build output to the test log.
 type logWriter struct{ t testing.TB }

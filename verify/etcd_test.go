@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kisgen/kisgen/internal/binbuild"
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/verify/sshdtest"
 )
@@ -68,7 +69,11 @@ func TestEtcdCheckAgainstRealEtcd(t *testing.T) {
 		t.Skip("builds etcd from the Go module proxy when it is not cached yet")
 	}
 	ctx := context.Background()
-	bin, err := binbuild.Etcd(ctx, plan.DefaultEtcdVersion, filepath.Join("..", ".cache", "bin"), testWriter{t})
+	cache, err := cachedir.Bin("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := binbuild.Etcd(ctx, plan.DefaultEtcdVersion, cache, testWriter{t})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,12 +42,17 @@ func Etcd(ctx context.Context, version, cacheDir string, log io.Writer) (string,
 	major := strings.SplitN(strings.TrimPrefix(version, "v"), ".", 2)[0]
 	mod := fmt.Sprintf("module kisgen.local/etcd-build\n\ngo 1.26\n\ntool (\n\tgo.etcd.io/etcd/etcdctl/v%[1]s\n\tgo.etcd.io/etcd/server/v%[1]s\n)\n\nrequire (\n\tgo.etcd.io/etcd/etcdctl/v%[1]s %[2]s\n\tgo.etcd.io/etcd/server/v%[1]s %[2]s\n)\n", major, version)
 	return build(ctx, "etcd", version, cacheDir, mod, log, func(work, out string) error {
-		if err := run(ctx, work, log, []string{"GOBIN=" + out}, "go", "install", "-trimpath", "-ldflags", "-s -w", "tool"); err != nil {
-			return err
-		}
-		// The server module's main package is named "server"; releases call it etcd.
-		return os.Rename(filepath.Join(out, "server"), filepath.Join(out, "etcd"))
+		return installEtcd(ctx, work, out, log)
 	})
+}
+
+// installEtcd installs the wrapper module's tools (etcd's server and etcdctl) into out.
+func installEtcd(ctx context.Context, work, out string, log io.Writer) error {
+	if err := run(ctx, work, log, []string{"GOBIN=" + out}, "go", "install", "-trimpath", "-ldflags", "-s -w", "tool"); err != nil {
+		return err
+	}
+	// The server module's main package is named "server"; releases call it etcd.
+	return os.Rename(filepath.Join(out, "server"), filepath.Join(out, "etcd"))
 }
 
 // Kubernetes builds the given components (default: all of KubernetesComponents) of
@@ -92,7 +97,8 @@ func Kubernetes(ctx context.Context, version string, components []string, cacheD
 // build runs compile in a wrapper module and moves its output into place atomically, so
 // an interrupted build never leaves a half-filled cache directory behind.
 func build(ctx context.Context, project, version, cacheDir, gomod string, log io.Writer, compile func(work, out string) error) (string, error) {
-	// Absolute: the toolchain runs in the work directory and refuses a relative GOBIN.
+	// The go commands run in the work directory, and `go install` refuses a relative
+	// GOBIN: every path they see is absolute.
 	cacheDir, err := filepath.Abs(cacheDir)
 	if err != nil {
 		return "", err

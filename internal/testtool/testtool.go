@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 )
@@ -12,14 +13,26 @@ import (
 // one is a failure, not a skip.
 const RequireEnv = "KISGEN_REQUIRE_VALIDATORS"
 
-// Require returns the path of the tool name, which Debian's package pkg provides. Without
-// it the test is skipped, saying what goes unchecked and how to install it, unless
-// RequireEnv is set: then the test fails.
+// Require returns the absolute path of the tool name, which Debian's package pkg
+// provides, from PATH or the sbin directories (not on a normal user's PATH on Debian,
+// where dnsmasq and sshd live). Without it the test is skipped, saying what goes
+// unchecked and how to install it (scripts/install-deps.sh test installs them all),
+// unless RequireEnv is set: then the test fails.
 func Require(t testing.TB, name, pkg string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
-		Missing(t, name+" is not installed (apt-get install "+pkg+"): "+err.Error())
+		for _, d := range []string{"/usr/sbin", "/sbin"} {
+			if st, serr := os.Stat(filepath.Join(d, name)); serr == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+				return filepath.Join(d, name)
+			}
+		}
+		Missing(t, name+" is not installed (apt-get install "+pkg+", or scripts/install-deps.sh test): "+err.Error())
+	}
+	// Absolute: some tools (sshd) refuse to run from a relative path, and children may
+	// run in other directories.
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
 	}
 	return path
 }

@@ -48,6 +48,8 @@ type fakeAWS struct {
 	inner *ec2test.Server
 	creds aws.Credentials
 
+	innerMu sync.Mutex // serialises requests to inner (see forward)
+
 	mu         sync.Mutex
 	actions    []string              // every EC2/S3/SSM call, in order
 	runs       map[string]url.Values // instance id -> its RunInstances form
@@ -443,8 +445,12 @@ func tagSpecs(form url.Values) map[string]url.Values {
 	}
 }
 
-// forward sends a form to ec2test and returns its status and body.
+// forward sends a form to ec2test and returns its status and body, one at a time:
+// ec2test's handlers share its maps without a lock (RunInstances against CreateTags is
+// a data race), and the provider calls in parallel.
 func (f *fakeAWS) forward(form url.Values) (int, []byte) {
+	f.innerMu.Lock()
+	defer f.innerMu.Unlock()
 	resp, err := http.PostForm(f.inner.URL(), form)
 	if err != nil {
 		f.t.Errorf("ec2test: %v", err)

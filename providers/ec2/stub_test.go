@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	ignconfig "github.com/coreos/ignition/v2/config"
 
+	"github.com/kisgen/kisgen/internal/testtool"
 	"github.com/kisgen/kisgen/providers"
 )
 
@@ -26,9 +27,7 @@ import (
 func need(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is needed to run the node-side stub (apt-get install python3 curl)", tool)
-		}
+		testtool.Require(t, tool, tool) // python3 and curl are their own packages
 	}
 }
 

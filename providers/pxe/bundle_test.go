@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kisgen/kisgen/internal/outdir"
+	"github.com/kisgen/kisgen/internal/testtool"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
 )
@@ -157,10 +158,7 @@ boot
 }
 
 func TestDnsmasqAcceptsBothConfigurations(t *testing.T) {
-	dnsmasq, err := exec.LookPath("dnsmasq")
-	if err != nil {
-		t.Fatal("dnsmasq is needed to check the configurations (apt-get install dnsmasq-base)")
-	}
+	dnsmasq := testtool.Require(t, "dnsmasq", "dnsmasq-base")
 	p := examplePlan(t)
 	res, err := Build(p, machinesOf(p), assets(t))
 	if err != nil {

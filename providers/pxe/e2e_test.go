@@ -134,10 +134,8 @@ func bootFromBundle(t *testing.T, ud []byte) report {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	t.Cleanup(cancel)
 
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
 	t0 := time.Now()
-	img, err := image.Build(ctx, image.Options{OS: "debian-12", CacheDir: filepath.Join(root, image.DefaultCacheDir), Log: testWriter{t}})
+	img, err := image.Build(ctx, image.Options{OS: "debian-12", Log: testWriter{t}})
 	if err != nil {
 		t.Fatalf("image: %v", err)
 	}

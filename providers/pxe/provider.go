@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/kisgen/kisgen/image"
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
 )
@@ -52,7 +53,11 @@ func (x *PXE) Provision(ctx context.Context, p *plan.Plan, machines []providers.
 		o.Out = BundleDir(opts.StateDir)
 	}
 	if len(machines) > 0 && (o.Kernel == "" || o.Initrd == "") {
-		dir := filepath.Join(image.DefaultCacheDir, machines[0].Node.Group.OS)
+		images, err := cachedir.Images(opts.CacheDir)
+		if err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(images, machines[0].Node.Group.OS)
 		if o.Kernel == "" {
 			o.Kernel = filepath.Join(dir, image.KernelFile)
 		}

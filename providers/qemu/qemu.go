@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/kisgen/kisgen/image"
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
 )
@@ -116,9 +117,10 @@ func clusterDir(p *plan.Plan) (string, error) {
 }
 
 // findImage resolves an image name: a path (absolute, or relative to the plan), or a
-// name built by `kisgen image build` under .cache/images beside the plan or in the
-// current directory.
-func findImage(p *plan.Plan, name string) (*image.Image, error) {
+// name: first the plan's own images (.cache/images beside the plan, where the baked
+// images `kisgen packer` templates make land), then the per-user cache (cache, or the
+// default), where `kisgen image build` publishes.
+func findImage(p *plan.Plan, name, cache string) (*image.Image, error) {
 	planDir := filepath.Dir(p.File)
 	var cands []string
 	if filepath.IsAbs(name) {
@@ -126,7 +128,10 @@ func findImage(p *plan.Plan, name string) (*image.Image, error) {
 	} else if strings.Contains(name, "/") {
 		cands = []string{filepath.Join(planDir, name)}
 	} else {
-		cands = []string{filepath.Join(planDir, image.DefaultCacheDir, name), filepath.Join(image.DefaultCacheDir, name)}
+		cands = []string{filepath.Join(planDir, image.PlanCacheDir, name)}
+		if images, err := cachedir.Images(cache); err == nil {
+			cands = append(cands, filepath.Join(images, name))
+		}
 	}
 	for _, c := range cands {
 		if img, err := image.Find(c); err == nil {
@@ -241,7 +246,7 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 		if imgName == "" {
 			imgName = plan.DefaultQEMUImage
 		}
-		img, err := findImage(p, imgName)
+		img, err := findImage(p, imgName, opts.CacheDir)
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kisgen/kisgen/image"
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
 )
@@ -214,5 +216,49 @@ worker: {expected_count: 1, nodes: [{host: w, ip: 10.10.0.31}]}`)
 		if got := strings.Contains(string(data), "10.10.0.20/24"); got != want {
 			t.Errorf("%s has the load balancer address: %v, want %v\n%s", host, got, want, data)
 		}
+	}
+}
+
+// fakeImage publishes a stand-in image directory as `kisgen image build` would.
+func fakeImage(t *testing.T, dir, id string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{image.KernelFile, image.InitrdFile, image.RootFSFile} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, image.BuildIDFile), []byte(id+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestImagesByNameComeFromThePlanThenTheUserCache: an image name is looked up beside the
+// plan (where a plan's baked images land) and then in the per-user cache that `kisgen
+// image build` publishes to, so a second plan or checkout boots the image built once.
+func TestImagesByNameComeFromThePlanThenTheUserCache(t *testing.T) {
+	p := parsePlan(t, threeNodes)
+	cache := t.TempDir()
+	fakeImage(t, filepath.Join(cache, "images", "debian-12"), "debian-12-cache")
+	img, err := findImage(p, "debian-12", cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.BuildID != "debian-12-cache" || !filepath.IsAbs(img.RootFS) {
+		t.Errorf("from the cache: %+v", img)
+	}
+	t.Setenv(cachedir.Env, cache)
+	if img, err := findImage(p, "debian-12", ""); err != nil || img.BuildID != "debian-12-cache" {
+		t.Errorf("from KISGEN_CACHE: %+v, %v", img, err)
+	}
+	fakeImage(t, filepath.Join(filepath.Dir(p.File), image.PlanCacheDir, "debian-12"), "debian-12-plan")
+	if img, err := findImage(p, "debian-12", cache); err != nil || img.BuildID != "debian-12-plan" {
+		t.Errorf("the plan's own image must come first: %+v, %v", img, err)
+	}
+	_, err = findImage(p, "debian-13", cache)
+	if !errors.Is(err, ErrNoImage) || !strings.Contains(err.Error(), filepath.Join(cache, "images", "debian-13")) {
+		t.Errorf("a missing image must name where it was looked for: %v", err)
 	}
 }

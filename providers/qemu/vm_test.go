@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -40,12 +39,10 @@ func needVMs(t *testing.T) {
 }
 
 // testImage returns the debian-12 image, building it (about 2 minutes) when the
-// repository's cache has none.
+// per-user cache has none.
 func testImage(t *testing.T) *image.Image {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	cache := filepath.Join(filepath.Dir(file), "..", "..", image.DefaultCacheDir)
-	img, err := image.Build(context.Background(), image.Options{OS: "debian-12", CacheDir: cache, Log: testWriter{t}})
+	img, err := image.Build(context.Background(), image.Options{OS: "debian-12", Log: testWriter{t}})
 	if err != nil {
 		t.Fatal(err)
 	}

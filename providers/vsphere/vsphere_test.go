@@ -29,6 +29,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/kisgen/kisgen/internal/testtool"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
 	"github.com/kisgen/kisgen/providers/instances"
@@ -417,10 +418,7 @@ print(json.dumps({"hostname": md["local-hostname"], "userdata": base64.b64encode
 // cloudInitPython is the interpreter cloud-init runs on (from its script's #! line).
 func cloudInitPython(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("cloud-init")
-	if err != nil {
-		t.Fatal("cloud-init is needed to check what it reads (apt-get install cloud-init)")
-	}
+	path := testtool.Require(t, "cloud-init", "cloud-init")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)

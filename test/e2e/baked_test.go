@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kisgen/kisgen/image"
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/packer"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers/qemu"
@@ -60,7 +61,7 @@ func TestBakedImageInstallsOffline(t *testing.T) {
 	logFile := filepath.Join(work, "logs", "kisgen.log")
 	bakePlan := filepath.Join(bakeDir, "kismatic-cluster.yaml")
 	mirrorDir := filepath.Join(bakeDir, "mirror")
-	baseImage := filepath.Join(root, ".cache", "images", "debian-12")
+	baseImage := filepath.Join(userCache(t), cachedir.ImagesDir, "debian-12")
 	bakedImage := filepath.Join(work, "images", "debian-12-baked")
 	t.Logf("work directory (kept for inspection): %s", work)
 
@@ -79,10 +80,10 @@ func TestBakedImageInstallsOffline(t *testing.T) {
 	writePauseArchive(t, bakeDir, mirrorDir, p)
 
 	t0 = time.Now()
-	run(t, bakeDir, logFile, commandWait, "image", "build", "--os", "debian-12", "--cache", filepath.Join(root, ".cache", "images"), "--out", baseImage)
+	run(t, bakeDir, logFile, commandWait, "image", "build", "--os", "debian-12", "--cache", userCache(t), "--out", baseImage)
 	ph.add("image build (base)", time.Since(t0))
 	t0 = time.Now()
-	run(t, bakeDir, logFile, commandWait, "mirror", "build", "-f", bakePlan, "--out", mirrorDir, "--cache", filepath.Join(root, ".cache", "bin"))
+	run(t, bakeDir, logFile, commandWait, "mirror", "build", "-f", bakePlan, "--out", mirrorDir, "--cache", userCache(t))
 	ph.add("mirror build", time.Since(t0))
 
 	t0 = time.Now()
@@ -271,7 +272,7 @@ func runPacker(t *testing.T, bin, dir, logFile, sub string, args ...string) {
 	fmt.Fprintf(f, "$ packer %s\n", strings.Join(argv, " "))
 	cmd := exec.CommandContext(ctx, bin, argv...)
 	cmd.Dir = filepath.Dir(dir)
-	cmd.Env = append(os.Environ(), "PACKER_CACHE_DIR="+filepath.Join(repoRoot(), ".cache", "packer"), "CHECKPOINT_DISABLE=1")
+	cmd.Env = append(os.Environ(), "PACKER_CACHE_DIR="+filepath.Join(userCache(t), "packer"), "CHECKPOINT_DISABLE=1")
 	var tail bytes.Buffer
 	cmd.Stdout = io.MultiWriter(f, &tail, testLog{t})
 	cmd.Stderr = cmd.Stdout

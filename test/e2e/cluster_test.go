@@ -29,6 +29,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/mirror"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers/qemu"
@@ -106,6 +107,17 @@ var (
 	kisgenBin string
 	buildErr  error
 )
+
+// userCache is the per-user cache the commands share with every checkout (images and
+// binaries are built once per machine, not once per clone).
+func userCache(t *testing.T) string {
+	t.Helper()
+	dir, err := cachedir.Dir("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
 
 // kisgen builds the kisgen binary once per test run.
 func kisgen(t *testing.T) string {
@@ -296,7 +308,7 @@ func runCluster(t *testing.T, example string, sshBase int) {
 	logFile := filepath.Join(work, "logs", "kisgen.log")
 	planFile := filepath.Join(work, "kismatic-cluster.yaml")
 	mirrorDir := filepath.Join(work, "mirror")
-	imageDir := filepath.Join(root, ".cache", "images", "debian-12")
+	imageDir := filepath.Join(userCache(t), cachedir.ImagesDir, "debian-12")
 	t.Logf("work directory (kept for inspection): %s", work)
 
 	t0 := time.Now()
@@ -316,11 +328,11 @@ func runCluster(t *testing.T, example string, sshBase int) {
 	writePauseArchive(t, work, mirrorDir, p)
 
 	t0 = time.Now()
-	run(t, work, logFile, commandWait, "image", "build", "--os", "debian-12", "--cache", filepath.Join(root, ".cache", "images"), "--out", imageDir)
+	run(t, work, logFile, commandWait, "image", "build", "--os", "debian-12", "--cache", userCache(t), "--out", imageDir)
 	ph.add("image build", time.Since(t0))
 
 	t0 = time.Now()
-	run(t, work, logFile, commandWait, "mirror", "build", "-f", planFile, "--out", mirrorDir, "--cache", filepath.Join(root, ".cache", "bin"))
+	run(t, work, logFile, commandWait, "mirror", "build", "-f", planFile, "--out", mirrorDir, "--cache", userCache(t))
 	ph.add("mirror build", time.Since(t0))
 
 	stopMirror := serveMirror(t, work, mirrorDir, mirrorPort)

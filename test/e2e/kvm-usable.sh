@@ -21,8 +21,16 @@ if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
 	exit 1
 fi
 kernel=
-root=$(cd "$(dirname "$0")/../.." && pwd)
-for k in "$root/.cache/images/debian-12/vmlinuz" /boot/vmlinuz-"$(uname -r)" /boot/vmlinuz; do
+# kisgen's per-user cache, found as internal/cachedir finds it (kisgen image build puts
+# the e2e image there).
+cache=${KISGEN_CACHE:-}
+if [ -z "$cache" ]; then
+	case "${XDG_CACHE_HOME:-}" in
+	/*) cache=$XDG_CACHE_HOME/kisgen ;;
+	*) cache=${HOME:-}/.cache/kisgen ;;
+	esac
+fi
+for k in "$cache/images/debian-12/vmlinuz" /boot/vmlinuz-"$(uname -r)" /boot/vmlinuz; do
 	[ -r "$k" ] && { kernel=$k; break; }
 done
 if [ -n "$kernel" ] && command -v qemu-system-x86_64 >/dev/null; then

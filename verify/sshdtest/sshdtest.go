@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/kisgen/kisgen/internal/testtool"
 )
 
 // Config is one sshd.
@@ -56,28 +58,12 @@ type Server struct {
 	stderr *bytes.Buffer
 }
 
-var (
-	pathOnce sync.Once
-	sshdPath string
-)
-
-// Path returns the absolute path of sshd (sshd refuses to re-exec from a relative one)
-// or fails the test with what to install.
+// Path returns the absolute path of sshd (sshd refuses to re-exec from a relative one).
+// Where it is not installed the test is skipped, or fails under
+// KISGEN_REQUIRE_VALIDATORS, as every test that runs a real tool (internal/testtool).
 func Path(t testing.TB) string {
 	t.Helper()
-	pathOnce.Do(func() {
-		if p, err := exec.LookPath("sshd"); err == nil {
-			sshdPath, _ = filepath.Abs(p)
-			return
-		}
-		if _, err := os.Stat("/usr/sbin/sshd"); err == nil {
-			sshdPath = "/usr/sbin/sshd"
-		}
-	})
-	if sshdPath == "" {
-		t.Fatal("sshd not found: these tests run real OpenSSH (apt-get install -y openssh-server)")
-	}
-	return sshdPath
+	return testtool.Require(t, "sshd", "openssh-server")
 }
 
 // NewSigner returns a new ed25519 client key.

@@ -46,6 +46,14 @@ them out as the official download sites do, with their checksum files and a top-
 SHA256SUMS. Builds are cached per version under --cache: a cold build takes about 20
 minutes on 2 cores, a cached one seconds.
 
+With Calico, its release is built from source tarballs (the Go module proxy does not
+serve it): --sources DIR (or $KISGEN_SOURCES) must hold calico-v3.32.1.tar.gz and
+calico-bird-1e2ff99d.tar.gz, checked against their pinned sums. calicoctl, the release's
+calico.yaml and the calico/node, calico/cni and calico/kube-controllers image archives
+(images/calico-*-VERSION.tar, tagged as calico.yaml names them) go into the mirror;
+calico/node's root file system is built from Debian's packages with mmdebstrap. A cold
+Calico build takes about 15 minutes on 2 cores.
+
 Image archives the plan lists in mirror.image_archives must be saved under the mirror
 directory first; they are summed, not built. The exception is --pause-image: kisgen's own
 pause image (a static Go binary that holds a pod's namespaces and reaps children, as
@@ -82,6 +90,7 @@ the real one.`,
 	addPlanFlag(c, &file)
 	c.Flags().StringVar(&opts.Out, "out", "mirror", "mirror directory")
 	c.Flags().StringVar(&opts.CacheDir, "cache", mirror.DefaultCacheDir, "directory of built binaries, one folder per version")
+	c.Flags().StringVar(&opts.Sources, "sources", "", "directory of the Calico and BIRD source tarballs Calico is built from (default $"+mirror.SourcesEnv+")")
 	c.Flags().BoolVar(&opts.PauseImage, "pause-image", false, "also write kisgen's own pause image as images/pause-VERSION.tar (for air-gapped labs; list it in mirror.image_archives)")
 	return c
 }

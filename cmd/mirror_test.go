@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kisgen/kisgen/internal/binbuild"
+	"github.com/kisgen/kisgen/mirror/mirrortest"
 	"github.com/kisgen/kisgen/plan"
 )
 
@@ -15,6 +16,7 @@ import (
 func fakeBinCache(t *testing.T) string {
 	t.Helper()
 	cache := t.TempDir()
+	mirrortest.FakeCalico(t, cache, plan.DefaultCalicoVersion)
 	for dir, names := range map[string][]string{
 		"etcd-" + plan.DefaultEtcdVersion:             {"etcd", "etcdctl"},
 		"kubernetes-" + plan.DefaultKubernetesVersion: binbuild.KubernetesComponents,
@@ -42,7 +44,8 @@ func TestMirrorBuildWritesChecksumsAndSaysWhatIsNotMirrored(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "8 files") && !strings.Contains(stdout, "7 files") {
+	// etcd, 6 Kubernetes binaries, calicoctl, calico.yaml, 3 Calico image archives
+	if !strings.Contains(stdout, "12 files") {
 		t.Errorf("summary: %s", stdout)
 	}
 	if !strings.Contains(stdout, "not in the mirror: containerd") {

@@ -38,6 +38,12 @@ type Options struct {
 	CacheDir string
 	// Log receives progress lines and the Go toolchain's output of a cold build.
 	Log io.Writer
+	// Sources is the directory of source tarballs Calico is built from (SourcesEnv when
+	// empty); needed when the plan runs Calico.
+	Sources string
+	// AptMirror is the Debian archive the calico/node root file system comes from
+	// (default image.DefaultAptMirror).
+	AptMirror string
 	// PauseImage writes kisgen's own pause image, tagged as the plan's sandbox image
 	// (registry.k8s.io/pause:VERSION), to PauseArchivePath(VERSION): for air-gapped
 	// clusters that cannot copy the real one. List that path in mirror.image_archives.
@@ -66,7 +72,8 @@ type Result struct {
 // Build fills opts.Out with what p's nodes download (roles.PlanArtifacts, at each
 // artifact's MirrorPath: the official URL without its scheme) and writes the checksum
 // files. etcd and the Kubernetes binaries come from the cache or are built once from the
-// Go module proxy; containerd, runc and the CNI plugins are not built (kisgen's images
+// Go module proxy; Calico (calicoctl, its manifest and its three image archives) is built
+// from the source tarballs in opts.Sources (mirror/calico.go); containerd, runc and the CNI plugins are not built (kisgen's images
 // hold them and nodes use the image's); image archives the plan lists must already be in
 // the mirror directory (Build sums them, it cannot make them). Build is idempotent:
 // unchanged files are not rewritten.
@@ -80,8 +87,12 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return nil, err
 	}
+	if opts.Sources == "" {
+		opts.Sources = os.Getenv(SourcesEnv)
+	}
 	var notMirrored []string
 	var k8sDir string
+	calico := &calicoBuild{ctx: ctx, p: p, opts: opts}
 	for _, a := range roles.PlanArtifacts(p) {
 		dst := filepath.Join(opts.Out, filepath.FromSlash(a.MirrorPath))
 		switch {
@@ -111,6 +122,11 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 				return nil, err
 			}
 			fmt.Fprintf(opts.Log, "mirror: %s\n", a.MirrorPath)
+		case a.Name == roles.CompCalicoctl || a.Name == roles.CompCalicoManifest:
+			if err := calico.artifact(a, dst); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(opts.Log, "mirror: %s\n", a.MirrorPath)
 		case a.Name == roles.CompContainerd || a.Name == roles.CompRunc || a.Name == roles.CompCNIPlugins:
 			notMirrored = append(notMirrored, fmt.Sprintf("%s %s: not built (kisgen images hold containerd, runc and the CNI plugins; nodes use the image's)", a.Name, a.Version))
 		default:
@@ -120,6 +136,9 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 			}
 			notMirrored = append(notMirrored, fmt.Sprintf("%s %s: cannot be built from the Go module proxy%s; put it at %s yourself", a.Name, a.Version, opt, a.MirrorPath))
 		}
+	}
+	if err := calico.images(); err != nil {
+		return nil, err
 	}
 	if opts.PauseImage {
 		data, err := PauseArchive(ctx, "registry.k8s.io/pause:"+p.Versions.Pause, opts.CacheDir, opts.Log)

@@ -141,18 +141,17 @@ func (c *calicoBuild) nodeImage(dir string) (ImageSpec, error) {
 	if err != nil {
 		return ImageSpec{}, err
 	}
-	for _, f := range nodeFS {
+	for i, f := range nodeFS {
 		// The Dockerfile copies filesystem/sbin/ to /usr/sbin/.
 		if rest, ok := strings.CutPrefix(f.Name, "sbin"); ok && (rest == "" || rest[0] == '/') {
-			f.Name = "usr/sbin" + rest
+			nodeFS[i].Name = "usr/sbin" + rest
 		}
-		files = append(files, f)
 	}
 	bins, err := binaryFiles(dir, "usr/bin", "calico-node", "mountns", "bird", "birdcl")
 	if err != nil {
 		return ImageSpec{}, err
 	}
-	return ImageSpec{Files: append(files, bins...), Cmd: []string{"start_runit"},
+	return ImageSpec{Files: overlay(files, append(nodeFS, bins...)), Cmd: []string{"start_runit"}, GzipLayer: true,
 		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "SVDIR=/etc/service/enabled"}}, nil
 }
 
@@ -166,7 +165,7 @@ func cniImage(dir string) (ImageSpec, error) {
 	}
 	files = append(files, ArchiveFile{Name: "opt/cni/bin/calico-ipam", Type: tar.TypeSymlink, Linkname: "calico", Mode: 0o777},
 		ArchiveFile{Name: "tmp", Type: tar.TypeDir, Mode: 0o1777})
-	return ImageSpec{Files: files, Cmd: []string{"/opt/cni/bin/install"}, WorkingDir: "/opt/cni/bin",
+	return ImageSpec{Files: files, Cmd: []string{"/opt/cni/bin/install"}, WorkingDir: "/opt/cni/bin", GzipLayer: true,
 		Env: []string{"PATH=/opt/cni/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}, nil
 }
 
@@ -185,7 +184,30 @@ func kubeControllersImage(dir string) (ImageSpec, error) {
 	}
 	files = append(files, ArchiveFile{Name: "status", Type: tar.TypeDir, Mode: 0o755}, ArchiveFile{Name: "profiles", Type: tar.TypeDir, Mode: 0o755},
 		ArchiveFile{Name: "tmp", Type: tar.TypeDir, Mode: 0o1777})
-	return ImageSpec{Files: files, Entrypoint: []string{"/usr/bin/wrapper", "/usr/bin/kube-controllers"}, User: fmt.Sprint(kubeControllersUID)}, nil
+	return ImageSpec{Files: files, Entrypoint: []string{"/usr/bin/wrapper", "/usr/bin/kube-controllers"}, User: fmt.Sprint(kubeControllersUID), GzipLayer: true}, nil
+}
+
+// overlay lays top over base: an entry of top replaces base's of the same name, and a
+// symbolic link of base where top has a directory goes, so top's files land where they
+// are named (Debian's runit makes /etc/service a link, calico/node's is a directory).
+func overlay(base, top []ArchiveFile) []ArchiveFile {
+	dirs := map[string]bool{}
+	for _, f := range top {
+		for d := path.Dir(f.Name); d != "." && d != "/"; d = path.Dir(d) {
+			dirs[d] = true
+		}
+		if f.Type == tar.TypeDir {
+			dirs[f.Name] = true
+		}
+	}
+	out := make([]ArchiveFile, 0, len(base)+len(top))
+	for _, f := range base {
+		if f.Type == tar.TypeSymlink && dirs[f.Name] {
+			continue
+		}
+		out = append(out, f)
+	}
+	return append(out, top...)
 }
 
 // binaryFiles reads names from dir as executables under prefix.

@@ -3,7 +3,10 @@ package mirror_test
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -101,6 +104,9 @@ func readImage(t *testing.T, path string) image {
 	img := image{ref: docker[0].RepoTags[0], entries: map[string]*tar.Header{}, data: map[string]string{}}
 	var cfg struct {
 		Config json.RawMessage `json:"config"`
+		RootFS struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
 	}
 	if err := json.Unmarshal(files[docker[0].Config], &cfg); err != nil {
 		t.Fatal(err)
@@ -108,7 +114,20 @@ func readImage(t *testing.T, path string) image {
 	if err := json.Unmarshal(cfg.Config, &img.config); err != nil {
 		t.Fatal(err)
 	}
-	lr := tar.NewReader(bytes.NewReader(files[docker[0].Layers[0]]))
+	layer := files[docker[0].Layers[0]]
+	if bytes.HasPrefix(layer, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(bytes.NewReader(layer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if layer, err = io.ReadAll(zr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sum := sha256.Sum256(layer); len(cfg.RootFS.DiffIDs) != 1 || cfg.RootFS.DiffIDs[0] != "sha256:"+hex.EncodeToString(sum[:]) {
+		t.Errorf("%s: diff_ids %v are not the uncompressed layer's digest", path, cfg.RootFS.DiffIDs)
+	}
+	lr := tar.NewReader(bytes.NewReader(layer))
 	for {
 		h, err := lr.Next()
 		if errors.Is(err, io.EOF) {
@@ -187,6 +206,12 @@ func TestBuildMirrorsCalico(t *testing.T) {
 	}
 	if h := node.entries["var/log/"]; h == nil || h.Gid != 4 {
 		t.Errorf("calico/node var/log/: %+v, want its owner kept", h)
+	}
+	if h := node.entries["etc/service"]; h != nil {
+		t.Errorf("calico/node keeps Debian's etc/service link (%+v): node/filesystem's etc/service/available must be a directory", h)
+	}
+	if node.entries["etc/service/available/felix/run"] == nil {
+		t.Error("calico/node lacks the felix runit service")
 	}
 	if node.entries["dev/null"] != nil {
 		t.Error("calico/node has a device node: the runtime provides /dev")

@@ -3,6 +3,7 @@ package mirror
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,6 +41,10 @@ type ImageSpec struct {
 	Env        []string
 	User       string
 	WorkingDir string
+	// GzipLayer stores the layer gzip-compressed (big root file systems); the
+	// configuration's diff_id stays the digest of the uncompressed tar, as the OCI
+	// image specification requires.
+	GzipLayer bool
 }
 
 // Media types of the OCI image specification.
@@ -75,6 +80,23 @@ func WriteImageArchive(w io.Writer, spec ImageSpec) error {
 	if err != nil {
 		return err
 	}
+	diffID := "sha256:" + sha256Hex(layer.Bytes())
+	layerMedia := mediaLayer
+	if spec.GzipLayer {
+		var z bytes.Buffer
+		// No name or time in the gzip header: the same layer gives the same bytes.
+		zw, err := gzip.NewWriterLevel(&z, gzip.BestSpeed)
+		if err != nil {
+			return err
+		}
+		if _, err := zw.Write(layer.Bytes()); err != nil {
+			return err
+		}
+		if err := zw.Close(); err != nil {
+			return err
+		}
+		layer, layerMedia = &z, mediaLayer+"+gzip"
+	}
 	layerDigest := "sha256:" + sha256Hex(layer.Bytes())
 
 	cfg := map[string]any{"Entrypoint": spec.Entrypoint}
@@ -96,7 +118,7 @@ func WriteImageArchive(w io.Writer, spec ImageSpec) error {
 		"os":           "linux",
 		"created":      tarTime.Format("2006-01-02T15:04:05Z"),
 		"config":       cfg,
-		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{layerDigest}},
+		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{diffID}},
 		"history":      []map[string]string{{"created": tarTime.Format("2006-01-02T15:04:05Z"), "created_by": "kisgen mirror"}},
 	})
 	if err != nil {
@@ -107,7 +129,7 @@ func WriteImageArchive(w io.Writer, spec ImageSpec) error {
 		"schemaVersion": 2,
 		"mediaType":     mediaManifest,
 		"config":        descriptor{MediaType: mediaConfig, Digest: configDigest, Size: int64(len(config))},
-		"layers":        []descriptor{{MediaType: mediaLayer, Digest: layerDigest, Size: int64(layer.Len())}},
+		"layers":        []descriptor{{MediaType: layerMedia, Digest: layerDigest, Size: int64(layer.Len())}},
 	})
 	if err != nil {
 		return err

@@ -132,6 +132,8 @@ func Calico(ctx context.Context, version, sourcesDir, cacheDir string, log io.Wr
 	}); err != nil {
 		return "", err
 	}
+	// A git archive unpacks to one directory: the monorepo's root, with go.mod.
+	src = filepath.Join(src, topDir(src))
 	if err := step("download Go modules", func() error { return run(ctx, src, io.Discard, nil, "go", "mod", "download") }); err != nil {
 		return "", err
 	}
@@ -162,7 +164,7 @@ func Calico(ctx context.Context, version, sourcesDir, cacheDir string, log io.Wr
 		return "", err
 	}
 	if err := step("copy the manifests and node/filesystem", func() error {
-		top := filepath.Join(src, topDir(src))
+		top := src
 		if err := copyTree(filepath.Join(top, "manifests"), filepath.Join(out, CalicoManifestsDir), func(name string) bool { return strings.HasSuffix(name, ".yaml") }); err != nil {
 			return err
 		}

@@ -59,6 +59,7 @@ func FakeCalico(t testing.TB, cache, version string) {
 		{Name: "./dev/null", Type: tar.TypeChar, Mode: 0o666},
 		{Name: "./etc/", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "./etc/rc.local", Data: "debian's\n", Mode: 0o755},
+		{Name: "./etc/service", Type: tar.TypeSymlink, Link: "runit/runsvdir/current"},
 		{Name: "./usr/", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "./usr/bin/", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "./usr/bin/runsvdir", Data: "runit\n", Mode: 0o755},

@@ -41,7 +41,7 @@ func TestPackerWritesTemplatesAndKeepsTheBuildKey(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"qemu-debian-12/kisgen.pkr.hcl: 7 binaries", "calicoctl", "build key:"} {
+	for _, want := range []string{"qemu-debian-12/kisgen.pkr.hcl: 8 binaries", "calicoctl", "build key:"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}

@@ -34,6 +34,14 @@ func TestParseBirdProtocols(t *testing.T) {
 			"name     proto    table    state  since       info\nMesh_10_0_0_22 BGP      master   up     09:27:18    Established\nNode_10_0_0_5 BGP      master   start  09:27:18    Connect       Socket: Connection refused\nMesh_10_0_0_9 BGP      master   down   09:27:18\n",
 			[]birdSession{{name: "Mesh_10_0_0_22", state: "Established", neighbor: "10.0.0.22"}, {name: "Node_10_0_0_5", state: "Connect", neighbor: "10.0.0.5"},
 				{name: "Mesh_10_0_0_9", state: "down", neighbor: "10.0.0.9"}}},
+		// Captured from the BIRD kisgen builds (calico-bird 1e2ff99d), two instances in
+		// network namespaces peering over a veth pair, a third peer unreachable.
+		{"real output: one session up, one unreachable", calicoFixture(t, "bird-real-netns.txt"), []birdSession{
+			{name: "Mesh_10_99_0_2", state: "Established", neighbor: "10.99.0.2", as: 64511},
+			{name: "Mesh_10_99_0_9", state: "Connect", neighbor: "10.99.0.9", as: 64511}}},
+		{"real output, short form", calicoFixture(t, "bird-real-netns-short.txt"), []birdSession{
+			{name: "Mesh_10_99_0_2", state: "Established", neighbor: "10.99.0.2"},
+			{name: "Mesh_10_99_0_9", state: "Connect", neighbor: "10.99.0.9"}}},
 		{"no BGP protocols", "BIRD v0.3.3+birdv1.6.8 ready.\nname     proto    table    state  since       info\nkernel1  Kernel   master   up     21:52:00\n", nil},
 	}
 	for _, c := range cases {
@@ -75,6 +83,7 @@ func TestTunnelProblem(t *testing.T) {
 		{"up with an address", up, addr, ""},
 		{"down", down, addr, "tunl0 is down (flags <NOARP>)"},
 		{"up without an address", up, "", "tunl0 has no IPv4 address (calico-node assigns one from the IP pool)"},
+		// iproute2 6.1's words, captured here
 		{"missing", "Device \"tunl0\" does not exist.\n", "Device \"tunl0\" does not exist.\n", "tunl0 does not exist"},
 		{"not IP-in-IP", "7: tunl0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UNKNOWN\\    link/ether 02:42:ac:11:00:02 brd ff:ff:ff:ff:ff:ff dummy", addr, "tunl0 is not an IP-in-IP tunnel"},
 	}

@@ -177,17 +177,7 @@ func Calico(ctx context.Context, version, sourcesDir, cacheDir string, log io.Wr
 	}); err != nil {
 		return "", err
 	}
-	sums, err := checksums(out)
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(out, "SHA256SUMS"), sums, 0o644); err != nil {
-		return "", err
-	}
-	if err := os.RemoveAll(final); err != nil {
-		return "", err
-	}
-	return final, os.Rename(out, final)
+	return final, seal(out, final)
 }
 
 // CalicoSources finds the Calico and BIRD tarballs in dir and checks their sums.

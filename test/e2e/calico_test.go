@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/kisgen/kisgen/internal/binbuild"
 	"github.com/kisgen/kisgen/mirror"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/roles"
@@ -144,6 +145,8 @@ func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort,
 		"metrics_server": map[string]any{"disable": true},
 		"dashboard":      map[string]any{"disable": true},
 	}
+	// The Calico release kisgen builds from source.
+	doc["versions"] = map[string]any{"calico": binbuild.CalicoVersion}
 	doc["mirror"] = map[string]any{"url": fmt.Sprintf("http://10.0.2.100:%d", mirrorPort), "checksums": "mirror/SHA256SUMS"}
 	accel := os.Getenv("KISGEN_E2E_ACCEL")
 	if accel == "" {

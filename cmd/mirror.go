@@ -48,6 +48,14 @@ SHA256SUMS. Builds are cached per version in CACHE/bin, one per-user cache that 
 plan and checkout shares (--cache, else $KISGEN_CACHE, else $XDG_CACHE_HOME/kisgen, else
 ~/.cache/kisgen): a cold build takes about 20 minutes on 2 cores, a cached one seconds.
 
+With Calico, its release is built from source tarballs (the Go module proxy does not
+serve it): --sources DIR (or $KISGEN_SOURCES) must hold calico-v3.32.1.tar.gz and
+calico-bird-1e2ff99d.tar.gz, checked against their pinned sums. calicoctl, the release's
+calico.yaml and the calico/node, calico/cni and calico/kube-controllers image archives
+(images/calico-*-VERSION.tar, tagged as calico.yaml names them) go into the mirror;
+calico/node's root file system is built from Debian's packages with mmdebstrap. A cold
+Calico build takes about 15 minutes on 2 cores.
+
 Image archives the plan lists in mirror.image_archives must be saved under the mirror
 directory first; they are summed, not built. The exception is --pause-image: kisgen's own
 pause image (a static Go binary that holds a pod's namespaces and reaps children, as
@@ -87,6 +95,7 @@ the real one.`,
 	addPlanFlag(c, &file)
 	c.Flags().StringVar(&opts.Out, "out", "mirror", "mirror directory")
 	c.Flags().StringVar(&cache, "cache", "", cachedir.FlagUsage)
+	c.Flags().StringVar(&opts.Sources, "sources", "", "directory of the Calico and BIRD source tarballs Calico is built from (default $"+mirror.SourcesEnv+")")
 	c.Flags().BoolVar(&opts.PauseImage, "pause-image", false, "also write kisgen's own pause image as images/pause-VERSION.tar (for air-gapped labs; list it in mirror.image_archives)")
 	return c
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kisgen/kisgen/internal/binbuild"
 	"github.com/kisgen/kisgen/internal/cachedir"
+	"github.com/kisgen/kisgen/mirror/mirrortest"
 	"github.com/kisgen/kisgen/plan"
 )
 
@@ -22,6 +23,7 @@ func fakeBinCache(t *testing.T) string {
 
 func fillBinCache(t *testing.T, cache string) {
 	t.Helper()
+	mirrortest.FakeCalico(t, cache, plan.DefaultCalicoVersion)
 	for dir, names := range map[string][]string{
 		"etcd-" + plan.DefaultEtcdVersion:                    {"etcd", "etcdctl"},
 		"kubernetes-" + plan.DefaultKubernetesVersion:        binbuild.KubernetesComponents,

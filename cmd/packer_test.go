@@ -41,7 +41,7 @@ func TestPackerWritesTemplatesAndKeepsTheBuildKey(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"qemu-debian-12/kisgen.pkr.hcl: 10 binaries (etcd, containerd, runc, cni-plugins", "calicoctl", "build key:"} {
+	for _, want := range []string{"qemu-debian-12/kisgen.pkr.hcl: 11 binaries (etcd, containerd, runc, cni-plugins", "calicoctl", "build key:"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}

@@ -35,6 +35,12 @@ type Options struct {
 	CacheDir string
 	// Log receives progress lines and the Go toolchain's output of a cold build.
 	Log io.Writer
+	// Sources is the directory of source tarballs Calico is built from (SourcesEnv when
+	// empty); needed when the plan runs Calico.
+	Sources string
+	// AptMirror is the Debian archive the calico/node root file system comes from
+	// (default image.DefaultAptMirror).
+	AptMirror string
 	// PauseImage writes kisgen's own pause image, tagged as the plan's sandbox image
 	// (registry.k8s.io/pause:VERSION), to PauseArchivePath(VERSION): for air-gapped
 	// clusters that cannot copy the real one. List that path in mirror.image_archives.
@@ -68,11 +74,13 @@ type Result struct {
 // artifact's MirrorPath: the official URL without its scheme) and writes the checksum
 // files. etcd, the Kubernetes binaries, containerd, runc and the CNI plugins come from the
 // cache or are built once per version from the Go module proxy, and are laid out as their
-// releases publish them, with each project's own sums file; the CoreDNS and metrics-server
-// images the cluster runs (roles.ClusterImages) are packed as image archives tagged with
-// their upstream references. Other image archives the plan lists must already be in the
-// mirror directory (Build sums them, it cannot make them). Build is idempotent: unchanged
-// files are not rewritten.
+// releases publish them, with each project's own sums file; Calico (calicoctl, its
+// manifest and its three image archives) is built from the source tarballs in
+// opts.Sources (mirror/calico.go); the CoreDNS and metrics-server images the cluster runs
+// (roles.ClusterImages) are packed as image archives tagged with their upstream
+// references. Other image archives the plan lists must already be in the mirror
+// directory (Build sums them, it cannot make them). Build is idempotent: unchanged files
+// are not rewritten.
 func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	if opts.CacheDir == "" {
 		dir, err := cachedir.Bin("")
@@ -87,8 +95,12 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return nil, err
 	}
+	if opts.Sources == "" {
+		opts.Sources = os.Getenv(SourcesEnv)
+	}
 	var notMirrored []string
 	var k8sDir string
+	calico := &calicoBuild{ctx: ctx, p: p, opts: opts}
 	for _, a := range roles.PlanArtifacts(p) {
 		dst := filepath.Join(opts.Out, filepath.FromSlash(a.MirrorPath))
 		switch {
@@ -125,6 +137,11 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 				return nil, err
 			}
 			fmt.Fprintf(opts.Log, "mirror: %s\n", a.MirrorPath)
+		case a.Name == roles.CompCalicoctl || a.Name == roles.CompCalicoManifest:
+			if err := calico.artifact(a, dst); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(opts.Log, "mirror: %s\n", a.MirrorPath)
 		default:
 			opt := ""
 			if a.Optional {
@@ -132,6 +149,9 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 			}
 			notMirrored = append(notMirrored, fmt.Sprintf("%s %s: cannot be built from the Go module proxy%s; put it at %s yourself", a.Name, a.Version, opt, a.MirrorPath))
 		}
+	}
+	if err := calico.images(); err != nil {
+		return nil, err
 	}
 	if opts.PauseImage {
 		data, err := PauseArchive(ctx, "registry.k8s.io/pause:"+p.Versions.Pause, opts.CacheDir, opts.Log)

@@ -3,6 +3,7 @@ package mirror
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,21 +11,40 @@ import (
 	"strings"
 )
 
-// ArchiveFile is one file of a container image's single layer.
+// ArchiveFile is one entry of a container image's single layer: a regular file unless
+// Type says otherwise.
 type ArchiveFile struct {
 	// Name is the path inside the image, without a leading slash, e.g. "pause".
 	Name string
 	Mode int64
 	Data []byte
+	// Type is a tar type flag: tar.TypeReg (or 0), tar.TypeDir or tar.TypeSymlink, whose
+	// target is Linkname. A root file system (ReadRootFS) needs all three.
+	Type     byte
+	Linkname string
+	// UID and GID own the entry (0: root).
+	UID, GID int
 }
 
 // ImageSpec describes a single-layer container image to pack as an archive.
 type ImageSpec struct {
 	// Ref is the full image reference the archive is tagged with, e.g.
 	// registry.k8s.io/pause:3.10.1.
-	Ref        string
+	Ref string
+	// Files are the layer's entries. When two have the same name the later one wins, so
+	// files laid over a root file system replace its own.
 	Files      []ArchiveFile
 	Entrypoint []string
+	// Cmd, Env ("NAME=value"), User and WorkingDir go to the image configuration as an
+	// OCI image config holds them; empty ones are left out.
+	Cmd        []string
+	Env        []string
+	User       string
+	WorkingDir string
+	// GzipLayer stores the layer gzip-compressed (big root file systems); the
+	// configuration's diff_id stays the digest of the uncompressed tar, as the OCI
+	// image specification requires.
+	GzipLayer bool
 }
 
 // Media types of the OCI image specification.
@@ -56,30 +76,49 @@ func WriteImageArchive(w io.Writer, spec ImageSpec) error {
 	if !strings.Contains(spec.Ref, ":") || strings.HasSuffix(spec.Ref, ":") {
 		return fmt.Errorf("image reference %q: want NAME:TAG", spec.Ref)
 	}
-	files := append([]ArchiveFile(nil), spec.Files...)
-	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
-	var layer bytes.Buffer
-	lw := tar.NewWriter(&layer)
-	for _, f := range files {
-		if err := lw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(f.Name, "/"), Mode: f.Mode, Size: int64(len(f.Data)),
-			Typeflag: tar.TypeReg, ModTime: tarTime, Format: tar.FormatPAX}); err != nil {
-			return err
-		}
-		if _, err := lw.Write(f.Data); err != nil {
-			return err
-		}
-	}
-	if err := lw.Close(); err != nil {
+	layer, err := layerTar(spec.Files)
+	if err != nil {
 		return err
+	}
+	diffID := "sha256:" + sha256Hex(layer.Bytes())
+	layerMedia := mediaLayer
+	if spec.GzipLayer {
+		var z bytes.Buffer
+		// No name or time in the gzip header: the same layer gives the same bytes.
+		zw, err := gzip.NewWriterLevel(&z, gzip.BestSpeed)
+		if err != nil {
+			return err
+		}
+		if _, err := zw.Write(layer.Bytes()); err != nil {
+			return err
+		}
+		if err := zw.Close(); err != nil {
+			return err
+		}
+		layer, layerMedia = &z, mediaLayer+"+gzip"
 	}
 	layerDigest := "sha256:" + sha256Hex(layer.Bytes())
 
+	cfg := map[string]any{"Entrypoint": spec.Entrypoint}
+	// Only what is set: the pause image's configuration stays byte for byte what it was.
+	if len(spec.Cmd) > 0 {
+		cfg["Cmd"] = spec.Cmd
+	}
+	if len(spec.Env) > 0 {
+		cfg["Env"] = spec.Env
+	}
+	if spec.User != "" {
+		cfg["User"] = spec.User
+	}
+	if spec.WorkingDir != "" {
+		cfg["WorkingDir"] = spec.WorkingDir
+	}
 	config, err := json.Marshal(map[string]any{
 		"architecture": Arch,
 		"os":           "linux",
 		"created":      tarTime.Format("2006-01-02T15:04:05Z"),
-		"config":       map[string]any{"Entrypoint": spec.Entrypoint},
-		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{layerDigest}},
+		"config":       cfg,
+		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{diffID}},
 		"history":      []map[string]string{{"created": tarTime.Format("2006-01-02T15:04:05Z"), "created_by": "kisgen mirror"}},
 	})
 	if err != nil {
@@ -90,7 +129,7 @@ func WriteImageArchive(w io.Writer, spec ImageSpec) error {
 		"schemaVersion": 2,
 		"mediaType":     mediaManifest,
 		"config":        descriptor{MediaType: mediaConfig, Digest: configDigest, Size: int64(len(config))},
-		"layers":        []descriptor{{MediaType: mediaLayer, Digest: layerDigest, Size: int64(layer.Len())}},
+		"layers":        []descriptor{{MediaType: layerMedia, Digest: layerDigest, Size: int64(layer.Len())}},
 	})
 	if err != nil {
 		return err
@@ -143,4 +182,44 @@ func WriteImageArchive(w io.Writer, spec ImageSpec) error {
 		}
 	}
 	return tw.Close()
+}
+
+// layerTar packs files as an image layer: entries sorted by name (a directory before what
+// it holds), the last of equal names kept, fixed times, numeric owners only.
+func layerTar(in []ArchiveFile) (*bytes.Buffer, error) {
+	files := make([]ArchiveFile, 0, len(in))
+	for _, f := range in {
+		f.Name = strings.Trim(f.Name, "/")
+		if f.Name != "" && f.Name != "." {
+			files = append(files, f)
+		}
+	}
+	sort.SliceStable(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	var layer bytes.Buffer
+	lw := tar.NewWriter(&layer)
+	for i, f := range files {
+		if i+1 < len(files) && files[i+1].Name == f.Name {
+			continue
+		}
+		h := &tar.Header{Name: f.Name, Mode: f.Mode, Uid: f.UID, Gid: f.GID, ModTime: tarTime, Format: tar.FormatPAX}
+		switch f.Type {
+		case 0, tar.TypeReg:
+			h.Typeflag, h.Size = tar.TypeReg, int64(len(f.Data))
+		case tar.TypeDir:
+			h.Typeflag, h.Name = tar.TypeDir, f.Name+"/"
+		case tar.TypeSymlink:
+			h.Typeflag, h.Linkname = tar.TypeSymlink, f.Linkname
+		default:
+			return nil, fmt.Errorf("image layer entry %s: tar type %q is not supported", f.Name, f.Type)
+		}
+		if err := lw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if h.Typeflag == tar.TypeReg {
+			if _, err := lw.Write(f.Data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &layer, lw.Close()
 }

@@ -1,21 +1,12 @@
 package roles
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/templates"
 )
-
-// NetworkPolicyGuard is the ValidatingAdmissionPolicy that refuses NetworkPolicy objects
-// when the plan turns network policy off (or uses the bridge provider, which cannot
-// enforce it). Calico enforces every NetworkPolicy it sees and has no switch to ignore
-// them, and a policy the network ignores would silently promise isolation that does not
-// exist; so "off" means no NetworkPolicy can be created, with a message saying how to
-// turn policy on.
-const NetworkPolicyGuard = "kisgen-network-policy-disabled"
 
 // renderAddOns renders the first master's add-on files once.
 func (c *Cluster) renderAddOns() error {
@@ -41,15 +32,9 @@ func (c *Cluster) renderAddOns() error {
 	add("rbac.yaml", "RBAC for the API servers' kubelet client", text)
 	order = append(order, "rbac.yaml")
 
-	if (calicoEnabled(p) && !p.Network.NetworkPolicy) || bridgeEnabled(p) {
-		text, err := networkPolicyGuard(p)
-		if err != nil {
-			return err
-		}
-		add("network-policy.yaml", "network policy switched off", text)
-		order = append(order, "network-policy.yaml")
-	}
-
+	// NetworkPolicy objects are always accepted: with Calico they are enforced whether
+	// the plan's network_policy is on (pods isolated by default) or off (open by
+	// default); the bridge network cannot enforce them (docs/network.md).
 	if calicoEnabled(p) {
 		files, err := calicoFiles(p)
 		if err != nil {
@@ -59,6 +44,16 @@ func (c *Cluster) renderAddOns() error {
 			add("calico/"+f.Path, f.What, f.Content)
 		}
 		order = append(order, "calico")
+		text, err := calicoResources(p)
+		if err != nil {
+			return err
+		}
+		what := "Calico BGP configuration and IP pool"
+		if p.Network.NetworkPolicy {
+			what += ", pod isolation policy"
+		}
+		add(CalicoResourcesFile, what, text)
+		order = append(order, CalicoResourcesFile)
 	}
 
 	if p.AddOns.DNS {
@@ -112,83 +107,6 @@ func (b *builder) firstMasterAddOns() error {
 		b.artifact(CompCalicoManifest)
 	}
 	return b.unit("kisgen-addons.service", "kisgen cluster add-ons", "kisgen-addons.service", b.unitData("", nil), true)
-}
-
-func networkPolicyGuard(p *plan.Plan) (string, error) {
-	why := "this cluster's plan turns network policy off (add_ons.cni.options.calico.network_policy: false)"
-	fix := "set network_policy: true in the plan and replace the nodes"
-	if bridgeEnabled(p) {
-		why = "this cluster's bridge pod network cannot enforce network policy"
-		fix = "use the calico CNI provider with network_policy: true"
-	}
-	var vap validatingAdmissionPolicy
-	vap.typeMeta = typeMeta{"admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"}
-	vap.Metadata = objectMeta{Name: NetworkPolicyGuard, Labels: managedLabels()}
-	vap.Spec.FailurePolicy = "Fail"
-	vap.Spec.MatchConstraints.ResourceRules = []resourceRule{{APIGroups: []string{"networking.k8s.io"}, APIVersions: []string{"*"},
-		Operations: []string{"CREATE", "UPDATE"}, Resources: []string{"networkpolicies"}}}
-	vap.Spec.Validations = []validation{{Expression: "false", Reason: "Forbidden",
-		Message: "NetworkPolicy is refused: " + why + ", so it would not isolate anything; " + fix}}
-	var bind validatingAdmissionPolicyBinding
-	bind.typeMeta = typeMeta{"admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"}
-	bind.Metadata = objectMeta{Name: NetworkPolicyGuard, Labels: managedLabels()}
-	bind.Spec.PolicyName = NetworkPolicyGuard
-	bind.Spec.ValidationActions = []string{"Deny"}
-	return marshalYAMLDocs(vap, bind)
-}
-
-// calicoFiles is a kustomization over the upstream calico.yaml (fetched by the first
-// master's bootstrap with a pinned sum) that sets the plan's networking through
-// calico-node's environment, so the DaemonSet starts with them and the default IP pool
-// is created with the plan's range and encapsulation:
-//
-//   - overlay: IP-in-IP between nodes (CALICO_IPV4POOL_IPIP=Always), MTU felix_input_mtu;
-//   - routed: BGP routes, no encapsulation (IPIP=Never), MTU workload_mtu;
-//   - both: BGP full mesh with the plan's AS number (AS), pod range as the IP pool in
-//     blocks of 64 addresses, outgoing NAT, the plan's address autodetection and log level.
-func calicoFiles(p *plan.Plan) ([]File, error) {
-	nw := p.Network
-	ipip, mtu := "Always", nw.FelixInputMTU
-	if nw.Mode == plan.ModeRouted {
-		ipip, mtu = "Never", nw.WorkloadMTU
-	}
-	asn := nw.ASNumber
-	if asn == 0 {
-		asn = plan.DefaultASNumber
-	}
-	var ds daemonSetPatch
-	ds.typeMeta = typeMeta{"apps/v1", "DaemonSet"}
-	ds.Metadata = objectMeta{Name: "calico-node", Namespace: "kube-system"}
-	ds.Spec.Template.Spec.Containers = []container{{Name: "calico-node", Env: []envVar{
-		{"AS", strconv.FormatUint(uint64(asn), 10)},
-		{"CALICO_IPV4POOL_BLOCK_SIZE", "26"},
-		{"CALICO_IPV4POOL_CIDR", nw.PodCIDR.String()},
-		{"CALICO_IPV4POOL_IPIP", ipip},
-		{"CALICO_IPV4POOL_NAT_OUTGOING", "true"},
-		{"CALICO_IPV4POOL_VXLAN", "Never"},
-		{"FELIX_LOGSEVERITYSCREEN", nw.LogLevel},
-		{"IP_AUTODETECTION_METHOD", nw.IPAutodetectionMethod},
-	}}}
-	cm := configMap{typeMeta: typeMeta{"v1", "ConfigMap"}, Metadata: objectMeta{Name: "calico-config", Namespace: "kube-system"},
-		Data: map[string]string{"veth_mtu": strconv.Itoa(mtu)}}
-	k := kustomization{typeMeta: typeMeta{"kustomize.config.k8s.io/v1beta1", "Kustomization"},
-		Resources: []string{"calico.yaml"}, Patches: []kustomizePatch{{Path: "calico-node-env.yaml"}, {Path: "calico-config.yaml"}}}
-	var out []File
-	for _, d := range []struct {
-		path, what string
-		v          any
-	}{
-		{"kustomization.yaml", "Calico kustomization", k},
-		{"calico-node-env.yaml", "Calico settings (calico-node environment)", ds},
-		{"calico-config.yaml", "Calico MTU", cm},
-	} {
-		text, err := marshalYAML(d.v)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, File{Path: d.path, Content: text, What: d.what})
-	}
-	return out, nil
 }
 
 // coreDNS is CoreDNS as kubeadm deploys it, with the plan's replicas and version, and

@@ -60,9 +60,10 @@ func officialArtifacts(p *plan.Plan) map[string]Artifact {
 		CompCNIPlugins: {Name: CompCNIPlugins, Version: v.CNIPlugins, Kind: KindDirTar, URL: cniURL, SumsURL: cniURL + ".sha256",
 			Provides: bridgePlugins, Dest: CNIBinDir},
 		CompCalicoctl: {Name: CompCalicoctl, Version: v.Calico, Kind: KindFile, URL: calicoBase + "calicoctl-linux-amd64", SumsURL: calicoBase + "SHA256SUMS",
-			Provides: []string{"calicoctl"}, Dest: BinDir, Optional: true},
+			Provides: []string{"calicoctl"}, Dest: BinDir},
 		// The Calico manifest is too big for user-data (CRDs); the site publishes no sum
-		// for it, so only mirror.checksums can pin it.
+		// for it: mirror.checksums pins it, or kisgen's own sum of the release's file
+		// (KnownSHA256) when there is no mirror.
 		CompCalicoManifest: {Name: CompCalicoManifest, Version: v.Calico, Kind: KindManifest,
 			URL: "https://raw.githubusercontent.com/projectcalico/calico/" + v.Calico + "/manifests/calico.yaml", Dest: AddOnsDir + "/calico/calico.yaml"},
 	}

@@ -368,41 +368,6 @@ type keyToPath struct {
 	Path string `yaml:"path"`
 }
 
-// validatingAdmissionPolicy is admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy.
-type validatingAdmissionPolicy struct {
-	typeMeta `yaml:",inline"`
-	Metadata objectMeta `yaml:"metadata"`
-	Spec     struct {
-		FailurePolicy    string `yaml:"failurePolicy"`
-		MatchConstraints struct {
-			ResourceRules []resourceRule `yaml:"resourceRules"`
-		} `yaml:"matchConstraints"`
-		Validations []validation `yaml:"validations"`
-	} `yaml:"spec"`
-}
-
-type resourceRule struct {
-	APIGroups   []string `yaml:"apiGroups"`
-	APIVersions []string `yaml:"apiVersions"`
-	Operations  []string `yaml:"operations"`
-	Resources   []string `yaml:"resources"`
-}
-
-type validation struct {
-	Expression string `yaml:"expression"`
-	Message    string `yaml:"message"`
-	Reason     string `yaml:"reason"`
-}
-
-type validatingAdmissionPolicyBinding struct {
-	typeMeta `yaml:",inline"`
-	Metadata objectMeta `yaml:"metadata"`
-	Spec     struct {
-		PolicyName        string   `yaml:"policyName"`
-		ValidationActions []string `yaml:"validationActions"`
-	} `yaml:"spec"`
-}
-
 // kustomization is kustomize.config.k8s.io/v1beta1 Kustomization (kubectl apply -k).
 type kustomization struct {
 	typeMeta  `yaml:",inline"`

@@ -3,15 +3,29 @@ package roles
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/kisgen/kisgen/plan"
 )
 
 // BridgeConfPath is the bridge provider's CNI configuration.
 const BridgeConfPath = CNIConfDir + "/10-kisgen-bridge.conflist"
 
 // network: the per-node part of the pod network. Calico installs its CNI configuration
-// itself (its DaemonSet, applied by the first master); the bridge provider is
-// configured here: the node's pod subnet on the cni0 bridge, routes to the others.
+// itself (its DaemonSet, applied by the first master); masters get calicoctl's
+// configuration. The bridge provider is configured here: the node's pod subnet on the
+// cni0 bridge, routes to the others.
 func (b *builder) network() error {
+	if calicoEnabled(b.p) && b.n.Has(plan.RoleMaster) {
+		// The guide puts calicoctl on every master.
+		b.artifact(CompCalicoctl)
+		cfg, err := calicoctlFile()
+		if err != nil {
+			return err
+		}
+		if err := b.file(CalicoctlConfigPath, 0o644, "calicoctl configuration (Kubernetes datastore, admin kubeconfig)", cfg); err != nil {
+			return err
+		}
+	}
 	sub, ok := b.c.subnets[b.n.Host]
 	if !ok {
 		return nil

@@ -243,8 +243,10 @@ func TestBridgeGivesEachNodeASubnetAndRoutes(t *testing.T) {
 	if cm := unit(t, nodes["master1"], "kube-controller-manager.service").Content; !strings.Contains(cm, "--allocate-node-cidrs=false") {
 		t.Error("with bridge, the controller manager must not allocate other node subnets than the bridge's")
 	}
-	if !hasFile(nodes["master1"], roles.AddOnsDir+"/network-policy.yaml") {
-		t.Error("bridge cannot enforce network policy: NetworkPolicy objects must be refused")
+	for _, f := range nodes["master1"].Files {
+		if strings.Contains(f.Content, "ValidatingAdmissionPolicy") {
+			t.Errorf("%s refuses objects: NetworkPolicy objects are never refused (docs/network.md)", f.Path)
+		}
 	}
 	_ = p
 }
@@ -271,46 +273,6 @@ func TestNodeMaskBits(t *testing.T) {
 			}
 			if got := roles.NodeMaskBits(p); got != tc.expect {
 				t.Errorf("NodeMaskBits = %d, want %d", got, tc.expect)
-			}
-		})
-	}
-}
-
-func TestCalicoFollowsThePlansMode(t *testing.T) {
-	tests := []struct {
-		name, example string
-		edits         []string
-		env           []string
-		mtu           string
-		policyOff     bool
-	}{
-		{name: "overlay is IP-in-IP with the tunnel MTU and policy off", example: "minimal.yaml",
-			env: []string{"name: CALICO_IPV4POOL_IPIP value: Always", `name: AS value: "64511"`, "name: CALICO_IPV4POOL_CIDR value: 172.16.0.0/16"}, mtu: `veth_mtu: "1440"`, policyOff: true},
-		{name: "routed is BGP without encapsulation with the plan's AS number and policy on", example: "ha.yaml",
-			edits: []string{"as_number: 64511", "as_number: 64600"},
-			env:   []string{"name: CALICO_IPV4POOL_IPIP value: Never", `name: AS value: "64600"`, "name: CALICO_IPV4POOL_VXLAN value: Never"}, mtu: `veth_mtu: "1500"`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, nodes := model(t, tc.example, tc.edits...)
-			m := nodes["master1"]
-			env := strings.Join(strings.Fields(strings.ReplaceAll(file(t, m, roles.AddOnsDir+"/calico/calico-node-env.yaml").Content, "- ", "")), " ")
-			for _, want := range tc.env {
-				if !strings.Contains(env, want) {
-					t.Errorf("calico-node env lacks %q:\n%s", want, env)
-				}
-			}
-			if cfg := file(t, m, roles.AddOnsDir+"/calico/calico-config.yaml").Content; !strings.Contains(cfg, tc.mtu) {
-				t.Errorf("calico-config lacks %s:\n%s", tc.mtu, cfg)
-			}
-			if got := hasFile(m, roles.AddOnsDir+"/network-policy.yaml"); got != tc.policyOff {
-				t.Errorf("network policy guard present = %v, want %v", got, tc.policyOff)
-			}
-			if !strings.Contains(file(t, m, roles.ArtifactsPath).Content, "calico/v3.32.1/manifests/calico.yaml") {
-				t.Error("the first master does not fetch the Calico manifest")
-			}
-			if hasFile(nodes["worker1"], roles.AddOnsDir+"/calico/kustomization.yaml") {
-				t.Error("a worker got the add-ons")
 			}
 		})
 	}

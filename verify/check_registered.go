@@ -95,6 +95,10 @@ type cluster struct {
 	// calico holds the calico-node pods by node name, or podsErr why they are unknown.
 	calico  map[string]kubePod
 	podsErr error
+	// wantBird: some target reads BIRD's sessions in its calico-node pod; bird holds
+	// what birdcl printed there, by node name.
+	wantBird bool
+	bird     map[string]birdOutput
 }
 
 // kubePod is what verify needs of a calico-node pod.
@@ -110,8 +114,9 @@ func newCluster(targets []Target, o *Options) *cluster {
 		if targets[i].Expect.Kubectl != nil {
 			c.masters = append(c.masters, &targets[i])
 		}
-		if cal := targets[i].Expect.Calico; cal != nil && cal.PodReady {
+		if cal := targets[i].Expect.Calico; cal != nil && (cal.PodReady || cal.BirdInPod) {
 			c.wantPods = true
+			c.wantBird = c.wantBird || cal.BirdInPod
 		}
 	}
 	return c
@@ -172,6 +177,9 @@ func (c *cluster) fetchFrom(ctx context.Context, m *Target) (nodes map[string]ku
 		podsErr = errors.New(commandFailed(pargv, pout))
 	default:
 		pods, podsErr = parsePodList(pout.Stdout)
+	}
+	if c.wantBird && podsErr == nil {
+		c.bird = birdSessionsOf(ctx, n, m.Expect.Kubectl, pods)
 	}
 	return nodes, pods, podsErr, nil
 }

@@ -94,10 +94,18 @@ case "$*" in
 	cat "$KISGEN_FIXTURE/kube/readyz";;
 *"get nodes -o json"*) cat "$KISGEN_FIXTURE/kube/nodes.json";;
 *"get pods -n kube-system -l k8s-app=calico-node -o json"*) cat "$KISGEN_FIXTURE/kube/pods.json";;
+*" exec "*" -c calico-node -- birdcl -s /var/run/calico/bird.ctl show protocols all"*)
+	[ -f "$KISGEN_FIXTURE/calico/protocols-all" ] || { echo 'error: unable to upgrade connection: container not found ("calico-node")' >&2; exit 1; }
+	cat "$KISGEN_FIXTURE/calico/protocols-all";;
 *) echo "error: unknown command $*" >&2; exit 1;;
 esac`,
 	// calico-node -felix-ready -bird-ready: exit status from calico/not-ready.
 	"calico-node": `if [ -f "$KISGEN_FIXTURE/calico/not-ready" ]; then cat "$KISGEN_FIXTURE/calico/not-ready" >&2; exit 1; fi`,
+	// ip -d -o link show dev DEV | ip -o -4 addr show dev DEV: calico/DEV-link, DEV-addr.
+	"ip": `for dev; do :; done
+case "$*" in *" link show "*) f="$KISGEN_FIXTURE/calico/$dev-link";; *) f="$KISGEN_FIXTURE/calico/$dev-addr";; esac
+[ -f "$f" ] || { echo "Device \"$dev\" does not exist." >&2; exit 1; }
+cat "$f"`,
 	// birdcl … show protocols.
 	"birdcl": `cat "$KISGEN_FIXTURE/calico/protocols"`,
 	// hang: a command that does not finish (until the test's fixture root is removed, so
@@ -396,4 +404,42 @@ func contains(s []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// birdInPodFixture makes the node's Calico expectation the one FromPlan gives a routed
+// node (BIRD read in its pod, peers 10.10.0.31 and .32, AS 64511) and BIRD's answer the
+// fixture testdata/calico/NAME ("": the exec fails).
+func (f *fixtureNode) birdFixture(name string) {
+	if name == "" {
+		return
+	}
+	data, err := os.ReadFile(filepath.Join("testdata", "calico", name))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.file("calico/protocols-all", string(data))
+}
+
+func birdInPodFixture(f *fixtureNode, name string) {
+	f.target.Expect.Calico = &CalicoExpect{PodReady: true, BirdInPod: true, ASNumber: 64511, BGPPeers: []string{"10.10.0.31", "10.10.0.32"}}
+	f.birdFixture(name)
+}
+
+// tunnelFixture expects tunl0 (overlay) and makes `ip` print testdata/calico/LINK and
+// ADDR for it ("": the device does not exist, or has no address).
+func tunnelFixture(f *fixtureNode, link, addr string) {
+	f.target.Expect.Calico = &CalicoExpect{PodReady: true, Tunnel: "tunl0"}
+	for file, name := range map[string]string{"calico/tunl0-link": link, "calico/tunl0-addr": addr} {
+		if name == "" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("testdata", "calico", name))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.file(file, string(data))
+	}
+	if link != "" && addr == "" {
+		f.file("calico/tunl0-addr", "")
+	}
 }

@@ -91,14 +91,7 @@ func FromPlan(p *plan.Plan, in PlanInputs) ([]Target, error) {
 			}
 			e.Node = ne
 			if !p.Network.CNIDisabled && p.Network.CNIProvider == "calico" {
-				e.Calico = &CalicoExpect{}
-				if p.Network.Mode == plan.ModeRouted {
-					for _, o := range p.Nodes {
-						if o != n && o.IsKubernetesNode() {
-							e.Calico.BGPPeers = append(e.Calico.BGPPeers, o.InternalIP.String())
-						}
-					}
-				}
+				e.Calico = calicoExpect(p, n)
 			}
 		}
 		targets = append(targets, t)

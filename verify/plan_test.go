@@ -71,11 +71,11 @@ func TestFromPlanFillsWhatThePlanDecides(t *testing.T) {
 			Provisioner: "cloud-init", RenewBefore: 720 * time.Hour,
 			APIServer: &APIServerExpect{URL: "https://10.10.0.21:6443"},
 			Node:      &NodeExpect{Name: "master1"},
-			Calico:    &CalicoExpect{BGPPeers: []string{"10.10.0.22", "10.10.0.31", "10.10.0.32", "10.10.0.33"}}}},
+			Calico:    &CalicoExpect{BGPPeers: []string{"10.10.0.22", "10.10.0.31", "10.10.0.32", "10.10.0.33"}, BirdInPod: true, ASNumber: 64511}}},
 		"worker2": {Host: "worker2", Addr: "127.0.0.1:2232", User: "kismaticuser", Roles: []string{"worker"}, Expect: Expectations{
 			Provisioner: "cloud-init", RenewBefore: 720 * time.Hour,
 			Node:   &NodeExpect{Name: "worker2", Labels: map[string]string{"example.com/gpu": "true"}, Taints: []string{"example.com/gpu=true:NoSchedule"}},
-			Calico: &CalicoExpect{BGPPeers: []string{"10.10.0.21", "10.10.0.22", "10.10.0.31", "10.10.0.33"}}}},
+			Calico: &CalicoExpect{BGPPeers: []string{"10.10.0.21", "10.10.0.22", "10.10.0.31", "10.10.0.33"}, BirdInPod: true, ASNumber: 64511}}},
 	}
 	for _, tg := range targets {
 		w, ok := want[tg.Host]
@@ -106,15 +106,18 @@ func TestFromPlanFillsWhatThePlanDecides(t *testing.T) {
 	}
 }
 
-func TestFromPlanOverlayModeHasNoBGPPeers(t *testing.T) {
+// TestFromPlanOverlayModeChecksTheTunnelAndTheMesh: IP-in-IP routes are learnt over the
+// same BGP full mesh, so overlay mode checks the sessions and tunl0.
+func TestFromPlanOverlayModeChecksTheTunnelAndTheMesh(t *testing.T) {
 	targets, err := FromPlan(loadExample(t, "minimal.yaml"), PlanInputs{})
 	must(t, err)
+	want := map[string]*CalicoExpect{
+		"master1": {BGPPeers: []string{"10.10.0.31"}, BirdInPod: true, ASNumber: 64511, Tunnel: "tunl0"},
+		"worker1": {BGPPeers: []string{"10.10.0.21"}, BirdInPod: true, ASNumber: 64511, Tunnel: "tunl0"},
+	}
 	for _, tg := range targets {
-		if c := tg.Expect.Calico; c != nil && len(c.BGPPeers) > 0 {
-			t.Errorf("%s: BGP peers %v in overlay mode", tg.Host, c.BGPPeers)
-		}
-		if tg.Host == "worker1" && tg.Expect.Calico == nil {
-			t.Error("worker1 has no Calico expectations")
+		if d := cmp.Diff(want[tg.Host], tg.Expect.Calico); d != "" {
+			t.Errorf("%s Calico (-want +got)\n%s", tg.Host, d)
 		}
 	}
 }

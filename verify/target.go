@@ -186,9 +186,19 @@ type CalicoExpect struct {
 	// or ["birdcl", "-s", "/var/run/calico/bird.ctl", "show", "protocols"]. A peer is up
 	// when a line naming it (by IP, or as BIRD's Mesh_10_0_0_2) says Established.
 	BGPCmd []string
-	// BGPPeers are the peer addresses whose sessions must be Established (routed mode: the
-	// other nodes' internal IPs). Empty skips the BGP part.
+	// BGPPeers are the peer addresses whose sessions must be Established (the other
+	// Calico nodes' internal IPs: the full mesh). Empty skips the BGP part.
 	BGPPeers []string
+	// BirdInPod reads BIRD's sessions inside this node's calico-node pod through a master
+	// (kubectl exec … -- birdcl -s /var/run/calico/bird.ctl show protocols all, see
+	// BirdCommand), with each session's neighbour AS, instead of BGPCmd on the node.
+	BirdInPod bool
+	// ASNumber, when not 0, is the AS every BGP session's neighbour must have: the
+	// cluster's (a full mesh is internal BGP, one AS).
+	ASNumber uint32
+	// Tunnel, when set, is the IP-in-IP device that must be up with an address on the
+	// node (overlay mode: tunl0).
+	Tunnel string
 }
 
 // ParseHostKey reads an SSH public key in authorized_keys form ("ssh-ed25519 AAAA…

@@ -272,6 +272,30 @@ func TestEachCheckFailsAndSaysWhy(t *testing.T) {
 		{"BGP peer not established", func(f *fixtureNode) {
 			f.file("calico/protocols", "BIRD v0.3.3+birdv1.6.8 ready.\nname     proto    table    state  since       info\nMesh_10_0_0_22 BGP      master   up     09:27:18    Established\nMesh_10_0_0_31 BGP      master   start  09:27:19    Connect\n")
 		}, "calico", Fail, []string{"1 of 2 peers: 10.0.0.31 (Connect)"}, nil},
+		{"BIRD in the calico-node pod: every peer Established in the plan's AS", func(f *fixtureNode) {
+			birdInPodFixture(f, "bird-routed-established.txt")
+		}, "calico", Pass, []string{"BGP established in AS 64511 with 10.10.0.31, 10.10.0.32"}, nil},
+		{"BIRD in the calico-node pod: a peer refuses", func(f *fixtureNode) {
+			birdInPodFixture(f, "bird-one-peer-down.txt")
+		}, "calico", Fail, []string{"1 of 2 peers", "10.10.0.32: Active (Mesh_10_10_0_32)", "calico-node-1x7k2q"}, nil},
+		{"BIRD in the calico-node pod: the mesh runs under another AS", func(f *fixtureNode) {
+			birdInPodFixture(f, "bird-wrong-as.txt")
+		}, "calico", Fail, []string{"2 of 2 peers", "10.10.0.31: neighbour AS 64512, the plan's is 64511"}, nil},
+		{"BIRD in the calico-node pod cannot be asked", func(f *fixtureNode) {
+			birdInPodFixture(f, "")
+		}, "calico", Fail, []string{"cannot read BIRD's sessions in calico-node-1x7k2q", "container not found"}, nil},
+		{"overlay: tunl0 up with its address", func(f *fixtureNode) {
+			tunnelFixture(f, "tunl0-link-up.txt", "tunl0-addr.txt")
+		}, "calico", Pass, []string{"tunl0 up"}, nil},
+		{"overlay: tunl0 down", func(f *fixtureNode) {
+			tunnelFixture(f, "tunl0-link-down.txt", "")
+		}, "calico", Fail, []string{"tunl0 is down (flags <NOARP>)"}, nil},
+		{"overlay: no tunl0", func(f *fixtureNode) {
+			tunnelFixture(f, "", "")
+		}, "calico", Fail, []string{"tunl0 does not exist"}, nil},
+		{"overlay: tunl0 without an address", func(f *fixtureNode) {
+			tunnelFixture(f, "tunl0-link-up.txt", "")
+		}, "calico", Fail, []string{"tunl0 has no IPv4 address"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -142,20 +142,25 @@ func build(ctx context.Context, project, version, cacheDir, gomod string, log io
 	if err := compile(work, out); err != nil {
 		return "", fmt.Errorf("%s %s: build: %w", project, version, err)
 	}
-	sums, err := checksums(out)
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(out, "SHA256SUMS"), sums, 0o644); err != nil {
-		return "", err
-	}
-	if err := os.RemoveAll(final); err != nil {
-		return "", err
-	}
-	if err := os.Rename(out, final); err != nil {
+	if err := seal(out, final); err != nil {
 		return "", err
 	}
 	return final, nil
+}
+
+// seal writes out's SHA256SUMS, which marks a finished build, and moves out to final.
+func seal(out, final string) error {
+	sums, err := checksums(out)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "SHA256SUMS"), sums, 0o644); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(final); err != nil {
+		return err
+	}
+	return os.Rename(out, final)
 }
 
 // checksums writes "sum  name" lines for every file in dir, sorted by name.

@@ -1,0 +1,505 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/kisgen/kisgen/internal/binbuild"
+	"github.com/kisgen/kisgen/mirror"
+	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/roles"
+)
+
+// TestCalicoCluster boots 1 etcd, 1 master and 2 workers with Calico in the mode
+// KISGEN_E2E_CALICO names (routed or overlay; unset skips the test), everything from the
+// loopback mirror `kisgen mirror build` made from source (KISGEN_SOURCES, default
+// ../shared/src), and checks over SSH and the API, independently of verify's code: BGP
+// Established between every pair of Calico nodes under the plan's AS, a pod on one
+// worker reaching a pod on the other (routed: a BGP route, no tunnel; overlay: through
+// tunl0), a ClusterIP Service answering from a node and a pod, CoreDNS resolving it
+// (when the mirror has CoreDNS), and a NetworkPolicy that denies a client and one that
+// lets it through. The workload is a tiny HTTP server the test builds itself.
+func TestCalicoCluster(t *testing.T) {
+	mode := os.Getenv("KISGEN_E2E_CALICO")
+	if mode == "" {
+		t.Skip("KISGEN_E2E_CALICO is not set (routed or overlay)")
+	}
+	if mode != string(plan.ModeRouted) && mode != string(plan.ModeOverlay) {
+		t.Fatalf("KISGEN_E2E_CALICO=%q: want routed or overlay", mode)
+	}
+	base := 2800
+	if b, err := strconv.Atoi(os.Getenv("KISGEN_E2E_SSH_BASE")); err == nil {
+		base = b
+	}
+	runCalicoCluster(t, plan.CalicoMode(mode), base)
+}
+
+// httpdSource is the workload: `httpd` serves "hello from HOSTNAME" on :8080;
+// `httpd get URL` prints what URL answers (exit 1 after 5 s without an answer);
+// `httpd sleep` waits, as a client pod to exec into.
+const httpdSource = `package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 2 && os.Args[1] == "get" {
+		c := http.Client{Timeout: 5 * time.Second}
+		r, err := c.Get(os.Args[2])
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		b, _ := io.ReadAll(r.Body)
+		fmt.Print(string(b))
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "sleep" {
+		select {}
+	}
+	host, _ := os.Hostname()
+	http.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintf(w, "hello from %s\n", host) })
+	fmt.Println(http.ListenAndServe(":8080", nil))
+	os.Exit(1)
+}
+`
+
+const httpdRef = "kisgen.local/e2e-httpd:1"
+
+// writeHTTPDArchive builds the workload statically and packs it as an image archive.
+func writeHTTPDArchive(t *testing.T, work, dst string) {
+	t.Helper()
+	src := filepath.Join(work, "httpd-src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{"go.mod": "module kisgen.local/httpd\n\ngo 1.22\n", "main.go": httpdSource} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", "httpd", ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOWORK=off", "GOFLAGS=-mod=mod")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the workload: %v\n%s", err, out)
+	}
+	bin, err := os.ReadFile(filepath.Join(src, "httpd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := mirror.WriteImageArchive(&buf, mirror.ImageSpec{Ref: httpdRef, Entrypoint: []string{"/httpd"},
+		Files: []mirror.ArchiveFile{{Name: "httpd", Mode: 0o755, Data: bin}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeCalicoPlan is the minimal example with a second worker, Calico in mode, the
+// loopback mirror and every image archive the cluster needs: pause, the workload and
+// each add-on image kisgen builds (roles.ClusterImages). DNS stays on only when CoreDNS
+// is among them; it reports whether it is.
+func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort, sshBase int, imageDir string, dns bool) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(), "examples", "minimal.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["cluster"].(map[string]any)["name"] = "e2e-calico-" + string(mode)
+	w := doc["worker"].(map[string]any)
+	w["expected_count"] = 2
+	w["nodes"] = append(w["nodes"].([]any), map[string]any{"host": "worker2", "ip": "10.10.0.32"})
+	doc["add_ons"] = map[string]any{
+		"cni":            map[string]any{"provider": "calico", "options": map[string]any{"calico": map[string]any{"mode": string(mode), "as_number": 64600}}},
+		"dns":            map[string]any{"disable": !dns},
+		"metrics_server": map[string]any{"disable": true},
+		"dashboard":      map[string]any{"disable": true},
+	}
+	// The Calico release kisgen builds from source.
+	doc["versions"] = map[string]any{"calico": binbuild.CalicoVersion}
+	doc["mirror"] = map[string]any{"url": fmt.Sprintf("http://10.0.2.100:%d", mirrorPort), "checksums": "mirror/SHA256SUMS"}
+	accel := os.Getenv("KISGEN_E2E_ACCEL")
+	if accel == "" {
+		accel = "auto"
+	}
+	doc["provider"] = map[string]any{"name": "qemu", "qemu": map[string]any{"image": imageDir, "ssh_base_port": sshBase, "accel": accel}}
+	// The archives depend on the plan itself (its versions, its add-ons).
+	write := func() {
+		out, err := yaml.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write()
+	p := loadPlan(t, dst)
+	archives := []string{"images/pause-" + p.Versions.Pause + ".tar", "images/e2e-httpd.tar"}
+	for _, img := range roles.ClusterImages(p) {
+		archives = append(archives, img.Archive)
+	}
+	doc["mirror"].(map[string]any)["image_archives"] = archives
+	write()
+}
+
+func loadPlan(t *testing.T, file string) *plan.Plan {
+	t.Helper()
+	p, rep, err := plan.Load(file)
+	if err != nil || p == nil || len(p.Nodes) == 0 {
+		t.Fatalf("plan %s: %v %v", file, err, rep)
+	}
+	return p
+}
+
+func runCalicoCluster(t *testing.T, mode plan.CalicoMode, sshBase int) {
+	ph := &phases{t: t}
+	tAll := time.Now()
+	root := repoRoot()
+	name := "calico-" + string(mode)
+	work := filepath.Join(root, ".cache", "e2e", name)
+	if err := os.MkdirAll(filepath.Dir(work), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(work+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatalf("another e2e run of %s is in progress (%s is locked): %v", name, work+".lock", err)
+	}
+	if err := os.RemoveAll(work); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(work, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logFile := filepath.Join(work, "logs", "kisgen.log")
+	planFile := filepath.Join(work, "kismatic-cluster.yaml")
+	mirrorDir := filepath.Join(work, "mirror")
+	imageDir := filepath.Join(root, ".cache", "images", "debian-12")
+	sources := os.Getenv(mirror.SourcesEnv)
+	if sources == "" {
+		sources = filepath.Join(root, "..", "shared", "src")
+	}
+	t.Logf("work directory (kept for inspection): %s", work)
+	kisgen(t)
+
+	signer := writeKey(t, work)
+	mirrorPort := freePort(t)
+	writeCalicoPlan(t, planFile, mode, mirrorPort, sshBase, imageDir, true)
+	p := loadPlan(t, planFile)
+	dns := false
+	for _, img := range roles.ClusterImages(p) {
+		dns = dns || strings.Contains(img.Component, "coredns")
+	}
+	if !dns {
+		t.Log("the mirror has no CoreDNS image (roles.ClusterImages): cluster DNS off, its check skipped")
+		writeCalicoPlan(t, planFile, mode, mirrorPort, sshBase, imageDir, false)
+		p = loadPlan(t, planFile)
+	}
+	writePauseArchive(t, work, mirrorDir, p)
+	writeHTTPDArchive(t, work, filepath.Join(mirrorDir, "images", "e2e-httpd.tar"))
+
+	t0 := time.Now()
+	run(t, work, logFile, commandWait, "image", "build", "--os", "debian-12", "--cache", filepath.Join(root, ".cache", "images"), "--out", imageDir)
+	ph.add("image build", time.Since(t0))
+	t0 = time.Now()
+	run(t, work, logFile, commandWait, "mirror", "build", "-f", planFile, "--out", mirrorDir, "--cache", filepath.Join(root, ".cache", "bin"), "--sources", sources)
+	ph.add("mirror build", time.Since(t0))
+	stopMirror := serveMirror(t, work, mirrorDir, mirrorPort)
+	defer stopMirror()
+	run(t, work, logFile, commandWait, "validate", "-f", planFile)
+	run(t, work, logFile, commandWait, "render", "-f", planFile)
+
+	var destroyOnce sync.Once
+	destroy := func() {
+		destroyOnce.Do(func() {
+			collectConsoles(t, p, work)
+			if err := runErr(t, work, logFile, 5*time.Minute, "provision", "qemu", "-f", planFile, "--destroy"); err != nil {
+				t.Errorf("destroy: %v", err)
+			}
+		})
+	}
+	t.Cleanup(destroy)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer func() { signal.Stop(sigs); close(sigs) }()
+	go func() {
+		if _, ok := <-sigs; ok {
+			fmt.Fprintln(os.Stderr, "e2e: interrupted: destroying the VMs")
+			destroy()
+			stopMirror()
+			os.Exit(2)
+		}
+	}()
+	tBoot := time.Now()
+	addr := provision(t, ph, work, logFile, planFile, len(p.Nodes))
+	t0 = time.Now()
+	if err := waitInstalled(t, p, addr, signer, verifyWait); err != nil {
+		dumpNodes(t, p, addr, signer)
+		t.Fatal(err)
+	}
+	ph.add("install (status done)", time.Since(t0))
+	t0 = time.Now()
+	if err := runErr(t, work, logFile, verifyWait+5*time.Minute, "verify", "-f", planFile, "--wait", "20m", "--interval", "30s",
+		"--dial-timeout", "60s", "--command-timeout", "3m", "--concurrency", "4"); err != nil {
+		dumpNodes(t, p, addr, signer)
+		t.Fatal(err)
+	}
+	ph.add("verify --wait", time.Since(t0))
+	ph.add("boot to verified", time.Since(tBoot))
+
+	c := &calicoCluster{t: t, p: p, addr: addr, key: signer}
+	t0 = time.Now()
+	c.checkBGP()
+	ph.add("BGP mesh", time.Since(t0))
+	t0 = time.Now()
+	c.checkTraffic(mode, dns)
+	ph.add("pods, Service, DNS, policy", time.Since(t0))
+	ph.add("total", time.Since(tAll))
+	var sum bytes.Buffer
+	ph.summary(&sum, fmt.Sprintf("e2e %s: %d nodes, accel %s", name, len(p.Nodes), accelOf(work)))
+	t.Log("\n" + sum.String())
+	if f, err := os.OpenFile(filepath.Join(root, ".cache", "e2e", "timings.txt"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+		f.Write(sum.Bytes())
+		f.Close()
+	}
+}
+
+type calicoCluster struct {
+	t    *testing.T
+	p    *plan.Plan
+	addr map[string]string
+	key  ssh.Signer
+}
+
+func (c *calicoCluster) on(host, cmd string) (string, error) {
+	return sshRun(c.addr[host], c.p.SSH.User, c.key, cmd)
+}
+
+func (c *calicoCluster) kubectl(args string) (string, error) {
+	master := c.p.NodesWith(plan.RoleMaster)[0]
+	return c.on(master.Host, "sudo "+roles.BinDir+"/kubectl --kubeconfig "+roles.AdminKubeconfig+" "+args)
+}
+
+// apply creates a document given as JSON (kubectl reads JSON as YAML).
+func (c *calicoCluster) apply(doc string) {
+	c.t.Helper()
+	master := c.p.NodesWith(plan.RoleMaster)[0]
+	if out, err := c.on(master.Host, "echo "+shellQuote(doc)+" | sudo "+roles.BinDir+"/kubectl --kubeconfig "+roles.AdminKubeconfig+" apply -f -"); err != nil {
+		c.t.Fatalf("apply: %v\n%s\n%s", err, out, doc)
+	}
+}
+
+// checkBGP asks BIRD in every calico-node pod for its sessions: every other Calico node
+// must be Established with the plan's AS as its neighbour's.
+func (c *calicoCluster) checkBGP() {
+	c.t.Helper()
+	out, err := c.kubectl("-n kube-system get pods -l k8s-app=calico-node -o jsonpath='{range .items[*]}{.spec.nodeName} {.metadata.name}{\"\\n\"}{end}'")
+	if err != nil {
+		c.t.Fatalf("calico-node pods: %v\n%s", err, out)
+	}
+	pods := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(l); len(f) == 2 {
+			pods[f[0]] = f[1]
+		}
+	}
+	var calicoNodes []*plan.Node
+	for _, n := range c.p.Nodes {
+		if n.IsKubernetesNode() {
+			calicoNodes = append(calicoNodes, n)
+		}
+	}
+	as := strconv.FormatUint(uint64(c.p.Network.ASNumber), 10)
+	for _, n := range calicoNodes {
+		pod, ok := pods[n.Host]
+		if !ok {
+			c.t.Errorf("%s: no calico-node pod (%v)", n.Host, pods)
+			continue
+		}
+		text, err := c.kubectl("-n kube-system exec " + pod + " -c calico-node -- birdcl -s /var/run/calico/bird.ctl show protocols all")
+		if err != nil {
+			c.t.Errorf("%s: birdcl: %v\n%s", n.Host, err, text)
+			continue
+		}
+		c.t.Logf("%s BIRD:\n%s", n.Host, text)
+		// Each session: "Mesh_10_10_0_31 BGP master up … Established", then its
+		// "Neighbor address:" and "Neighbor AS:" lines.
+		state, neighborAS := map[string]string{}, map[string]string{}
+		peer := ""
+		for _, l := range strings.Split(text, "\n") {
+			f := strings.Fields(l)
+			switch {
+			case len(f) >= 6 && f[1] == "BGP":
+				peer = strings.ReplaceAll(strings.SplitN(f[0], "_", 2)[1], "_", ".")
+				state[peer] = f[5]
+			case len(f) == 3 && f[0] == "Neighbor" && f[1] == "AS:":
+				neighborAS[peer] = f[2]
+			}
+		}
+		for _, o := range calicoNodes {
+			ip := o.InternalIP.String()
+			if o == n {
+				continue
+			}
+			if state[ip] != "Established" || neighborAS[ip] != as {
+				c.t.Errorf("%s → %s: BGP %q, neighbour AS %q, want Established in AS %s", n.Host, o.Host, state[ip], neighborAS[ip], as)
+			}
+		}
+	}
+}
+
+type podInfo struct{ name, node, ip string }
+
+// checkTraffic runs two servers (one per worker) and a client next to the first, then
+// checks pod to pod across nodes, the path the traffic takes, a Service from a node and
+// a pod, DNS, and NetworkPolicies.
+func (c *calicoCluster) checkTraffic(mode plan.CalicoMode, dns bool) {
+	c.t.Helper()
+	workers := c.p.NodesWith(plan.RoleWorker)
+	if len(workers) < 2 {
+		c.t.Fatal("the plan needs 2 workers")
+	}
+	pod := func(name, node, role string, args []string) string {
+		return fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":%q,"namespace":"default","labels":{"app":%q,"name":%q}},
+"spec":{"nodeName":%q,"containers":[{"name":"c","image":%q,"imagePullPolicy":"Never","args":%s,"ports":[{"containerPort":8080}]}]}}`,
+			name, role, name, node, httpdRef, jsonList(args))
+	}
+	c.apply(pod("server-a", workers[0].Host, "web", nil))
+	c.apply(pod("server-b", workers[1].Host, "web", nil))
+	c.apply(pod("client", workers[0].Host, "client", []string{"sleep"}))
+	pods := map[string]podInfo{}
+	deadline := time.Now().Add(podWait)
+	for _, name := range []string{"server-a", "server-b", "client"} {
+		for {
+			out, err := c.kubectl("get pod " + name + " -o jsonpath={.status.phase}/{.status.podIP}")
+			if err == nil && strings.HasPrefix(out, "Running/") && len(out) > len("Running/") {
+				pods[name] = podInfo{name: name, ip: strings.TrimSpace(strings.TrimPrefix(out, "Running/"))}
+				break
+			}
+			if time.Now().After(deadline) {
+				desc, _ := c.kubectl("describe pod " + name)
+				c.t.Fatalf("pod %s not Running after %s (%s):\n%s", name, podWait, out, desc)
+			}
+			time.Sleep(10 * time.Second)
+		}
+	}
+	get := func(url string) (string, error) { return c.kubectl("exec client -- /httpd get " + url) }
+
+	// Pod to pod across nodes.
+	b := pods["server-b"].ip
+	if out, err := get("http://" + b + ":8080/"); err != nil || !strings.Contains(out, "hello from server-b") {
+		c.t.Errorf("client on %s → server-b on %s (%s): %v %q", workers[0].Host, workers[1].Host, b, err, out)
+	}
+	// The path: routed mode learns server-b's block over BGP and sends it straight to
+	// worker2; overlay mode sends it into tunl0.
+	route, err := c.on(workers[0].Host, "ip route get "+b)
+	switch {
+	case err != nil:
+		c.t.Errorf("ip route get %s on %s: %v %s", b, workers[0].Host, err, route)
+	case mode == plan.ModeRouted && (strings.Contains(route, "tunl0") || !strings.Contains(route, "via "+workers[1].InternalIP.String())):
+		c.t.Errorf("routed mode: %s reaches %s by %q, want via %s without a tunnel", workers[0].Host, b, route, workers[1].InternalIP)
+	case mode == plan.ModeOverlay && !strings.Contains(route, "dev tunl0"):
+		c.t.Errorf("overlay mode: %s reaches %s by %q, want dev tunl0", workers[0].Host, b, route)
+	}
+	c.t.Logf("%s → %s: %s", workers[0].Host, b, strings.TrimSpace(route))
+
+	// A ClusterIP Service, from a node and from a pod.
+	c.apply(`{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"default"},"spec":{"selector":{"app":"web"},"ports":[{"port":80,"targetPort":8080}]}}`)
+	ip, err := c.kubectl("get service web -o jsonpath={.spec.clusterIP}")
+	ip = strings.TrimSpace(ip)
+	if err != nil || ip == "" {
+		c.t.Fatalf("service web: %v %q", err, ip)
+	}
+	var out string
+	for i := 0; i < 10; i++ {
+		if out, err = c.on(workers[1].Host, "curl -sS --max-time 5 http://"+ip+"/"); err == nil && strings.Contains(out, "hello from server-") {
+			break
+		}
+		time.Sleep(5 * time.Second)
+	}
+	if err != nil || !strings.Contains(out, "hello from server-") {
+		c.t.Errorf("Service %s from node %s: %v %q", ip, workers[1].Host, err, out)
+	}
+	if out, err := get("http://" + ip + "/"); err != nil || !strings.Contains(out, "hello from server-") {
+		c.t.Errorf("Service %s from pod client: %v %q", ip, err, out)
+	}
+	if dns {
+		if out, err := get("http://web.default.svc.cluster.local/"); err != nil || !strings.Contains(out, "hello from server-") {
+			c.t.Errorf("web.default.svc.cluster.local from pod client: %v %q", err, out)
+		}
+	}
+
+	// NetworkPolicy: only pods named "friend" may reach the servers, so client is
+	// denied; then a second policy lets client in.
+	c.apply(`{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"web-friends","namespace":"default"},
+"spec":{"podSelector":{"matchLabels":{"app":"web"}},"policyTypes":["Ingress"],"ingress":[{"from":[{"podSelector":{"matchLabels":{"name":"friend"}}}]}]}}`)
+	denied := false
+	for i := 0; i < 12 && !denied; i++ {
+		_, err := get("http://" + b + ":8080/")
+		denied = err != nil
+		if !denied {
+			time.Sleep(5 * time.Second)
+		}
+	}
+	if !denied {
+		c.t.Error("a NetworkPolicy that admits only name=friend did not block client")
+	}
+	c.apply(`{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"web-client","namespace":"default"},
+"spec":{"podSelector":{"matchLabels":{"app":"web"}},"policyTypes":["Ingress"],"ingress":[{"from":[{"podSelector":{"matchLabels":{"name":"client"}}}],"ports":[{"port":8080}]}]}}`)
+	allowed := false
+	for i := 0; i < 12 && !allowed; i++ {
+		out, err := get("http://" + b + ":8080/")
+		allowed = err == nil && strings.Contains(out, "hello from server-b")
+		if !allowed {
+			time.Sleep(5 * time.Second)
+		}
+	}
+	if !allowed {
+		c.t.Error("a NetworkPolicy that admits name=client did not let client through")
+	}
+}
+
+func jsonList(s []string) string {
+	if len(s) == 0 {
+		return "[]"
+	}
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = strconv.Quote(v)
+	}
+	return "[" + strings.Join(q, ",") + "]"
+}

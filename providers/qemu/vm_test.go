@@ -207,9 +207,13 @@ runcmd:
 	if out, err := sshRun("127.0.0.1:2390", "tester", signer, "curl -sS -m 5 http://10.0.2.2:"+port+"/SHA256SUMS"); err == nil {
 		t.Errorf("the guest reached the host beyond the forward: %s", out)
 	}
-	bake := run("127.0.0.1:2391", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/bridge/bridge-nf-call-iptables; test -x /opt/cni/bin/bridge && echo cni; "+
-		"systemctl is-enabled apt-daily.timer || true; grep -c '\"name\"' /etc/kisgen/image-manifest.json")
-	if want := "1\n1\ncni\nmasked\n5"; bake != want {
+	// The base image holds no container runtime (Debian's containerd 1.6 and runc 1.1 are
+	// past their support): nodes install the plan's pinned releases, so its manifest lists
+	// no component.
+	bake := run("127.0.0.1:2391", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/bridge/bridge-nf-call-iptables; "+
+		"test -e /opt/cni/bin/bridge || test -e /usr/bin/containerd || test -e /usr/sbin/runc || echo no-runtime; "+
+		"systemctl is-enabled apt-daily.timer || true; grep -c '\"name\"' /etc/kisgen/image-manifest.json || true")
+	if want := "1\n1\nno-runtime\nmasked\n0"; bake != want {
 		t.Errorf("bake settings on node2:\n%s\nwant:\n%s", bake, want)
 	}
 

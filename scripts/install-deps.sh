@@ -4,7 +4,9 @@
 #
 #   scripts/install-deps.sh test          what `make test` runs for real (validators, sshd…)
 #   scripts/install-deps.sh vm            what booting local VMs needs (make local-cluster)
-#   scripts/install-deps.sh e2e           vm, and what `make e2e` adds (iPXE ROMs, socat)
+#   scripts/install-deps.sh build         what `kisgen mirror build` compiles with (runc's
+#                                         static libseccomp, BIRD's autotools, bison, flex)
+#   scripts/install-deps.sh e2e           vm, and what `make e2e` adds (iPXE ROMs, socat, build)
 #   scripts/install-deps.sh --list SET…   print the packages, one a line, and exit
 #
 # Only missing packages are installed (dpkg-query says which), with apt-get, as root or
@@ -32,12 +34,16 @@ set -euo pipefail
 #   dnsmasq-base                `dnsmasq --test` checks the PXE bundle's configurations
 #   packer                      `packer validate` checks the templates `kisgen packer` writes
 #   ca-certificates sudo        HTTPS to the module proxy; the Ignition apply test's root step
+#   groff-base                  formats the man pages `kisgen docs man` writes
 test_packages=(make openssh-client openssh-server openssl cloud-init systemd ignition bash zsh fish
-	curl iproute2 python3 shellcheck dnsmasq-base packer ca-certificates sudo)
+	curl iproute2 python3 shellcheck dnsmasq-base packer ca-certificates sudo groff-base)
+# `kisgen mirror build`: runc is linked statically with seccomp (cgo: libseccomp's static
+# library, found through pkg-config); Calico's BIRD is built with autotools, bison and flex.
+build_packages=(pkg-config libseccomp-dev autoconf automake bison flex libreadline-dev)
 # Local VMs: qemu, the node image (mmdebstrap, mkfs.ext4 -d, qemu-img) and its seed ISO.
 vm_packages=(qemu-system-x86 qemu-utils genisoimage mmdebstrap e2fsprogs)
 # `make e2e` also boots through iPXE (its ROMs) and talks to a VM's serial line (socat).
-e2e_packages=("${vm_packages[@]}" ipxe-qemu socat)
+e2e_packages=("${vm_packages[@]}" ipxe-qemu socat "${build_packages[@]}")
 
 list=""
 if [ "${1:-}" = --list ]; then
@@ -45,7 +51,7 @@ if [ "${1:-}" = --list ]; then
 	shift
 fi
 if [ $# -eq 0 ]; then
-	echo "usage: $0 [--list] test|vm|e2e..." >&2
+	echo "usage: $0 [--list] test|vm|build|e2e..." >&2
 	exit 2
 fi
 wanted=()
@@ -53,6 +59,7 @@ for set in "$@"; do
 	case "$set" in
 	test) wanted+=("${test_packages[@]}") ;;
 	vm) wanted+=("${vm_packages[@]}") ;;
+	build) wanted+=("${build_packages[@]}") ;;
 	e2e) wanted+=("${e2e_packages[@]}") ;;
 	*)
 		echo "install-deps.sh: unknown set $set (test, vm, e2e)" >&2

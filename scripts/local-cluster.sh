@@ -151,6 +151,9 @@ up() {
 	say "building the Debian 12 node image (kept in kisgen's per-user cache after the first build)"
 	"$kisgen" image build --os debian-12
 	say "building the binaries mirror from the Go module proxy (built once into kisgen's per-user cache)"
+	# What mirror build compiles with (runc links libseccomp statically): installed, or the
+	# one command to run is printed and the script stops.
+	"$root/scripts/install-deps.sh" build || [ $? = 3 ] || exit 1
 	"$kisgen" mirror build -f "$planfile" --out "$dir/mirror" --pause-image
 	start_mirror
 	render "$planfile"

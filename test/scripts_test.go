@@ -125,7 +125,7 @@ func TestInstallDepsDecides(t *testing.T) {
 		noCalls   bool
 		outputHas string
 	}{
-		{name: "everything installed: nothing to do", host: host{apt: true, root: true, installed: strings.Fields("make openssh-client openssh-server openssl cloud-init systemd ignition bash zsh fish curl iproute2 python3 shellcheck dnsmasq-base packer ca-certificates sudo")},
+		{name: "everything installed: nothing to do", host: host{apt: true, root: true, installed: strings.Fields("make openssh-client openssh-server openssl cloud-init systemd ignition bash zsh fish curl iproute2 python3 shellcheck dnsmasq-base packer ca-certificates sudo groff-base")},
 			noCalls: true},
 		{name: "root installs only what is missing", host: host{apt: true, root: true, installed: []string{"make", "bash", "openssl"}},
 			calls: []string{"apt-get update -q", install + " openssh-client openssh-server cloud-init"}},

@@ -2,6 +2,10 @@
 # `make test-race` and `make e2e`. See docs/development.md.
 
 GO       ?= go
+# The source tarballs Calico and its BIRD are built from (the Go module proxy does not serve
+# Calico): KISGEN_SOURCES, else ../shared/src beside the checkout when it is there.
+KISGEN_SOURCES ?= $(wildcard $(abspath $(CURDIR)/../shared/src))
+export KISGEN_SOURCES
 FUZZTIME ?= 10m
 
 .PHONY: build local-cluster local-cluster-down test test-deps test-race examples vet fmt-check fuzz-short fuzz bench generate e2e e2e-baked clean

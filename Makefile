@@ -8,7 +8,7 @@ KISGEN_SOURCES ?= $(wildcard $(abspath $(CURDIR)/../shared/src))
 export KISGEN_SOURCES
 FUZZTIME ?= 10m
 
-.PHONY: build local-cluster local-cluster-down test test-deps test-race examples vet fmt-check fuzz-short fuzz bench generate e2e e2e-baked clean
+.PHONY: build local-cluster local-cluster-down test test-deps test-race examples vet fmt-check fuzz-short fuzz bench generate e2e e2e-calico e2e-overlay e2e-baked clean
 
 ## build: the kisgen binary in bin/
 build:
@@ -88,6 +88,15 @@ e2e:
 	KISGEN_VM_TESTS=1 $(GO) test -count=1 -timeout 30m -v -run '^TestProvisionBootsVMsOnPrivateNetwork$$' ./providers/qemu/
 	$(GO) test -tags e2e -count=1 -timeout 60m -v ./providers/pxe/
 	KISGEN_E2E_PLANS=$(E2E_PLANS) $(GO) test -tags e2e -count=1 -timeout 170m -v ./test/e2e/...
+
+## e2e-calico: 1 etcd, 1 master and 2 workers with Calico routed (BGP, the plan's AS), built
+##      from the source tarballs in KISGEN_SOURCES: BGP mesh, pod to pod, a Service, CoreDNS,
+##      NetworkPolicy (slow; test/e2e/calico_test.go). e2e-overlay: the same with IP-in-IP.
+e2e-calico:
+	KISGEN_E2E_CALICO=routed $(GO) test -tags e2e -count=1 -timeout 150m -v -run '^TestCalicoCluster$$' ./test/e2e/
+
+e2e-overlay:
+	KISGEN_E2E_CALICO=overlay $(GO) test -tags e2e -count=1 -timeout 150m -v -run '^TestCalicoCluster$$' ./test/e2e/
 
 ## e2e-baked: bake the qemu image with Packer from `kisgen packer`, then boot a cluster from it
 ##      with no mirror and downloads disabled, and verify it (slow; needs packer; docs/packer.md)

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"github.com/kisgen/kisgen/internal/cachedir"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -208,7 +209,7 @@ func runCalicoCluster(t *testing.T, mode plan.CalicoMode, sshBase int) {
 	logFile := filepath.Join(work, "logs", "kisgen.log")
 	planFile := filepath.Join(work, "kismatic-cluster.yaml")
 	mirrorDir := filepath.Join(work, "mirror")
-	imageDir := filepath.Join(root, ".cache", "images", "debian-12")
+	imageDir := filepath.Join(userCache(t), cachedir.ImagesDir, "debian-12")
 	sources := os.Getenv(mirror.SourcesEnv)
 	if sources == "" {
 		sources = filepath.Join(root, "..", "shared", "src")
@@ -233,10 +234,10 @@ func runCalicoCluster(t *testing.T, mode plan.CalicoMode, sshBase int) {
 	writeHTTPDArchive(t, work, filepath.Join(mirrorDir, "images", "e2e-httpd.tar"))
 
 	t0 := time.Now()
-	run(t, work, logFile, commandWait, "image", "build", "--os", "debian-12", "--cache", filepath.Join(root, ".cache", "images"), "--out", imageDir)
+	run(t, work, logFile, commandWait, "image", "build", "--os", "debian-12", "--cache", userCache(t), "--out", imageDir)
 	ph.add("image build", time.Since(t0))
 	t0 = time.Now()
-	run(t, work, logFile, commandWait, "mirror", "build", "-f", planFile, "--out", mirrorDir, "--cache", filepath.Join(root, ".cache", "bin"), "--sources", sources)
+	run(t, work, logFile, commandWait, "mirror", "build", "-f", planFile, "--out", mirrorDir, "--cache", userCache(t), "--sources", sources)
 	ph.add("mirror build", time.Since(t0))
 	stopMirror := serveMirror(t, work, mirrorDir, mirrorPort)
 	defer stopMirror()

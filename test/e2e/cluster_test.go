@@ -626,7 +626,7 @@ func checkCluster(t *testing.T, p *plan.Plan, addr map[string]string, key ssh.Si
 		t.Fatal("no untainted worker for the pod")
 	}
 	ref := "registry.k8s.io/pause:" + p.Versions.Pause
-	if out, err := sshRun(addr[worker.Host], p.SSH.User, key, "sudo ctr -n k8s.io images ls -q"); err != nil || !strings.Contains(out, ref) {
+	if out, err := sshRun(addr[worker.Host], p.SSH.User, key, "sudo "+roles.BinDir+"/ctr -n k8s.io images ls -q"); err != nil || !strings.Contains(out, ref) {
 		t.Errorf("%s: %s not imported into containerd: %v\n%s", worker.Host, ref, err, out)
 	}
 	pod := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"e2e-pause","namespace":"default"},

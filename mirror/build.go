@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kisgen/kisgen/internal/filehash"
+
 	"github.com/kisgen/kisgen/internal/atomicfile"
 	"github.com/kisgen/kisgen/internal/binbuild"
 	"github.com/kisgen/kisgen/internal/cachedir"
@@ -246,7 +248,7 @@ func WriteChecksums(dir string) (*Result, error) {
 		if err != nil {
 			return err
 		}
-		sum, size, err := hashFile(p)
+		sum, size, err := filehash.SHA256(p)
 		if err != nil {
 			return err
 		}
@@ -278,14 +280,14 @@ func EtcdTarball(top, etcd, etcdctl string) ([]byte, error) {
 // place puts src at dst (a hard link when possible, else a copy) unless dst already has
 // the same content, and returns the sum.
 func place(src, dst string) (string, error) {
-	sum, _, err := hashFile(src)
+	sum, _, err := filehash.SHA256(src)
 	if err != nil {
 		return "", err
 	}
 	if sameFile(src, dst) {
 		return sum, nil
 	}
-	if have, _, err := hashFile(dst); err == nil && have == sum {
+	if have, _, err := filehash.SHA256(dst); err == nil && have == sum {
 		return sum, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -317,20 +319,6 @@ func writeIfChanged(p string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return atomicfile.WriteFile(p, data, perm)
-}
-
-func hashFile(p string) (string, int64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 func sha256Hex(b []byte) string {

@@ -21,7 +21,7 @@ func calicoImages(p *plan.Plan) []ClusterImage {
 	for _, c := range []struct{ comp, name string }{
 		{CompCalicoNode, "node"}, {CompCalicoCNI, "cni"}, {CompCalicoKubeControllers, "kube-controllers"},
 	} {
-		out = append(out, ClusterImage{Component: c.comp, Ref: "quay.io/calico/" + c.name + ":" + v, Archive: "images/" + c.comp + "-" + v + ".tar"})
+		out = append(out, ClusterImage{Component: c.comp, Ref: "quay.io/calico/" + c.name + ":" + v, Archive: ImageArchivePath(c.comp, v)})
 	}
 	return out
 }

@@ -8,13 +8,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/kisgen/kisgen/internal/flock"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/kisgen/kisgen/internal/filehash"
+	"github.com/kisgen/kisgen/internal/flock"
 )
 
 // Source is a source tarball kisgen builds from, pinned by its sha256.
@@ -189,7 +191,7 @@ func CalicoSources(dir string) (calico, bird string, err error) {
 	var paths []string
 	for _, s := range []Source{CalicoSource, BirdSource} {
 		p := filepath.Join(dir, s.File)
-		sum, err := fileSHA256(p)
+		sum, _, err := filehash.SHA256(p)
 		if err != nil {
 			return "", "", fmt.Errorf("%w: %s is needed to build Calico %s (sha256 %s): %v", ErrSources, p, CalicoVersion, s.SHA256, err)
 		}
@@ -420,17 +422,4 @@ func TarballSums(tgz, prefix string) (map[string]string, error) {
 		}
 		out[rel] = hex.EncodeToString(s.Sum(nil))
 	}
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/kisgen/kisgen/internal/filehash"
+
 	"github.com/kisgen/kisgen/internal/outdir"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
@@ -369,7 +371,7 @@ func (b *builder) link(src, rel string) {
 			return
 		}
 	}
-	sum, err := hashFile(dst)
+	sum, _, err := filehash.SHA256(dst)
 	if err != nil {
 		b.err = err
 		return
@@ -416,17 +418,4 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
-}
-
-func hashFile(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kisgen/kisgen/internal/binbuild"
+	"github.com/kisgen/kisgen/internal/binbuild/binbuildtest"
 	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/mirror/mirrortest"
 	"github.com/kisgen/kisgen/plan"
@@ -24,28 +24,9 @@ func fakeBinCache(t *testing.T) string {
 func fillBinCache(t *testing.T, cache string) {
 	t.Helper()
 	mirrortest.FakeCalico(t, cache, plan.DefaultCalicoVersion)
-	for dir, names := range map[string][]string{
-		"etcd-" + plan.DefaultEtcdVersion:                    {"etcd", "etcdctl"},
-		"kubernetes-" + plan.DefaultKubernetesVersion:        binbuild.KubernetesComponents,
-		"containerd-" + plan.DefaultContainerdVersion:        binbuild.ContainerdBinaries,
-		"runc-" + plan.DefaultRuncVersion:                    {"runc"},
-		"cni-plugins-" + plan.DefaultCNIPluginsVersion:       binbuild.CNIPlugins,
-		"coredns-" + plan.DefaultCoreDNSVersion:              {"coredns"},
-		"metrics-server-" + plan.DefaultMetricsServerVersion: {"metrics-server"},
-	} {
-		d := filepath.Join(cache, dir)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			if err := os.WriteFile(filepath.Join(d, n), []byte(n), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.WriteFile(filepath.Join(d, "SHA256SUMS"), []byte("built\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	binbuildtest.FakeBuilds(t, cache, plan.Versions{Etcd: plan.DefaultEtcdVersion, Kubernetes: plan.DefaultKubernetesVersion,
+		Containerd: plan.DefaultContainerdVersion, Runc: plan.DefaultRuncVersion, CNIPlugins: plan.DefaultCNIPluginsVersion,
+		CoreDNS: plan.DefaultCoreDNSVersion, MetricsServer: plan.DefaultMetricsServerVersion})
 }
 
 // TestMirrorBuildTakesRelativePathsAndTheCacheFromTheEnvironment runs mirror build from

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/plan/wizard"
+	"github.com/kisgen/kisgen/roles"
 )
 
 func newPlanCmd() *cobra.Command {
@@ -99,6 +100,13 @@ private key mode 0600, the public one KEY.pub) is created when it does not exist
 // writePlan creates the SSH key when missing, then checks and writes the plan.
 func writePlan(c *cobra.Command, file string, a *wizard.Answers, force bool) error {
 	out := c.OutOrStdout()
+	if a.ClusterImageArchives {
+		archives, err := clusterImageArchives(file, a)
+		if err != nil {
+			return failed(err)
+		}
+		a.ImageArchives = archives
+	}
 	p, opts := a.Plan()
 	opts.Header = a.Header()
 	data, err := wizard.Encode(p, opts)
@@ -134,6 +142,26 @@ func writePlan(c *cobra.Command, file string, a *wizard.Answers, force bool) err
 	}
 	fmt.Fprintf(out, "Next: kisgen validate -f %s, then kisgen render -f %s.\n", file, file)
 	return nil
+}
+
+// clusterImageArchives answers `--image-archives cluster`: the mirror path of every image
+// the answers' cluster runs (roles.ClusterImages: pause, CoreDNS when DNS is on, Calico's
+// three), where `kisgen mirror build` writes it.
+func clusterImageArchives(file string, a *wizard.Answers) ([]string, error) {
+	p, opts := a.Plan()
+	data, err := wizard.Encode(p, opts)
+	if err != nil {
+		return nil, err
+	}
+	model, rep := plan.Parse(file, data, plan.Options{})
+	if model == nil {
+		return nil, fmt.Errorf("the answers make no plan: %v", rep)
+	}
+	var archives []string
+	for _, img := range roles.ClusterImages(model) {
+		archives = append(archives, img.Archive)
+	}
+	return archives, nil
 }
 
 // convertKismatic writes a Kismatic v1.12 plan in the kisgen schema and prints each change

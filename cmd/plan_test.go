@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/kisgen/kisgen/plan"
@@ -63,6 +64,36 @@ func TestPlanNonInteractiveWritesAPlanThatValidates(t *testing.T) {
 	}
 	if again, _ := os.ReadFile(filepath.Join(dir, "kismaticuser.key")); !bytes.Equal(key, again) {
 		t.Error("the key was replaced")
+	}
+}
+
+// TestPlanImageArchivesCluster: `--image-archives cluster` lists the archive of every
+// image the planned cluster runs, at the paths `kisgen mirror build` writes them, and
+// follows the answers (no CoreDNS archive without cluster DNS, no Calico's with bridge).
+func TestPlanImageArchivesCluster(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"calico and DNS", []string{"--cni", "calico"}, []string{"images/pause-3.10.1.tar", "images/coredns-v1.15.0.tar",
+			"images/calico-node-v3.32.1.tar", "images/calico-cni-v3.32.1.tar", "images/calico-kube-controllers-v3.32.1.tar"}},
+		{"bridge without DNS", []string{"--cni", "bridge", "--cluster-dns=false"}, []string{"images/pause-3.10.1.tar"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "kismatic-cluster.yaml")
+			args := append([]string{"plan", "--non-interactive", "-f", file, "--mirror-url", "http://10.0.2.100:8080", "--image-archives", "cluster"}, tc.args...)
+			if code, out, errOut := run(t, nil, args...); code != 0 {
+				t.Fatalf("exit %d\n%s%s", code, out, errOut)
+			}
+			p, rep, err := plan.Load(file)
+			if err != nil || p == nil {
+				t.Fatalf("load: %v %v", err, rep)
+			}
+			if diff := cmp.Diff(tc.want, p.Mirror.ImageArchives); diff != "" {
+				t.Errorf("image archives (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kisgen/kisgen/internal/binbuild"
+	"github.com/kisgen/kisgen/internal/binbuild/binbuildtest"
 	"github.com/kisgen/kisgen/mirror"
 	"github.com/kisgen/kisgen/mirror/mirrortest"
 	"github.com/kisgen/kisgen/plan"
@@ -26,12 +27,18 @@ import (
 
 func calicoPlan(t *testing.T) *plan.Plan {
 	t.Helper()
+	return calicoPlanWith(t, "{mode: routed}")
+}
+
+// calicoPlanWith is calicoPlan with the given add_ons.cni.options.calico.
+func calicoPlanWith(t *testing.T, options string) *plan.Plan {
+	t.Helper()
 	src := `apiVersion: kisgen.io/v1alpha1
 kind: ClusterPlan
 cluster: {name: m}
 versions: {calico: ` + binbuild.CalicoVersion + `}
 mirror: {url: 'http://10.0.2.100:8080'}
-add_ons: {cni: {provider: calico, options: {calico: {mode: routed}}}}
+add_ons: {cni: {provider: calico, options: {calico: ` + options + `}}}
 etcd: {expected_count: 1, nodes: [{host: etcd1, ip: 10.10.0.11}]}
 master: {expected_count: 1, nodes: [{host: master1, ip: 10.10.0.21}]}
 worker: {expected_count: 1, nodes: [{host: worker1, ip: 10.10.0.31}]}
@@ -43,23 +50,12 @@ worker: {expected_count: 1, nodes: [{host: worker1, ip: 10.10.0.31}]}
 	return p
 }
 
-// fakeCache is a cache with etcd, Kubernetes and Calico stand-ins of the plan's versions.
+// fakeCache is a cache with stand-ins of every build of the plan's versions: nothing is
+// compiled.
 func fakeCache(t *testing.T, p *plan.Plan) string {
 	t.Helper()
 	cache := t.TempDir()
-	for dir, names := range map[string][]string{"etcd-" + p.Versions.Etcd: {"etcd", "etcdctl"}, "kubernetes-" + p.Versions.Kubernetes: binbuild.KubernetesComponents} {
-		if err := os.MkdirAll(filepath.Join(cache, dir), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			if err := os.WriteFile(filepath.Join(cache, dir, n), []byte(n), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.WriteFile(filepath.Join(cache, dir, "SHA256SUMS"), []byte("built\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	binbuildtest.FakeBuilds(t, cache, p.Versions)
 	mirrortest.FakeCalico(t, cache, p.Versions.Calico)
 	return cache
 }
@@ -246,6 +242,41 @@ func TestBuildMirrorsCalico(t *testing.T) {
 	}
 	if diff := cmp.Diff(res.Files, res2.Files); diff != "" {
 		t.Errorf("a second build differs (-first +second):\n%s", diff)
+	}
+}
+
+// TestBuildPacksTheDeclaredPortsController: with network policy on, the mirror carries
+// kisgen's declared-ports controller, compiled from roles.DeclaredPortsSource, tagged as
+// the Deployment names it, run as an unprivileged user, and pinned in SHA256SUMS.
+func TestBuildPacksTheDeclaredPortsController(t *testing.T) {
+	p := calicoPlanWith(t, "{mode: routed, network_policy: true}")
+	var img roles.ClusterImage
+	for _, i := range roles.ClusterImages(p) {
+		if i.Component == roles.ImageDeclaredPorts {
+			img = i
+		}
+	}
+	if img.Archive == "" {
+		t.Fatal("roles.ClusterImages lists no declared-ports image with network policy on")
+	}
+	out := t.TempDir()
+	res, err := mirror.Build(context.Background(), p, mirror.Options{Out: out, CacheDir: fakeCache(t, p)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := false
+	for _, f := range res.Files {
+		pinned = pinned || f.Path == img.Archive
+	}
+	if !pinned {
+		t.Errorf("%s is not in the mirror's SHA256SUMS", img.Archive)
+	}
+	got := readImage(t, filepath.Join(out, filepath.FromSlash(img.Archive)))
+	if got.ref != roles.DeclaredPortsImage() || got.config.User != "65532" || strings.Join(got.config.Entrypoint, " ") != "/declared-ports" {
+		t.Errorf("declared-ports image: %s %+v", got.ref, got.config)
+	}
+	if bin := got.data["declared-ports"]; !strings.HasPrefix(bin, "\x7fELF") || got.entries["declared-ports"].Mode&0o111 == 0 {
+		t.Errorf("/declared-ports is not an executable ELF binary (%d bytes)", len(bin))
 	}
 }
 

@@ -8,4 +8,7 @@ var (
 	ErrMissingArchive = errors.New("image archive missing from the mirror")
 	// ErrNotMirror is returned when a directory to serve holds no SHA256SUMS.
 	ErrNotMirror = errors.New("not a mirror directory")
+	// ErrBuild is returned when something the mirror built does not do what the nodes
+	// need of it.
+	ErrBuild = errors.New("mirror build check failed")
 )

@@ -25,40 +25,18 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kisgen/kisgen/internal/binbuild"
+	"github.com/kisgen/kisgen/internal/binbuild/binbuildtest"
 	"github.com/kisgen/kisgen/internal/httpserve/httpservetest"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/roles"
 )
 
-// fakeCache fills a binbuild cache directory with small stand-in binaries for etcd and
-// Kubernetes of the plan's versions, so Build finds them built and compiles nothing.
+// fakeCache fills a binbuild cache directory with small stand-in binaries of the plan's
+// versions, so Build finds them built and compiles nothing.
 func fakeCache(t *testing.T, p *plan.Plan) string {
 	t.Helper()
 	cache := t.TempDir()
-	write := func(dir string, names []string) {
-		d := filepath.Join(cache, dir)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		var sums strings.Builder
-		for _, n := range names {
-			data := []byte("#!/bin/sh\necho " + n + "\n")
-			if err := os.WriteFile(filepath.Join(d, n), data, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintf(&sums, "%s  %s\n", sha256Hex(data), n)
-		}
-		if err := os.WriteFile(filepath.Join(d, "SHA256SUMS"), []byte(sums.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("etcd-"+p.Versions.Etcd, []string{"etcd", "etcdctl"})
-	write("kubernetes-"+p.Versions.Kubernetes, binbuild.KubernetesComponents)
-	write("containerd-"+p.Versions.Containerd, binbuild.ContainerdBinaries)
-	write("runc-"+p.Versions.Runc, []string{"runc"})
-	write("cni-plugins-"+p.Versions.CNIPlugins, binbuild.CNIPlugins)
-	write("coredns-"+p.Versions.CoreDNS, []string{"coredns"})
-	write("metrics-server-"+p.Versions.MetricsServer, []string{"metrics-server"})
+	binbuildtest.FakeBuilds(t, cache, p.Versions)
 	return cache
 }
 
@@ -610,5 +588,46 @@ func TestServeShowsNoDotfilesAndNoListings(t *testing.T) {
 	defer mu.Unlock()
 	if strings.Contains(log.String(), "\x1b") || !strings.Contains(log.String(), `GET /\x1b[2J 404`) {
 		t.Errorf("the access log must show the path escaped:\n%s", log.String())
+	}
+}
+
+// TestBuildRefusesACoreDNSWithoutTheCorefilesPlugins: mirror build asks the CoreDNS it
+// packs for its plugins and stops, naming the missing one, before writing its image.
+func TestBuildRefusesACoreDNSWithoutTheCorefilesPlugins(t *testing.T) {
+	p := testPlan(t, "")
+	cache := fakeCache(t, p)
+	binbuildtest.FakeCoreDNS(t, cache, p.Versions.CoreDNS, "kubernetes")
+	out := t.TempDir()
+	_, err := Build(context.Background(), p, Options{Out: out, CacheDir: cache})
+	if !errors.Is(err, ErrBuild) || !strings.Contains(err.Error(), "lacks the plugins kubernetes ") {
+		t.Fatalf("err = %v, want ErrBuild naming kubernetes", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "images", "coredns-"+p.Versions.CoreDNS+".tar")); err == nil {
+		t.Error("the CoreDNS image was written")
+	}
+}
+
+// TestCoreDNSIsBuiltWithTheCorefilesPlugins: every directive of kisgen's Corefile comes
+// from a plugin package CoreDNS is built with (the build checks the binary itself with
+// `coredns -plugins`; this catches it before a build).
+func TestCoreDNSIsBuiltWithTheCorefilesPlugins(t *testing.T) {
+	corefile, err := roles.Corefile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	built := map[string]bool{}
+	for _, p := range binbuild.CoreDNSPlugins {
+		built[p] = true
+	}
+	// A directive is its plugin package's name, but for prometheus (plugin/metrics).
+	pkg := map[string]string{"prometheus": "metrics"}
+	for _, d := range roles.CorefileDirectives(corefile) {
+		p := d
+		if q, ok := pkg[d]; ok {
+			p = q
+		}
+		if !built[p] {
+			t.Errorf("the Corefile's %s needs plugin/%s, which binbuild.CoreDNSPlugins leaves out", d, p)
+		}
 	}
 }

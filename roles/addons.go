@@ -1,6 +1,7 @@
 package roles
 
 import (
+	"sort"
 	"strings"
 
 	"github.com/kisgen/kisgen/pki"
@@ -54,6 +55,18 @@ func (c *Cluster) renderAddOns() error {
 		}
 		add(CalicoResourcesFile, what, text)
 		order = append(order, CalicoResourcesFile)
+		switch {
+		case declaredPortsEnabled(p):
+			text, err := declaredPorts()
+			if err != nil {
+				return err
+			}
+			add("declared-ports.yaml", "the declared-ports controller (network policy on)", text)
+			order = append(order, "declared-ports.yaml")
+		case p.Network.NetworkPolicy:
+			c.warnings = append(c.warnings, "network policy is on but the plan has no mirror: pods are isolated and the ports they declare stay closed "+
+				"(kisgen's declared-ports controller image comes from `kisgen mirror build`; set mirror.url, or open ports with NetworkPolicies: docs/network.md)")
+		}
 	}
 
 	if p.AddOns.DNS {
@@ -109,10 +122,42 @@ func (b *builder) firstMasterAddOns() error {
 	return b.unit("kisgen-addons.service", "kisgen cluster add-ons", "kisgen-addons.service", b.unitData("", nil), true)
 }
 
+// Corefile is the CoreDNS configuration kisgen deploys (the coredns ConfigMap).
+func Corefile() (string, error) {
+	return templates.Execute("Corefile", map[string]string{"ClusterDomain": pki.ClusterDomain})
+}
+
+// CorefileDirectives lists the plugin directives a Corefile's server blocks use, sorted
+// and once each: the first word of each line directly inside a server block. The mirror
+// checks that the CoreDNS it builds has every one (`coredns -plugins`).
+func CorefileDirectives(corefile string) []string {
+	seen := map[string]bool{}
+	depth := 0
+	for _, line := range strings.Split(corefile, "\n") {
+		line = strings.TrimSpace(line)
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		if line == "" {
+			continue
+		}
+		if depth == 1 && line != "}" {
+			seen[strings.Fields(line)[0]] = true
+		}
+		depth += strings.Count(line, "{") - strings.Count(line, "}")
+	}
+	out := make([]string, 0, len(seen))
+	for d := range seen {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // coreDNS is CoreDNS as kubeadm deploys it, with the plan's replicas and version, and
 // the kube-dns service at the service range's 10th address.
 func coreDNS(p *plan.Plan) (string, error) {
-	corefile, err := templates.Execute("Corefile", map[string]string{"ClusterDomain": pki.ClusterDomain})
+	corefile, err := Corefile()
 	if err != nil {
 		return "", err
 	}

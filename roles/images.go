@@ -44,7 +44,8 @@ func MetricsServerImage(p *plan.Plan) string {
 
 // ClusterImages lists the images p's cluster runs, in a fixed order: the sandbox (pause)
 // image, CoreDNS when cluster DNS is on, metrics-server when it is enabled, then the
-// pod network's images (calicoImages, the Calico part of roles).
+// pod network's images (calicoImages, the Calico part of roles), then kisgen's
+// declared-ports controller when network policy is on (declaredPortsImages).
 func ClusterImages(p *plan.Plan) []ClusterImage {
 	out := []ClusterImage{{Component: ImagePause, Ref: PauseImage(p), Archive: ImageArchivePath(ImagePause, p.Versions.Pause)}}
 	if p.AddOns.DNS {
@@ -56,5 +57,6 @@ func ClusterImages(p *plan.Plan) []ClusterImage {
 	}
 	// Hook for the Calico images (calico/node, calico/cni, calico/kube-controllers):
 	// calicoImages is defined with the rest of Calico.
-	return append(out, calicoImages(p)...)
+	out = append(out, calicoImages(p)...)
+	return append(out, declaredPortsImages(p)...)
 }

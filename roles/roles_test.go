@@ -474,3 +474,20 @@ func TestAdminManifestsMatchTheArtifacts(t *testing.T) {
 		t.Fatal("the Calico plan fetches no manifest: the test proves nothing")
 	}
 }
+
+// TestCorefileDirectives: the directives of kisgen's Corefile are read from its server
+// block only (not from inside a plugin's own block), once each.
+func TestCorefileDirectives(t *testing.T) {
+	corefile, err := roles.Corefile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(roles.CorefileDirectives(corefile), " ")
+	want := "cache errors forward health kubernetes loadbalance loop prometheus ready reload"
+	if got != want {
+		t.Errorf("directives = %q, want %q", got, want)
+	}
+	if got := roles.CorefileDirectives(".:53 {\n  # log\n  whoami\n  hosts {\n    fallthrough\n  }\n}\nexample.org {\n  file db\n}\n"); strings.Join(got, " ") != "file hosts whoami" {
+		t.Errorf("second Corefile: %q", got)
+	}
+}

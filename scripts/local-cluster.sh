@@ -9,12 +9,15 @@
 # `make local-cluster` runs `up`. Everything that belongs to this cluster lives under
 # $KISGEN_LOCAL_DIR (default .cache/local): the plan, its SSH key, the PKI state
 # (generated/), the user-data (userdata/), the binaries mirror, the VM disks and the logs.
-# The cluster is one etcd, one master and one worker on the bridge pod network, with
-# cluster DNS off: Calico's and CoreDNS's container images cannot be fetched offline, and
-# the pause image is kisgen's own (kisgen mirror build --pause-image). What does not
-# belong to one cluster is in kisgen's per-user cache (~/.cache/kisgen, or $KISGEN_CACHE),
-# shared by every checkout: the node image, and Kubernetes and etcd built from the Go
-# module proxy (about 20 minutes on 2 cores the first time, seconds after).
+# The cluster is one etcd, one master and one worker with Calico in routed mode (BGP
+# between the nodes) and CoreDNS, every image from the mirror: Calico and its BIRD are
+# built from the source tarballs in $KISGEN_SOURCES (the Makefile points it at
+# ../shared/src beside the checkout), CoreDNS from the Go module proxy, and the pause image
+# is kisgen's own (kisgen mirror build --pause-image). Without those tarballs the cluster
+# uses the bridge pod network, and says so. What does not belong to one cluster is in
+# kisgen's per-user cache (~/.cache/kisgen, or $KISGEN_CACHE), shared by every checkout:
+# the node image, and Kubernetes, etcd, the container runtime, CoreDNS and Calico built
+# from source (about 45 minutes on 2 cores the first time, seconds after).
 #
 # Booting VMs needs qemu-system-x86, qemu-utils, genisoimage, mmdebstrap and e2fsprogs:
 # `up` installs what is missing with scripts/install-deps.sh vm (apt-get, as root or with
@@ -97,16 +100,33 @@ write_plan() {
 		echo "keeping the plan $file (remove it for a new one)"
 		return
 	fi
-	local pause mirror=()
+	local mirror=() network=(--cni calico --networking routed)
 	if [ "$mode" = vms ]; then
-		# The sandbox image kisgen installs by default, as `mirror build --pause-image` names it.
-		pause=$("$kisgen" version -o json | sed -n 's/^ *"defaultPause": "\(.*\)",\{0,1\}$/\1/p')
-		mirror=(--mirror-url "http://10.0.2.100:$mirror_port" --image-archives "images/pause-$pause.tar"
+		# Every image the cluster runs comes from the mirror (`mirror build` writes them
+		# where `--image-archives cluster` lists them).
+		mirror=(--mirror-url "http://10.0.2.100:$mirror_port" --image-archives cluster
 			--mirror-checksums mirror/SHA256SUMS)
+		if ! calico_sources; then
+			network=(--cni bridge --cluster-dns=false)
+		fi
 	fi
 	say "writing the plan $file"
 	"$kisgen" plan --non-interactive -f "$file" --name local --provider qemu \
-		--etcd 1 --masters 1 --workers 1 --cni bridge --cluster-dns=false "${mirror[@]}"
+		--etcd 1 --masters 1 --workers 1 "${network[@]}" "${mirror[@]}"
+}
+
+# calico_sources says whether Calico's source tarballs are in $KISGEN_SOURCES (what
+# `kisgen mirror build --sources` builds Calico from); when they are not, it says what the
+# cluster does instead.
+calico_sources() {
+	local src=${KISGEN_SOURCES:-}
+	if [ -n "$src" ] && ls "$src"/calico-v*.tar.gz >/dev/null 2>&1 && ls "$src"/calico-bird-*.tar.gz >/dev/null 2>&1; then
+		return 0
+	fi
+	echo "NOTE: Calico's source tarballs are not in KISGEN_SOURCES (${src:-unset}): this cluster uses the bridge"
+	echo "pod network without cluster DNS. Put calico-v3.32.1.tar.gz and calico-bird-*.tar.gz in a directory,"
+	echo "set KISGEN_SOURCES to it and remove $planfile for a Calico cluster."
+	return 1
 }
 
 render() {
@@ -154,7 +174,11 @@ up() {
 	# What mirror build compiles with (runc links libseccomp statically): installed, or the
 	# one command to run is printed and the script stops.
 	"$root/scripts/install-deps.sh" build || [ $? = 3 ] || exit 1
-	"$kisgen" mirror build -f "$planfile" --out "$dir/mirror" --pause-image
+	local sources=()
+	if [ -n "${KISGEN_SOURCES:-}" ]; then
+		sources=(--sources "$KISGEN_SOURCES")
+	fi
+	"$kisgen" mirror build -f "$planfile" --out "$dir/mirror" --pause-image "${sources[@]}"
 	start_mirror
 	render "$planfile"
 	say "booting the VMs"

@@ -97,6 +97,12 @@ func Kubernetes(ctx context.Context, version string, components []string, cacheD
 // build runs compile in a wrapper module and moves its output into place atomically, so
 // an interrupted build never leaves a half-filled cache directory behind.
 func build(ctx context.Context, project, version, cacheDir, gomod string, log io.Writer, compile func(work, out string) error) (string, error) {
+	return buildWith(ctx, project, version, cacheDir, gomod, nil, log, compile)
+}
+
+// buildWith is build with source files of the wrapper module's own (a main package that
+// picks what a project compiles in), written beside go.mod before its modules resolve.
+func buildWith(ctx context.Context, project, version, cacheDir, gomod string, files map[string]string, log io.Writer, compile func(work, out string) error) (string, error) {
 	// The go commands run in the work directory, and `go install` refuses a relative
 	// GOBIN: every path they see is absolute.
 	cacheDir, err := filepath.Abs(cacheDir)
@@ -134,6 +140,11 @@ func build(ctx context.Context, project, version, cacheDir, gomod string, log io
 	}
 	if err := os.WriteFile(filepath.Join(work, "go.mod"), []byte(gomod), 0o644); err != nil {
 		return "", err
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(work, name), []byte(text), 0o644); err != nil {
+			return "", err
+		}
 	}
 	fmt.Fprintf(log, "building %s %s from the Go module proxy (cached in %s)\n", project, version, final)
 	if err := run(ctx, work, log, nil, "go", "mod", "tidy"); err != nil {

@@ -46,6 +46,10 @@ type Answers struct {
 	MirrorURL       string
 	ImageArchives   []string
 	MirrorChecksums string
+	// ClusterImageArchives asks for the archive of every image the cluster runs (the
+	// answer "cluster"): the caller, which knows the images, fills ImageArchives with
+	// them (cmd/plan.go, from roles.ClusterImages).
+	ClusterImageArchives bool
 
 	Expiry  string
 	City    string

@@ -128,6 +128,12 @@ func TestInterview(t *testing.T) {
 					t.Errorf("mirror %s, archives %q", a.MirrorURL, a.ImageArchives)
 				}
 			}},
+		{name: "image archives \"cluster\" asks for every image of the cluster", given: givenExcept("mirror-url", "image-archives", "mirror-checksums"), input: "http://10.0.2.100:8080\ncluster\n\n",
+			check: func(t *testing.T, a *Answers) {
+				if !a.ClusterImageArchives || a.ImageArchives != nil {
+					t.Errorf("cluster %v, archives %q", a.ClusterImageArchives, a.ImageArchives)
+				}
+			}},
 		{name: "no mirror asks no image archives", given: givenExcept("mirror-url", "image-archives", "mirror-checksums"), input: "\n",
 			check: func(t *testing.T, a *Answers) {
 				if a.MirrorURL != "" || a.ImageArchives != nil {

@@ -27,6 +27,10 @@ const (
 	BoolFlag
 )
 
+// ClusterImageArchives is the image-archives answer that stands for the archive of every
+// image the cluster runs (Answers.ClusterImageArchives).
+const ClusterImageArchives = "cluster"
+
 // Question is one question of the interview. Every question is also a flag named Flag;
 // an answer given as a flag is checked like a typed one and not asked.
 type Question struct {
@@ -207,11 +211,15 @@ var questions = []*Question{
 			a.MirrorURL = strings.TrimSuffix(v, "/")
 			return nil
 		}, Paths: []string{"mirror.url"}},
-	{Flag: "image-archives", Section: "Binaries", Prompt: "Container image archives on the mirror that nodes import at boot, comma-separated (empty: none)",
-		Usage:   "image archives under the mirror URL, comma-separated, e.g. images/pause-3.10.1.tar",
+	{Flag: "image-archives", Section: "Binaries", Prompt: "Container image archives on the mirror that nodes import at boot, comma-separated, or \"cluster\" for every image the cluster runs (empty: none)",
+		Usage:   "image archives under the mirror URL, comma-separated (e.g. images/pause-3.10.1.tar), or \"cluster\": every image the cluster runs (pause, CoreDNS, Calico…) where `kisgen mirror build` writes it",
 		Default: constant(""), When: func(a *Answers) bool { return a.MirrorURL != "" },
 		Set: func(a *Answers, v string) error {
-			a.ImageArchives = nil
+			a.ImageArchives, a.ClusterImageArchives = nil, false
+			if strings.TrimSpace(v) == ClusterImageArchives {
+				a.ClusterImageArchives = true
+				return nil
+			}
 			for _, s := range strings.Split(v, ",") {
 				if s = strings.TrimSpace(s); s != "" {
 					a.ImageArchives = append(a.ImageArchives, s)

@@ -123,6 +123,7 @@ type fixtureNode struct {
 	caKey   *ecdsa.PrivateKey
 	caCert  *x509.Certificate
 	nodeDoc map[string]any // this node in kube/nodes.json
+	dns     *fakeDNS       // the cluster DNS Service's stand-in
 }
 
 type fixtureOptions struct {
@@ -321,6 +322,7 @@ direct1  Direct   master   up     09:27:17
 Mesh_10_0_0_22 BGP      master   up     09:27:18    Established
 Mesh_10_0_0_31 BGP      master   up     09:27:19    Established
 `)
+	f.healthyServices()
 }
 
 // nodes writes kube/nodes.json as `kubectl get nodes -o json` prints it.

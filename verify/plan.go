@@ -3,10 +3,12 @@ package verify
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers/instances"
 )
@@ -90,6 +92,7 @@ func FromPlan(p *plan.Plan, in PlanInputs) ([]Target, error) {
 				ne.Taints = append(ne.Taints, tt.String())
 			}
 			e.Node = ne
+			e.Services = servicesExpect(p)
 			if !p.Network.CNIDisabled && p.Network.CNIProvider == "calico" {
 				e.Calico = calicoExpect(p, n)
 			}
@@ -97,4 +100,15 @@ func FromPlan(p *plan.Plan, in PlanInputs) ([]Target, error) {
 		targets = append(targets, t)
 	}
 	return targets, nil
+}
+
+// servicesExpect is what a Kubernetes node must reach: the kubernetes Service (the
+// service range's first address, port 443) and, with cluster DNS on, the DNS Service (its
+// 10th address) answering the kubernetes Service's name with that first address.
+func servicesExpect(p *plan.Plan) *ServicesExpect {
+	s := &ServicesExpect{Kubernetes: netip.AddrPortFrom(p.FirstServiceIP(), 443)}
+	if p.AddOns.DNS {
+		s.DNS, s.Name, s.Want = p.ServiceIP(10), "kubernetes.default.svc."+pki.ClusterDomain, p.FirstServiceIP()
+	}
+	return s
 }

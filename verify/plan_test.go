@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,7 +63,7 @@ func TestFromPlanFillsWhatThePlanDecides(t *testing.T) {
 	if d := cmp.Diff([]string{"etcd1", "etcd2", "etcd3", "master1", "master2", "worker1", "worker2", "worker3"}, hosts); d != "" {
 		t.Fatalf("hosts (-want +got)\n%s", d)
 	}
-	ignore := cmpopts.IgnoreFields(Target{}, "Signer", "HostKey")
+	ignore := cmp.Options{cmpopts.IgnoreFields(Target{}, "Signer", "HostKey"), cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})}
 	want := map[string]Target{
 		"etcd1": {Host: "etcd1", Addr: "10.10.0.11:22", User: "kismaticuser", Roles: []string{"etcd"}, Expect: Expectations{
 			Provisioner: "cloud-init", RenewBefore: 720 * time.Hour,
@@ -71,10 +72,14 @@ func TestFromPlanFillsWhatThePlanDecides(t *testing.T) {
 			Provisioner: "cloud-init", RenewBefore: 720 * time.Hour,
 			APIServer: &APIServerExpect{URL: "https://10.10.0.21:6443"},
 			Node:      &NodeExpect{Name: "master1"},
-			Calico:    &CalicoExpect{BGPPeers: []string{"10.10.0.22", "10.10.0.31", "10.10.0.32", "10.10.0.33"}, BirdInPod: true, ASNumber: 64511}}},
+			Services: &ServicesExpect{Kubernetes: netip.MustParseAddrPort("172.17.0.1:443"), DNS: netip.MustParseAddr("172.17.0.10"),
+				Name: "kubernetes.default.svc.cluster.local", Want: netip.MustParseAddr("172.17.0.1")},
+			Calico: &CalicoExpect{BGPPeers: []string{"10.10.0.22", "10.10.0.31", "10.10.0.32", "10.10.0.33"}, BirdInPod: true, ASNumber: 64511}}},
 		"worker2": {Host: "worker2", Addr: "127.0.0.1:2232", User: "kismaticuser", Roles: []string{"worker"}, Expect: Expectations{
 			Provisioner: "cloud-init", RenewBefore: 720 * time.Hour,
-			Node:   &NodeExpect{Name: "worker2", Labels: map[string]string{"example.com/gpu": "true"}, Taints: []string{"example.com/gpu=true:NoSchedule"}},
+			Node: &NodeExpect{Name: "worker2", Labels: map[string]string{"example.com/gpu": "true"}, Taints: []string{"example.com/gpu=true:NoSchedule"}},
+			Services: &ServicesExpect{Kubernetes: netip.MustParseAddrPort("172.17.0.1:443"), DNS: netip.MustParseAddr("172.17.0.10"),
+				Name: "kubernetes.default.svc.cluster.local", Want: netip.MustParseAddr("172.17.0.1")},
 			Calico: &CalicoExpect{BGPPeers: []string{"10.10.0.21", "10.10.0.22", "10.10.0.31", "10.10.0.33"}, BirdInPod: true, ASNumber: 64511}}},
 	}
 	for _, tg := range targets {

@@ -120,6 +120,7 @@ type check struct {
 var phases = []*check{
 	checkSudo, checkFirstBoot, checkInstall, checkPreflight, checkUnits, checkPorts,
 	checkFiles, checkCerts, checkHosts, checkEtcd, checkAPIServer, checkControlPlane, checkAddOns, checkRegistered, checkCalico,
+	checkServices,
 }
 
 // CheckInfo names a check and says what it proves.

@@ -94,6 +94,9 @@ type Expectations struct {
 	Node *NodeExpect
 	// Calico is set on every node that runs calico-node.
 	Calico *CalicoExpect
+	// Services is set on every node that runs a kubelet: Services and cluster DNS must
+	// answer there.
+	Services *ServicesExpect
 }
 
 // ExpectedFile is a file that must be on the node as kisgen wrote it.

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -284,6 +285,21 @@ func TestEachCheckFailsAndSaysWhy(t *testing.T) {
 		{"BIRD in the calico-node pod cannot be asked", func(f *fixtureNode) {
 			birdInPodFixture(f, "")
 		}, "calico", Fail, []string{"cannot read BIRD's sessions in calico-node-1x7k2q", "container not found"}, nil},
+		{"the kubernetes Service does not answer", func(f *fixtureNode) {
+			f.target.Expect.Services.Kubernetes = netip.MustParseAddrPort(closedPort(f.t.(*testing.T)))
+		}, "services", Fail, []string{"does not answer from this node", "ip route get 127.0.0.1"}, nil},
+		{"cluster DNS does not answer", func(f *fixtureNode) {
+			f.dns.set(func(d *fakeDNS) { d.silent = true })
+		}, "services", Fail, []string{"HTTP 401", "cluster DNS 127.0.0.1, asked for kubernetes.default.svc.cluster.local: no answer within 5 s"}, nil},
+		{"cluster DNS does not know the name", func(f *fixtureNode) {
+			f.dns.set(func(d *fakeDNS) { d.rcode = 3 })
+		}, "services", Fail, []string{"rcode NXDOMAIN"}, nil},
+		{"cluster DNS gives another address", func(f *fixtureNode) {
+			f.dns.set(func(d *fakeDNS) { d.addr = netip.MustParseAddr("10.0.0.1") })
+		}, "services", Fail, []string{"resolves kubernetes.default.svc.cluster.local to [10.0.0.1], want 172.17.0.1"}, nil},
+		{"cluster DNS off: the Service alone", func(f *fixtureNode) {
+			f.target.Expect.Services.DNS = netip.Addr{}
+		}, "services", Pass, []string{"HTTP 401", "cluster DNS is off"}, nil},
 		{"overlay: tunl0 up with its address", func(f *fixtureNode) {
 			tunnelFixture(f, "tunl0-link-up.txt", "tunl0-addr.txt")
 		}, "calico", Pass, []string{"tunl0 up"}, nil},

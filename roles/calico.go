@@ -1,7 +1,6 @@
 package roles
 
 import (
-	"net/netip"
 	"strconv"
 	"strings"
 
@@ -69,6 +68,19 @@ func calicoASNumber(p *plan.Plan) uint32 {
 	return plan.DefaultASNumber
 }
 
+// calicoNodeLiveness and calicoNodeReadiness replace the schedule of calico-node's exec
+// probes (calico-node -felix-live -bird-live, -felix-ready -bird-ready). Upstream runs
+// them every 10 s with a 10 s timeout; each starts the 130 MB calico-node binary in the
+// container, which on a small or busy node (one vCPU, an emulated VM) takes seconds of
+// CPU and can miss the timeout: the probes then fail, kill and restart a healthy
+// calico-node, and the restarts load the node further. Every 20 s with a 30 s timeout
+// halves their cost and rides out a busy minute; a dead felix or BIRD is still found
+// within 2 minutes (6 failures), a lost BGP session within 20 s.
+var (
+	calicoNodeLiveness  = probeTiming{InitialDelaySeconds: 30, PeriodSeconds: 20, TimeoutSeconds: 30, FailureThreshold: 6}
+	calicoNodeReadiness = probeTiming{PeriodSeconds: 20, TimeoutSeconds: 30}
+)
+
 // calicoFiles is the kustomization over the upstream calico.yaml (fetched by the first
 // master's bootstrap, sha256-pinned) that sets the plan's networking through
 // calico-node's environment and the calico-config ConfigMap:
@@ -89,7 +101,7 @@ func calicoFiles(p *plan.Plan) ([]File, error) {
 	var ds daemonSetPatch
 	ds.typeMeta = typeMeta{"apps/v1", "DaemonSet"}
 	ds.Metadata = objectMeta{Name: "calico-node", Namespace: "kube-system"}
-	ds.Spec.Template.Spec.Containers = []container{{Name: "calico-node", Env: []envVar{
+	ds.Spec.Template.Spec.Containers = []containerPatch{{Name: "calico-node", LivenessProbe: &calicoNodeLiveness, ReadinessProbe: &calicoNodeReadiness, Env: []envVar{
 		{"CALICO_IPV4POOL_BLOCK_SIZE", strconv.Itoa(CalicoBlockSize)},
 		{"CALICO_IPV4POOL_CIDR", nw.PodCIDR.String()},
 		{"CALICO_IPV4POOL_IPIP", calicoIPIP(p)},
@@ -157,7 +169,7 @@ type calicoGlobalNetworkPolicy struct {
 		Selector string       `yaml:"selector"`
 		Types    []string     `yaml:"types"`
 		Ingress  []calicoRule `yaml:"ingress"`
-		Egress   []calicoRule `yaml:"egress"`
+		Egress   []calicoRule `yaml:"egress,omitempty"`
 	} `yaml:"spec"`
 }
 
@@ -169,10 +181,8 @@ type calicoRule struct {
 }
 
 type calicoEntity struct {
-	Selector          string   `yaml:"selector,omitempty"`
-	NamespaceSelector string   `yaml:"namespaceSelector,omitempty"`
-	Nets              []string `yaml:"nets,omitempty"`
-	Ports             []int    `yaml:"ports,omitempty"`
+	Selector          string `yaml:"selector,omitempty"`
+	NamespaceSelector string `yaml:"namespaceSelector,omitempty"`
 }
 
 // calicoctlConfig is calicoctl's CalicoAPIConfig: the Kubernetes datastore through the
@@ -187,10 +197,6 @@ type calicoctlConfig struct {
 }
 
 const calicoCRDGroup = "crd.projectcalico.org/v1"
-
-// kubeAPIServerPort is kube-apiserver's --secure-port (master.go): pods reach the API
-// servers there once kube-proxy has translated the kubernetes Service.
-const kubeAPIServerPort = 6443
 
 // calicoResources is CalicoResourcesFile: the cluster's AS number and BGP full mesh, the
 // pod pool and, with network policy on, the isolation policy.
@@ -215,17 +221,18 @@ func calicoResources(p *plan.Plan) (string, error) {
 
 	docs := []any{bgp, pool}
 	if p.Network.NetworkPolicy {
-		docs = append(docs, calicoIsolation(p))
+		docs = append(docs, calicoIsolation())
 	}
 	return marshalYAMLDocs(docs...)
 }
 
 // calicoIsolation is the default-deny policy of network policy "on": every pod outside
-// the system namespaces accepts only what a NetworkPolicy allows, plus traffic from the
-// system namespaces; it may reach cluster DNS, the system namespaces and the API
-// servers, and what NetworkPolicies allow. Traffic from a node to its own pods (kubelet
-// probes) is never policed by Calico.
-func calicoIsolation(p *plan.Plan) calicoGlobalNetworkPolicy {
+// the system namespaces accepts only what a policy allows (a NetworkPolicy, the
+// declared-ports controller's policies, a Calico policy) plus traffic from the system
+// namespaces. Egress stays open, as the guide restricts access to pods, not from them:
+// a port another pod declares is reachable from every pod. Traffic from a node to its
+// own pods (kubelet probes) is never policed by Calico.
+func calicoIsolation() calicoGlobalNetworkPolicy {
 	var g calicoGlobalNetworkPolicy
 	g.typeMeta = typeMeta{calicoCRDGroup, "GlobalNetworkPolicy"}
 	g.Metadata = objectMeta{Name: CalicoIsolationPolicy, Labels: managedLabels()}
@@ -237,26 +244,11 @@ func calicoIsolation(p *plan.Plan) calicoGlobalNetworkPolicy {
 	}
 	system := "{" + strings.Join(quoted, ", ") + "}"
 	g.Spec.Selector = "projectcalico.org/namespace not in " + system
-	g.Spec.Types = []string{"Ingress", "Egress"}
-	fromSystem := &calicoEntity{NamespaceSelector: "projectcalico.org/name in " + system}
-	dns := &calicoEntity{Selector: "k8s-app == 'kube-dns'", NamespaceSelector: "projectcalico.org/name == 'kube-system'", Ports: []int{53}}
-	var apiservers []string
-	for _, m := range p.NodesWith(plan.RoleMaster) {
-		apiservers = append(apiservers, netip.PrefixFrom(m.InternalIP, m.InternalIP.BitLen()).String())
-	}
+	g.Spec.Types = []string{"Ingress"}
 	g.Spec.Ingress = []calicoRule{
-		{Action: "Allow", Source: fromSystem},
+		{Action: "Allow", Source: &calicoEntity{NamespaceSelector: "projectcalico.org/name in " + system}},
 		{Action: "Deny"},
 	}
-	g.Spec.Egress = []calicoRule{
-		{Action: "Allow", Protocol: "UDP", Destination: dns},
-		{Action: "Allow", Protocol: "TCP", Destination: dns},
-		{Action: "Allow", Destination: fromSystem},
-	}
-	if len(apiservers) > 0 {
-		g.Spec.Egress = append(g.Spec.Egress, calicoRule{Action: "Allow", Protocol: "TCP", Destination: &calicoEntity{Nets: apiservers, Ports: []int{kubeAPIServerPort}}})
-	}
-	g.Spec.Egress = append(g.Spec.Egress, calicoRule{Action: "Deny"})
 	return g
 }
 

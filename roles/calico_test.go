@@ -51,19 +51,12 @@ func TestCalicoFollowsThePlan(t *testing.T) {
 				"nodeSelector": "all()", "allowedUses": []any{"Workload", "Tunnel"}}}
 	}
 	system := "{'kube-node-lease', 'kube-public', 'kube-system'}"
-	dns := map[string]any{"selector": "k8s-app == 'kube-dns'", "namespaceSelector": "projectcalico.org/name == 'kube-system'", "ports": []any{53}}
 	isolation := map[string]any{"apiVersion": "crd.projectcalico.org/v1", "kind": "GlobalNetworkPolicy",
 		"metadata": map[string]any{"name": roles.CalicoIsolationPolicy, "labels": managed},
 		"spec": map[string]any{"tier": "default", "order": roles.CalicoIsolationOrder, "selector": "projectcalico.org/namespace not in " + system,
-			"types": []any{"Ingress", "Egress"},
+			"types": []any{"Ingress"},
 			"ingress": []any{
 				map[string]any{"action": "Allow", "source": map[string]any{"namespaceSelector": "projectcalico.org/name in " + system}},
-				map[string]any{"action": "Deny"}},
-			"egress": []any{
-				map[string]any{"action": "Allow", "protocol": "UDP", "destination": dns},
-				map[string]any{"action": "Allow", "protocol": "TCP", "destination": dns},
-				map[string]any{"action": "Allow", "destination": map[string]any{"namespaceSelector": "projectcalico.org/name in " + system}},
-				map[string]any{"action": "Allow", "protocol": "TCP", "destination": map[string]any{"nets": []any{"10.10.0.21/32", "10.10.0.22/32"}, "ports": []any{6443}}},
 				map[string]any{"action": "Deny"}}}}
 	tests := []struct {
 		name, example string
@@ -101,6 +94,11 @@ func TestCalicoFollowsThePlan(t *testing.T) {
 					e := e.(map[string]any)
 					got[e["name"].(string)] = e["value"].(string)
 				}
+			}
+			c0 := ds["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)
+			live, ready := c0["livenessProbe"].(map[string]any), c0["readinessProbe"].(map[string]any)
+			if live["periodSeconds"] != 20 || live["timeoutSeconds"] != 30 || ready["timeoutSeconds"] != 30 || live["exec"] != nil || live["httpGet"] != nil {
+				t.Errorf("calico-node probe patch: liveness %v, readiness %v; want the schedule only (the manifest keeps its exec handler)", live, ready)
 			}
 			if _, ok := got["AS"]; ok {
 				t.Error("calico-node's environment sets AS: the AS number is the cluster's, in the BGPConfiguration")

@@ -248,10 +248,28 @@ type daemonSetPatch struct {
 	Spec     struct {
 		Template struct {
 			Spec struct {
-				Containers []container `yaml:"containers"`
+				Containers []containerPatch `yaml:"containers"`
 			} `yaml:"spec"`
 		} `yaml:"template"`
 	} `yaml:"spec"`
+}
+
+// containerPatch is the part of a container a strategic merge patch changes: its
+// environment (merged by name) and its probes' timing (merged into the probe, which keeps
+// its handler).
+type containerPatch struct {
+	Name           string       `yaml:"name"`
+	Env            []envVar     `yaml:"env,omitempty"`
+	LivenessProbe  *probeTiming `yaml:"livenessProbe,omitempty"`
+	ReadinessProbe *probeTiming `yaml:"readinessProbe,omitempty"`
+}
+
+// probeTiming is a probe's schedule without its handler.
+type probeTiming struct {
+	InitialDelaySeconds int `yaml:"initialDelaySeconds,omitempty"`
+	PeriodSeconds       int `yaml:"periodSeconds,omitempty"`
+	TimeoutSeconds      int `yaml:"timeoutSeconds,omitempty"`
+	FailureThreshold    int `yaml:"failureThreshold,omitempty"`
 }
 
 type podTemplate struct {

@@ -5,15 +5,11 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"github.com/kisgen/kisgen/internal/cachedir"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -122,11 +118,12 @@ func writeHTTPDArchive(t *testing.T, work, dst string) {
 	}
 }
 
-// writeCalicoPlan is the minimal example with a second worker, Calico in mode, the
-// loopback mirror and every image archive the cluster needs: pause, the workload and
-// each add-on image kisgen builds (roles.ClusterImages). DNS stays on only when CoreDNS
-// is among them; it reports whether it is.
-func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort, sshBase int, imageDir string, dns bool) {
+// writeCalicoPlan is the minimal example on three VMs: master1 holds etcd too (as
+// Kismatic allowed, to spare an emulated VM), and two workers; Calico in mode, network
+// policy on in overlay mode (so that both settings run), CoreDNS on, the loopback mirror
+// and every image archive the cluster needs: pause, the workload and each add-on image
+// (roles.ClusterImages, with `--image-archives cluster`'s logic).
+func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort, sshBase int, imageDir string) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(repoRoot(), "examples", "minimal.yaml"))
 	if err != nil {
@@ -137,12 +134,15 @@ func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort,
 		t.Fatal(err)
 	}
 	doc["cluster"].(map[string]any)["name"] = "e2e-calico-" + string(mode)
+	master := doc["master"].(map[string]any)["nodes"].([]any)[0].(map[string]any)
+	doc["etcd"] = map[string]any{"expected_count": 1, "nodes": []any{map[string]any{"host": master["host"], "ip": master["ip"]}}}
 	w := doc["worker"].(map[string]any)
 	w["expected_count"] = 2
 	w["nodes"] = append(w["nodes"].([]any), map[string]any{"host": "worker2", "ip": "10.10.0.32"})
+	calico := map[string]any{"mode": string(mode), "as_number": 64600, "network_policy": mode == plan.ModeOverlay}
 	doc["add_ons"] = map[string]any{
-		"cni":            map[string]any{"provider": "calico", "options": map[string]any{"calico": map[string]any{"mode": string(mode), "as_number": 64600}}},
-		"dns":            map[string]any{"disable": !dns},
+		"cni":            map[string]any{"provider": "calico", "options": map[string]any{"calico": calico}},
+		"dns":            map[string]any{"disable": false},
 		"metrics_server": map[string]any{"disable": true},
 		"dashboard":      map[string]any{"disable": true},
 	}
@@ -165,9 +165,8 @@ func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort,
 		}
 	}
 	write()
-	p := loadPlan(t, dst)
-	archives := []string{"images/pause-" + p.Versions.Pause + ".tar", "images/e2e-httpd.tar"}
-	for _, img := range roles.ClusterImages(p) {
+	archives := []string{"images/e2e-httpd.tar"}
+	for _, img := range roles.ClusterImages(loadPlan(t, dst)) {
 		archives = append(archives, img.Archive)
 	}
 	doc["mirror"].(map[string]any)["image_archives"] = archives
@@ -184,119 +183,26 @@ func loadPlan(t *testing.T, file string) *plan.Plan {
 }
 
 func runCalicoCluster(t *testing.T, mode plan.CalicoMode, sshBase int) {
-	ph := &phases{t: t}
-	tAll := time.Now()
-	root := repoRoot()
-	name := "calico-" + string(mode)
-	work := filepath.Join(root, ".cache", "e2e", name)
-	if err := os.MkdirAll(filepath.Dir(work), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	lock, err := os.OpenFile(work+".lock", os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		t.Fatalf("another e2e run of %s is in progress (%s is locked): %v", name, work+".lock", err)
-	}
-	if err := os.RemoveAll(work); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(work, "logs"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	logFile := filepath.Join(work, "logs", "kisgen.log")
-	planFile := filepath.Join(work, "kismatic-cluster.yaml")
-	mirrorDir := filepath.Join(work, "mirror")
-	imageDir := filepath.Join(userCache(t), cachedir.ImagesDir, "debian-12")
+	r := newRun(t, "calico-"+string(mode))
 	sources := os.Getenv(mirror.SourcesEnv)
 	if sources == "" {
-		sources = filepath.Join(root, "..", "shared", "src")
+		sources = filepath.Join(repoRoot(), "..", "shared", "src")
 	}
-	t.Logf("work directory (kept for inspection): %s", work)
-	kisgen(t)
-
-	signer := writeKey(t, work)
 	mirrorPort := freePort(t)
-	writeCalicoPlan(t, planFile, mode, mirrorPort, sshBase, imageDir, true)
-	p := loadPlan(t, planFile)
-	dns := false
-	for _, img := range roles.ClusterImages(p) {
-		dns = dns || strings.Contains(img.Component, "coredns")
-	}
-	if !dns {
-		t.Log("the mirror has no CoreDNS image (roles.ClusterImages): cluster DNS off, its check skipped")
-		writeCalicoPlan(t, planFile, mode, mirrorPort, sshBase, imageDir, false)
-		p = loadPlan(t, planFile)
-	}
-	writePauseArchive(t, work, mirrorDir, p)
-	writeHTTPDArchive(t, work, filepath.Join(mirrorDir, "images", "e2e-httpd.tar"))
+	writeCalicoPlan(t, r.planFile, mode, mirrorPort, sshBase, r.imageDir)
+	p := loadPlan(t, r.planFile)
+	writeHTTPDArchive(t, r.work, filepath.Join(r.mirrorDir, "images", "e2e-httpd.tar"))
+	r.boot(p, mirrorPort, "--sources", sources, "--pause-image")
 
-	t0 := time.Now()
-	run(t, work, logFile, commandWait, "image", "build", "--os", "debian-12", "--cache", userCache(t), "--out", imageDir)
-	ph.add("image build", time.Since(t0))
-	t0 = time.Now()
-	run(t, work, logFile, commandWait, "mirror", "build", "-f", planFile, "--out", mirrorDir, "--cache", userCache(t), "--sources", sources)
-	ph.add("mirror build", time.Since(t0))
-	stopMirror := serveMirror(t, work, mirrorDir, mirrorPort)
-	defer stopMirror()
-	run(t, work, logFile, commandWait, "validate", "-f", planFile)
-	run(t, work, logFile, commandWait, "render", "-f", planFile)
-
-	var destroyOnce sync.Once
-	destroy := func() {
-		destroyOnce.Do(func() {
-			collectConsoles(t, p, work)
-			if err := runErr(t, work, logFile, 5*time.Minute, "provision", "qemu", "-f", planFile, "--destroy"); err != nil {
-				t.Errorf("destroy: %v", err)
-			}
-		})
+	c := &calicoCluster{t: t, p: p, addr: r.addr, key: r.signer}
+	r.step("nodes, labels, pause pod", func() { checkCluster(t, p, r.addr, r.signer) })
+	r.step("calico-node probes", c.checkProbes)
+	r.step("BGP mesh", c.checkBGP)
+	r.step("pods, Service, DNS, policy", func() { c.checkTraffic(mode) })
+	if p.Network.NetworkPolicy {
+		r.step("isolation, declared ports", c.checkIsolation)
 	}
-	t.Cleanup(destroy)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer func() { signal.Stop(sigs); close(sigs) }()
-	go func() {
-		if _, ok := <-sigs; ok {
-			fmt.Fprintln(os.Stderr, "e2e: interrupted: destroying the VMs")
-			destroy()
-			stopMirror()
-			os.Exit(2)
-		}
-	}()
-	tBoot := time.Now()
-	addr := provision(t, ph, work, logFile, planFile, len(p.Nodes))
-	t0 = time.Now()
-	if err := waitInstalled(t, p, addr, signer, verifyWait); err != nil {
-		dumpNodes(t, p, addr, signer)
-		t.Fatal(err)
-	}
-	ph.add("install (status done)", time.Since(t0))
-	t0 = time.Now()
-	if err := runErr(t, work, logFile, verifyWait+5*time.Minute, "verify", "-f", planFile, "--wait", "20m", "--interval", "30s",
-		"--dial-timeout", "60s", "--command-timeout", "3m", "--concurrency", "4"); err != nil {
-		dumpNodes(t, p, addr, signer)
-		t.Fatal(err)
-	}
-	ph.add("verify --wait", time.Since(t0))
-	ph.add("boot to verified", time.Since(tBoot))
-
-	c := &calicoCluster{t: t, p: p, addr: addr, key: signer}
-	t0 = time.Now()
-	c.checkBGP()
-	ph.add("BGP mesh", time.Since(t0))
-	t0 = time.Now()
-	c.checkTraffic(mode, dns)
-	ph.add("pods, Service, DNS, policy", time.Since(t0))
-	ph.add("total", time.Since(tAll))
-	var sum bytes.Buffer
-	ph.summary(&sum, fmt.Sprintf("e2e %s: %d nodes, accel %s", name, len(p.Nodes), accelOf(work)))
-	t.Log("\n" + sum.String())
-	if f, err := os.OpenFile(filepath.Join(root, ".cache", "e2e", "timings.txt"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-		f.Write(sum.Bytes())
-		f.Close()
-	}
+	r.finish()
 }
 
 type calicoCluster struct {
@@ -388,7 +294,7 @@ type podInfo struct{ name, node, ip string }
 // checkTraffic runs two servers (one per worker) and a client next to the first, then
 // checks pod to pod across nodes, the path the traffic takes, a Service from a node and
 // a pod, DNS, and NetworkPolicies.
-func (c *calicoCluster) checkTraffic(mode plan.CalicoMode, dns bool) {
+func (c *calicoCluster) checkTraffic(mode plan.CalicoMode) {
 	c.t.Helper()
 	workers := c.p.NodesWith(plan.RoleWorker)
 	if len(workers) < 2 {
@@ -420,10 +326,14 @@ func (c *calicoCluster) checkTraffic(mode plan.CalicoMode, dns bool) {
 	}
 	get := func(url string) (string, error) { return c.kubectl("exec client -- /httpd get " + url) }
 
-	// Pod to pod across nodes.
+	// Pod to pod across nodes (with network policy on, once the declared-ports
+	// controller has opened server-b's declared port).
 	b := pods["server-b"].ip
-	if out, err := get("http://" + b + ":8080/"); err != nil || !strings.Contains(out, "hello from server-b") {
-		c.t.Errorf("client on %s → server-b on %s (%s): %v %q", workers[0].Host, workers[1].Host, b, err, out)
+	if out, ok := c.eventually(func() (string, bool) {
+		out, err := get("http://" + b + ":8080/")
+		return out, err == nil && strings.Contains(out, "hello from server-b")
+	}); !ok {
+		c.t.Errorf("client on %s → server-b on %s (%s): %q", workers[0].Host, workers[1].Host, b, out)
 	}
 	// The path: routed mode learns server-b's block over BGP and sends it straight to
 	// worker2; overlay mode sends it into tunl0.
@@ -458,10 +368,8 @@ func (c *calicoCluster) checkTraffic(mode plan.CalicoMode, dns bool) {
 	if out, err := get("http://" + ip + "/"); err != nil || !strings.Contains(out, "hello from server-") {
 		c.t.Errorf("Service %s from pod client: %v %q", ip, err, out)
 	}
-	if dns {
-		if out, err := get("http://web.default.svc.cluster.local/"); err != nil || !strings.Contains(out, "hello from server-") {
-			c.t.Errorf("web.default.svc.cluster.local from pod client: %v %q", err, out)
-		}
+	if out, err := get("http://web.default.svc.cluster.local/"); err != nil || !strings.Contains(out, "hello from server-") {
+		c.t.Errorf("web.default.svc.cluster.local from pod client: %v %q", err, out)
 	}
 
 	// NetworkPolicy: only pods named "friend" may reach the servers, so client is
@@ -491,6 +399,69 @@ func (c *calicoCluster) checkTraffic(mode plan.CalicoMode, dns bool) {
 	}
 	if !allowed {
 		c.t.Error("a NetworkPolicy that admits name=client did not let client through")
+	}
+}
+
+// eventually retries probe every 5 s for up to a minute and returns its last output and
+// whether it succeeded (policies take effect a few seconds after they are written).
+func (c *calicoCluster) eventually(probe func() (string, bool)) (string, bool) {
+	var out string
+	for i := 0; i < 12; i++ {
+		var ok bool
+		if out, ok = probe(); ok {
+			return out, true
+		}
+		time.Sleep(5 * time.Second)
+	}
+	return out, false
+}
+
+// checkProbes: the calico-node DaemonSet runs with kisgen's probe schedule merged into
+// the manifest's exec probes (the strategic merge patch kept the handler).
+func (c *calicoCluster) checkProbes() {
+	c.t.Helper()
+	out, err := c.kubectl("-n kube-system get daemonset calico-node -o jsonpath='{.spec.template.spec.containers[0].livenessProbe}'")
+	if err != nil || !strings.Contains(out, `"-felix-live"`) || !strings.Contains(out, `"periodSeconds":20`) || !strings.Contains(out, `"timeoutSeconds":30`) {
+		c.t.Errorf("calico-node liveness probe: %v %s", err, out)
+	}
+}
+
+// checkIsolation (network policy on): a pod that declares no port is unreachable from
+// another pod although it listens; a pod that declares its port is reachable, through the
+// declared-ports controller's label and policy.
+func (c *calicoCluster) checkIsolation() {
+	c.t.Helper()
+	workers := c.p.NodesWith(plan.RoleWorker)
+	for _, pd := range []struct{ name, ports string }{{"hidden", "[]"}, {"declared", `[{"containerPort":8080}]`}} {
+		c.apply(fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":%q,"namespace":"default","labels":{"app":%q}},
+"spec":{"nodeName":%q,"containers":[{"name":"c","image":%q,"imagePullPolicy":"Never","ports":%s}]}}`, pd.name, pd.name, workers[1].Host, httpdRef, pd.ports))
+	}
+	ip := map[string]string{}
+	for _, name := range []string{"hidden", "declared"} {
+		out, ok := c.eventually(func() (string, bool) {
+			out, err := c.kubectl("get pod " + name + " -o jsonpath={.status.phase}/{.status.podIP}")
+			return out, err == nil && strings.HasPrefix(out, "Running/") && len(out) > len("Running/")
+		})
+		if !ok {
+			c.t.Fatalf("pod %s not Running: %s", name, out)
+		}
+		ip[name] = strings.TrimPrefix(strings.TrimSpace(out), "Running/")
+	}
+	get := func(url string) (string, error) { return c.kubectl("exec client -- /httpd get " + url) }
+	if out, ok := c.eventually(func() (string, bool) {
+		out, err := get("http://" + ip["declared"] + ":8080/")
+		return out, err == nil && strings.Contains(out, "hello from declared")
+	}); !ok {
+		c.t.Errorf("a pod that declares port 8080 is not reachable on it: %q", out)
+	}
+	if out, err := c.kubectl("get pod declared -o jsonpath={.metadata.labels}"); err != nil || !strings.Contains(out, "declared-ports.kisgen.io/set") {
+		c.t.Errorf("the declared pod has no set label: %v %s", err, out)
+	}
+	if out, err := get("http://" + ip["hidden"] + ":8080/"); err == nil {
+		c.t.Errorf("a pod that declares no port answered on 8080 (pods are not isolated): %q", out)
+	}
+	if out, err := c.kubectl("get networkpolicies.crd.projectcalico.org -n default -o name"); err != nil || !strings.Contains(out, "kisgen-declared-ports-") {
+		c.t.Errorf("no declared-ports policy in default: %v %s", err, out)
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -30,7 +29,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/kisgen/kisgen/internal/cachedir"
-	"github.com/kisgen/kisgen/mirror"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers/qemu"
 	"github.com/kisgen/kisgen/roles"
@@ -264,146 +262,15 @@ func writeKey(t *testing.T, dir string) ssh.Signer {
 	return signer
 }
 
-// writePauseArchive packs kisgen's pause image (mirror.PauseArchive) as the image archive
-// the plan lists, tagged as the plan's sandbox image.
-func writePauseArchive(t *testing.T, work, mirrorDir string, p *plan.Plan) {
-	t.Helper()
-	data, err := mirror.PauseArchive(context.Background(), "registry.k8s.io/pause:"+p.Versions.Pause, filepath.Join(work, "pause-cache"), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(mirrorDir, filepath.FromSlash(p.Mirror.ImageArchives[0]))
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func runCluster(t *testing.T, example string, sshBase int) {
-	ph := &phases{t: t}
-	tAll := time.Now()
-	root := repoRoot()
-	work := filepath.Join(root, ".cache", "e2e", example)
-	// One run per example at a time: a second run would remove the first one's VM
-	// directory and reuse its ports.
-	if err := os.MkdirAll(filepath.Dir(work), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	lock, err := os.OpenFile(work+".lock", os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		t.Fatalf("another e2e run of %s is in progress (%s is locked): %v", example, work+".lock", err)
-	}
-	if err := os.RemoveAll(work); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(work, "logs"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	logFile := filepath.Join(work, "logs", "kisgen.log")
-	planFile := filepath.Join(work, "kismatic-cluster.yaml")
-	mirrorDir := filepath.Join(work, "mirror")
-	imageDir := filepath.Join(userCache(t), cachedir.ImagesDir, "debian-12")
-	t.Logf("work directory (kept for inspection): %s", work)
-
-	t0 := time.Now()
-	kisgen(t)
-	ph.add("build kisgen", time.Since(t0))
-
-	signer := writeKey(t, work)
+	r := newRun(t, example)
 	mirrorPort := freePort(t)
-	writePlan(t, example, planFile, mirrorPort, sshBase, imageDir)
-	p, rep, err := plan.Load(planFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p == nil || len(p.Nodes) == 0 {
-		t.Fatalf("plan %s: %v", planFile, rep.Findings)
-	}
-	writePauseArchive(t, work, mirrorDir, p)
-
-	t0 = time.Now()
-	run(t, work, logFile, commandWait, "image", "build", "--os", "debian-12", "--cache", userCache(t), "--out", imageDir)
-	ph.add("image build", time.Since(t0))
-
-	t0 = time.Now()
-	run(t, work, logFile, commandWait, "mirror", "build", "-f", planFile, "--out", mirrorDir, "--cache", userCache(t))
-	ph.add("mirror build", time.Since(t0))
-
-	stopMirror := serveMirror(t, work, mirrorDir, mirrorPort)
-	defer stopMirror()
-
-	t0 = time.Now()
-	run(t, work, logFile, commandWait, "validate", "-f", planFile)
-	run(t, work, logFile, commandWait, "render", "-f", planFile)
-	ph.add("render", time.Since(t0))
-
-	// Never leave VMs running: keep their consoles, then destroy them, also when the
-	// test is interrupted (go test does not run cleanups on SIGINT).
-	var destroyOnce sync.Once
-	destroy := func() {
-		destroyOnce.Do(func() {
-			collectConsoles(t, p, work)
-			if err := runErr(t, work, logFile, 5*time.Minute, "provision", "qemu", "-f", planFile, "--destroy"); err != nil {
-				t.Errorf("destroy: %v", err)
-			}
-		})
-	}
-	t.Cleanup(destroy)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer func() { signal.Stop(sigs); close(sigs) }()
-	go func() {
-		if _, ok := <-sigs; ok {
-			fmt.Fprintln(os.Stderr, "e2e: interrupted: destroying the VMs")
-			destroy()
-			stopMirror()
-			os.Exit(2)
-		}
-	}()
-	tBoot := time.Now()
-	addr := provision(t, ph, work, logFile, planFile, len(p.Nodes))
-
-	// Wait for every node's own status file to say done (a cheap `cat` per node, so the
-	// emulated VMs spend their cycles installing), failing early on a failed phase.
-	t0 = time.Now()
-	if err := waitInstalled(t, p, addr, signer, verifyWait); err != nil {
-		dumpNodes(t, p, addr, signer)
-		t.Fatal(err)
-	}
-	ph.add("install (status done)", time.Since(t0))
-	ph.add("boot to installed", time.Since(tBoot))
-
-	// kisgen verify is the judge: every check of every node.
-	t0 = time.Now()
-	verifyErr := runErr(t, work, logFile, verifyWait+5*time.Minute, "verify", "-f", planFile, "--wait", "15m", "--interval", "30s",
-		// emulated VMs on shared cores answer slowly: python's cloud-init alone takes seconds
-		"--dial-timeout", "60s", "--command-timeout", "3m", "--concurrency", "4")
-	ph.add("verify --wait", time.Since(t0))
-	if verifyErr != nil {
-		dumpNodes(t, p, addr, signer)
-		t.Fatal(verifyErr)
-	}
-	ph.add("boot to verified", time.Since(tBoot))
-
+	writePlan(t, example, r.planFile, mirrorPort, sshBase, r.imageDir)
+	p := loadPlan(t, r.planFile)
+	r.boot(p, mirrorPort, "--pause-image")
 	// The test's own checks, independent of verify's code.
-	t0 = time.Now()
-	checkCluster(t, p, addr, signer)
-	ph.add("pod from image archive", time.Since(t0))
-	ph.add("total", time.Since(tAll))
-
-	var sum bytes.Buffer
-	ph.summary(&sum, fmt.Sprintf("e2e %s: %d nodes, accel %s", example, len(p.Nodes), accelOf(work)))
-	t.Log("\n" + sum.String())
-	if f, err := os.OpenFile(filepath.Join(root, ".cache", "e2e", "timings.txt"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-		f.Write(sum.Bytes())
-		f.Close()
-	}
+	r.step("pod from image archive", func() { checkCluster(t, p, r.addr, r.signer) })
+	r.finish()
 }
 
 func accelOf(work string) string {

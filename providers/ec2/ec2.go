@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	ec2sdk "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -131,6 +132,11 @@ func (e *EC2) clients(ctx context.Context, region string) (clients, error) {
 	if cfg.Region == "" {
 		return clients{}, fmt.Errorf("%w: provider.aws.region: no region in the plan nor in the AWS configuration (AWS_REGION, ~/.aws/config)", providers.ErrSetting)
 	}
+	next := cfg.HTTPClient
+	if next == nil {
+		next = awshttp.NewBuildableClient()
+	}
+	cfg.HTTPClient = bodyGuard{next: next}
 	return clients{
 		ec2:    ec2sdk.NewFromConfig(cfg, e.EC2Options...),
 		s3:     s3.NewFromConfig(cfg, e.S3Options...),

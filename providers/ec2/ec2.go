@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	ec2sdk "github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -59,6 +61,12 @@ type EC2 struct {
 	WaitTimeout  time.Duration
 	// Concurrency is how many nodes are launched at once (default 8).
 	Concurrency int
+	// MaxAttempts bounds the attempts of one API call that fails with throttling
+	// (RequestLimitExceeded, ThrottlingException, SlowDown…), a server error (5xx) or a
+	// broken connection (default 10); MaxBackoff caps the exponential, jittered pause
+	// between attempts (default 20s).
+	MaxAttempts int
+	MaxBackoff  time.Duration
 
 	// nodeEndpoints gives the URLs the node-side secrets stubs use; nil: real AWS.
 	nodeEndpoints func(region string) nodeEndpoints
@@ -137,12 +145,33 @@ func (e *EC2) clients(ctx context.Context, region string) (clients, error) {
 		next = awshttp.NewBuildableClient()
 	}
 	cfg.HTTPClient = bodyGuard{next: next}
+	cfg.Retryer = e.retryer
 	return clients{
 		ec2:    ec2sdk.NewFromConfig(cfg, e.EC2Options...),
 		s3:     s3.NewFromConfig(cfg, e.S3Options...),
 		ssm:    ssm.NewFromConfig(cfg, e.SSMOptions...),
 		region: cfg.Region,
 	}, nil
+}
+
+// retryer is the SDK's standard retryer (it retries throttling codes, 5xx answers and
+// broken connections, with exponential backoff and jitter) with kisgen's bounds, and
+// without the standard retryer's client-side retry quota: a cluster's nodes are launched
+// at once, and one burst of throttling would drain the quota and fail the remaining calls
+// at once, which is the opposite of backing off.
+func (e *EC2) retryer() aws.Retryer {
+	attempts, backoff := e.MaxAttempts, e.MaxBackoff
+	if attempts <= 0 {
+		attempts = 10
+	}
+	if backoff <= 0 {
+		backoff = 20 * time.Second
+	}
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = attempts
+		o.MaxBackoff = backoff
+		o.RateLimiter = ratelimit.None
+	})
 }
 
 func (e *EC2) poll() time.Duration {
@@ -320,6 +349,10 @@ func (e *EC2) Provision(ctx context.Context, p *plan.Plan, machines []providers.
 func (e *EC2) preflight(ctx context.Context, c clients, p *plan.Plan, launches []launch) (string, error) {
 	cfg := p.Provider.AWS
 	subs, err := c.ec2.DescribeSubnets(ctx, &ec2sdk.DescribeSubnetsInput{SubnetIds: []string{cfg.SubnetID}})
+	if err != nil && !isCode(err, "InvalidSubnetID.NotFound") {
+		// Throttling and server errors were retried already: this one is not about the subnet.
+		return "", fmt.Errorf("describe subnet %s in %s: %w", cfg.SubnetID, c.region, apiErr(err))
+	}
 	if err != nil || len(subs.Subnets) == 0 {
 		return "", fmt.Errorf("%w: provider.aws.subnet_id: subnet %s in %s: %v", ErrNotFound, cfg.SubnetID, c.region, apiErr(err))
 	}
@@ -349,9 +382,12 @@ func (e *EC2) preflight(ctx context.Context, c clients, p *plan.Plan, launches [
 	}
 	sort.Strings(ids)
 	imgs, err := c.ec2.DescribeImages(ctx, &ec2sdk.DescribeImagesInput{ImageIds: ids})
-	if err != nil {
+	switch {
+	case isCode(err, "InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "InvalidAMIID.Unavailable"):
 		errs = append(errs, fmt.Errorf("%w: AMIs %s in %s: %v", ErrNotFound, strings.Join(ids, ", "), c.region, apiErr(err)))
-	} else {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("describe AMIs %s in %s: %w", strings.Join(ids, ", "), c.region, apiErr(err)))
+	default:
 		found := map[string]string{}
 		for _, img := range imgs.Images {
 			found[aws.ToString(img.ImageId)] = aws.ToString(img.RootDeviceName)
@@ -366,8 +402,12 @@ func (e *EC2) preflight(ctx context.Context, c clients, p *plan.Plan, launches [
 		}
 	}
 	if cfg.KeyName != "" {
-		if _, err := c.ec2.DescribeKeyPairs(ctx, &ec2sdk.DescribeKeyPairsInput{KeyNames: []string{cfg.KeyName}}); err != nil {
+		_, err := c.ec2.DescribeKeyPairs(ctx, &ec2sdk.DescribeKeyPairsInput{KeyNames: []string{cfg.KeyName}})
+		switch {
+		case isCode(err, "InvalidKeyPair.NotFound"):
 			errs = append(errs, fmt.Errorf("%w: provider.aws.key_name: key pair %q in %s: %v", ErrNotFound, cfg.KeyName, c.region, apiErr(err)))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("describe key pair %q in %s: %w", cfg.KeyName, c.region, apiErr(err)))
 		}
 	}
 	return vpc, errors.Join(errs...)

@@ -806,3 +806,83 @@ func TestProvisionRecordsWhereVerifyReachesEachInstance(t *testing.T) {
 		t.Errorf("after destroy: %v", err)
 	}
 }
+
+// TestThrottlingAndServerErrorsAreRetried has the fake throttle and fail calls the way
+// AWS does (EC2's RequestLimitExceeded and 5xx, S3's SlowDown, SSM's
+// ThrottlingException): every call is retried with backoff, and RunInstances' client
+// token keeps its retries from launching a second instance.
+func TestThrottlingAndServerErrorsAreRetried(t *testing.T) {
+	type fail struct {
+		key    string
+		n      int
+		status int
+		code   string
+	}
+	tests := []struct {
+		name    string
+		secrets string
+		fails   []fail
+	}{
+		{"ec2 and s3", "s3", []fail{
+			{"ec2:DescribeSubnets", 5, 503, "Unavailable"},
+			{"ec2:CreateSecurityGroup", 4, 400, "RequestLimitExceeded"},
+			{"ec2:RunInstances", 3, 400, "RequestLimitExceeded"},
+			{"ec2:RunInstances", 2, 503, "Unavailable"},
+			{"ec2:DescribeInstances", 4, 500, "InternalError"},
+			{"s3:PUT", 5, 503, "SlowDown"},
+		}},
+		{"ssm", "ssm", []fail{
+			{"ssm:PutParameter", 4, 400, "ThrottlingException"},
+			{"ssm:PutParameter", 1, 500, "InternalServerError"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, p := setup(t, planOpts{secrets: tt.secrets})
+			injected := 0
+			for _, x := range tt.fails {
+				f.failNext(x.key, x.n, x.status, x.code)
+				injected += x.n
+			}
+			// One node at a time: the failures injected for a call all meet the first
+			// one, more than the SDK's default 3 attempts would survive.
+			e := f.provider()
+			e.Concurrency = 1
+			var progress bytes.Buffer
+			got, err := e.Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir(), Progress: &progress})
+			if err != nil {
+				t.Fatalf("Provision: %v\n%s", err, progress.String())
+			}
+			if len(got) != 3 {
+				t.Fatalf("got %d instances, want 3", len(got))
+			}
+			f.mu.Lock()
+			left := 0
+			for _, q := range f.failures {
+				left += len(q)
+			}
+			launched := len(f.runs)
+			f.mu.Unlock()
+			if left != 0 {
+				t.Errorf("%d injected failures were never met: the calls were not made", left)
+			}
+			if launched != 3 {
+				t.Errorf("%d instances launched for 3 nodes: a retried RunInstances launched again", launched)
+			}
+		})
+	}
+}
+
+func TestRetriesEndAndNameTheError(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	f.failNext("ec2:RunInstances", 100, 400, "RequestLimitExceeded")
+	e := f.provider()
+	e.MaxAttempts = 2
+	_, err := e.Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "RequestLimitExceeded") {
+		t.Fatalf("got %v, want the throttling error once the attempts are spent", err)
+	}
+	if n := len(f.calls("ec2:RunInstances")); n != 2*3 {
+		t.Errorf("RunInstances called %d times, want 2 attempts for each of 3 nodes", n)
+	}
+}

@@ -38,6 +38,10 @@ import (
 //     DescribeInstances (ec2test reports 127.0.0.N),
 //   - it strips fields ec2test rejects (rule Descriptions, Ebs.Encrypted).
 //
+// failNext makes the next calls of an action fail the way AWS throttles or fails
+// (RequestLimitExceeded, SlowDown, ThrottlingException, 5xx), in each service's error
+// format, so that the provider's retries are tested against the SDK's own error parsing.
+//
 // S3 (path-style PutObject, GetObject, DeleteObject) and SSM (PutParameter, GetParameter,
 // DeleteParameters) are written here, enough for the secrets modes, and both check every
 // request's Signature Version 4 against the SDK's own signer. IMDSv2 (token, role
@@ -63,6 +67,35 @@ type fakeAWS struct {
 	params     map[string]ssmParam
 	imdsToken  string
 	badSigs    []string
+	failures   map[string][]injected // "ec2:RunInstances", "s3:PUT", "ssm:PutParameter" -> next answers
+}
+
+// injected is an error answer the fake gives instead of serving a call.
+type injected struct {
+	status int
+	code   string
+}
+
+// failNext makes the next n calls of key (as calls logs them: "ec2:RunInstances",
+// "s3:PUT", "ssm:PutParameter") fail with the HTTP status and error code.
+func (f *fakeAWS) failNext(key string, n, status int, code string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := 0; i < n; i++ {
+		f.failures[key] = append(f.failures[key], injected{status, code})
+	}
+}
+
+// injectedFailure takes the next injected answer for key, if any.
+func (f *fakeAWS) injectedFailure(key string) (injected, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q := f.failures[key]
+	if len(q) == 0 {
+		return injected{}, false
+	}
+	f.failures[key] = q[1:]
+	return q[0], true
 }
 
 type ssmParam struct {
@@ -91,6 +124,7 @@ func newFakeAWS(t *testing.T) *fakeAWS {
 		objects:  map[string][]byte{}, objHeaders: map[string]http.Header{},
 		params:    map[string]ssmParam{},
 		imdsToken: "imds-token-123",
+		failures:  map[string][]injected{},
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() { f.srv.Close(); inner.Quit() })
@@ -108,11 +142,10 @@ func (f *fakeAWS) provider() *EC2 {
 				Region:       region,
 				Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return f.creds, nil }),
 				BaseEndpoint: aws.String(f.srv.URL),
-				Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
 			}, nil
 		},
-		S3Options:     nil,
 		PollInterval:  time.Millisecond,
+		MaxBackoff:    time.Millisecond,
 		WaitTimeout:   5 * time.Second,
 		nodeEndpoints: f.nodeEndpoints,
 	}
@@ -271,6 +304,12 @@ func (f *fakeAWS) serveIMDS(w http.ResponseWriter, r *http.Request) {
 func (f *fakeAWS) serveS3(w http.ResponseWriter, r *http.Request, body []byte) {
 	key := strings.TrimPrefix(r.URL.Path, "/")
 	f.log("s3:" + r.Method + " " + key)
+	if e, ok := f.injectedFailure("s3:" + r.Method); ok {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(e.status)
+		fmt.Fprintf(w, "<Error><Code>%s</Code><Message>injected by the test</Message></Error>", e.code)
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch r.Method {
@@ -320,10 +359,15 @@ func decodeChunked(b []byte) []byte {
 func (f *fakeAWS) serveSSM(w http.ResponseWriter, r *http.Request, body []byte) {
 	action := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AmazonSSM.")
 	f.log("ssm:" + action)
-	fail := func(code, msg string) {
+	failWith := func(status int, code, msg string) {
 		w.Header().Set("X-Amzn-ErrorType", code)
-		w.WriteHeader(http.StatusBadRequest)
+		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+	}
+	fail := func(code, msg string) { failWith(http.StatusBadRequest, code, msg) }
+	if e, ok := f.injectedFailure("ssm:" + action); ok {
+		failWith(e.status, e.code, "injected by the test")
+		return
 	}
 	var in struct {
 		Name, Value, Type, Tier   string
@@ -395,8 +439,12 @@ func (f *fakeAWS) serveSSM(w http.ResponseWriter, r *http.Request, body []byte) 
 // --- EC2 ---------------------------------------------------------------------------
 
 func ec2Error(w http.ResponseWriter, code, msg string) {
+	ec2ErrorStatus(w, http.StatusBadRequest, code, msg)
+}
+
+func ec2ErrorStatus(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(http.StatusBadRequest)
+	w.WriteHeader(status)
 	fmt.Fprintf(w, "<Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>fake</RequestID></Response>", code, xmlEscape(msg))
 }
 
@@ -480,6 +528,10 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, body []byte) 
 		f.log("ec2:RunInstances " + form.Get("PrivateIpAddress"))
 	} else {
 		f.log("ec2:" + action)
+	}
+	if e, ok := f.injectedFailure("ec2:" + action); ok {
+		ec2ErrorStatus(w, e.status, e.code, "injected by the test")
+		return
 	}
 	switch action {
 	case "RunInstances":

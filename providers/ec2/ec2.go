@@ -597,8 +597,16 @@ func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l laun
 		}
 		prog.Node(host, "launched %s (%s, %s, %s; user-data %s)", id, l.itype, l.ami, n.InternalIP, l.userData.How)
 	}
-	if stateName(found) == "stopped" || stateName(found) == "stopping" {
-		return instanceOf(p, n, found, false), nil
+	if st := stateName(found); st == "stopped" || st == "stopping" {
+		// A stopped node is no node of a running cluster: kisgen starts the instances it
+		// launched, and reports the others rather than leave them silently stopped.
+		if rec.node(host).InstanceID != id {
+			return instanceOf(p, n, found, false), fmt.Errorf("%w: %s is %s and not in kisgen's record, so kisgen leaves it alone: start it (aws ec2 start-instances --instance-ids %s) or terminate it, then run provision again", ErrStopped, id, st, id)
+		}
+		if err := e.start(ctx, c.ec2, id, st); err != nil {
+			return providers.Instance{Host: host, ID: id, State: st}, err
+		}
+		prog.Node(host, "%s was %s: started", id, st)
 	}
 	in, err := e.waitRunning(ctx, c.ec2, id)
 	if err != nil {
@@ -650,8 +658,27 @@ func (e *EC2) enforceIMDSv2(ctx context.Context, c clients, in types.Instance, p
 	return nil
 }
 
+// start starts a stopped instance, after waiting for one that is stopping to stop.
+func (e *EC2) start(ctx context.Context, api *ec2sdk.Client, id, state string) error {
+	if state == "stopping" {
+		if _, err := e.waitState(ctx, api, id, "stopped"); err != nil {
+			return err
+		}
+	}
+	if _, err := api.StartInstances(ctx, &ec2sdk.StartInstancesInput{InstanceIds: []string{id}}); err != nil {
+		return fmt.Errorf("start %s: %w", id, apiErr(err))
+	}
+	return nil
+}
+
 // waitRunning polls until the instance runs.
 func (e *EC2) waitRunning(ctx context.Context, api *ec2sdk.Client, id string) (types.Instance, error) {
+	return e.waitState(ctx, api, id, "running")
+}
+
+// waitState polls until the instance is in state want; an instance that terminates
+// meanwhile is an error.
+func (e *EC2) waitState(ctx context.Context, api *ec2sdk.Client, id, want string) (types.Instance, error) {
 	deadline := time.Now().Add(e.timeout())
 	for {
 		out, err := api.DescribeInstances(ctx, &ec2sdk.DescribeInstancesInput{InstanceIds: []string{id}})
@@ -662,7 +689,7 @@ func (e *EC2) waitRunning(ctx context.Context, api *ec2sdk.Client, id string) (t
 			for _, r := range out.Reservations {
 				for _, in := range r.Instances {
 					switch stateName(in) {
-					case "running":
+					case want:
 						return in, nil
 					case "shutting-down", "terminated":
 						reason := ""
@@ -675,7 +702,7 @@ func (e *EC2) waitRunning(ctx context.Context, api *ec2sdk.Client, id string) (t
 			}
 		}
 		if time.Now().After(deadline) {
-			return types.Instance{}, fmt.Errorf("%w: %s not running after %s", ErrTimeout, id, e.timeout())
+			return types.Instance{}, fmt.Errorf("%w: %s not %s after %s", ErrTimeout, id, want, e.timeout())
 		}
 		select {
 		case <-ctx.Done():

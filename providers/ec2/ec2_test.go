@@ -886,3 +886,78 @@ func TestRetriesEndAndNameTheError(t *testing.T) {
 		t.Errorf("RunInstances called %d times, want 2 attempts for each of 3 nodes", n)
 	}
 }
+
+// TestLaunchedInstancesAreWaitedForWhilePending: EC2 (and the fake) answers RunInstances
+// with the instance pending and shows it pending for a while; the provider returns each
+// node only once its instance runs, with the addresses it has then.
+func TestLaunchedInstancesAreWaitedForWhilePending(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	got, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range got {
+		if in.State != "running" || in.PrivateIP == "" {
+			t.Errorf("%s: %+v, want running with its address", in.Host, in)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, q := range f.states {
+		if len(q) != 1 || q[0] != "running" {
+			t.Errorf("%s: the fake still had %v to show: the provider stopped polling while it was pending", id, q)
+		}
+	}
+}
+
+func TestStoppedInstancesAreStartedOrReported(t *testing.T) {
+	t.Run("recorded, stopped or stopping: started", func(t *testing.T) {
+		f, p := setup(t, planOpts{})
+		state := t.TempDir()
+		first, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Someone stopped two nodes (one is still stopping).
+		f.mu.Lock()
+		f.states[idOf(first, "etcd1")] = []string{"stopped"}
+		f.states[idOf(first, "worker1")] = []string{"stopping", "stopping", "stopped"}
+		f.mu.Unlock()
+		var progress bytes.Buffer
+		got, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state, Progress: &progress})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, progress.String())
+		}
+		for _, in := range got {
+			if in.State != "running" || in.Created {
+				t.Errorf("%s: %+v, want its instance running again, not a new one", in.Host, in)
+			}
+		}
+		if n := len(f.calls("ec2:StartInstances")); n != 2 {
+			t.Errorf("StartInstances called %d times, want 2", n)
+		}
+		for _, s := range []string{idOf(first, "etcd1") + " was stopped: started", idOf(first, "worker1") + " was stopping: started"} {
+			if !strings.Contains(progress.String(), s) {
+				t.Errorf("progress lacks %q:\n%s", s, progress.String())
+			}
+		}
+	})
+	t.Run("not recorded: reported, left alone", func(t *testing.T) {
+		f, p := setup(t, planOpts{})
+		ids := f.inner.NewInstancesVPC("", p.Provider.AWS.SubnetID, 1, "t3.small", "ami-0debian12", ec2test.Stopped, nil)
+		c, _ := f.provider().clients(context.Background(), fakeRegion)
+		if _, err := c.ec2.CreateTags(context.Background(), &ec2sdk.CreateTagsInput{Resources: ids, Tags: []types.Tag{
+			{Key: aws.String(TagCluster), Value: aws.String("prod")}, {Key: aws.String(TagHost), Value: aws.String("etcd1")},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
+		var ne *providers.NodeError
+		if !errors.Is(err, ErrStopped) || !errors.As(err, &ne) || ne.Host != "etcd1" || !strings.Contains(err.Error(), ids[0]) {
+			t.Fatalf("got %v, want etcd1's stopped %s reported", err, ids[0])
+		}
+		if n := len(f.calls("ec2:StartInstances")); n != 0 {
+			t.Errorf("an instance kisgen has no record of was started")
+		}
+	})
+}

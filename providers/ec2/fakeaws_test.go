@@ -36,7 +36,10 @@ import (
 //   - DescribeImages, DescribeKeyPairs and ModifyInstanceMetadataOptions,
 //   - MetadataOptions, KeyName and the requested PrivateIpAddress of launched instances in
 //     DescribeInstances (ec2test reports 127.0.0.N),
-//   - it strips fields ec2test rejects (rule Descriptions, Ebs.Encrypted).
+//   - it strips fields ec2test rejects (rule Descriptions, Ebs.Encrypted),
+//   - instance states as EC2 moves them: a launched instance is pending for its first
+//     DescribeInstances answers, then running (ec2test starts them running); StartInstances
+//     takes a stopped instance through pending to running (ec2test has no StartInstances).
 //
 // failNext makes the next calls of an action fail the way AWS throttles or fails
 // (RequestLimitExceeded, SlowDown, ThrottlingException, 5xx), in each service's error
@@ -68,7 +71,23 @@ type fakeAWS struct {
 	imdsToken  string
 	badSigs    []string
 	failures   map[string][]injected // "ec2:RunInstances", "s3:PUT", "ssm:PutParameter" -> next answers
+	// states are the states DescribeInstances reports next for an instance, in place of
+	// ec2test's; the last one stays.
+	states map[string][]string
 }
+
+// pendingPolls is how many DescribeInstances answers show a new instance pending.
+const pendingPolls = 2
+
+// stateCodes are EC2's instance state codes.
+var stateCodes = map[string]int{"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
+
+// stateXML is an instance state element as EC2 writes it.
+func stateXML(elem, name string) string {
+	return fmt.Sprintf("<%s><code>%d</code><name>%s</name></%s>", elem, stateCodes[name], name, elem)
+}
+
+var instanceStateRE = regexp.MustCompile(`<instanceState>\s*<code>\d+</code>\s*<name>[a-z-]+</name>\s*</instanceState>`)
 
 // injected is an error answer the fake gives instead of serving a call.
 type injected struct {
@@ -125,6 +144,7 @@ func newFakeAWS(t *testing.T) *fakeAWS {
 		params:    map[string]ssmParam{},
 		imdsToken: "imds-token-123",
 		failures:  map[string][]injected{},
+		states:    map[string][]string{},
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() { f.srv.Close(); inner.Quit() })
@@ -562,6 +582,7 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, body []byte) 
 		if status == 200 {
 			f.mu.Lock()
 			for _, id := range indexed(form, "InstanceId") {
+				delete(f.states, id) // ec2test's shutting-down, then terminated
 				for ip, owner := range f.ips {
 					if owner == id {
 						delete(f.ips, ip)
@@ -600,6 +621,8 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, body []byte) 
 			fmt.Fprintf(&items, "<item><keyName>%s</keyName><keyPairId>key-0%x</keyPairId></item>", k, len(k))
 		}
 		f.reply(w, 200, []byte("<DescribeKeyPairsResponse><requestId>fake</requestId><keySet>"+items.String()+"</keySet></DescribeKeyPairsResponse>"))
+	case "StartInstances":
+		f.startInstances(w, form)
 	case "ModifyInstanceMetadataOptions":
 		id := form.Get("InstanceId")
 		if f.inner.Instance(id) == nil {
@@ -655,6 +678,7 @@ func (f *fakeAWS) runInstances(w http.ResponseWriter, form url.Values) {
 		}
 		f.mu.Lock()
 		f.runs[id] = form
+		f.states[id] = append(slices.Repeat([]string{"pending"}, pendingPolls), "running")
 		if token != "" {
 			f.tokens[token] = id
 		}
@@ -668,7 +692,52 @@ func (f *fakeAWS) runInstances(w http.ResponseWriter, form url.Values) {
 		}
 		f.mu.Unlock()
 	}
-	f.reply(w, status, out)
+	// EC2 answers RunInstances with the instances pending.
+	f.reply(w, status, instanceStateRE.ReplaceAll(out, []byte(stateXML("instanceState", "pending"))))
+}
+
+// startInstances takes stopped instances through pending to running.
+func (f *fakeAWS) startInstances(w http.ResponseWriter, form url.Values) {
+	var items strings.Builder
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range indexed(form, "InstanceId") {
+		if f.inner.Instance(id) == nil {
+			ec2Error(w, "InvalidInstanceID.NotFound", fmt.Sprintf("The instance ID '%s' does not exist", id))
+			return
+		}
+		prev := f.stateLocked(id)
+		if prev != "stopped" && prev != "running" && prev != "pending" {
+			ec2Error(w, "IncorrectInstanceState", fmt.Sprintf("The instance '%s' is not in a state from which it can be started.", id))
+			return
+		}
+		if prev == "stopped" {
+			f.states[id] = []string{"pending", "running"}
+		}
+		fmt.Fprintf(&items, "<item><instanceId>%s</instanceId>%s%s</item>", id, stateXML("currentState", "pending"), stateXML("previousState", prev))
+	}
+	f.reply(w, 200, []byte("<StartInstancesResponse><requestId>fake</requestId><instancesSet>"+items.String()+"</instancesSet></StartInstancesResponse>"))
+}
+
+// stateLocked is the state an instance is in now, as DescribeInstances last showed it.
+func (f *fakeAWS) stateLocked(id string) string {
+	if q := f.states[id]; len(q) > 0 {
+		return q[0]
+	}
+	return f.describeOne(id)
+}
+
+// describeOne asks ec2test for one instance's state name.
+func (f *fakeAWS) describeOne(id string) string {
+	status, out := f.forward(url.Values{"Action": {"DescribeInstances"}, "InstanceId.1": {id}})
+	if status != 200 {
+		return ""
+	}
+	m := regexp.MustCompile(`<instanceState>\s*<code>\d+</code>\s*<name>([a-z-]+)</name>`).FindSubmatch(out)
+	if m == nil {
+		return ""
+	}
+	return string(m[1])
 }
 
 // enrich adds what ec2test does not report about instances launched through the fake.
@@ -690,6 +759,21 @@ func (f *fakeAWS) enrich(out []byte) []byte {
 		}
 		tag := "<instanceId>" + id + "</instanceId>"
 		s = strings.Replace(s, tag, tag+extra, 1)
+	}
+	for id, q := range f.states {
+		tag := "<instanceId>" + id + "</instanceId>"
+		at := strings.Index(s, tag)
+		if at < 0 || len(q) == 0 {
+			continue
+		}
+		loc := instanceStateRE.FindStringIndex(s[at:])
+		if loc == nil {
+			continue
+		}
+		s = s[:at+loc[0]] + stateXML("instanceState", q[0]) + s[at+loc[1]:]
+		if len(q) > 1 {
+			f.states[id] = q[1:]
+		}
 	}
 	return []byte(s)
 }

@@ -20,6 +20,8 @@ import (
 	ec2sdk "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	ignconfig "github.com/coreos/ignition/v2/config"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -960,4 +962,62 @@ func TestStoppedInstancesAreStartedOrReported(t *testing.T) {
 			t.Errorf("an instance kisgen has no record of was started")
 		}
 	})
+}
+
+// TestSSMSecretsOfMoreThanTenParametersAreAllDeleted: a node's user-data in 13 SSM
+// parameters (DeleteParameters takes at most 10 names) is deleted whole by destroy when
+// the node never booted.
+func TestSSMSecretsOfMoreThanTenParametersAreAllDeleted(t *testing.T) {
+	f, p := setup(t, planOpts{secrets: "ssm"})
+	state := t.TempDir()
+	data := map[string][]byte{"worker1": cloudConfig("worker1", 100000, true)}
+	if _, err := f.provider().Provision(context.Background(), p, machines(p, data), providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	var rec record
+	if _, err := providers.LoadRecord(state, Name, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.Nodes["worker1"].SSMParameters); n <= 10 {
+		t.Fatalf("worker1's user-data took %d parameters, want more than 10 for this test", n)
+	}
+	if err := f.provider().Destroy(context.Background(), p, providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.params) != 0 {
+		var left []string
+		for k := range f.params {
+			left = append(left, k)
+		}
+		sort.Strings(left)
+		t.Errorf("parameters left after destroy: %v", left)
+	}
+}
+
+// TestFakeHoldsTheProviderToAWSLimits: the fake refuses what AWS refuses, so that the
+// tests above prove the provider stays within the limits.
+func TestFakeHoldsTheProviderToAWSLimits(t *testing.T) {
+	f := newFakeAWS(t)
+	c, err := f.provider().clients(context.Background(), fakeRegion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, err = c.ec2.RunInstances(ctx, &ec2sdk.RunInstancesInput{ImageId: aws.String("ami-0debian12"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		UserData: aws.String(base64.StdEncoding.EncodeToString(make([]byte, MaxUserData+1)))})
+	if !isCode(err, "InvalidParameterValue") {
+		t.Errorf("RunInstances with %d bytes of user-data: %v", MaxUserData+1, err)
+	}
+	names := make([]string, 11)
+	for i := range names {
+		names[i] = ParameterName("prod", "etcd1", i)
+	}
+	if _, err := c.ssm.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: names}); !isCode(err, "ValidationException") {
+		t.Errorf("DeleteParameters with 11 names: %v", err)
+	}
+	if _, err := c.ssm.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/x"), Value: aws.String(strings.Repeat("a", ssmStandard+1)), Type: ssmtypes.ParameterTypeSecureString}); !isCode(err, "ValidationException") {
+		t.Errorf("a standard parameter of %d characters: %v", ssmStandard+1, err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
@@ -47,7 +48,9 @@ import (
 //
 // S3 (path-style PutObject, GetObject, DeleteObject) and SSM (PutParameter, GetParameter,
 // DeleteParameters) are written here, enough for the secrets modes, and both check every
-// request's Signature Version 4 against the SDK's own signer. IMDSv2 (token, role
+// request's Signature Version 4 against the SDK's own signer. The fake holds the provider
+// to AWS's limits: 16,384 bytes of user-data (decoded), 4 KiB per standard and 8 KiB per
+// advanced SSM parameter, 10 names per DeleteParameters. IMDSv2 (token, role
 // credentials) is served under /imds for the node-side stubs.
 type fakeAWS struct {
 	t     *testing.T
@@ -441,6 +444,10 @@ func (f *fakeAWS) serveSSM(w http.ResponseWriter, r *http.Request, body []byte) 
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"Parameter": map[string]any{"Name": in.Name, "Type": p.Type, "Value": v, "Version": 1}})
 	case "DeleteParameters":
+		if len(in.Names) > 10 {
+			fail("ValidationException", fmt.Sprintf("1 validation error detected: Value '%v' at 'names' failed to satisfy constraint: Member must have length less than or equal to 10", in.Names))
+			return
+		}
 		var deleted, invalid []string
 		for _, n := range in.Names {
 			if _, ok := f.params[n]; ok {
@@ -644,6 +651,10 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, body []byte) 
 func (f *fakeAWS) runInstances(w http.ResponseWriter, form url.Values) {
 	token := form.Get("ClientToken")
 	ip := form.Get("PrivateIpAddress")
+	if ud, err := base64.StdEncoding.DecodeString(form.Get("UserData")); err != nil || len(ud) > 16384 {
+		ec2Error(w, "InvalidParameterValue", "User data is limited to 16384 bytes")
+		return
+	}
 	f.mu.Lock()
 	if id, ok := f.tokens[token]; ok && token != "" {
 		f.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -46,6 +47,8 @@ const (
 	ssmChunk     = 8192
 	ssmStandard  = 4096
 	ssmMaxChunks = 16
+	// ssmDeleteBatch is the most names one DeleteParameters call takes.
+	ssmDeleteBatch = 10
 )
 
 // nodeEndpoints are the URLs the stubs use on the node.
@@ -269,13 +272,15 @@ func deleteSecret(ctx context.Context, c clients, nr *nodeRecord) error {
 			nr.S3Object = ""
 		}
 	}
-	if len(nr.SSMParameters) > 0 {
-		_, err := c.ssm.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: nr.SSMParameters})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("delete SSM parameters %s: %w", strings.Join(nr.SSMParameters, ", "), apiErr(err)))
-		} else {
-			nr.SSMParameters = nil
+	// DeleteParameters takes at most ssmDeleteBatch names; a name already gone (the node
+	// fetched and deleted it) comes back in InvalidParameters, which is no error.
+	var left []string
+	for batch := range slices.Chunk(nr.SSMParameters, ssmDeleteBatch) {
+		if _, err := c.ssm.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: batch}); err != nil {
+			errs = append(errs, fmt.Errorf("delete SSM parameters %s: %w", strings.Join(batch, ", "), apiErr(err)))
+			left = append(left, batch...)
 		}
 	}
+	nr.SSMParameters = left
 	return errors.Join(errs...)
 }

@@ -306,6 +306,11 @@ func (e *EC2) Provision(ctx context.Context, p *plan.Plan, machines []providers.
 	if err != nil {
 		return nil, err
 	}
+	if mode == SecretsS3 {
+		if err := checkBucket(ctx, c, cfg.SecretsBucket); err != nil {
+			return nil, err
+		}
+	}
 	sg, err := e.ensureSecurityGroup(ctx, c, p, vpc, rec, prog)
 	if err != nil {
 		return nil, err

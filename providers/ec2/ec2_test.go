@@ -1021,3 +1021,77 @@ func TestFakeHoldsTheProviderToAWSLimits(t *testing.T) {
 		t.Errorf("a standard parameter of %d characters: %v", ssmStandard+1, err)
 	}
 }
+
+// TestSecretsBucketThatWouldKeepOrMissTheUserDataIsRefused: before anything is stored or
+// launched, a bucket with versioning enabled (a deleted user-data would stay as a
+// noncurrent version) and a bucket in another region (the stubs fetch from the cluster's
+// region) are refused.
+func TestSecretsBucketThatWouldKeepOrMissTheUserDataIsRefused(t *testing.T) {
+	tests := []struct {
+		name   string
+		bucket fakeBucket
+		want   []string
+	}{
+		{"versioning enabled", fakeBucket{region: fakeRegion, versioning: "Enabled"}, []string{"kisgen-secrets", "keeps versions", "noncurrent"}},
+		{"another region", fakeBucket{region: "us-east-1"}, []string{"kisgen-secrets", "us-east-1", fakeRegion}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, p := setup(t, planOpts{secrets: "s3"})
+			b := tt.bucket
+			f.mu.Lock()
+			f.buckets["kisgen-secrets"] = &b
+			f.mu.Unlock()
+			_, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
+			if !errors.Is(err, ErrSecretsMode) {
+				t.Fatalf("got %v, want ErrSecretsMode", err)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("%q does not say %q", err, s)
+				}
+			}
+			if n := len(f.calls("s3:PUT")) + len(f.calls("ec2:RunInstances")); n != 0 {
+				t.Errorf("%d objects stored or instances launched before refusing", n)
+			}
+		})
+	}
+}
+
+// TestDestroyDeletesEveryVersionOfTheSecrets: in a bucket whose versioning was enabled
+// once and is suspended now, a node's key holds older versions and delete markers besides
+// the object kisgen stored; destroy removes them all.
+func TestDestroyDeletesEveryVersionOfTheSecrets(t *testing.T) {
+	f, p := setup(t, planOpts{secrets: "s3"})
+	ctx := context.Background()
+	c, _ := f.provider().clients(ctx, fakeRegion)
+	// An earlier era: versioning on, a user-data stored, deleted by the node, stored again.
+	f.mu.Lock()
+	f.buckets["kisgen-secrets"].versioning = "Enabled"
+	f.mu.Unlock()
+	key := ObjectKey("prod", "etcd1", plan.FormatCloudInit)
+	for i := 0; i < 2; i++ {
+		if _, err := c.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("kisgen-secrets"), Key: aws.String(key), Body: strings.NewReader("old secret")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("kisgen-secrets"), Key: aws.String(key)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.mu.Lock()
+	f.buckets["kisgen-secrets"].versioning = "Suspended"
+	f.mu.Unlock()
+	state := t.TempDir()
+	if _, err := f.provider().Provision(ctx, p, machines(p, nil), providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	if v := f.versionsOf("kisgen-secrets", "kisgen/prod/etcd1/"); len(v) < 5 {
+		t.Fatalf("versions before destroy: %v, want the old ones and the new object", v)
+	}
+	if err := f.provider().Destroy(ctx, p, providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	if v := f.versionsOf("kisgen-secrets", "kisgen/prod/"); len(v) != 0 {
+		t.Errorf("left after destroy: %v", v)
+	}
+}

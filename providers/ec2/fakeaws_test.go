@@ -46,7 +46,8 @@ import (
 // (RequestLimitExceeded, SlowDown, ThrottlingException, 5xx), in each service's error
 // format, so that the provider's retries are tested against the SDK's own error parsing.
 //
-// S3 (path-style PutObject, GetObject, DeleteObject) and SSM (PutParameter, GetParameter,
+// S3 (path-style PutObject, GetObject, DeleteObject, with versions when a bucket keeps them;
+// GetBucketLocation, GetBucketVersioning, ListObjectVersions) and SSM (PutParameter, GetParameter,
 // DeleteParameters) are written here, enough for the secrets modes, and both check every
 // request's Signature Version 4 against the SDK's own signer. The fake holds the provider
 // to AWS's limits: 16,384 bytes of user-data (decoded), 4 KiB per standard and 8 KiB per
@@ -68,12 +69,19 @@ type fakeAWS struct {
 	metadata   map[string]url.Values // instance id -> metadata options
 	images     map[string]string     // AMI -> root device name
 	keyPairs   map[string]bool
-	objects    map[string][]byte // "bucket/key" -> body
+	objects    map[string][]byte // "bucket/key" -> body of the current version
 	objHeaders map[string]http.Header
-	params     map[string]ssmParam
-	imdsToken  string
-	badSigs    []string
-	failures   map[string][]injected // "ec2:RunInstances", "s3:PUT", "ssm:PutParameter" -> next answers
+	// S3 buckets by name (kisgen-secrets in fakeRegion, unversioned, unless a test says
+	// otherwise), the current version id of each object and the noncurrent versions and
+	// delete markers of versioned buckets.
+	buckets        map[string]*fakeBucket
+	currentVersion map[string]string
+	versions       map[string][]objVersion
+	versionSeq     int
+	params         map[string]ssmParam
+	imdsToken      string
+	badSigs        []string
+	failures       map[string][]injected // "ec2:RunInstances", "s3:PUT", "ssm:PutParameter" -> next answers
 	// states are the states DescribeInstances reports next for an instance, in place of
 	// ec2test's; the last one stays.
 	states map[string][]string
@@ -144,6 +152,8 @@ func newFakeAWS(t *testing.T) *fakeAWS {
 		images:   map[string]string{"ami-0debian12": "/dev/xvda", "ami-0flatcar": "/dev/xvda"},
 		keyPairs: map[string]bool{"ops": true},
 		objects:  map[string][]byte{}, objHeaders: map[string]http.Header{},
+		buckets:        map[string]*fakeBucket{"kisgen-secrets": {region: fakeRegion}},
+		currentVersion: map[string]string{}, versions: map[string][]objVersion{},
 		params:    map[string]ssmParam{},
 		imdsToken: "imds-token-123",
 		failures:  map[string][]injected{},
@@ -333,30 +343,178 @@ func (f *fakeAWS) serveS3(w http.ResponseWriter, r *http.Request, body []byte) {
 		fmt.Fprintf(w, "<Error><Code>%s</Code><Message>injected by the test</Message></Error>", e.code)
 		return
 	}
+	s3Error := func(status int, code, msg string) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "<Error><Code>%s</Code><Message>%s</Message></Error>", code, xmlEscape(msg))
+	}
+	bucketName, objKey, _ := strings.Cut(key, "/")
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	b, ok := f.buckets[bucketName]
+	if !ok {
+		s3Error(http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist")
+		return
+	}
+	q := r.URL.Query()
+	if objKey == "" { // bucket operations
+		switch {
+		case r.Method == http.MethodGet && q.Has("location"):
+			loc := b.region
+			if loc == "us-east-1" {
+				loc = "" // S3 reports us-east-1 as an empty constraint
+			}
+			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">%s</LocationConstraint>`, loc)
+		case r.Method == http.MethodGet && q.Has("versioning"):
+			status := ""
+			if b.versioning != "" {
+				status = "<Status>" + b.versioning + "</Status>"
+			}
+			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">%s</VersioningConfiguration>`, status)
+		case r.Method == http.MethodGet && q.Has("versions"):
+			f.listVersions(w, bucketName, q.Get("prefix"))
+		default:
+			s3Error(http.StatusNotImplemented, "NotImplemented", "the fake does not implement "+r.Method+" "+r.URL.RequestURI())
+		}
+		return
+	}
+	vid := q.Get("versionId")
 	switch r.Method {
 	case http.MethodPut:
 		if strings.Contains(r.Header.Get("Content-Encoding"), "aws-chunked") {
 			body = decodeChunked(body)
 		}
+		f.shelve(b, key)
 		f.objects[key] = body
 		f.objHeaders[key] = r.Header.Clone()
+		f.currentVersion[key] = f.newVersionID(b)
 		w.Header().Set("ETag", `"fake"`)
+		if b.versioning != "" {
+			w.Header().Set("X-Amz-Version-Id", f.currentVersion[key])
+		}
 	case http.MethodGet:
-		b, ok := f.objects[key]
+		body, ok := f.objects[key]
 		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>")
+			s3Error(http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
 			return
 		}
-		_, _ = w.Write(b)
+		_, _ = w.Write(body)
 	case http.MethodDelete:
-		delete(f.objects, key)
+		switch {
+		case vid != "" && vid == f.currentVersion[key]:
+			delete(f.objects, key)
+			delete(f.currentVersion, key)
+		case vid != "":
+			vs := f.versions[key]
+			for i, v := range vs {
+				if v.id == vid {
+					f.versions[key] = append(vs[:i:i], vs[i+1:]...)
+					break
+				}
+			}
+		default:
+			// Without a version: unversioned, the object goes; versioned, it becomes a
+			// noncurrent version behind a delete marker (suspended: the null version goes).
+			f.shelve(b, key)
+			delete(f.objects, key)
+			delete(f.currentVersion, key)
+			if b.versioning != "" {
+				f.versions[key] = append(f.versions[key], objVersion{id: f.newVersionID(b), deleteMarker: true})
+			}
+		}
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		w.WriteHeader(http.StatusMethodNotAllowed)
 	}
+}
+
+// objVersion is a noncurrent version of an object, or a delete marker.
+type objVersion struct {
+	id           string
+	body         []byte
+	deleteMarker bool
+}
+
+type fakeBucket struct {
+	region string
+	// versioning is "", "Enabled" or "Suspended".
+	versioning string
+}
+
+// newVersionID is the version id S3 gives a new object or delete marker.
+func (f *fakeAWS) newVersionID(b *fakeBucket) string {
+	if b.versioning != "Enabled" {
+		return "null"
+	}
+	f.versionSeq++
+	return fmt.Sprintf("v%04d", f.versionSeq)
+}
+
+// shelve keeps the current version of key as a noncurrent one when the bucket keeps
+// versions; a null version (unversioned or suspended) is replaced instead.
+func (f *fakeAWS) shelve(b *fakeBucket, key string) {
+	body, ok := f.objects[key]
+	if !ok || b.versioning == "" {
+		return
+	}
+	if id := f.currentVersion[key]; id != "null" {
+		f.versions[key] = append(f.versions[key], objVersion{id: id, body: body})
+	}
+}
+
+func (f *fakeAWS) listVersions(w http.ResponseWriter, bucket, prefix string) {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>` + bucket + `</Name><Prefix>` + xmlEscape(prefix) + `</Prefix><IsTruncated>false</IsTruncated>`)
+	var keys []string
+	for k := range f.objects {
+		keys = append(keys, k)
+	}
+	for k := range f.versions {
+		if _, ok := f.objects[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, full := range keys {
+		bk, k, _ := strings.Cut(full, "/")
+		if bk != bucket || !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		if _, ok := f.objects[full]; ok {
+			fmt.Fprintf(&b, "<Version><Key>%s</Key><VersionId>%s</VersionId><IsLatest>true</IsLatest></Version>", xmlEscape(k), f.currentVersion[full])
+		}
+		for _, v := range f.versions[full] {
+			elem := "Version"
+			if v.deleteMarker {
+				elem = "DeleteMarker"
+			}
+			fmt.Fprintf(&b, "<%s><Key>%s</Key><VersionId>%s</VersionId><IsLatest>false</IsLatest></%s>", elem, xmlEscape(k), v.id, elem)
+		}
+	}
+	b.WriteString("</ListVersionsResult>")
+	w.Header().Set("Content-Type", "application/xml")
+	_, _ = io.WriteString(w, b.String())
+}
+
+// versionsOf lists every version and delete marker the fake keeps under bucket/prefix.
+func (f *fakeAWS) versionsOf(bucket, prefix string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for k := range f.objects {
+		if strings.HasPrefix(k, bucket+"/"+prefix) {
+			out = append(out, k+"@"+f.currentVersion[k])
+		}
+	}
+	for k, vs := range f.versions {
+		if strings.HasPrefix(k, bucket+"/"+prefix) {
+			for _, v := range vs {
+				out = append(out, k+"@"+v.id)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // decodeChunked reads an aws-chunked body: hex-size[;chunk-signature=...]\r\ndata\r\n…

@@ -227,6 +227,21 @@ var questions = []*Question{
 		Default: constant(""), When: provider("aws"), Set: func(a *Answers, v string) error { a.AWSRegion = v; return nil }},
 	{Flag: "aws-subnet-id", Section: "Provider", Prompt: "AWS subnet id the nodes' addresses belong to", Usage: "AWS subnet id",
 		Default: constant(""), When: provider("aws"), Set: func(a *Answers, v string) error { a.AWSSubnetID = v; return nil }},
+	{Flag: "aws-admin-cidrs", Section: "Provider", Prompt: "CIDR ranges allowed to reach the nodes' SSH and the API server, comma-separated (0.0.0.0/0 opens them to everyone)",
+		Usage:   "comma-separated CIDR ranges allowed to reach SSH and the API server on AWS (no default: write 0.0.0.0/0 to open them to everyone)",
+		Default: constant(""), When: provider("aws"), Set: func(a *Answers, v string) error {
+			a.AWSAdminCIDRs = nil
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s == "" {
+					continue
+				}
+				if _, err := netip.ParsePrefix(s); err != nil {
+					return fmt.Errorf("%q is not a CIDR range such as 203.0.113.0/24", s)
+				}
+				a.AWSAdminCIDRs = append(a.AWSAdminCIDRs, s)
+			}
+			return nil
+		}, Paths: []string{"provider.aws.admin_cidrs"}},
 	{Flag: "vsphere-datacenter", Section: "Provider", Prompt: "vSphere datacenter", Usage: "vSphere datacenter",
 		Default: constant(""), When: provider("vsphere"), Set: func(a *Answers, v string) error { a.VSphereDatacenter = v; return nil }},
 	{Flag: "vsphere-datastore", Section: "Provider", Prompt: "vSphere datastore", Usage: "vSphere datastore",

@@ -77,10 +77,13 @@ func (e *EC2) Name() string { return Name }
 
 // record is what kisgen created, kept in STATE/providers/aws.json.
 type record struct {
-	Cluster       string                 `json:"cluster"`
-	Region        string                 `json:"region"`
-	SecurityGroup string                 `json:"securityGroup,omitempty"`
-	Nodes         map[string]*nodeRecord `json:"nodes,omitempty"`
+	Cluster string `json:"cluster"`
+	Region  string `json:"region"`
+	// SecurityGroup is the cluster group, which every node is in; RoleSecurityGroups
+	// the group of each role's nodes.
+	SecurityGroup      string                 `json:"securityGroup,omitempty"`
+	RoleSecurityGroups map[plan.Role]string   `json:"roleSecurityGroups,omitempty"`
+	Nodes              map[string]*nodeRecord `json:"nodes,omitempty"`
 }
 
 type nodeRecord struct {
@@ -212,6 +215,9 @@ func (e *EC2) prepare(p *plan.Plan, machines []providers.Machine, region string)
 	if cfg.SubnetID == "" {
 		errs = append(errs, fmt.Errorf("%w: provider.aws.subnet_id: name the subnet the nodes' internal ips belong to", providers.ErrSetting))
 	}
+	if len(cfg.AdminCIDRs) == 0 {
+		errs = append(errs, fmt.Errorf("%w: provider.aws.admin_cidrs: name the ranges allowed to reach the nodes' SSH and the API server; write [0.0.0.0/0] to open them to everyone (kisgen opens nothing to the internet unless the plan says so)", providers.ErrSetting))
+	}
 	if mode != SecretsInline && cfg.InstanceProfile == "" {
 		errs = append(errs, fmt.Errorf("%w: provider.aws.instance_profile: secrets mode %s needs an instance profile whose role may read and delete the node's secrets", providers.ErrSetting, mode))
 	}
@@ -311,7 +317,7 @@ func (e *EC2) Provision(ctx context.Context, p *plan.Plan, machines []providers.
 			return nil, err
 		}
 	}
-	sg, err := e.ensureSecurityGroup(ctx, c, p, vpc, rec, prog)
+	sg, err := e.ensureSecurityGroups(ctx, c, p, vpc, rec, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -496,7 +502,7 @@ func newToken() string {
 	return "kisgen-" + hex.EncodeToString(b)
 }
 
-func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l launch, sg string, found types.Instance, rec *recorder, prog *providers.Progress) (providers.Instance, error) {
+func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l launch, sg securityGroups, found types.Instance, rec *recorder, prog *providers.Progress) (providers.Instance, error) {
 	n := l.m.Node
 	host := n.Host
 	if found.InstanceId == nil {
@@ -529,6 +535,9 @@ func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l laun
 		if err := e.enforceIMDSv2(ctx, c, found, prog, host); err != nil {
 			return providers.Instance{Host: host, ID: id}, err
 		}
+		if err := e.ensureGroupsOf(ctx, c, found, sg.forNode(n), prog, host); err != nil {
+			return providers.Instance{Host: host, ID: id}, err
+		}
 	} else {
 		var token string
 		if err := rec.update(func(r *record) {
@@ -559,7 +568,7 @@ func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l laun
 			MaxCount:         aws.Int32(1),
 			SubnetId:         aws.String(p.Provider.AWS.SubnetID),
 			PrivateIpAddress: aws.String(n.InternalIP.String()),
-			SecurityGroupIds: []string{sg},
+			SecurityGroupIds: sg.forNode(n),
 			UserData:         aws.String(base64.StdEncoding.EncodeToString(l.userData.Data)),
 			MetadataOptions: &types.InstanceMetadataOptionsRequest{
 				HttpEndpoint:            types.InstanceMetadataEndpointStateEnabled,
@@ -606,7 +615,7 @@ func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l laun
 		// A stopped node is no node of a running cluster: kisgen starts the instances it
 		// launched, and reports the others rather than leave them silently stopped.
 		if rec.node(host).InstanceID != id {
-			return instanceOf(p, n, found, false), fmt.Errorf("%w: %s is %s and not in kisgen's record, so kisgen leaves it alone: start it (aws ec2 start-instances --instance-ids %s) or terminate it, then run provision again", ErrStopped, id, st, id)
+			return instanceOf(p, n, found, false), fmt.Errorf("%w: %s is %s and not in kisgen's record, so kisgen leaves it alone: start it (in the console, or with the AWS CLI's ec2 start-instances) or terminate it, then run provision again", ErrStopped, id, st)
 		}
 		if err := e.start(ctx, c.ec2, id, st); err != nil {
 			return providers.Instance{Host: host, ID: id, State: st}, err
@@ -618,7 +627,51 @@ func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l laun
 		return providers.Instance{Host: host, ID: id, Created: created, State: "unknown"}, err
 	}
 	prog.Node(host, "%s is %s", id, stateName(in))
+	if routesPodAddresses(p) && aws.ToBool(in.SourceDestCheck) {
+		// Routed pod traffic leaves the node with a pod's address as source and reaches it
+		// with one as destination: EC2 drops both unless the check is off.
+		if _, err := c.ec2.ModifyInstanceAttribute(ctx, &ec2sdk.ModifyInstanceAttributeInput{
+			InstanceId: aws.String(id), SourceDestCheck: &types.AttributeBooleanValue{Value: aws.Bool(false)},
+		}); err != nil {
+			return instanceOf(p, n, in, created), fmt.Errorf("turn off the source/destination check of %s (needed for %s pod traffic): %w", id, podTraffic(p), apiErr(err))
+		}
+		prog.Node(host, "%s: source/destination check turned off: %s pod traffic crosses the VPC with pod addresses", id, podTraffic(p))
+	}
 	return instanceOf(p, n, in, created), nil
+}
+
+// podTraffic names how the plan's pod traffic crosses between nodes, for messages.
+func podTraffic(p *plan.Plan) string {
+	if p.Network.CNIProvider == "calico" {
+		return "Calico " + string(p.Network.Mode)
+	}
+	return p.Network.CNIProvider
+}
+
+// ensureGroupsOf puts an instance found from an earlier run into the security groups its
+// node needs (an instance launched before the groups per role existed is in the cluster
+// group only), keeping the groups it is in.
+func (e *EC2) ensureGroupsOf(ctx context.Context, c clients, in types.Instance, need []string, prog *providers.Progress, host string) error {
+	var have []string
+	for _, g := range in.SecurityGroups {
+		have = append(have, aws.ToString(g.GroupId))
+	}
+	var missing []string
+	for _, id := range need {
+		if !slices.Contains(have, id) {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if _, err := c.ec2.ModifyInstanceAttribute(ctx, &ec2sdk.ModifyInstanceAttributeInput{
+		InstanceId: in.InstanceId, Groups: append(have, missing...),
+	}); err != nil {
+		return fmt.Errorf("add %s to security groups %s: %w", aws.ToString(in.InstanceId), strings.Join(missing, ", "), apiErr(err))
+	}
+	prog.Node(host, "%s added to security groups %s", aws.ToString(in.InstanceId), strings.Join(missing, ", "))
+	return nil
 }
 
 func stateName(in types.Instance) string {

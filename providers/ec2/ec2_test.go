@@ -293,8 +293,8 @@ func TestSecondRunCreatesNothing(t *testing.T) {
 	if n := len(f.calls("ec2:AuthorizeSecurityGroupIngress")) - rules; n != 0 {
 		t.Errorf("second run added firewall rules %d times", n)
 	}
-	if n := len(f.calls("ec2:CreateSecurityGroup")); n != 1 {
-		t.Errorf("CreateSecurityGroup called %d times over two runs, want 1", n)
+	if n, want := len(f.calls("ec2:CreateSecurityGroup")), len(Firewall(p)); n != want {
+		t.Errorf("CreateSecurityGroup called %d times over two runs, want %d (the cluster's group and one per role)", n, want)
 	}
 	for i := range first {
 		if second[i].ID != first[i].ID || second[i].Created {
@@ -370,7 +370,7 @@ func TestClientTokenSurvivesACrashBetweenLaunchAndRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &recorder{stateDir: state, rec: rec}
-	in, err := e.provisionNode(context.Background(), c, p, l[0], rec.SecurityGroup, types.Instance{}, r, nil)
+	in, err := e.provisionNode(context.Background(), c, p, l[0], securityGroups{cluster: rec.SecurityGroup, roles: rec.RoleSecurityGroups}, types.Instance{}, r, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,45 +436,182 @@ func TestLargeIgnitionConfigTravelsAsACompressedDataURL(t *testing.T) {
 	}
 }
 
-func TestSecurityGroupHoldsExactlyTheGuidesFirewallTable(t *testing.T) {
+// withIngressAndLoadBalancer is the test plan with an ingress node and a load balancer
+// address that no node has.
+func withIngressAndLoadBalancer(t *testing.T, p *plan.Plan, extra ...string) *plan.Plan {
+	t.Helper()
+	r := []string{"SUBNET", p.Provider.AWS.SubnetID, "SECRETS", "inline", "ETCDOS", "debian-12", "IMAGE", "ami-0debian12",
+		"master:\n  expected_count: 1\n", "master:\n  expected_count: 1\n  load_balancer: 10.20.0.10:6443\n",
+		"worker:\n", "ingress:\n  expected_count: 1\n  machine: {image: ami-0debian12, type: m6i.large}\n  nodes:\n  - {host: ingress1, ip: 10.20.0.41}\nworker:\n"}
+	p, rep := plan.Parse("plan.yaml", []byte(strings.NewReplacer(append(r, extra...)...).Replace(planTemplate)), plan.Options{})
+	if p == nil || rep.IsFatal(false) {
+		t.Fatalf("plan: %v", rep.Findings)
+	}
+	return p
+}
+
+// TestSecurityGroupsHoldExactlyTheGuidesFirewallTable: a group every node is in and one
+// per role, each with exactly its part of the Kismatic guide's table, read back through
+// the API; each instance is in the cluster group and its role's.
+func TestSecurityGroupsHoldExactlyTheGuidesFirewallTable(t *testing.T) {
 	f, p := setup(t, planOpts{})
-	if _, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()}); err != nil {
+	p = withIngressAndLoadBalancer(t, p)
+	got, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
+	if err != nil {
 		t.Fatal(err)
 	}
 	c, _ := f.provider().clients(context.Background(), fakeRegion)
 	out, err := c.ec2.DescribeSecurityGroups(context.Background(), &ec2sdk.DescribeSecurityGroupsInput{Filters: []types.Filter{
 		{Name: aws.String("tag:" + TagCluster), Values: []string{"prod"}},
 	}})
-	if err != nil || len(out.SecurityGroups) != 1 {
-		t.Fatalf("security groups: %v %v", out, err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	sg := out.SecurityGroups[0]
+	ids := map[string]string{}
+	for _, sg := range out.SecurityGroups {
+		ids[aws.ToString(sg.GroupName)] = aws.ToString(sg.GroupId)
+	}
+	rules := map[string][]string{}
+	for _, sg := range out.SecurityGroups {
+		rules[aws.ToString(sg.GroupName)] = []string{}
+		for _, perm := range sg.IpPermissions {
+			for _, r := range rulesOf(perm, ids["kisgen-prod"]) {
+				rules[aws.ToString(sg.GroupName)] = append(rules[aws.ToString(sg.GroupName)], r.key())
+			}
+		}
+		sort.Strings(rules[aws.ToString(sg.GroupName)])
+	}
+	want := map[string][]string{
+		"kisgen-prod": {
+			"4/0/0/",                                                  // IP-in-IP between the nodes: Calico's overlay (the plan's default mode)
+			"icmp/-1/-1/",                                             // the guide: ICMP from the nodes…
+			"icmp/-1/-1/198.51.100.7/32", "icmp/-1/-1/203.0.113.0/24", // … and the admin ranges
+			"tcp/0/65535/", // the guide: all internal traffic, TCP…
+			"tcp/22/22/198.51.100.7/32", "tcp/22/22/203.0.113.0/24",
+			"udp/0/65535/", // … and UDP
+		},
+		"kisgen-prod-etcd": {},
+		"kisgen-prod-master": {
+			"tcp/6443/6443/10.20.0.10/32", // the load balancer
+			"tcp/6443/6443/198.51.100.7/32", "tcp/6443/6443/203.0.113.0/24",
+		},
+		"kisgen-prod-worker": {},
+		"kisgen-prod-ingress": {
+			"tcp/443/443/198.51.100.7/32", "tcp/443/443/203.0.113.0/24",
+			"tcp/80/80/198.51.100.7/32", "tcp/80/80/203.0.113.0/24",
+		},
+	}
+	if diff := cmp.Diff(want, rules); diff != "" {
+		t.Errorf("firewall rules per group (-want +got):\n%s", diff)
+	}
+	for name, rs := range rules {
+		for _, k := range rs {
+			if strings.Contains(k, "/8080/") || strings.HasPrefix(k, "-1/") {
+				t.Errorf("%s: %s is open", name, k)
+			}
+		}
+	}
+	for _, in := range got {
+		form := f.runs[in.ID]
+		role := string(p.Node(in.Host).Roles[0])
+		wantGroups := []string{ids["kisgen-prod"], ids["kisgen-prod-"+role]}
+		if gotGroups := indexed(form, "SecurityGroupId"); !cmp.Equal(wantGroups, gotGroups) {
+			t.Errorf("%s launched in %v, want %v (the cluster's group and the %s group)", in.Host, gotGroups, wantGroups, role)
+		}
+	}
+}
+
+// TestIngressCIDRsOpenHTTPToTheIngressNodesOnly: ingress_cidrs, when given, is the source
+// of 80 and 443 instead of admin_cidrs.
+func TestIngressCIDRsOpenHTTPToTheIngressNodesOnly(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	p = withIngressAndLoadBalancer(t, p, "    key_name: ops\n", "    key_name: ops\n    ingress_cidrs: [0.0.0.0/0]\n")
+	var ingress Group
+	for _, g := range Firewall(p) {
+		if g.Role == plan.RoleIngress {
+			ingress = g
+		}
+	}
 	var got []string
-	for _, perm := range sg.IpPermissions {
-		for _, r := range rulesOf(perm, aws.ToString(sg.GroupId)) {
-			got = append(got, r.key())
-		}
+	for _, r := range ingress.Rules {
+		got = append(got, r.key())
 	}
-	sort.Strings(got)
-	want := []string{
-		"-1/0/0/", // every protocol from the group itself: all traffic between nodes
-		"icmp/-1/-1/198.51.100.7/32", "icmp/-1/-1/203.0.113.0/24",
-		"tcp/22/22/198.51.100.7/32", "tcp/22/22/203.0.113.0/24",
-		"tcp/6443/6443/198.51.100.7/32", "tcp/6443/6443/203.0.113.0/24",
+	if want := []string{"tcp/80/80/0.0.0.0/0", "tcp/443/443/0.0.0.0/0"}; !cmp.Equal(want, got) {
+		t.Errorf("ingress rules %v, want %v", got, want)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("firewall rules (-want +got):\n%s", diff)
+	_ = f
+}
+
+// TestRoutedPodTrafficTurnsOffTheSourceDestCheck: with Calico routed, packets between
+// nodes carry pod addresses, which EC2 drops unless each instance's source/destination
+// check is off; with the overlay they are IP-in-IP between node addresses, and the check
+// stays on (and the cluster group allows protocol 4, see the firewall test).
+func TestRoutedPodTrafficTurnsOffTheSourceDestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		mode      string
+		wantCheck bool
+	}{{"routed", false}, {"overlay", true}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			f, p := setup(t, planOpts{})
+			p = withIngressAndLoadBalancer(t, p, "provider:\n", "add_ons:\n  cni:\n    options:\n      calico:\n        mode: "+tc.mode+"\nprovider:\n")
+			if string(p.Network.Mode) != tc.mode {
+				t.Fatalf("plan mode %s", p.Network.Mode)
+			}
+			state := t.TempDir()
+			var progress bytes.Buffer
+			if _, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state, Progress: &progress}); err != nil {
+				t.Fatal(err)
+			}
+			c, _ := f.provider().clients(context.Background(), fakeRegion)
+			found, err := findInstances(context.Background(), c.ec2, "prod")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for host, in := range found {
+				if got := aws.ToBool(in.SourceDestCheck); got != tc.wantCheck {
+					t.Errorf("%s: source/destination check %v, want %v", host, got, tc.wantCheck)
+				}
+			}
+			if said := strings.Contains(progress.String(), "source/destination check turned off"); said == tc.wantCheck {
+				t.Errorf("progress says the check was turned off: %v, want %v:\n%s", said, !tc.wantCheck, progress.String())
+			}
+			// A second run finds the check off and leaves it.
+			calls := len(f.calls("ec2:ModifyInstanceAttribute"))
+			if _, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state}); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(f.calls("ec2:ModifyInstanceAttribute")) - calls; n != 0 {
+				t.Errorf("the second run modified %d instances", n)
+			}
+		})
 	}
-	for _, k := range got {
-		if strings.Contains(k, "/8080/") {
-			t.Errorf("the insecure port 8080 is open: %s", k)
-		}
+}
+
+// TestInstanceOfAnOlderRunJoinsItsRoleGroup: an instance launched when kisgen made one
+// group for the cluster is added to its role's group, keeping its groups.
+func TestInstanceOfAnOlderRunJoinsItsRoleGroup(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	state := t.TempDir()
+	first, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Every instance is in the group.
-	for _, form := range f.runs {
-		if form.Get("SecurityGroupId.1") != aws.ToString(sg.GroupId) {
-			t.Errorf("instance launched in %q, want %s", form.Get("SecurityGroupId.1"), aws.ToString(sg.GroupId))
-		}
+	var rec record
+	if _, err := providers.LoadRecord(state, Name, &rec); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.groups[idOf(first, "master1")] = []string{rec.SecurityGroup}
+	f.mu.Unlock()
+	var progress bytes.Buffer
+	if _, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state, Progress: &progress}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	got := f.groups[idOf(first, "master1")]
+	f.mu.Unlock()
+	if want := []string{rec.SecurityGroup, rec.RoleSecurityGroups[plan.RoleMaster]}; !cmp.Equal(want, got) {
+		t.Errorf("master1 is in %v, want %v\n%s", got, want, progress.String())
 	}
 }
 
@@ -554,9 +691,10 @@ func TestDestroyRemovesExactlyWhatKisgenCreated(t *testing.T) {
 func TestPlanSettingsMissingAreNamedByPath(t *testing.T) {
 	f, p := setup(t, planOpts{})
 	p.Provider.AWS.SubnetID = ""
+	p.Provider.AWS.AdminCIDRs = nil
 	p.Groups[plan.RoleWorker].Machine.Image = ""
 	_, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
-	for _, s := range []string{"provider.aws.subnet_id", "worker.machine.image", "worker1"} {
+	for _, s := range []string{"provider.aws.subnet_id", "provider.aws.admin_cidrs", "worker.machine.image", "worker1"} {
 		if err == nil || !strings.Contains(err.Error(), s) {
 			t.Errorf("error %v does not name %s", err, s)
 		}
@@ -710,7 +848,7 @@ func TestRecordedInstanceNotYetVisibleByTagIsNotLaunchedTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	runs := len(f.calls("ec2:RunInstances"))
-	in, err := e.provisionNode(context.Background(), c, p, l[0], rec.SecurityGroup, types.Instance{}, &recorder{stateDir: state, rec: rec}, nil)
+	in, err := e.provisionNode(context.Background(), c, p, l[0], securityGroups{cluster: rec.SecurityGroup, roles: rec.RoleSecurityGroups}, types.Instance{}, &recorder{stateDir: state, rec: rec}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

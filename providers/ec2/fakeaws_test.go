@@ -85,7 +85,12 @@ type fakeAWS struct {
 	// states are the states DescribeInstances reports next for an instance, in place of
 	// ec2test's; the last one stays.
 	states map[string][]string
+	// groups are the security groups ModifyInstanceAttribute put an instance in (ec2test
+	// keeps the groups of its launch).
+	groups map[string][]string
 }
+
+var groupSetRE = regexp.MustCompile(`(?s)<groupSet>.*?</groupSet>`)
 
 // pendingPolls is how many DescribeInstances answers show a new instance pending.
 const pendingPolls = 2
@@ -158,6 +163,7 @@ func newFakeAWS(t *testing.T) *fakeAWS {
 		imdsToken: "imds-token-123",
 		failures:  map[string][]injected{},
 		states:    map[string][]string{},
+		groups:    map[string][]string{},
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() { f.srv.Close(); inner.Quit() })
@@ -788,6 +794,22 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, body []byte) 
 		f.reply(w, 200, []byte("<DescribeKeyPairsResponse><requestId>fake</requestId><keySet>"+items.String()+"</keySet></DescribeKeyPairsResponse>"))
 	case "StartInstances":
 		f.startInstances(w, form)
+	case "ModifyInstanceAttribute":
+		groups := indexed(form, "GroupId")
+		if len(groups) == 0 { // sourceDestCheck and the rest: ec2test's
+			status, out := f.forward(form)
+			f.reply(w, status, out)
+			return
+		}
+		id := form.Get("InstanceId")
+		if f.inner.Instance(id) == nil {
+			ec2Error(w, "InvalidInstanceID.NotFound", id)
+			return
+		}
+		f.mu.Lock()
+		f.groups[id] = groups
+		f.mu.Unlock()
+		f.reply(w, 200, []byte("<ModifyInstanceAttributeResponse><requestId>fake</requestId><return>true</return></ModifyInstanceAttributeResponse>"))
 	case "ModifyInstanceMetadataOptions":
 		id := form.Get("InstanceId")
 		if f.inner.Instance(id) == nil {
@@ -928,6 +950,22 @@ func (f *fakeAWS) enrich(out []byte) []byte {
 		}
 		tag := "<instanceId>" + id + "</instanceId>"
 		s = strings.Replace(s, tag, tag+extra, 1)
+	}
+	for id, gs := range f.groups {
+		tag := "<instanceId>" + id + "</instanceId>"
+		at := strings.Index(s, tag)
+		if at < 0 {
+			continue
+		}
+		loc := groupSetRE.FindStringIndex(s[at:])
+		if loc == nil {
+			continue
+		}
+		var items strings.Builder
+		for _, g := range gs {
+			fmt.Fprintf(&items, "<item><groupId>%s</groupId></item>", g)
+		}
+		s = s[:at+loc[0]] + "<groupSet>" + items.String() + "</groupSet>" + s[at+loc[1]:]
 	}
 	for id, q := range f.states {
 		tag := "<instanceId>" + id + "</instanceId>"

@@ -174,6 +174,9 @@ func (a *Answers) Plan() (*v1alpha1.Plan, EncodeOptions) {
 		Location: v1alpha1.Location{City: a.City, State: a.State, Country: a.Country}}
 	c.SSH = v1alpha1.SSH{User: a.SSHUser, Key: a.SSHKey, Port: plan.DefaultSSHPort}
 	p.Provider.Name = a.Provider
+	if a.Provider == "qemu" && a.OS != plan.DefaultQEMUImage {
+		p.Provider.QEMU.Image = a.OS // the VMs boot the image of the nodes' os
+	}
 	p.Provider.AWS.Region, p.Provider.AWS.SubnetID, p.Provider.AWS.AdminCIDRs = a.AWSRegion, a.AWSSubnetID, a.AWSAdminCIDRs
 	p.Provider.VSphere.Datacenter, p.Provider.VSphere.Datastore, p.Provider.VSphere.Network = a.VSphereDatacenter, a.VSphereDatastore, a.VSphereNetwork
 	p.Provider.Packet.ProjectID, p.Provider.Packet.Metro = a.PacketProjectID, a.PacketMetro

@@ -200,3 +200,23 @@ func TestAnsweredLabPlanParsesBack(t *testing.T) {
 		t.Errorf("summary %q", s)
 	}
 }
+
+// TestQEMUPlansGetAnOSTheProviderHasAnImageOf: the qemu provider boots kisgen's Debian
+// images, so the interview refuses another os for it (validate would refuse the plan),
+// and a plan of debian-13 boots the debian-13 image.
+func TestQEMUPlansGetAnOSTheProviderHasAnImageOf(t *testing.T) {
+	_, err := Interview(strings.NewReader(""), io.Discard, Options{NonInteractive: true, PlanDir: t.TempDir(),
+		Given: map[string]string{"provider": "qemu", "os": "ubuntu-24.04"}})
+	if err == nil || !strings.Contains(err.Error(), "qemu provider boots kisgen's images of debian-12 and debian-13") {
+		t.Errorf("qemu with ubuntu-24.04: %v", err)
+	}
+	a, err := Interview(strings.NewReader(""), io.Discard, Options{NonInteractive: true, PlanDir: t.TempDir(),
+		Given: map[string]string{"provider": "qemu", "os": "debian-13"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := a.Plan()
+	if p.Provider.QEMU.Image != "debian-13" {
+		t.Errorf("provider.qemu.image %q, want debian-13", p.Provider.QEMU.Image)
+	}
+}

@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/kisgen/kisgen/image"
 	"github.com/kisgen/kisgen/plan"
 )
 
@@ -67,7 +69,17 @@ var questions = []*Question{
 		Paths: []string{"provider.name"}},
 	{Flag: "os", Section: "Cluster", Prompt: "Operating system of the nodes (" + strings.Join(plan.SupportedOS, ", ") + ")",
 		Usage:   "operating system of the nodes; flatcar and fedora-coreos read Ignition, the others cloud-init",
-		Default: constant(plan.DefaultOS), Set: oneOf(plan.SupportedOS, func(a *Answers, v string) { a.OS = v }),
+		Default: constant(plan.DefaultOS), Set: func(a *Answers, v string) error {
+			if err := oneOf(plan.SupportedOS, func(a *Answers, v string) { a.OS = v })(a, v); err != nil {
+				return err
+			}
+			// The qemu provider boots the images `kisgen image build` makes (it refuses
+			// other systems when the plan is validated): ask again here instead.
+			if a.Provider == "qemu" && !slices.Contains(image.SupportedOS(), a.OS) {
+				return fmt.Errorf("the qemu provider boots kisgen's images of %s; choose one of them, or another provider", strings.Join(image.SupportedOS(), " and "))
+			}
+			return nil
+		},
 		Paths: []string{"etcd.os", "etcd.format", "master.os", "master.format", "worker.os", "worker.format"}},
 
 	{Flag: "etcd", Kind: IntFlag, Section: "Compute", Prompt: "etcd nodes: 1 (development only), 3 (survives one failure), 5 (two) or 7 (three)",

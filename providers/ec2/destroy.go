@@ -19,7 +19,9 @@ import (
 
 // Destroy implements providers.Provider. It removes what kisgen created for the plan's
 // cluster: resources are found by their tags and removed only when kisgen's record lists
-// them too; tagged resources missing from the record are reported, not touched.
+// them too; tagged resources missing from the record are reported, not touched. With
+// opts.FromTags (a state directory that is gone) everything tagged for the cluster is
+// removed, and so are the secrets stored under the cluster's name.
 func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options) error {
 	prog := providers.NewProgress(opts.Progress, Name)
 	rec := &recorder{stateDir: opts.StateDir}
@@ -55,7 +57,7 @@ func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options)
 	var terminate, strangers []string
 	for host, in := range live {
 		id := aws.ToString(in.InstanceId)
-		if recorded[id] == host {
+		if recorded[id] == host || opts.FromTags {
 			terminate = append(terminate, id)
 		} else {
 			strangers = append(strangers, fmt.Sprintf("instance %s (%s)", id, host))
@@ -100,6 +102,14 @@ func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options)
 		}
 	}
 
+	if opts.FromTags {
+		// Without a record, the secrets of nodes that never booted are found by their
+		// names, which carry the cluster's.
+		if err := sweepSecrets(ctx, c, p, prog); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
 	sgs, err := c.ec2.DescribeSecurityGroups(ctx, &ec2sdk.DescribeSecurityGroupsInput{Filters: []types.Filter{
 		{Name: aws.String("tag:" + TagCluster), Values: []string{p.Name}},
 	}})
@@ -114,7 +124,7 @@ func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options)
 	for _, sg := range sgs.SecurityGroups {
 		id := aws.ToString(sg.GroupId)
 		liveGroups[id] = true
-		if !rec.recordsGroup(id) {
+		if !rec.recordsGroup(id) && !opts.FromTags {
 			strangers = append(strangers, fmt.Sprintf("security group %s (%s)", id, aws.ToString(sg.GroupName)))
 			continue
 		}

@@ -207,22 +207,10 @@ type launch struct {
 // user-data. A node whose user-data does not fit is refused here, before any call.
 func (e *EC2) prepare(p *plan.Plan, machines []providers.Machine, region string) ([]launch, error) {
 	cfg := p.Provider.AWS
-	mode := cfg.Secrets
-	if mode == "" {
-		mode = SecretsInline
-	}
+	mode := secretsMode(p)
 	var errs []error
-	if cfg.SubnetID == "" {
-		errs = append(errs, fmt.Errorf("%w: provider.aws.subnet_id: name the subnet the nodes' internal ips belong to", providers.ErrSetting))
-	}
-	if len(cfg.AdminCIDRs) == 0 {
-		errs = append(errs, fmt.Errorf("%w: provider.aws.admin_cidrs: name the ranges allowed to reach the nodes' SSH and the API server; write [0.0.0.0/0] to open them to everyone (kisgen opens nothing to the internet unless the plan says so)", providers.ErrSetting))
-	}
-	if mode != SecretsInline && cfg.InstanceProfile == "" {
-		errs = append(errs, fmt.Errorf("%w: provider.aws.instance_profile: secrets mode %s needs an instance profile whose role may read and delete the node's secrets", providers.ErrSetting, mode))
-	}
-	if mode == SecretsS3 && cfg.SecretsBucket == "" {
-		errs = append(errs, fmt.Errorf("%w: provider.aws.secrets_bucket: secrets mode s3 needs a bucket", providers.ErrSetting))
+	for _, pr := range problems(p, true) {
+		errs = append(errs, fmt.Errorf("%w: %s: %s: %s", providers.ErrSetting, pr.path, pr.msg, pr.hint))
 	}
 	ends := awsEndpoints(region)
 	if e.nodeEndpoints != nil {
@@ -232,17 +220,7 @@ func (e *EC2) prepare(p *plan.Plan, machines []providers.Machine, region string)
 	for _, m := range machines {
 		n := m.Node
 		g := n.Group
-		role := string(g.Role)
 		l := launch{m: m, ami: g.Machine.Image, itype: g.Machine.Type, diskGB: g.Machine.DiskGB}
-		if l.ami == "" {
-			errs = append(errs, fmt.Errorf("%w: %s.machine.image: set the AMI id (ami-…) for the %s group (node %s)", providers.ErrSetting, role, role, n.Host))
-		}
-		if l.itype == "" {
-			errs = append(errs, fmt.Errorf("%w: %s.machine.type: set the instance type (e.g. m6i.large) for the %s group (node %s)", providers.ErrSetting, role, role, n.Host))
-		}
-		if !n.InternalIP.Is4() {
-			errs = append(errs, fmt.Errorf("%w: node %s: EC2 needs an IPv4 internal ip, got %v", providers.ErrSetting, n.Host, n.InternalIP))
-		}
 		var err error
 		switch mode {
 		case SecretsInline:

@@ -1233,3 +1233,130 @@ func TestDestroyDeletesEveryVersionOfTheSecrets(t *testing.T) {
 		t.Errorf("left after destroy: %v", v)
 	}
 }
+
+// TestValidateNamesWhatThePlanLacksForEC2: `kisgen validate` reports, by YAML path and
+// position, a group without an AMI or an instance type, without credentials or calls.
+func TestValidateNamesWhatThePlanLacksForEC2(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	p.Groups[plan.RoleWorker].Machine.Image = ""
+	p.Groups[plan.RoleEtcd].Machine.Type = ""
+	rep := providers.Check(f.provider(), p, providers.Options{})
+	var got []string
+	for _, fd := range rep.Findings {
+		got = append(got, fmt.Sprintf("%d:%d %s: %s", fd.Line, fd.Column, fd.Path, fd.Message))
+	}
+	want := []string{
+		"21:41 etcd.machine.type: the etcd group (etcd1) has no instance type",
+		"31:20 worker.machine.image: the worker group (worker1) has no AMI: the aws provider launches machine.image",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	if f.actions != nil {
+		t.Errorf("calls made: %v", f.actions)
+	}
+}
+
+// TestInventoryTellsProvisionAndDestroyWhatExists: the dry run against the fake lists
+// what a provision would create, keep and start, and what a destroy would remove and
+// leave, and changes nothing.
+func TestInventoryTellsProvisionAndDestroyWhatExists(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	state := t.TempDir()
+	e := f.provider()
+	changes, err := providers.Preview(context.Background(), e, p, providers.Options{StateDir: state}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range changes {
+		if c.Action != providers.ActionCreate {
+			t.Errorf("before anything exists: %+v, want create", c)
+		}
+	}
+	first, err := e.Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// etcd1 was stopped by someone; an instance tagged for a host kisgen never made.
+	f.mu.Lock()
+	f.states[idOf(first, "etcd1")] = []string{"stopped"}
+	f.mu.Unlock()
+	c, _ := e.clients(context.Background(), fakeRegion)
+	stranger := f.inner.NewInstancesVPC("", p.Provider.AWS.SubnetID, 1, "t3.small", "ami-0debian12", ec2test.Running, nil)
+	if _, err := c.ec2.CreateTags(context.Background(), &ec2sdk.CreateTagsInput{Resources: stranger, Tags: []types.Tag{
+		{Key: aws.String(TagCluster), Value: aws.String("prod")}, {Key: aws.String(TagHost), Value: aws.String("extra1")},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	calls := len(f.actions)
+	changes, err = providers.Preview(context.Background(), e, p, providers.Options{StateDir: state}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range changes {
+		got[c.Host] = c.Action + " " + c.ID
+	}
+	want := map[string]string{
+		"etcd1": "start " + idOf(first, "etcd1"), "master1": "keep " + idOf(first, "master1"), "worker1": "keep " + idOf(first, "worker1"),
+		"extra1": "leave " + stranger[0],
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("provision preview (-want +got):\n%s", diff)
+	}
+	changes, err = providers.Preview(context.Background(), e, p, providers.Options{StateDir: state}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = map[string]string{}
+	for _, c := range changes {
+		got[c.Host] = c.Action
+	}
+	if diff := cmp.Diff(map[string]string{"etcd1": "remove", "master1": "remove", "worker1": "remove", "extra1": "leave"}, got); diff != "" {
+		t.Errorf("destroy preview (-want +got):\n%s", diff)
+	}
+	for _, a := range f.actions[calls:] {
+		if !strings.HasPrefix(a, "ec2:Describe") {
+			t.Errorf("the preview called %s", a)
+		}
+	}
+}
+
+// TestDestroyFromTagsWhenTheStateDirectoryIsGone: without kisgen's record, destroy lists
+// what carries the cluster's tags and leaves it; with FromTags it removes the instances,
+// the security groups and the secrets stored under the cluster's name.
+func TestDestroyFromTagsWhenTheStateDirectoryIsGone(t *testing.T) {
+	for _, mode := range []string{"s3", "ssm"} {
+		t.Run(mode, func(t *testing.T) {
+			f, p := setup(t, planOpts{secrets: mode})
+			state := t.TempDir()
+			if _, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state}); err != nil {
+				t.Fatal(err)
+			}
+			lost := t.TempDir() // the state directory is gone: a fresh one
+			err := f.provider().Destroy(context.Background(), p, providers.Options{StateDir: lost})
+			if !errors.Is(err, ErrNotRecorded) {
+				t.Fatalf("without a record: %v, want ErrNotRecorded", err)
+			}
+			if n := len(f.calls("ec2:TerminateInstances")); n != 0 {
+				t.Fatalf("instances terminated without a record or --from-tags")
+			}
+			if err := f.provider().Destroy(context.Background(), p, providers.Options{StateDir: lost, FromTags: true}); err != nil {
+				t.Fatal(err)
+			}
+			c, _ := f.provider().clients(context.Background(), fakeRegion)
+			if live, _ := findInstances(context.Background(), c.ec2, "prod"); len(live) != 0 {
+				t.Errorf("instances left: %v", live)
+			}
+			sgs, _ := c.ec2.DescribeSecurityGroups(context.Background(), &ec2sdk.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("tag:" + TagCluster), Values: []string{"prod"}}}})
+			if len(sgs.SecurityGroups) != 0 {
+				t.Errorf("%d security groups left", len(sgs.SecurityGroups))
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if len(f.params) != 0 || len(f.objects) != 0 {
+				t.Errorf("secrets left: %d parameters, %d objects", len(f.params), len(f.objects))
+			}
+		})
+	}
+}

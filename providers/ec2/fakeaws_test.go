@@ -10,6 +10,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -558,6 +559,7 @@ func (f *fakeAWS) serveSSM(w http.ResponseWriter, r *http.Request, body []byte) 
 	}
 	var in struct {
 		Name, Value, Type, Tier   string
+		Path                      string
 		Overwrite, WithDecryption bool
 		Names                     []string
 		Tags                      []struct{ Key, Value string }
@@ -607,6 +609,14 @@ func (f *fakeAWS) serveSSM(w http.ResponseWriter, r *http.Request, body []byte) 
 			v = "AQICAHh-kms-ciphertext"
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"Parameter": map[string]any{"Name": in.Name, "Type": p.Type, "Value": v, "Version": 1}})
+	case "GetParametersByPath":
+		var prms []map[string]any
+		for _, name := range slices.Sorted(maps.Keys(f.params)) {
+			if strings.HasPrefix(name, strings.TrimSuffix(in.Path, "/")+"/") {
+				prms = append(prms, map[string]any{"Name": name, "Type": f.params[name].Type, "Version": 1})
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"Parameters": prms})
 	case "DeleteParameters":
 		if len(in.Names) > 10 {
 			fail("ValidationException", fmt.Sprintf("1 validation error detected: Value '%v' at 'names' failed to satisfy constraint: Member must have length less than or equal to 10", in.Names))

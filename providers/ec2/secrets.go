@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -316,6 +317,56 @@ func deleteObjectVersions(ctx context.Context, c clients, bucket, key string) er
 		_, err := c.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), VersionId: aws.String(id)})
 		if err != nil && !isCode(err, "NoSuchKey", "NoSuchVersion", "NotFound") {
 			return fmt.Errorf("delete s3://%s/%s version %s: %w", bucket, key, id, apiErr(err))
+		}
+	}
+	return nil
+}
+
+// sweepSecrets deletes every secret stored under the cluster's name in the plan's secrets
+// mode, recorded or not: the SSM parameters under /kisgen/CLUSTER/ or every version of the
+// objects under s3://BUCKET/kisgen/CLUSTER/.
+func sweepSecrets(ctx context.Context, c clients, p *plan.Plan, prog *providers.Progress) error {
+	switch secretsMode(p) {
+	case SecretsSSM:
+		var names []string
+		pg := ssm.NewGetParametersByPathPaginator(c.ssm, &ssm.GetParametersByPathInput{Path: aws.String("/kisgen/" + p.Name), Recursive: aws.Bool(true)})
+		for pg.HasMorePages() {
+			page, err := pg.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("list the SSM parameters under /kisgen/%s: %w", p.Name, apiErr(err))
+			}
+			for _, prm := range page.Parameters {
+				names = append(names, aws.ToString(prm.Name))
+			}
+		}
+		nr := &nodeRecord{SSMParameters: names}
+		if err := deleteSecret(ctx, c, nr); err != nil {
+			return err
+		}
+		if len(names) > 0 {
+			prog.Printf("deleted %d SSM parameters under /kisgen/%s", len(names), p.Name)
+		}
+	case SecretsS3:
+		bucket, prefix := p.Provider.AWS.SecretsBucket, "kisgen/"+p.Name+"/"
+		keys := map[string]bool{}
+		pg := s3.NewListObjectVersionsPaginator(c.s3, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+		for pg.HasMorePages() {
+			page, err := pg.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, apiErr(err))
+			}
+			for _, v := range page.Versions {
+				keys[aws.ToString(v.Key)] = true
+			}
+			for _, m := range page.DeleteMarkers {
+				keys[aws.ToString(m.Key)] = true
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
+			if err := deleteObjectVersions(ctx, c, bucket, k); err != nil {
+				return err
+			}
+			prog.Printf("deleted s3://%s/%s", bucket, k)
 		}
 	}
 	return nil

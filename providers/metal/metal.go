@@ -189,22 +189,13 @@ func (m *Metal) Provision(ctx context.Context, p *plan.Plan, machines []provider
 	prog := providers.NewProgress(opts.Progress, Name)
 	cfg := p.Provider.Packet
 	var errs []error
-	if cfg.ProjectID == "" {
-		errs = append(errs, fmt.Errorf("%w: provider.packet.project_id: name the project the devices belong to", providers.ErrSetting))
-	}
-	if cfg.Metro == "" {
-		errs = append(errs, fmt.Errorf("%w: provider.packet.metro: name the metro, e.g. da", providers.ErrSetting))
+	for _, pr := range problems(p) {
+		errs = append(errs, fmt.Errorf("%w: %s: %s: %s", providers.ErrSetting, pr.path, pr.msg, pr.hint))
 	}
 	for _, mc := range machines {
-		g := mc.Node.Group
-		if g.Machine.Type == "" {
-			errs = append(errs, fmt.Errorf("%w: %s.machine.type: set the Metal plan (e.g. c3.small.x86) for the %s group (node %s)", providers.ErrSetting, g.Role, g.Role, mc.Node.Host))
-		}
-		if g.Machine.Image == "" {
-			errs = append(errs, fmt.Errorf("%w: %s.machine.image: set the operating system slug (e.g. debian_12, flatcar_stable) or custom_ipxe for the %s group (node %s)", providers.ErrSetting, g.Role, g.Role, mc.Node.Host))
-		}
-		if g.Machine.Image == CustomIPXE && p.Provider.PXE.HTTPURL == "" {
-			errs = append(errs, fmt.Errorf("%w: provider.pxe.http_url: %s.machine.image custom_ipxe boots from `kisgen serve pxe`: say where it is reachable", providers.ErrSetting, g.Role))
+		if len(mc.UserData) > MaxUserData {
+			errs = append(errs, fmt.Errorf("%w: node %s: its user-data is %d bytes and kisgen gives a device at most %d: move large files out of the user-data (to the binaries mirror)",
+				providers.ErrUserDataTooLarge, mc.Node.Host, len(mc.UserData), MaxUserData))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -376,7 +367,8 @@ func (m *Metal) waitActive(ctx context.Context, api *metalv1.APIClient, d metalv
 }
 
 // Destroy implements providers.Provider: devices tagged for the cluster are deleted when
-// kisgen's record lists them too.
+// kisgen's record lists them too, or all of them with opts.FromTags (a state directory
+// that is gone).
 func (m *Metal) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options) error {
 	prog := providers.NewProgress(opts.Progress, Name)
 	rec := &recorder{stateDir: opts.StateDir}
@@ -402,12 +394,15 @@ func (m *Metal) Destroy(ctx context.Context, p *plan.Plan, opts providers.Option
 	sort.Strings(hosts)
 	var errs []error
 	var strangers []string
+	if rec.rec.Devices == nil {
+		rec.rec.Devices = map[string]string{}
+	}
 	for _, h := range hosts {
 		d := devs[h]
 		if nonce := rec.rec.Launches[h]; nonce != "" && hasTag(d, TagLaunch+"="+nonce) {
 			rec.rec.Devices[h] = d.GetId()
 		}
-		if rec.rec.Devices[h] != d.GetId() {
+		if rec.rec.Devices[h] != d.GetId() && !opts.FromTags {
 			strangers = append(strangers, fmt.Sprintf("device %s (%s)", d.GetId(), h))
 			continue
 		}

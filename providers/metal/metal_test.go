@@ -315,3 +315,27 @@ func TestProvisionRecordsWhereVerifyReachesEachDevice(t *testing.T) {
 		t.Errorf("instances record (-want +got)\n%s", d)
 	}
 }
+
+// TestDestroyFromTagsWhenTheStateDirectoryIsGone: without kisgen's record the tagged
+// devices are listed and left; with FromTags they are deleted.
+func TestDestroyFromTagsWhenTheStateDirectoryIsGone(t *testing.T) {
+	f, p, m := setup(t)
+	if _, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	lost := t.TempDir()
+	if err := m.Destroy(context.Background(), p, providers.Options{StateDir: lost}); !errors.Is(err, ErrNotRecorded) {
+		t.Fatalf("without a record: %v", err)
+	}
+	if n := f.count("DELETE"); n != 0 {
+		t.Fatalf("%d devices deleted without a record or FromTags", n)
+	}
+	if err := m.Destroy(context.Background(), p, providers.Options{StateDir: lost, FromTags: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range f.devices {
+		if d.state != "deleted" {
+			t.Errorf("device %s (%s) left", d.id, d.hostname)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package qemu
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -53,6 +52,8 @@ type Provider struct {
 	BootTimeout time.Duration
 	// Accel, when set, skips accelerator detection (tests).
 	Accel *Accel
+	// HostMemoryMB is this machine's memory, for Validate (default: /proc/meminfo).
+	HostMemoryMB func() int
 }
 
 // Name is "qemu".
@@ -468,21 +469,7 @@ func warnMemory(out io.Writer, vms []*vm, accel Accel) {
 	}
 }
 
-func memAvailableMB() int {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var kb int
-		if _, err := fmt.Sscanf(sc.Text(), "MemAvailable: %d kB", &kb); err == nil {
-			return kb / 1024
-		}
-	}
-	return 0
-}
+func memAvailableMB() int { return meminfoMB("MemAvailable") }
 
 // alivePID returns the pid in pidfile when that process runs and its command line
 // contains marker (guarding against a recycled pid), else 0.

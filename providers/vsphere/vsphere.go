@@ -226,6 +226,9 @@ func (v *VSphere) Provision(ctx context.Context, p *plan.Plan, machines []provid
 		if g.Machine.Image == "" {
 			errs = append(errs, fmt.Errorf("%w: %s.machine.image: set the template's inventory path for the %s group (node %s)", providers.ErrSetting, g.Role, g.Role, m.Node.Host))
 		}
+		if n := m.Node; n.MAC != "" && !manualMAC(n.MAC) {
+			errs = append(errs, fmt.Errorf("%w: %s.mac: %s is outside the range VMware accepts for MAC addresses set by hand (00:50:56:00:00:00 to 00:50:56:3f:ff:ff): use one from it, or leave mac out for vCenter to generate one", providers.ErrSetting, n.Sources[0], n.MAC))
+		}
 		ud, err := userDataOptions(m, netw)
 		if err != nil {
 			errs = append(errs, err)
@@ -507,7 +510,8 @@ func (v *VSphere) clone(ctx context.Context, c *vim25.Client, p *plan.Plan, pl p
 }
 
 // Destroy implements providers.Provider: VMs in the plan's folder that carry kisgen's
-// markers for this cluster are powered off and deleted when the record lists them too.
+// markers for this cluster are powered off and deleted when the record lists them too, or
+// all of them with opts.FromTags (a state directory that is gone).
 func (v *VSphere) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options) error {
 	prog := providers.NewProgress(opts.Progress, Name)
 	rec := &recorder{stateDir: opts.StateDir}
@@ -527,25 +531,16 @@ func (v *VSphere) Destroy(ctx context.Context, p *plan.Plan, opts providers.Opti
 	if err != nil {
 		return err
 	}
-	vms, err := pl.finder.VirtualMachineList(ctx, path.Join(pl.folder.InventoryPath, "*"))
-	var nf *find.NotFoundError
-	if err != nil && !errors.As(err, &nf) {
-		return fmt.Errorf("list %s: %w", pl.folder.InventoryPath, err)
-	}
+	vms, refs, err := clusterVMs(ctx, c, p, pl, rec.rec)
 	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
 	var strangers []string
-	for _, vm := range vms {
-		info, err := readVM(ctx, vm)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if info.extra[KeyCluster] != p.Name {
-			continue
-		}
+	for _, x := range vms {
+		vm, info := x.vm, x.info
 		host := info.extra[KeyHost]
-		r := rec.rec.VMs[host]
-		if r == nil || r.InstanceUUID != info.uuid {
+		if !x.recorded && !opts.FromTags {
 			strangers = append(strangers, fmt.Sprintf("%s (%s)", info.name, info.ref.Value))
 			continue
 		}
@@ -560,20 +555,18 @@ func (v *VSphere) Destroy(ctx context.Context, p *plan.Plan, opts providers.Opti
 			continue
 		}
 		prog.Node(host, "deleted %s (%s)", info.name, info.ref.Value)
-		if err := rec.update(func(r *record) { delete(r.VMs, host) }); err != nil {
+		if err := rec.update(func(r *record) {
+			if r.VMs != nil {
+				delete(r.VMs, host)
+			}
+		}); err != nil {
 			return err
 		}
 	}
 	// Recorded VMs no longer there were removed by someone else.
 	var gone []string
 	for host, r := range rec.rec.VMs {
-		still := false
-		for _, vm := range vms {
-			if vm.Reference().Value == r.Ref {
-				still = true
-			}
-		}
-		if !still {
+		if !refs[r.Ref] {
 			gone = append(gone, host)
 		}
 	}

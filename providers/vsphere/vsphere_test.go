@@ -646,3 +646,67 @@ func TestProvisionRecordsWhereVerifyReachesEachVM(t *testing.T) {
 		}
 	}
 }
+
+// TestMACsOutsideVMwaresManualRangeAreRefused: VMware accepts MAC addresses set by hand
+// only in 00:50:56:00:00:00-00:50:56:3f:ff:ff; validate names the node's mac key, and
+// provision refuses before connecting.
+func TestMACsOutsideVMwaresManualRangeAreRefused(t *testing.T) {
+	y := strings.Replace(planYAML, "mac: '00:50:56:00:10:31'", "mac: '00:50:56:40:10:31'", 1)
+	p, rep := plan.Parse("plan.yaml", []byte(y), plan.Options{})
+	if p == nil || rep.IsFatal(false) {
+		t.Fatalf("plan: %v", rep.Findings)
+	}
+	connected := false
+	v := &VSphere{Connect: func(context.Context) (*vim25.Client, func(), error) {
+		connected = true
+		return nil, nil, errors.New("should not connect")
+	}}
+	found := providers.Check(v, p, providers.Options{})
+	if len(found.Findings) != 1 || found.Findings[0].Path != "worker.nodes[0].mac" || found.Findings[0].Line != 31 ||
+		!strings.Contains(found.Findings[0].Message, "00:50:56:40:10:31 is outside the range VMware accepts") {
+		t.Errorf("findings: %v", found.Findings)
+	}
+	_, err := v.Provision(context.Background(), p, userData(p, nil), providers.Options{StateDir: t.TempDir()})
+	if !errors.Is(err, providers.ErrSetting) || !strings.Contains(err.Error(), "worker.nodes[0].mac") || connected {
+		t.Errorf("got %v (connected %v)", err, connected)
+	}
+	for _, ok := range []string{"00:50:56:00:00:00", "00:50:56:3f:ff:ff", "00:50:56:3F:12:34"} {
+		if !manualMAC(ok) {
+			t.Errorf("%s is in the range", ok)
+		}
+	}
+	for _, bad := range []string{"00:50:56:40:00:00", "00:0c:29:00:00:01", "52:54:00:12:34:56"} {
+		if manualMAC(bad) {
+			t.Errorf("%s is outside the range", bad)
+		}
+	}
+}
+
+// TestDestroyFromTagsWhenTheStateDirectoryIsGone: without kisgen's record the marked
+// clones are listed and left; with FromTags they are powered off and deleted.
+func TestDestroyFromTagsWhenTheStateDirectoryIsGone(t *testing.T) {
+	vc := newVCenter(t)
+	p := testPlan(t)
+	if _, err := vc.provider().Provision(context.Background(), p, userData(p, nil), providers.Options{StateDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	lost := t.TempDir()
+	changes, err := providers.Preview(context.Background(), vc.provider(), p, providers.Options{StateDir: lost}, true)
+	if err != nil || len(changes) != 4 || changes[0].Action != providers.ActionLeave {
+		t.Fatalf("destroy preview without a record: %+v %v", changes, err)
+	}
+	if err := vc.provider().Destroy(context.Background(), p, providers.Options{StateDir: lost}); !errors.Is(err, ErrNotRecorded) {
+		t.Fatalf("without a record: %v", err)
+	}
+	if n := len(vc.clones(t)); n != 4 {
+		t.Fatalf("%d clones left, want the 4 untouched", n)
+	}
+	if err := vc.provider().Destroy(context.Background(), p, providers.Options{StateDir: lost, FromTags: true}); err != nil {
+		t.Fatal(err)
+	}
+	left, err := find.NewFinder(vc.client, true).VirtualMachineList(context.Background(), "/DC0/vm/prod-*")
+	var nf *find.NotFoundError
+	if !errors.As(err, &nf) {
+		t.Errorf("clones left: %v (%v)", left, err)
+	}
+}

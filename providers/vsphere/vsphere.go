@@ -377,7 +377,7 @@ func (v *VSphere) provisionNode(ctx context.Context, c *vim25.Client, p *plan.Pl
 		if mac == "" {
 			return inst, fmt.Errorf("%s has no network card with a MAC address: give the template one", name)
 		}
-		md, err := metadataOptions(n, mac, netw, info.uuid)
+		md, err := metadataOptions(m, mac, netw, info.uuid)
 		if err != nil {
 			return inst, err
 		}
@@ -403,6 +403,18 @@ func (v *VSphere) provisionNode(ctx context.Context, c *vim25.Client, p *plan.Pl
 	}
 	inst.PrivateIP = ip
 	inst.SSHAddr = providers.SSHAddress(p, n, ip)
+	if m.Format == plan.FormatIgnition && info.extra[KeyIgnition] != "" {
+		// Ignition ran in the initrd, before the guest could report an address; its config
+		// (the node's private keys) stays readable in guestinfo unless it is removed, and
+		// Ignition has no cleanup of its own (cloud-init clears its user-data itself:
+		// Metadata.CleanupGuestinfo). An empty value removes an ExtraConfig key.
+		if err := waitTask(ctx)(vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: options(map[string]string{
+			KeyIgnition: "", KeyIgnition + ".encoding": "",
+		})})); err != nil {
+			return inst, fmt.Errorf("remove the Ignition config from %s's guestinfo: %w", name, err)
+		}
+		prog.Node(n.Host, "removed the Ignition config from %s's guestinfo", name)
+	}
 	if ip != n.IP.String() && ip != n.InternalIP.String() {
 		prog.Node(n.Host, "%s reports %s, not its plan address %s", name, ip, n.IP)
 	} else {

@@ -36,6 +36,15 @@ type fakeMetal struct {
 	requests []string
 	failNext map[string]string // hostname -> error to answer its next create with
 	seq      int
+	// answers are statuses the next requests get instead of being served: 429 with
+	// Retry-After 0 (the API's rate limit), or a 5xx; each goes to the next request of its
+	// method ("" for any).
+	answers []answer
+}
+
+type answer struct {
+	method string
+	status int
 }
 
 type fakeDevice struct {
@@ -79,6 +88,17 @@ func (f *fakeMetal) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests = append(f.requests, r.Method+" "+r.URL.Path)
+	if i := slices.IndexFunc(f.answers, func(a answer) bool { return a.method == "" || a.method == r.Method }); i >= 0 {
+		status := f.answers[i].status
+		f.answers = slices.Delete(f.answers, i, i+1)
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "0")
+			writeJSON(w, status, map[string][]string{"errors": {"Rate limit exceeded"}})
+			return
+		}
+		writeJSON(w, status, map[string][]string{"errors": {"Service Unavailable"}})
+		return
+	}
 	if r.Header.Get("X-Auth-Token") != f.token {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "Invalid authentication token"})
 		return

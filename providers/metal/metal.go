@@ -49,6 +49,11 @@ type Metal struct {
 	WaitTimeout  time.Duration
 	// Concurrency is how many devices are created at once (default 4).
 	Concurrency int
+	// MaxAttempts bounds the attempts of a request the API rate-limits (429) or fails with
+	// a 502, 503 or 504 when it is safe to repeat (default 8); MaxBackoff caps the pause
+	// between them (default 60s).
+	MaxAttempts int
+	MaxBackoff  time.Duration
 	// Getenv reads the environment (default os.Getenv).
 	Getenv func(string) string
 }
@@ -75,9 +80,24 @@ func (m *Metal) client(p *plan.Plan) (*metalv1.APIClient, error) {
 	cfg.Servers = metalv1.ServerConfigurations{{URL: strings.TrimRight(p.Provider.Packet.APIURL, "/")}}
 	cfg.AddDefaultHeader("X-Auth-Token", token)
 	cfg.UserAgent = "kisgen"
+	hc := http.DefaultClient
 	if m.HTTPClient != nil {
-		cfg.HTTPClient = m.HTTPClient
+		hc = m.HTTPClient
 	}
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	rt := retryTransport{next: next, maxAttempts: m.MaxAttempts, maxBackoff: m.MaxBackoff}
+	if rt.maxAttempts <= 0 {
+		rt.maxAttempts = 8
+	}
+	if rt.maxBackoff <= 0 {
+		rt.maxBackoff = 60 * time.Second
+	}
+	retrying := *hc // a copy: the caller's client is left as it is
+	retrying.Transport = rt
+	cfg.HTTPClient = &retrying
 	return metalv1.NewAPIClient(cfg), nil
 }
 

@@ -56,7 +56,7 @@ func setup(t *testing.T) (*fakeMetal, *plan.Plan, *Metal) {
 	if p == nil || rep.IsFatal(false) {
 		t.Fatalf("plan: %v", rep.Findings)
 	}
-	m := &Metal{PollInterval: time.Millisecond, WaitTimeout: 5 * time.Second,
+	m := &Metal{PollInterval: time.Millisecond, WaitTimeout: 5 * time.Second, MaxBackoff: time.Millisecond,
 		Getenv: func(k string) string {
 			if k == "METAL_AUTH_TOKEN" {
 				return f.token
@@ -337,5 +337,41 @@ func TestDestroyFromTagsWhenTheStateDirectoryIsGone(t *testing.T) {
 		if d.state != "deleted" {
 			t.Errorf("device %s (%s) left", d.id, d.hostname)
 		}
+	}
+}
+
+// TestRateLimitedAndFailedRequestsAreRetried: the API's 429 is retried for every request
+// (creates too: nothing was done), a 503 for reads and deletes only; a create that met a
+// server error is not repeated, as the device may exist.
+func TestRateLimitedAndFailedRequestsAreRetried(t *testing.T) {
+	f, p, m := setup(t)
+	f.mu.Lock()
+	f.answers = []answer{{"GET", 429}, {"GET", 503}, {"POST", 429}, {"POST", 429}, {"GET", 502}, {"DELETE", 429}}
+	f.mu.Unlock()
+	state := t.TempDir()
+	got, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: state})
+	if err != nil || len(got) != 3 {
+		t.Fatalf("%v: %+v", err, got)
+	}
+	if len(f.devices) != 3 {
+		t.Errorf("%d devices, want 3", len(f.devices))
+	}
+	if err := m.Destroy(context.Background(), p, providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	left := len(f.answers)
+	f.answers = []answer{{"POST", 503}}
+	f.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d answers never given: the requests were not made", left)
+	}
+	creates := f.count("POST")
+	_, err = m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("a create that met a 503: %v, want the error", err)
+	}
+	if n := f.count("POST") - creates; n != 3 {
+		t.Errorf("%d creates for 3 nodes: the failed one was repeated", n)
 	}
 }

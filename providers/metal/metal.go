@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -243,6 +245,28 @@ func (m *Metal) Provision(ctx context.Context, p *plan.Plan, machines []provider
 	if err != nil {
 		return nil, err
 	}
+	// The certificates name the plan's addresses: before any device is created, every new
+	// node's addresses must be ones the project reserved, which the device is then given.
+	reserved, err := reservations(ctx, api, p)
+	if err != nil {
+		return nil, err
+	}
+	addrs := map[string][]metalv1.IPAddress{}
+	var addrErrs []error
+	for _, mc := range machines {
+		if _, found := existing[mc.Node.Host]; found {
+			continue
+		}
+		ips, err := deviceAddresses(mc.Node, reserved)
+		if err != nil {
+			addrErrs = append(addrErrs, err)
+			continue
+		}
+		addrs[mc.Node.Host] = ips
+	}
+	if err := errors.Join(addrErrs...); err != nil {
+		return nil, err
+	}
 	limit := m.Concurrency
 	if limit <= 0 {
 		limit = 4
@@ -250,7 +274,7 @@ func (m *Metal) Provision(ctx context.Context, p *plan.Plan, machines []provider
 	var mu sync.Mutex
 	results := map[string]providers.Instance{}
 	err = providers.ForEach(ctx, machines, limit, func(ctx context.Context, mc providers.Machine) error {
-		in, err := m.provisionNode(ctx, api, p, mc, existing, rec, prog)
+		in, err := m.provisionNode(ctx, api, p, mc, existing, addrs[mc.Node.Host], rec, prog)
 		if in.ID != "" {
 			mu.Lock()
 			results[mc.Node.Host] = in
@@ -273,7 +297,7 @@ func IPXEScriptURL(p *plan.Plan, host string) string {
 	return strings.TrimRight(p.Provider.PXE.HTTPURL, "/") + "/ipxe/host/" + host + ".ipxe"
 }
 
-func (m *Metal) provisionNode(ctx context.Context, api *metalv1.APIClient, p *plan.Plan, mc providers.Machine, existing map[string]metalv1.Device, rec *recorder, prog *providers.Progress) (providers.Instance, error) {
+func (m *Metal) provisionNode(ctx context.Context, api *metalv1.APIClient, p *plan.Plan, mc providers.Machine, existing map[string]metalv1.Device, ips []metalv1.IPAddress, rec *recorder, prog *providers.Progress) (providers.Instance, error) {
 	n := mc.Node
 	cfg := p.Provider.Packet
 	d, found := existing[n.Host]
@@ -304,6 +328,7 @@ func (m *Metal) provisionNode(ctx context.Context, api *metalv1.APIClient, p *pl
 		in.SetTags(append(tagsFor(p, n), TagLaunch+"="+nonce))
 		in.SetUserdata(string(mc.UserData))
 		in.SetBillingCycle(metalv1.DEVICECREATEINPUTBILLINGCYCLE_HOURLY)
+		in.SetIpAddresses(ips)
 		if mach.Image == CustomIPXE {
 			in.SetIpxeScriptUrl(IPXEScriptURL(p, n.Host))
 			in.SetAlwaysPxe(true)
@@ -327,11 +352,89 @@ func (m *Metal) provisionNode(ctx context.Context, api *metalv1.APIClient, p *pl
 		return inst, err
 	}
 	prog.Node(n.Host, "device %s is active (public %s, private %s)", d.GetId(), inst.PublicIP, inst.PrivateIP)
-	if inst.PrivateIP != "" && inst.PrivateIP != n.InternalIP.String() && inst.PublicIP != n.IP.String() {
-		prog.Node(n.Host, "warning: Metal assigned %s/%s but the plan says %s/%s; the certificates name the plan's addresses: put Metal's into the plan and render again, or carry the plan's addresses on a Layer 2 VLAN",
-			inst.PublicIP, inst.PrivateIP, n.IP, n.InternalIP)
+	if missing := missingAddresses(n, d); len(missing) > 0 {
+		if created {
+			return inst, fmt.Errorf("%w: device %s was created with the reservations of %s but holds %s/%s: the certificates name the plan's addresses", ErrAddress, d.GetId(), strings.Join(missing, " and "), inst.PublicIP, inst.PrivateIP)
+		}
+		prog.Node(n.Host, "warning: device %s holds %s/%s, not the plan's %s; the certificates name the plan's addresses: reserve them, delete the device and provision again",
+			d.GetId(), inst.PublicIP, inst.PrivateIP, strings.Join(missing, " and "))
 	}
 	return inst, nil
+}
+
+// reservation is an address the project reserved as a /32: the one kind of reservation
+// that gives a device exactly that address.
+type reservation struct {
+	id     string
+	public bool
+}
+
+// reservations are the project's /32 IPv4 reservations, by address.
+func reservations(ctx context.Context, api *metalv1.APIClient, p *plan.Plan) (map[netip.Addr]reservation, error) {
+	list, resp, err := api.IPAddressesApi.FindIPReservations(ctx, p.Provider.Packet.ProjectID).
+		Types([]metalv1.FindIPReservationsTypesParameterInner{metalv1.FINDIPRESERVATIONSTYPESPARAMETERINNER_PUBLIC_IPV4, metalv1.FINDIPRESERVATIONSTYPESPARAMETERINNER_PRIVATE_IPV4}).Execute()
+	if err != nil {
+		return nil, fmt.Errorf("list the IP reservations of project %s: %w", p.Provider.Packet.ProjectID, apiErr(err, resp))
+	}
+	out := map[netip.Addr]reservation{}
+	for _, in := range list.IpAddresses {
+		r := in.IPReservation
+		if r == nil || r.GetAddressFamily() != 4 || r.GetCidr() != 32 {
+			continue
+		}
+		if a, err := netip.ParseAddr(r.GetNetwork()); err == nil {
+			out[a] = reservation{id: r.GetId(), public: r.GetPublic()}
+		}
+	}
+	return out, nil
+}
+
+// deviceAddresses are the ip_addresses of a node's device: the reservations of its ip
+// and of its internal ip when different, and a private address of Metal's when neither
+// is private (Metal gives every device one).
+func deviceAddresses(n *plan.Node, reserved map[netip.Addr]reservation) ([]metalv1.IPAddress, error) {
+	want := []netip.Addr{n.IP}
+	if n.InternalIP.IsValid() && n.InternalIP != n.IP {
+		want = append(want, n.InternalIP)
+	}
+	var out []metalv1.IPAddress
+	private := false
+	for _, a := range want {
+		r, ok := reserved[a]
+		if !ok {
+			return nil, fmt.Errorf("%w: node %s: %s is not an address the project reserved: Metal gives a device its own addresses, and the certificates name the plan's; reserve it as a /32 (the Metal CLI's ip request, type public_ipv4, quantity 1), put that address in the plan and render again",
+				ErrAddress, n.Host, a)
+		}
+		ip := metalv1.NewIPAddress()
+		ip.SetAddressFamily(4)
+		ip.SetPublic(r.public)
+		ip.SetCidr(32)
+		ip.SetIpReservations([]string{r.id})
+		out = append(out, *ip)
+		private = private || !r.public
+	}
+	if !private {
+		ip := metalv1.NewIPAddress()
+		ip.SetAddressFamily(4)
+		ip.SetPublic(false)
+		out = append(out, *ip)
+	}
+	return out, nil
+}
+
+// missingAddresses are the node's plan addresses the device does not hold.
+func missingAddresses(n *plan.Node, d metalv1.Device) []string {
+	held := map[string]bool{}
+	for _, ip := range d.IpAddresses {
+		held[ip.GetAddress()] = true
+	}
+	var out []string
+	for _, a := range []netip.Addr{n.IP, n.InternalIP} {
+		if a.IsValid() && !held[a.String()] && !slices.Contains(out, a.String()) {
+			out = append(out, a.String())
+		}
+	}
+	return out
 }
 
 // instanceOf is what Provision returns for a node's device; verify reaches it at the

@@ -26,11 +26,17 @@ import (
 // examplePlan loads examples/pxe-cluster.yaml, with its etcd node switched to Ignition.
 func examplePlan(t testing.TB) *plan.Plan {
 	t.Helper()
+	return examplePlanWith(t, "  os: flatcar\n")
+}
+
+// examplePlanWith loads examples/pxe-cluster.yaml with etcdSettings added to its etcd group.
+func examplePlanWith(t testing.TB, etcdSettings string) *plan.Plan {
+	t.Helper()
 	data, err := os.ReadFile("../../examples/pxe-cluster.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	data = bytes.Replace(data, []byte("etcd:\n  expected_count: 1\n"), []byte("etcd:\n  expected_count: 1\n  os: flatcar\n"), 1)
+	data = bytes.Replace(data, []byte("etcd:\n  expected_count: 1\n"), []byte("etcd:\n  expected_count: 1\n"+etcdSettings), 1)
 	p, rep := plan.Parse("pxe-cluster.yaml", data, plan.Options{})
 	if p == nil || rep.IsFatal(false) {
 		t.Fatalf("plan: %v", rep.Findings)

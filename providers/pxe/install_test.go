@@ -127,16 +127,7 @@ func gunzip(t *testing.T, b []byte) []byte {
 // kisgen can install), etcd1's group given a 4 GiB disk.
 func installPlan(t *testing.T) *plan.Plan {
 	t.Helper()
-	data, err := os.ReadFile("../../examples/pxe-cluster.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data = bytes.Replace(data, []byte("etcd:\n  expected_count: 1\n"), []byte("etcd:\n  expected_count: 1\n  machine: {disk_gb: 4}\n"), 1)
-	p, rep := plan.Parse("pxe-cluster.yaml", data, plan.Options{})
-	if p == nil || rep.IsFatal(false) {
-		t.Fatalf("plan: %v", rep.Findings)
-	}
-	return p
+	return examplePlanWith(t, "  machine: {disk_gb: 4}\n")
 }
 
 func installOptions(t *testing.T) Options {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -121,19 +120,8 @@ func (q *Provider) Inventory(ctx context.Context, p *plan.Plan, opts providers.O
 			recorded[in.Host] = true
 		}
 	}
-	hosts := map[string]bool{}
-	for _, n := range p.Nodes {
-		hosts[n.Host] = true
-	}
-	if entries, err := os.ReadDir(dir); err == nil {
-		for _, e := range entries {
-			if e.IsDir() {
-				hosts[e.Name()] = true
-			}
-		}
-	}
 	var out []providers.Found
-	for _, host := range slices.Sorted(maps.Keys(hosts)) {
+	for _, host := range clusterHosts(p, dir, st) {
 		name := "kisgen-" + p.Name + "-" + host
 		vmDir := filepath.Join(dir, host)
 		if pid := alivePID(filepath.Join(vmDir, "qemu.pid"), name); pid > 0 {

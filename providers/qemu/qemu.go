@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -569,22 +571,8 @@ func (q *Provider) Destroy(ctx context.Context, p *plan.Plan, opts providers.Opt
 	st := loadState(opts.StateDir)
 	// VMs are found by pidfile, and by their qemu name among running processes when the
 	// pidfile is gone (a removed directory must not leave VMs running).
-	hosts := map[string]bool{}
-	for _, n := range p.Nodes {
-		hosts[n.Host] = true
-	}
-	for _, in := range st.Instances {
-		hosts[in.Host] = true
-	}
-	if entries, err := os.ReadDir(dir); err == nil {
-		for _, e := range entries {
-			if e.IsDir() {
-				hosts[e.Name()] = true
-			}
-		}
-	}
 	stopped := 0
-	for host := range hosts {
+	for _, host := range clusterHosts(p, dir, st) {
 		name := "kisgen-" + p.Name + "-" + host
 		if stop(filepath.Join(dir, host, "qemu.pid"), name, 10*time.Second) || stopByName(name, 10*time.Second) {
 			fmt.Fprintf(out, "qemu: %s: stopped\n", host)
@@ -607,6 +595,26 @@ func (q *Provider) Destroy(ctx context.Context, p *plan.Plan, opts providers.Opt
 	}
 	fmt.Fprintf(out, "qemu: %d VMs stopped, %s removed\n", stopped, dir)
 	return nil
+}
+
+// clusterHosts are the hosts that may have a VM of the cluster, sorted: the plan's nodes,
+// those the record lists and those with a directory in dir.
+func clusterHosts(p *plan.Plan, dir string, st *state) []string {
+	hosts := map[string]bool{}
+	for _, n := range p.Nodes {
+		hosts[n.Host] = true
+	}
+	for _, in := range st.Instances {
+		hosts[in.Host] = true
+	}
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			if e.IsDir() {
+				hosts[e.Name()] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(hosts))
 }
 
 // progress prints timestamped lines, one per event.

@@ -101,15 +101,11 @@ func (v *VSphere) Inventory(ctx context.Context, p *plan.Plan, opts providers.Op
 	if _, err := providers.LoadRecord(opts.StateDir, Name, &rec); err != nil {
 		return nil, err
 	}
-	c, logout, err := v.connect(ctx)
+	c, pl, logout, err := v.session(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	defer logout()
-	pl, err := locate(ctx, c, p.Provider.VSphere)
-	if err != nil {
-		return nil, err
-	}
 	vms, _, err := clusterVMs(ctx, c, p, pl, rec)
 	if err != nil {
 		return nil, err

@@ -105,6 +105,20 @@ func FromEnv(getenv func(string) string) func(ctx context.Context) (*vim25.Clien
 	}
 }
 
+// session connects to vCenter and finds where the plan's clones go; logout ends it.
+func (v *VSphere) session(ctx context.Context, p *plan.Plan) (*vim25.Client, place, func(), error) {
+	c, logout, err := v.connect(ctx)
+	if err != nil {
+		return nil, place{}, nil, err
+	}
+	pl, err := locate(ctx, c, p.Provider.VSphere)
+	if err != nil {
+		logout()
+		return nil, place{}, nil, err
+	}
+	return c, pl, logout, nil
+}
+
 func (v *VSphere) connect(ctx context.Context) (*vim25.Client, func(), error) {
 	if v.Connect != nil {
 		return v.Connect(ctx)
@@ -242,15 +256,11 @@ func (v *VSphere) Provision(ctx context.Context, p *plan.Plan, machines []provid
 		prog.Printf("no gateway set (provider.vsphere.gateway): nodes get their plan address without a default route")
 	}
 
-	c, logout, err := v.connect(ctx)
+	c, pl, logout, err := v.session(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	defer logout()
-	pl, err := locate(ctx, c, p.Provider.VSphere)
-	if err != nil {
-		return nil, err
-	}
 	rec := &recorder{stateDir: opts.StateDir}
 	if _, err := providers.LoadRecord(opts.StateDir, Name, &rec.rec); err != nil {
 		return nil, err
@@ -534,15 +544,11 @@ func (v *VSphere) Destroy(ctx context.Context, p *plan.Plan, opts providers.Opti
 	if found && rec.rec.Cluster != p.Name {
 		return fmt.Errorf("%w: %s records cluster %q, the plan is %q", providers.ErrBadRecord, providers.RecordPath(opts.StateDir, Name), rec.rec.Cluster, p.Name)
 	}
-	c, logout, err := v.connect(ctx)
+	c, pl, logout, err := v.session(ctx, p)
 	if err != nil {
 		return err
 	}
 	defer logout()
-	pl, err := locate(ctx, c, p.Provider.VSphere)
-	if err != nil {
-		return err
-	}
 	vms, refs, err := clusterVMs(ctx, c, p, pl, rec.rec)
 	var errs []error
 	if err != nil {

@@ -370,14 +370,21 @@ func TestProvisionClonesEachNodeWithItsGuestinfo(t *testing.T) {
 	}
 }
 
-func TestCloudInitReadsTheGuestinfo(t *testing.T) {
-	py := cloudInitPython(t)
+// provisioned is the simulator with the test plan's clones provisioned.
+func provisioned(t *testing.T) (*vcenter, *plan.Plan, []providers.Machine) {
+	t.Helper()
 	vc := newVCenter(t)
 	p := testPlan(t)
 	ms := userData(p, nil)
 	if _, err := vc.provider().Provision(context.Background(), p, ms, providers.Options{StateDir: t.TempDir()}); err != nil {
 		t.Fatal(err)
 	}
+	return vc, p, ms
+}
+
+func TestCloudInitReadsTheGuestinfo(t *testing.T) {
+	py := cloudInitPython(t)
+	vc, _, ms := provisioned(t)
 	clones := vc.clones(t)
 	// cloud-init's own VMware datasource decodes the values (through its environment
 	// transport, VMX_GUESTINFO_*, which reads the same keys as the guestinfo one), parses
@@ -736,12 +743,7 @@ func TestDestroyFromTagsWhenTheStateDirectoryIsGone(t *testing.T) {
 // user-data (the node's private keys) is gone.
 func TestCloudInitClearsItsUserDataFromGuestinfo(t *testing.T) {
 	py := cloudInitPython(t)
-	vc := newVCenter(t)
-	p := testPlan(t)
-	ms := userData(p, nil)
-	if _, err := vc.provider().Provision(context.Background(), p, ms, providers.Options{StateDir: t.TempDir()}); err != nil {
-		t.Fatal(err)
-	}
+	vc, _, _ := provisioned(t)
 	ctx := context.Background()
 	vm, err := find.NewFinder(vc.client, true).VirtualMachine(ctx, "/DC0/vm/prod-master1")
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kisgen/kisgen/image"
 	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/internal/outdir"
 	"github.com/kisgen/kisgen/providers"
@@ -28,6 +27,7 @@ func newBundlePXECmd() *cobra.Command {
 	var (
 		file, userdata, imageDir, cache string
 		tarball                         bool
+		images                          map[string]string
 		opts                            pxe.Options
 	)
 	c := &cobra.Command{
@@ -36,9 +36,13 @@ func newBundlePXECmd() *cobra.Command {
 		Long: `Write everything the plan's bare-metal machines need to boot over the network into
 one directory (and, with --tar, a deterministic DIR.tar.gz):
 
-  ipxe/MAC.ipxe            each node's iPXE script, chosen by its MAC (the plan's mac:)
+  ipxe/MAC.ipxe            each node's iPXE script, chosen by its MAC (the plan's mac:):
+                           its disk, or its install when the disk does not boot
+  ipxe/install/HOST.ipxe   the node's install: writes its os's image and GRUB to its disk
   ipxe/boot.ipxe           the script firmware fetches first; chains to the node's
-  assets/vmlinuz, initrd   the kernel and initrd every node boots
+  assets/OS/               each operating system's kernel, initrd and root file system
+  assets/install.cpio      the installer, an initrd; assets/boot/HOST.cpio, its disk's
+                           partition table and GRUB
   nocloud/HOST/            each node's user-data, meta-data and vendor-data (cloud-init)
   ignition/HOST.ign        each node's Ignition config (Flatcar, Fedora CoreOS)
   tftp/                    undionly.kpxe and ipxe.efi for PXE firmware to chainload
@@ -46,9 +50,13 @@ one directory (and, with --tar, a deterministic DIR.tar.gz):
   dnsmasq/dnsmasq-proxy.conf  the same for a network that keeps its DHCP server
   mirror/                  the binaries mirror, with --mirror, for installs offline
 
-Serve it with 'kisgen serve pxe DIR' at the plan's provider.pxe.http_url. The kernel
-and initrd default to the image 'kisgen image build' made for the nodes' operating
-system; root= names the disk holding that image on the machines.
+Serve it with 'kisgen serve pxe DIR' at the plan's provider.pxe.http_url. Each node
+boots the kernel and initrd of its own operating system's image (--image OS=DIR, else
+what 'kisgen image build --os OS' made). A new machine's first boot installs that image to its
+disk (--root, default /dev/sda: partition 1 of machine.disk_gb, GRUB in the MBR) and
+reboots; later boots come from the disk, without the server. BIOS firmware only.
+--no-install keeps the old way: every boot over the network, root= on a disk that
+holds the image already.
 
 Anyone who can reach the HTTP server on the provisioning network can try to read the
 nodes' user-data, which holds their private keys: the server answers it only to each
@@ -64,19 +72,6 @@ node's own address.`,
 			if len(p.Nodes) == 0 {
 				return failed(fmt.Errorf("%s has no nodes", file))
 			}
-			if imageDir == "" {
-				images, err := cachedir.Images(cache)
-				if err != nil {
-					return failed(err)
-				}
-				imageDir = filepath.Join(images, p.Nodes[0].Group.OS)
-			}
-			if opts.Kernel == "" {
-				opts.Kernel = filepath.Join(imageDir, image.KernelFile)
-			}
-			if opts.Initrd == "" {
-				opts.Initrd = filepath.Join(imageDir, image.InitrdFile)
-			}
 			dir := userdata
 			if dir == "" {
 				dir = filepath.Join(filepath.Dir(file), "userdata")
@@ -84,6 +79,24 @@ node's own address.`,
 			machines, err := providers.LoadMachines(p, dir)
 			if err != nil {
 				return failed(err)
+			}
+			// Each os's image from the per-user cache, unless the command line names one.
+			if opts.Images, err = pxe.ImagesFor(machines, cache); err != nil {
+				return failed(err)
+			}
+			if imageDir != "" {
+				if len(opts.Images) > 1 {
+					return usageError("the plan's nodes run several operating systems: --image-dir names one image; give each with --image OS=DIR")
+				}
+				for os := range opts.Images {
+					opts.Images[os] = imageDir
+				}
+			}
+			for os, d := range images {
+				if _, ok := opts.Images[os]; !ok {
+					return usageError("--image %s=%s: no node of the plan runs %s", os, d, os)
+				}
+				opts.Images[os] = d
 			}
 			opts.Progress = c.ErrOrStderr()
 			opts.Protect = append(protectedPaths(p, file, stateDir("", file)),
@@ -118,11 +131,14 @@ node's own address.`,
 	f.StringVar(&opts.Out, "out", "bundle", "bundle directory; replaced as a whole, so it must be new, empty or kisgen's bundle of this cluster, outside the state directory, the plan and its key")
 	f.BoolVar(&tarball, "tar", false, "also write OUT.tar.gz (deterministic)")
 	f.StringVar(&userdata, "userdata", "", "directory 'kisgen render' wrote (default: userdata/ beside the plan)")
-	f.StringVar(&imageDir, "image-dir", "", "image directory with vmlinuz and initrd.img (default: CACHE/images/OS, what 'kisgen image build' writes)")
+	f.StringVar(&imageDir, "image-dir", "", "image directory with vmlinuz, initrd.img and rootfs.qcow2, for a plan of one operating system (default: CACHE/images/OS, what 'kisgen image build' writes)")
+	f.StringToStringVar(&images, "image", nil, "OS=DIR: the image directory of one of the plan's operating systems (repeatable; default: CACHE/images/OS)")
 	f.StringVar(&cache, "cache", "", cachedir.FlagUsage)
-	f.StringVar(&opts.Kernel, "kernel", "", "kernel to boot (default: IMAGE-DIR/vmlinuz)")
-	f.StringVar(&opts.Initrd, "initrd", "", "initrd to boot (default: IMAGE-DIR/initrd.img)")
-	f.StringVar(&opts.Root, "root", pxe.DefaultRoot, "root device on the machines (\"\" to give root= in --kernel-args)")
+	f.StringVar(&opts.Kernel, "kernel", "", "kernel to boot, for a plan of one operating system (default: the image's vmlinuz)")
+	f.StringVar(&opts.Initrd, "initrd", "", "initrd to boot, for a plan of one operating system (default: the image's initrd.img)")
+	f.StringVar(&opts.Root, "root", pxe.DefaultRoot, "the machines' disk: the install writes the image there (with --no-install: the root= disk, which holds the image already; \"\" to give root= in --kernel-args)")
+	f.BoolVar(&opts.NoInstall, "no-install", false, "install nothing: every boot comes over the network, with root= on a disk that holds the image already")
+	f.StringVar(&opts.GrubDir, "grub-dir", pxe.DefaultGrubDir, "GRUB's BIOS boot sector and modules, which make the installed disks bootable (Debian's grub-pc-bin)")
 	f.StringVar(&opts.KernelArgs, "kernel-args", pxe.DefaultKernelArgs, "more kernel arguments for every node")
 	f.StringVar(&opts.Mirror, "mirror", "", "directory 'kisgen mirror build' wrote, to serve from the bundle")
 	f.StringVar(&opts.IPXEDir, "ipxe-dir", pxe.DefaultIPXEDir, "directory with undionly.kpxe and ipxe.efi (Debian's ipxe package)")

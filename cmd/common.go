@@ -32,9 +32,19 @@ func stateDir(flag, planFile string) string {
 // loadPlan loads and validates a plan. Findings are printed to errOut (warnings too); a
 // fatal report returns an error that exits 1 after the findings.
 func loadPlan(errOut io.Writer, file string, strict bool) (*plan.Plan, error) {
+	return loadPlanChecked(errOut, file, strict, nil)
+}
+
+// loadPlanChecked is loadPlan with more checks on a plan that could be read: what check
+// reports (a provider's, see providers.Check) joins the plan's own findings, in one report.
+func loadPlanChecked(errOut io.Writer, file string, strict bool, check func(*plan.Plan) *report.Report) (*plan.Plan, error) {
 	p, rep, src, err := plan.LoadSource(file)
 	if err != nil {
 		return nil, failed(err)
+	}
+	if p != nil && check != nil {
+		rep.Merge(check(p))
+		rep.Sort()
 	}
 	if len(rep.Findings) > 0 {
 		_ = rep.WriteText(errOut, src)

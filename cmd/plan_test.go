@@ -336,6 +336,10 @@ func TestPlanThroughAPseudoTerminal(t *testing.T) {
 	term.send("\r")
 	term.expect("[debian-12]: ")
 	term.send("flatcar\r")
+	// The qemu provider boots kisgen's Debian images: the question is asked again.
+	term.expect("! the qemu provider boots kisgen's images of debian-12 and debian-13; choose one of them, or another provider")
+	term.expect("[debian-12]: ")
+	term.send("debian-13\r")
 	term.expect("etcd nodes: 1 (development only), 3 (survives one failure), 5 (two) or 7 (three) [3]: ")
 	term.send("6\r")
 	term.expect("! 6 etcd nodes survive no more failures than 5: etcd needs a majority, so choose 1, 3, 5 or 7")
@@ -356,7 +360,7 @@ func TestPlanThroughAPseudoTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"name: tty-lab\n", "os: flatcar\n", "flatcar machines read ignition user-data."} {
+	for _, s := range []string{"name: tty-lab\n", "os: debian-13\n", "image: debian-13\n"} {
 		if !strings.Contains(string(data), s) {
 			t.Errorf("plan lacks %q", s)
 		}

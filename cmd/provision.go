@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kisgen/kisgen/internal/cachedir"
+	"github.com/kisgen/kisgen/internal/report"
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
@@ -22,7 +23,7 @@ import (
 func newProvisionCmd() *cobra.Command {
 	var (
 		file, state, userdata, cache string
-		destroy                      bool
+		destroy, dryRun, fromTags    bool
 	)
 	c := &cobra.Command{
 		Use:   "provision [PROVIDER]",
@@ -35,37 +36,61 @@ created is recorded under the state directory (providers/PROVIDER.json), and eve
 node's machine, SSH address and pinned host key in instances.json, the record
 'kisgen verify' reads.
 
+Before anything is created the plan is checked against what the provider can boot
+(the formats, the settings it needs, the user-data size it takes): the same findings
+'kisgen validate' prints.
+
 Credentials come from each ecosystem's usual places (AWS config chain, GOVC_*
 variables, METAL_AUTH_TOKEN), never from flags or the plan.
 
---destroy removes what kisgen created for this plan.`,
+--dry-run lists what would be done with each node's machine (create, keep, start,
+remove, leave) and changes nothing. --destroy removes what kisgen created for this
+plan: what carries the cluster's tags and is in kisgen's record; with --from-tags,
+everything that carries the cluster's tags, for a state directory that is gone.`,
 		Example: `  kisgen render && kisgen provision qemu
+  kisgen provision aws -f prod.yaml --dry-run
   kisgen provision aws -f prod.yaml
-  kisgen provision qemu --destroy`,
+  kisgen provision qemu --destroy
+  kisgen provision aws --destroy --from-tags --dry-run`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			p, err := loadPlan(c.ErrOrStderr(), file, false)
+			if fromTags && !destroy {
+				return usageError("--from-tags is for --destroy: provision creates from the plan, not from tags")
+			}
+			cacheDir, err := cachedir.Dir(cache)
+			if err != nil {
+				return failed(err)
+			}
+			sd := stateDir(state, file)
+			opts := providers.Options{StateDir: sd, Progress: c.ErrOrStderr(), CacheDir: cacheDir, FromTags: fromTags}
+			var prov providers.Provider
+			var provErr error
+			check := func(p *plan.Plan) *report.Report {
+				name := p.Provider.Name
+				if len(args) == 1 {
+					name = args[0]
+				}
+				if prov, provErr = providers.Get(name); provErr != nil || destroy {
+					return nil // destroy removes what exists, whatever the plan now asks
+				}
+				return providers.Check(prov, p, opts)
+			}
+			p, err := loadPlanChecked(c.ErrOrStderr(), file, false, check)
+			if provErr != nil {
+				return usageError("%v", provErr)
+			}
 			if err != nil {
 				return err
-			}
-			name := p.Provider.Name
-			if len(args) == 1 {
-				name = args[0]
-			}
-			prov, err := providers.Get(name)
-			if err != nil {
-				return usageError("%v", err)
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt)
 			defer stop()
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			cacheDir, err := cachedir.Dir(cache)
-			if err != nil {
-				return failed(err)
+			if dryRun {
+				return previewRun(ctx, c, prov, p, opts, destroy, userdata, file)
 			}
-			opts := providers.Options{StateDir: stateDir(state, file), Progress: c.ErrOrStderr(), CacheDir: cacheDir}
+			name := prov.Name()
 			if destroy {
 				if err := providers.Destroy(ctx, prov, p, opts); err != nil {
 					return failed(err)
@@ -73,11 +98,7 @@ variables, METAL_AUTH_TOKEN), never from flags or the plan.
 				fmt.Fprintf(c.OutOrStdout(), "%s: removed what kisgen created for cluster %s\n", name, p.Name)
 				return nil
 			}
-			dir := userdata
-			if dir == "" {
-				dir = filepath.Join(filepath.Dir(file), "userdata")
-			}
-			machines, err := providers.LoadMachines(p, dir)
+			machines, err := providers.LoadMachines(p, userdataDir(userdata, file))
 			if err != nil {
 				return failed(err)
 			}
@@ -105,7 +126,53 @@ variables, METAL_AUTH_TOKEN), never from flags or the plan.
 	c.Flags().StringVar(&userdata, "userdata", "", "directory 'kisgen render' wrote (default: userdata/ beside the plan)")
 	c.Flags().StringVar(&cache, "cache", "", cachedir.FlagUsage)
 	c.Flags().BoolVar(&destroy, "destroy", false, "remove the machines (and what else kisgen created) instead of creating them")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be created, kept, started or removed, and change nothing")
+	c.Flags().BoolVar(&fromTags, "from-tags", false, "with --destroy: remove everything that carries the cluster's tags, whether kisgen's record names it or not (for a lost state directory)")
 	return c
+}
+
+func userdataDir(flag, planFile string) string {
+	if flag != "" {
+		return flag
+	}
+	return filepath.Join(filepath.Dir(planFile), "userdata")
+}
+
+// previewRun prints what provision (or destroy) would do with each node's machine. For
+// provision, the rendered user-data is checked against the provider's limits too.
+func previewRun(ctx context.Context, c *cobra.Command, prov providers.Provider, p *plan.Plan, opts providers.Options, destroy bool, userdata, file string) error {
+	var udErr error
+	if !destroy {
+		machines, err := providers.LoadMachines(p, userdataDir(userdata, file))
+		switch {
+		case errors.Is(err, providers.ErrNoUserData):
+			// Nothing to hold to the provider's limits yet; provision would stop here.
+			fmt.Fprintf(c.ErrOrStderr(), "kisgen: %v\n", err)
+		case err != nil:
+			udErr = err
+		default:
+			udErr = providers.CheckUserData(prov, p, machines)
+		}
+	}
+	changes, err := providers.Preview(ctx, prov, p, opts, destroy)
+	if err != nil {
+		return failed(errors.Join(err, udErr))
+	}
+	tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tACTION\tMACHINE\tSTATE\tNOTE")
+	for _, ch := range changes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ch.Host, ch.Action, dash(ch.ID), dash(ch.State), ch.Note)
+	}
+	tw.Flush()
+	what := "provision"
+	if destroy {
+		what = "provision --destroy"
+	}
+	fmt.Fprintf(c.ErrOrStderr(), "kisgen: dry run of %s with %s: nothing was created, changed or removed\n", what, prov.Name())
+	if udErr != nil {
+		return failed(udErr)
+	}
+	return nil
 }
 
 // hostKeys are the nodes' SSH host keys in the state directory's PKI (host →

@@ -103,7 +103,7 @@ func TestFailedRenderLeavesTheLastOutput(t *testing.T) {
 		name, old, new, message string
 	}{
 		{"an invalid plan writes nothing", "  name: production\n", "  name: Production_Cluster\n", "is not a DNS label"},
-		{"a node over the provider's budget writes nothing", "  name: qemu\n", "  name: aws\n", "master1: cloud-init user-data is"},
+		{"a node over the provider's budget writes nothing", "  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "master1: cloud-init user-data is"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

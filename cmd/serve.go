@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -30,8 +31,8 @@ func newServeCmd() *cobra.Command {
 
 func newServePXECmd() *cobra.Command {
 	var (
-		listen    string
-		anySource bool
+		listen, installs string
+		anySource        bool
 	)
 	c := &cobra.Command{
 		Use:   "pxe DIR",
@@ -43,6 +44,13 @@ default it listens on every interface at that URL's port).
 A node's user-data (its private keys) is answered only to the node's own address, the
 one its DHCP reservation gives it. Behind NAT — qemu's user network, a proxy — every
 request comes from one address: --any-source lifts the check there.
+
+The server tells a new machine from an installed one, and records which is which in
+--installs (default DIR.installs beside the bundle, one file per MAC address): a machine
+it never saw gets its install script (its image and GRUB written to its disk, then a
+reboot), whatever its disk holds; a known one boots from its disk, and is installed
+again only when the disk does not boot. A machine that booted from its disk and fetched
+its user-data is recorded as installed. Remove its file to install a machine again.
 
 ` + serverLimitsHelp,
 		Example: `  kisgen serve pxe bundle/
@@ -65,7 +73,11 @@ request comes from one address: --any-source lifts the check there.
 			if anySource {
 				fmt.Fprintln(c.ErrOrStderr(), "pxe: --any-source: every node's user-data is answered to any address")
 			}
-			if err := pxe.Serve(ctx, ln, dir, pxe.ServeOptions{AnySource: anySource, Log: c.ErrOrStderr()}); err != nil {
+			if installs == "" {
+				installs = filepath.Clean(dir) + ".installs"
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "pxe: install records in %s\n", installs)
+			if err := pxe.Serve(ctx, ln, dir, pxe.ServeOptions{AnySource: anySource, Log: c.ErrOrStderr(), Installs: installs}); err != nil {
 				return failed(err)
 			}
 			return nil
@@ -73,5 +85,6 @@ request comes from one address: --any-source lifts the check there.
 	}
 	c.Flags().StringVar(&listen, "listen", "", "address to listen on (default: every interface, at http_url's port)")
 	c.Flags().BoolVar(&anySource, "any-source", false, "answer each node's user-data to any address (behind NAT)")
+	c.Flags().StringVar(&installs, "installs", "", "directory of the install records: which machines were handed their install, and which are installed (default DIR.installs)")
 	return c
 }

@@ -173,3 +173,55 @@ func TestPlansAreReadOnceCapped(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateChecksThePlanAgainstItsProvider: what the plan's provider cannot boot is
+// reported with the plan's findings, by file, line:column and path, before anything is
+// created: an AWS group without an AMI, a qemu group whose os has no image, qemu VMs that
+// need more memory than any machine has.
+func TestValidateChecksThePlanAgainstItsProvider(t *testing.T) {
+	edit := func(t *testing.T, pairs ...string) string {
+		path := planDir(t, "minimal.yaml")
+		data, _ := os.ReadFile(path)
+		s := string(data)
+		for i := 0; i < len(pairs); i += 2 {
+			if !strings.Contains(s, pairs[i]) {
+				t.Fatalf("minimal.yaml lacks %q", pairs[i])
+			}
+			s = strings.Replace(s, pairs[i], pairs[i+1], 1)
+		}
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	tests := []struct {
+		name  string
+		edits []string
+		want  []string
+	}{
+		{"aws plan without AMIs", []string{"  name: qemu\n", "  name: aws\n  aws: {subnet_id: subnet-0abc, admin_cidrs: [203.0.113.0/24]}\n"}, []string{
+			"minimal.yaml:30:3: error: etcd.machine.image: the etcd group (etcd1) has no AMI: the aws provider launches machine.image",
+			"hint: set machine.image to the AMI id (ami-…) the group's instances boot",
+			"error: worker.machine.type: the worker group (worker1) has no instance type",
+		}},
+		{"qemu plan whose os has no image", []string{"etcd:\n  expected_count: 1\n", "etcd:\n  expected_count: 1\n  os: ubuntu-24.04\n  machine: {image: ubuntu-24.04}\n"}, []string{
+			"minimal.yaml:30:7: error: etcd.os: the qemu provider has no image of ubuntu-24.04: `kisgen image build` makes debian-12 and debian-13",
+		}},
+		{"qemu plan needing more memory than the machine has", []string{"etcd:\n  expected_count: 1\n", "etcd:\n  expected_count: 1\n  machine: {memory_mb: 1073741824}\n"}, []string{
+			"error: provider.qemu: the plan's 3 VMs need", "hint: give the groups less memory",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := run(t, nil, "validate", "--cache", t.TempDir(), "-f", edit(t, tt.edits...))
+			if code != 1 {
+				t.Errorf("exit %d, want 1\n%s%s", code, out, errOut)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(out, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, out)
+				}
+			}
+		})
+	}
+}

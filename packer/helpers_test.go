@@ -136,7 +136,7 @@ const testBuildKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3Xw0dQHt7nAqYF2jQk9C
 
 // awsPlan and vspherePlan turn the fixture into a plan for that provider.
 func awsPlan(doc map[string]any) {
-	doc["provider"] = map[string]any{"name": "aws", "aws": map[string]any{"region": "eu-west-1", "subnet_id": "subnet-0123456789abcdef0"}}
+	doc["provider"] = map[string]any{"name": "aws", "aws": map[string]any{"region": "eu-west-1", "subnet_id": "subnet-0123456789abcdef0", "admin_cidrs": []string{"203.0.113.0/24"}}}
 	for _, g := range []string{"etcd", "master", "worker"} {
 		doc[g].(map[string]any)["machine"] = map[string]any{"image": "ami-0123456789abcdef0", "type": "t3.medium", "disk_gb": 30}
 	}

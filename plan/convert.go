@@ -203,16 +203,13 @@ func fromV1alpha1(v *v1alpha1.Plan, rep *report.Report, name string) *Plan {
 		QEMU: QEMUProvider{Accel: or(pv.QEMU.Accel, DefaultQEMUAccel), Image: or(pv.QEMU.Image, DefaultQEMUImage),
 			SSHBasePort: or(pv.QEMU.SSHBasePort, DefaultQEMUSSHBasePort), Dir: or(pv.QEMU.Dir, DefaultQEMUDir)},
 		AWS: AWSProvider{Region: pv.AWS.Region, SubnetID: pv.AWS.SubnetID, VPCID: pv.AWS.VPCID, KeyName: pv.AWS.KeyName,
-			AdminCIDRs: pv.AWS.AdminCIDRs, Secrets: or(pv.AWS.Secrets, DefaultAWSSecrets), SecretsBucket: pv.AWS.SecretsBucket,
+			AdminCIDRs: pv.AWS.AdminCIDRs, IngressCIDRs: pv.AWS.IngressCIDRs, Secrets: or(pv.AWS.Secrets, DefaultAWSSecrets), SecretsBucket: pv.AWS.SecretsBucket,
 			InstanceProfile: pv.AWS.InstanceProfile},
 		VSphere: VSphereProvider{Datacenter: pv.VSphere.Datacenter, Folder: pv.VSphere.Folder, ResourcePool: pv.VSphere.ResourcePool,
 			Datastore: pv.VSphere.Datastore, Network: pv.VSphere.Network, PrefixLength: or(pv.VSphere.PrefixLength, DefaultVSpherePrefixLength),
 			Gateway: pv.VSphere.Gateway, DNS: pv.VSphere.DNS},
 		Packet: PacketProvider{ProjectID: pv.Packet.ProjectID, Metro: pv.Packet.Metro, APIURL: or(pv.Packet.APIURL, DefaultPacketAPIURL)},
 		PXE:    PXEProvider{HTTPURL: pv.PXE.HTTPURL, Interface: pv.PXE.Interface, Gateway: pv.PXE.Gateway, DNS: pv.PXE.DNS, ProxyDHCP: pv.PXE.ProxyDHCP},
-	}
-	if len(p.Provider.AWS.AdminCIDRs) == 0 {
-		p.Provider.AWS.AdminCIDRs = []string{DefaultAdminCIDR}
 	}
 
 	// Groups and nodes.

@@ -49,7 +49,6 @@ const (
 	DefaultPacketAPIURL        = "https://api.equinix.com/metal/v1"
 	DefaultVSpherePrefixLength = 24
 	DefaultAPIServerPort       = 6443
-	DefaultAdminCIDR           = "0.0.0.0/0"
 	ManagedLabelPrefix         = "kisgen.io/"
 	KismaticLabelPrefix        = "kismatic/"
 	DefaultStateDirName        = "generated"

@@ -363,6 +363,7 @@ type AWSProvider struct {
 	VPCID           string
 	KeyName         string
 	AdminCIDRs      []string
+	IngressCIDRs    []string
 	Secrets         string
 	SecretsBucket   string
 	InstanceProfile string

@@ -40,7 +40,7 @@ func TestModelHelpers(t *testing.T) {
 		"format":    FormatCloudInit,
 		"indexes":   5,
 		"provider":  "qemu",
-		"adminCIDR": []string{"0.0.0.0/0"},
+		"adminCIDR": []string(nil), // no default: nothing is open to the internet unless the plan says so
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

@@ -75,6 +75,12 @@ func TestRules(t *testing.T) {
 		{"aws-admin-cidr-invalid", []want{
 			{report.Error, "provider.aws.admin_cidrs[1]", 19, 35, "\"everyone\" is not a CIDR range", ""},
 		}},
+		{"aws-admin-cidrs-missing", []want{
+			{report.Error, "provider.aws.admin_cidrs", 20, 5, "the aws provider needs admin_cidrs: without it the nodes cannot be reached, and kisgen opens nothing to the internet unless the plan says so", ""},
+		}},
+		{"aws-ingress-cidr-invalid", []want{
+			{report.Error, "provider.aws.ingress_cidrs[1]", 20, 32, "\"the-internet\" is not a CIDR range", ""},
+		}},
 		{"aws-s3-secrets-need-bucket", []want{
 			{report.Error, "provider.aws.secrets_bucket", 19, 5, "secrets: s3 needs secrets_bucket", ""},
 		}},

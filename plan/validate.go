@@ -761,10 +761,19 @@ func validateProvider(p *Plan, f findings) {
 	if pv.AWS.Secrets != "inline" && pv.AWS.InstanceProfile == "" {
 		f.errorf("provider.aws.instance_profile", "name an instance profile whose role may read the node's secrets", "secrets: %s needs instance_profile", pv.AWS.Secrets)
 	}
-	for i, c := range pv.AWS.AdminCIDRs {
-		if _, err := netip.ParsePrefix(c); err != nil {
-			f.errorf(fmt.Sprintf("provider.aws.admin_cidrs[%d]", i), "write a CIDR range such as 203.0.113.0/24", "%q is not a CIDR range", c)
+	for _, key := range []struct {
+		name  string
+		cidrs []string
+	}{{"admin_cidrs", pv.AWS.AdminCIDRs}, {"ingress_cidrs", pv.AWS.IngressCIDRs}} {
+		for i, c := range key.cidrs {
+			if _, err := netip.ParsePrefix(c); err != nil {
+				f.errorf(fmt.Sprintf("provider.aws.%s[%d]", key.name, i), "write a CIDR range such as 203.0.113.0/24", "%q is not a CIDR range", c)
+			}
 		}
+	}
+	if pv.Name == "aws" && len(pv.AWS.AdminCIDRs) == 0 {
+		f.errorf("provider.aws.admin_cidrs", "name the ranges allowed to reach the nodes' SSH and the API server (your office's or your bastion's, e.g. [203.0.113.0/24]); write [0.0.0.0/0] to open them to everyone",
+			"the aws provider needs admin_cidrs: without it the nodes cannot be reached, and kisgen opens nothing to the internet unless the plan says so")
 	}
 	if l := pv.VSphere.PrefixLength; l < 1 || l > 32 {
 		f.errorf("provider.vsphere.prefix_length", "use the node network's prefix length, e.g. 24", "prefix length %d is out of range 1–32", l)

@@ -14,4 +14,8 @@ var (
 	ErrBadRecord = errors.New("unreadable provider record")
 	// ErrSetting is returned when the plan lacks a setting a provider needs.
 	ErrSetting = errors.New("missing or invalid provider setting")
+	// ErrFormat is returned for user-data in a format the provider does not boot.
+	ErrFormat = errors.New("user-data format not booted by the provider")
+	// ErrInvalid is returned when Check finds what the provider cannot boot.
+	ErrInvalid = errors.New("the plan asks what the provider cannot do")
 )

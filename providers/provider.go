@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/kisgen/kisgen/internal/report"
 	"github.com/kisgen/kisgen/plan"
 )
 
@@ -30,6 +31,10 @@ type Options struct {
 	// provider can learn them from its API; Provision (this package's) records each with
 	// its machine so that verify pins it.
 	HostKeys map[string]string
+	// FromTags makes Destroy remove everything that carries the cluster's tags (or names,
+	// or markers), recorded or not: for a state directory that is gone. Without it,
+	// tagged resources the record does not name are listed and left alone.
+	FromTags bool
 }
 
 // Instance is one machine as the provider sees it after provisioning.
@@ -51,6 +56,17 @@ type Instance struct {
 // nothing and a run after a failure finishes the job.
 type Provider interface {
 	Name() string
+	// Limits declares what the provider can boot for the plan: the user-data formats
+	// and how much user-data one machine takes. Check and CheckUserData hold plans and
+	// rendered user-data to them before anything is created.
+	Limits(p *plan.Plan) Limits
+	// Validate reports what in the plan the provider cannot boot, without creating or
+	// changing anything (and without credentials): findings with the plan's YAML paths.
+	Validate(p *plan.Plan, opts Options) []report.Finding
+	// Inventory lists, without changing anything, the machines that exist for the plan's
+	// cluster (found by the provider's tags or names) and whether kisgen's record names
+	// them: what `provision --dry-run` compares with the plan.
+	Inventory(ctx context.Context, p *plan.Plan, opts Options) ([]Found, error)
 	Provision(ctx context.Context, p *plan.Plan, machines []Machine, opts Options) ([]Instance, error)
 	Destroy(ctx context.Context, p *plan.Plan, opts Options) error
 }

@@ -15,11 +15,15 @@ import (
 // now is the clock of the instances record.
 var now = time.Now
 
-// Provision boots the machines with prov and then records, whatever prov returned (a
-// failed run's partial result too), where each node's machine is and which host key it
-// must present: the instances record (STATE/instances.json) that `kisgen verify` reads.
-// This is the one place the record is written, the same way for every provider.
+// Provision refuses user-data prov does not take (CheckUserData) before anything is
+// created, boots the machines with prov and then records, whatever prov returned (a failed
+// run's partial result too), where each node's machine is and which host key it must
+// present: the instances record (STATE/instances.json) that `kisgen verify` reads. This is
+// the one place the record is written, the same way for every provider.
 func Provision(ctx context.Context, prov Provider, p *plan.Plan, machines []Machine, opts Options) ([]Instance, error) {
+	if err := CheckUserData(prov, p, machines); err != nil {
+		return nil, err // before anything is created
+	}
 	got, err := prov.Provision(ctx, p, machines, opts)
 	if rerr := recordInstances(p, prov.Name(), got, opts); rerr != nil {
 		return got, errors.Join(err, fmt.Errorf("record the instances: %w", rerr))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kisgen/kisgen/internal/report"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers/instances"
 )
@@ -49,10 +50,27 @@ type fakeProvider struct {
 	result  []Instance
 	err     error
 	destroy error
+	// limits, findings and found are what Limits, Validate and Inventory answer.
+	limits   Limits
+	findings []report.Finding
+	found    []Found
+	// provisioned counts the calls of Provision.
+	provisioned int
 }
 
 func (f *fakeProvider) Name() string { return f.name }
+func (f *fakeProvider) Limits(*plan.Plan) Limits {
+	if f.limits.Formats == nil {
+		return Limits{Formats: []plan.Format{plan.FormatCloudInit, plan.FormatIgnition}}
+	}
+	return f.limits
+}
+func (f *fakeProvider) Validate(*plan.Plan, Options) []report.Finding { return f.findings }
+func (f *fakeProvider) Inventory(context.Context, *plan.Plan, Options) ([]Found, error) {
+	return f.found, nil
+}
 func (f *fakeProvider) Provision(context.Context, *plan.Plan, []Machine, Options) ([]Instance, error) {
+	f.provisioned++
 	return f.result, f.err
 }
 func (f *fakeProvider) Destroy(context.Context, *plan.Plan, Options) error { return f.destroy }

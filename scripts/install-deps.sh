@@ -35,8 +35,13 @@ set -euo pipefail
 #   packer                      `packer validate` checks the templates `kisgen packer` writes
 #   ca-certificates sudo        HTTPS to the module proxy; the Ignition apply test's root step
 #   groff-base                  formats the man pages `kisgen docs man` writes
+#   grub-common grub-pc-bin     grub-mkimage and GRUB's BIOS images for the disks the PXE
+#                               install writes; grub-fstest reads them back as GRUB does
+#   e2fsprogs qemu-utils fdisk  the PXE install's root file system (qemu-img, resize2fs),
+#                               checked with e2fsck and sfdisk
 test_packages=(make openssh-client openssh-server openssl cloud-init systemd ignition bash zsh fish
-	curl iproute2 python3 shellcheck dnsmasq-base packer ca-certificates sudo groff-base)
+	curl iproute2 python3 shellcheck dnsmasq-base packer ca-certificates sudo groff-base
+	grub-common grub-pc-bin e2fsprogs qemu-utils fdisk)
 # `kisgen mirror build`: runc is linked statically with seccomp (cgo: libseccomp's static
 # library, found through pkg-config); Calico's BIRD is built with autotools, bison and flex.
 build_packages=(pkg-config libseccomp-dev autoconf automake bison flex libreadline-dev)

@@ -4,7 +4,8 @@ package v1alpha1
 
 func init() {
 	fieldDocs = map[string]FieldDoc{
-		"AWS.admin_cidrs":                        {Doc: "CIDR ranges allowed to reach SSH (22) and the API server (6443).", Default: "0.0.0.0/0"},
+		"AWS.admin_cidrs":                        {Doc: "CIDR ranges allowed to reach SSH (22) and the API server (6443). Required for the aws\nprovider: there is no default, so that nothing is open to the internet unless the\nplan says so (write [0.0.0.0/0] for that)."},
+		"AWS.ingress_cidrs":                      {Doc: "CIDR ranges allowed to reach the ingress nodes' HTTP (80) and HTTPS (443). Empty:\nadmin_cidrs."},
 		"AWS.instance_profile":                   {Doc: "Instance profile that lets nodes read their secrets."},
 		"AWS.key_name":                           {Doc: "EC2 key pair name for emergency access."},
 		"AWS.region":                             {Doc: "Region, e.g. eu-west-1. Empty: the AWS config chain decides."},

@@ -260,9 +260,13 @@ type AWS struct {
 	VPCID string `yaml:"vpc_id"`
 	// EC2 key pair name for emergency access.
 	KeyName string `yaml:"key_name"`
-	// CIDR ranges allowed to reach SSH (22) and the API server (6443).
-	// +default=0.0.0.0/0
+	// CIDR ranges allowed to reach SSH (22) and the API server (6443). Required for the aws
+	// provider: there is no default, so that nothing is open to the internet unless the
+	// plan says so (write [0.0.0.0/0] for that).
 	AdminCIDRs []string `yaml:"admin_cidrs"`
+	// CIDR ranges allowed to reach the ingress nodes' HTTP (80) and HTTPS (443). Empty:
+	// admin_cidrs.
+	IngressCIDRs []string `yaml:"ingress_cidrs"`
 	// How secrets reach nodes: inline in user-data (readable by anyone who can read the
 	// instance's user-data), s3 (an object only the node's role can read, deleted after use)
 	// or ssm (a SecureString parameter).

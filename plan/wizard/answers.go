@@ -60,6 +60,7 @@ type Answers struct {
 	SSHKey  string
 
 	AWSRegion, AWSSubnetID                              string
+	AWSAdminCIDRs                                       []string
 	VSphereDatacenter, VSphereDatastore, VSphereNetwork string
 	PacketProjectID, PacketMetro                        string
 	PXEHTTPURL, PXEInterface                            string
@@ -177,7 +178,10 @@ func (a *Answers) Plan() (*v1alpha1.Plan, EncodeOptions) {
 		Location: v1alpha1.Location{City: a.City, State: a.State, Country: a.Country}}
 	c.SSH = v1alpha1.SSH{User: a.SSHUser, Key: a.SSHKey, Port: plan.DefaultSSHPort}
 	p.Provider.Name = a.Provider
-	p.Provider.AWS.Region, p.Provider.AWS.SubnetID = a.AWSRegion, a.AWSSubnetID
+	if a.Provider == "qemu" && a.OS != plan.DefaultQEMUImage {
+		p.Provider.QEMU.Image = a.OS // the VMs boot the image of the nodes' os
+	}
+	p.Provider.AWS.Region, p.Provider.AWS.SubnetID, p.Provider.AWS.AdminCIDRs = a.AWSRegion, a.AWSSubnetID, a.AWSAdminCIDRs
 	p.Provider.VSphere.Datacenter, p.Provider.VSphere.Datastore, p.Provider.VSphere.Network = a.VSphereDatacenter, a.VSphereDatastore, a.VSphereNetwork
 	p.Provider.Packet.ProjectID, p.Provider.Packet.Metro = a.PacketProjectID, a.PacketMetro
 	p.Provider.PXE.HTTPURL, p.Provider.PXE.Interface = a.PXEHTTPURL, a.PXEInterface

@@ -150,7 +150,7 @@ func TestAnsweredPlan(t *testing.T) {
 	a, err := Interview(strings.NewReader(""), io.Discard, Options{NonInteractive: true, PlanDir: t.TempDir(),
 		Given: map[string]string{"name": "lab", "os": "flatcar", "networking": "routed", "as-number": "64600", "name-resolution": "dns",
 			"network-policy": "true", "city": "Troy", "state": "New York", "country": "us", "provider": "aws", "aws-region": "eu-west-1",
-			"aws-subnet-id": "subnet-1", "cert-expiry": "8760h"},
+			"aws-subnet-id": "subnet-1", "aws-admin-cidrs": "203.0.113.0/24, 198.51.100.7/32", "cert-expiry": "8760h"},
 		Nodes: []string{"etcd:etcd1=192.168.1.11/10.1.0.11", "master:master1=192.168.1.21/10.1.0.21", "worker:worker1=192.168.1.31/10.1.0.31"}})
 	if err != nil {
 		t.Fatal(err)
@@ -198,5 +198,25 @@ func TestAnsweredLabPlanParsesBack(t *testing.T) {
 	}
 	if s := a.Summary(); !strings.Contains(s, "bridge pod network") {
 		t.Errorf("summary %q", s)
+	}
+}
+
+// TestQEMUPlansGetAnOSTheProviderHasAnImageOf: the qemu provider boots kisgen's Debian
+// images, so the interview refuses another os for it (validate would refuse the plan),
+// and a plan of debian-13 boots the debian-13 image.
+func TestQEMUPlansGetAnOSTheProviderHasAnImageOf(t *testing.T) {
+	_, err := Interview(strings.NewReader(""), io.Discard, Options{NonInteractive: true, PlanDir: t.TempDir(),
+		Given: map[string]string{"provider": "qemu", "os": "ubuntu-24.04"}})
+	if err == nil || !strings.Contains(err.Error(), "qemu provider boots kisgen's images of debian-12 and debian-13") {
+		t.Errorf("qemu with ubuntu-24.04: %v", err)
+	}
+	a, err := Interview(strings.NewReader(""), io.Discard, Options{NonInteractive: true, PlanDir: t.TempDir(),
+		Given: map[string]string{"provider": "qemu", "os": "debian-13"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := a.Plan()
+	if p.Provider.QEMU.Image != "debian-13" {
+		t.Errorf("provider.qemu.image %q, want debian-13", p.Provider.QEMU.Image)
 	}
 }

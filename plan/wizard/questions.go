@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/kisgen/kisgen/image"
 	"github.com/kisgen/kisgen/plan"
 )
 
@@ -71,7 +73,17 @@ var questions = []*Question{
 		Paths: []string{"provider.name"}},
 	{Flag: "os", Section: "Cluster", Prompt: "Operating system of the nodes (" + strings.Join(plan.SupportedOS, ", ") + ")",
 		Usage:   "operating system of the nodes; flatcar and fedora-coreos read Ignition, the others cloud-init",
-		Default: constant(plan.DefaultOS), Set: oneOf(plan.SupportedOS, func(a *Answers, v string) { a.OS = v }),
+		Default: constant(plan.DefaultOS), Set: func(a *Answers, v string) error {
+			if err := oneOf(plan.SupportedOS, func(a *Answers, v string) { a.OS = v })(a, v); err != nil {
+				return err
+			}
+			// The qemu provider boots the images `kisgen image build` makes (it refuses
+			// other systems when the plan is validated): ask again here instead.
+			if a.Provider == "qemu" && !slices.Contains(image.SupportedOS(), a.OS) {
+				return fmt.Errorf("the qemu provider boots kisgen's images of %s; choose one of them, or another provider", strings.Join(image.SupportedOS(), " and "))
+			}
+			return nil
+		},
 		Paths: []string{"etcd.os", "etcd.format", "master.os", "master.format", "worker.os", "worker.format"}},
 
 	{Flag: "etcd", Kind: IntFlag, Section: "Compute", Prompt: "etcd nodes: 1 (development only), 3 (survives one failure), 5 (two) or 7 (three)",
@@ -235,6 +247,21 @@ var questions = []*Question{
 		Default: constant(""), When: provider("aws"), Set: func(a *Answers, v string) error { a.AWSRegion = v; return nil }},
 	{Flag: "aws-subnet-id", Section: "Provider", Prompt: "AWS subnet id the nodes' addresses belong to", Usage: "AWS subnet id",
 		Default: constant(""), When: provider("aws"), Set: func(a *Answers, v string) error { a.AWSSubnetID = v; return nil }},
+	{Flag: "aws-admin-cidrs", Section: "Provider", Prompt: "CIDR ranges allowed to reach the nodes' SSH and the API server, comma-separated (0.0.0.0/0 opens them to everyone)",
+		Usage:   "comma-separated CIDR ranges allowed to reach SSH and the API server on AWS (no default: write 0.0.0.0/0 to open them to everyone)",
+		Default: constant(""), When: provider("aws"), Set: func(a *Answers, v string) error {
+			a.AWSAdminCIDRs = nil
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s == "" {
+					continue
+				}
+				if _, err := netip.ParsePrefix(s); err != nil {
+					return fmt.Errorf("%q is not a CIDR range such as 203.0.113.0/24", s)
+				}
+				a.AWSAdminCIDRs = append(a.AWSAdminCIDRs, s)
+			}
+			return nil
+		}, Paths: []string{"provider.aws.admin_cidrs"}},
 	{Flag: "vsphere-datacenter", Section: "Provider", Prompt: "vSphere datacenter", Usage: "vSphere datacenter",
 		Default: constant(""), When: provider("vsphere"), Set: func(a *Answers, v string) error { a.VSphereDatacenter = v; return nil }},
 	{Flag: "vsphere-datastore", Section: "Provider", Prompt: "vSphere datastore", Usage: "vSphere datastore",

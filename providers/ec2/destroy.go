@@ -19,7 +19,9 @@ import (
 
 // Destroy implements providers.Provider. It removes what kisgen created for the plan's
 // cluster: resources are found by their tags and removed only when kisgen's record lists
-// them too; tagged resources missing from the record are reported, not touched.
+// them too; tagged resources missing from the record are reported, not touched. With
+// opts.FromTags (a state directory that is gone) everything tagged for the cluster is
+// removed, and so are the secrets stored under the cluster's name.
 func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options) error {
 	prog := providers.NewProgress(opts.Progress, Name)
 	rec := &recorder{stateDir: opts.StateDir}
@@ -55,7 +57,7 @@ func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options)
 	var terminate, strangers []string
 	for host, in := range live {
 		id := aws.ToString(in.InstanceId)
-		if recorded[id] == host {
+		if recorded[id] == host || opts.FromTags {
 			terminate = append(terminate, id)
 		} else {
 			strangers = append(strangers, fmt.Sprintf("instance %s (%s)", id, host))
@@ -100,15 +102,29 @@ func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options)
 		}
 	}
 
+	if opts.FromTags {
+		// Without a record, the secrets of nodes that never booted are found by their
+		// names, which carry the cluster's.
+		if err := sweepSecrets(ctx, c, p, prog); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
 	sgs, err := c.ec2.DescribeSecurityGroups(ctx, &ec2sdk.DescribeSecurityGroupsInput{Filters: []types.Filter{
 		{Name: aws.String("tag:" + TagCluster), Values: []string{p.Name}},
 	}})
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("find the cluster's security groups: %w", apiErr(err)))...)
 	}
+	// The role groups go first: the cluster group is the one every node was in.
+	sort.SliceStable(sgs.SecurityGroups, func(i, j int) bool {
+		return aws.ToString(sgs.SecurityGroups[i].GroupId) != rec.rec.SecurityGroup && aws.ToString(sgs.SecurityGroups[j].GroupId) == rec.rec.SecurityGroup
+	})
+	liveGroups := map[string]bool{}
 	for _, sg := range sgs.SecurityGroups {
 		id := aws.ToString(sg.GroupId)
-		if id != rec.rec.SecurityGroup {
+		liveGroups[id] = true
+		if !rec.recordsGroup(id) && !opts.FromTags {
 			strangers = append(strangers, fmt.Sprintf("security group %s (%s)", id, aws.ToString(sg.GroupName)))
 			continue
 		}
@@ -116,14 +132,16 @@ func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options)
 			errs = append(errs, err)
 			continue
 		}
-		prog.Printf("deleted security group %s", id)
-		if err := rec.update(func(r *record) { r.SecurityGroup = "" }); err != nil {
+		prog.Printf("deleted security group %s (%s)", id, aws.ToString(sg.GroupName))
+		if err := rec.update(func(r *record) { r.forgetGroup(id) }); err != nil {
 			return err
 		}
 	}
-	if len(sgs.SecurityGroups) == 0 && rec.rec.SecurityGroup != "" {
-		if err := rec.update(func(r *record) { r.SecurityGroup = "" }); err != nil { // deleted by someone else
-			return err
+	for _, id := range rec.groups() {
+		if !liveGroups[id] {
+			if err := rec.update(func(r *record) { r.forgetGroup(id) }); err != nil { // deleted by someone else
+				return err
+			}
 		}
 	}
 
@@ -132,7 +150,7 @@ func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options)
 		errs = append(errs, fmt.Errorf("%w: %s (kisgen removes only what its record at %s lists; remove these yourself if they are this cluster's)",
 			ErrNotRecorded, strings.Join(strangers, ", "), providers.RecordPath(opts.StateDir, Name)))
 	}
-	if len(rec.rec.Nodes) == 0 && rec.rec.SecurityGroup == "" && found {
+	if len(rec.rec.Nodes) == 0 && len(rec.groups()) == 0 && found {
 		if err := os.Remove(providers.RecordPath(opts.StateDir, Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -141,6 +159,42 @@ func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options)
 		prog.Printf("no instances of cluster %s left", p.Name)
 	}
 	return errors.Join(errs...)
+}
+
+// groups lists the security groups the record names.
+func (r *recorder) groups() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	if r.rec.SecurityGroup != "" {
+		out = append(out, r.rec.SecurityGroup)
+	}
+	for _, id := range r.rec.RoleSecurityGroups {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (r *recorder) recordsGroup(id string) bool {
+	for _, g := range r.groups() {
+		if g == id {
+			return true
+		}
+	}
+	return false
+}
+
+// forgetGroup removes a security group from the record.
+func (r *record) forgetGroup(id string) {
+	if r.SecurityGroup == id {
+		r.SecurityGroup = ""
+	}
+	for role, g := range r.RoleSecurityGroups {
+		if g == id {
+			delete(r.RoleSecurityGroups, role)
+		}
+	}
 }
 
 // waitTerminated polls until every instance is terminated (or no longer listed).

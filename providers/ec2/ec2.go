@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	ec2sdk "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -58,6 +61,12 @@ type EC2 struct {
 	WaitTimeout  time.Duration
 	// Concurrency is how many nodes are launched at once (default 8).
 	Concurrency int
+	// MaxAttempts bounds the attempts of one API call that fails with throttling
+	// (RequestLimitExceeded, ThrottlingException, SlowDown…), a server error (5xx) or a
+	// broken connection (default 10); MaxBackoff caps the exponential, jittered pause
+	// between attempts (default 20s).
+	MaxAttempts int
+	MaxBackoff  time.Duration
 
 	// nodeEndpoints gives the URLs the node-side secrets stubs use; nil: real AWS.
 	nodeEndpoints func(region string) nodeEndpoints
@@ -68,10 +77,13 @@ func (e *EC2) Name() string { return Name }
 
 // record is what kisgen created, kept in STATE/providers/aws.json.
 type record struct {
-	Cluster       string                 `json:"cluster"`
-	Region        string                 `json:"region"`
-	SecurityGroup string                 `json:"securityGroup,omitempty"`
-	Nodes         map[string]*nodeRecord `json:"nodes,omitempty"`
+	Cluster string `json:"cluster"`
+	Region  string `json:"region"`
+	// SecurityGroup is the cluster group, which every node is in; RoleSecurityGroups
+	// the group of each role's nodes.
+	SecurityGroup      string                 `json:"securityGroup,omitempty"`
+	RoleSecurityGroups map[plan.Role]string   `json:"roleSecurityGroups,omitempty"`
+	Nodes              map[string]*nodeRecord `json:"nodes,omitempty"`
 }
 
 type nodeRecord struct {
@@ -131,12 +143,38 @@ func (e *EC2) clients(ctx context.Context, region string) (clients, error) {
 	if cfg.Region == "" {
 		return clients{}, fmt.Errorf("%w: provider.aws.region: no region in the plan nor in the AWS configuration (AWS_REGION, ~/.aws/config)", providers.ErrSetting)
 	}
+	next := cfg.HTTPClient
+	if next == nil {
+		next = awshttp.NewBuildableClient()
+	}
+	cfg.HTTPClient = bodyGuard{next: next}
+	cfg.Retryer = e.retryer
 	return clients{
 		ec2:    ec2sdk.NewFromConfig(cfg, e.EC2Options...),
 		s3:     s3.NewFromConfig(cfg, e.S3Options...),
 		ssm:    ssm.NewFromConfig(cfg, e.SSMOptions...),
 		region: cfg.Region,
 	}, nil
+}
+
+// retryer is the SDK's standard retryer (it retries throttling codes, 5xx answers and
+// broken connections, with exponential backoff and jitter) with kisgen's bounds, and
+// without the standard retryer's client-side retry quota: a cluster's nodes are launched
+// at once, and one burst of throttling would drain the quota and fail the remaining calls
+// at once, which is the opposite of backing off.
+func (e *EC2) retryer() aws.Retryer {
+	attempts, backoff := e.MaxAttempts, e.MaxBackoff
+	if attempts <= 0 {
+		attempts = 10
+	}
+	if backoff <= 0 {
+		backoff = 20 * time.Second
+	}
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = attempts
+		o.MaxBackoff = backoff
+		o.RateLimiter = ratelimit.None
+	})
 }
 
 func (e *EC2) poll() time.Duration {
@@ -169,19 +207,10 @@ type launch struct {
 // user-data. A node whose user-data does not fit is refused here, before any call.
 func (e *EC2) prepare(p *plan.Plan, machines []providers.Machine, region string) ([]launch, error) {
 	cfg := p.Provider.AWS
-	mode := cfg.Secrets
-	if mode == "" {
-		mode = SecretsInline
-	}
+	mode := secretsMode(p)
 	var errs []error
-	if cfg.SubnetID == "" {
-		errs = append(errs, fmt.Errorf("%w: provider.aws.subnet_id: name the subnet the nodes' internal ips belong to", providers.ErrSetting))
-	}
-	if mode != SecretsInline && cfg.InstanceProfile == "" {
-		errs = append(errs, fmt.Errorf("%w: provider.aws.instance_profile: secrets mode %s needs an instance profile whose role may read and delete the node's secrets", providers.ErrSetting, mode))
-	}
-	if mode == SecretsS3 && cfg.SecretsBucket == "" {
-		errs = append(errs, fmt.Errorf("%w: provider.aws.secrets_bucket: secrets mode s3 needs a bucket", providers.ErrSetting))
+	for _, pr := range problems(p, true) {
+		errs = append(errs, fmt.Errorf("%w: %s: %s: %s", providers.ErrSetting, pr.path, pr.msg, pr.hint))
 	}
 	ends := awsEndpoints(region)
 	if e.nodeEndpoints != nil {
@@ -191,17 +220,7 @@ func (e *EC2) prepare(p *plan.Plan, machines []providers.Machine, region string)
 	for _, m := range machines {
 		n := m.Node
 		g := n.Group
-		role := string(g.Role)
 		l := launch{m: m, ami: g.Machine.Image, itype: g.Machine.Type, diskGB: g.Machine.DiskGB}
-		if l.ami == "" {
-			errs = append(errs, fmt.Errorf("%w: %s.machine.image: set the AMI id (ami-…) for the %s group (node %s)", providers.ErrSetting, role, role, n.Host))
-		}
-		if l.itype == "" {
-			errs = append(errs, fmt.Errorf("%w: %s.machine.type: set the instance type (e.g. m6i.large) for the %s group (node %s)", providers.ErrSetting, role, role, n.Host))
-		}
-		if !n.InternalIP.Is4() {
-			errs = append(errs, fmt.Errorf("%w: node %s: EC2 needs an IPv4 internal ip, got %v", providers.ErrSetting, n.Host, n.InternalIP))
-		}
 		var err error
 		switch mode {
 		case SecretsInline:
@@ -271,7 +290,12 @@ func (e *EC2) Provision(ctx context.Context, p *plan.Plan, machines []providers.
 	if err != nil {
 		return nil, err
 	}
-	sg, err := e.ensureSecurityGroup(ctx, c, p, vpc, rec, prog)
+	if mode == SecretsS3 {
+		if err := checkBucket(ctx, c, cfg.SecretsBucket); err != nil {
+			return nil, err
+		}
+	}
+	sg, err := e.ensureSecurityGroups(ctx, c, p, vpc, rec, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -314,6 +338,10 @@ func (e *EC2) Provision(ctx context.Context, p *plan.Plan, machines []providers.
 func (e *EC2) preflight(ctx context.Context, c clients, p *plan.Plan, launches []launch) (string, error) {
 	cfg := p.Provider.AWS
 	subs, err := c.ec2.DescribeSubnets(ctx, &ec2sdk.DescribeSubnetsInput{SubnetIds: []string{cfg.SubnetID}})
+	if err != nil && !isCode(err, "InvalidSubnetID.NotFound") {
+		// Throttling and server errors were retried already: this one is not about the subnet.
+		return "", fmt.Errorf("describe subnet %s in %s: %w", cfg.SubnetID, c.region, apiErr(err))
+	}
 	if err != nil || len(subs.Subnets) == 0 {
 		return "", fmt.Errorf("%w: provider.aws.subnet_id: subnet %s in %s: %v", ErrNotFound, cfg.SubnetID, c.region, apiErr(err))
 	}
@@ -343,9 +371,12 @@ func (e *EC2) preflight(ctx context.Context, c clients, p *plan.Plan, launches [
 	}
 	sort.Strings(ids)
 	imgs, err := c.ec2.DescribeImages(ctx, &ec2sdk.DescribeImagesInput{ImageIds: ids})
-	if err != nil {
+	switch {
+	case isCode(err, "InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "InvalidAMIID.Unavailable"):
 		errs = append(errs, fmt.Errorf("%w: AMIs %s in %s: %v", ErrNotFound, strings.Join(ids, ", "), c.region, apiErr(err)))
-	} else {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("describe AMIs %s in %s: %w", strings.Join(ids, ", "), c.region, apiErr(err)))
+	default:
 		found := map[string]string{}
 		for _, img := range imgs.Images {
 			found[aws.ToString(img.ImageId)] = aws.ToString(img.RootDeviceName)
@@ -360,8 +391,12 @@ func (e *EC2) preflight(ctx context.Context, c clients, p *plan.Plan, launches [
 		}
 	}
 	if cfg.KeyName != "" {
-		if _, err := c.ec2.DescribeKeyPairs(ctx, &ec2sdk.DescribeKeyPairsInput{KeyNames: []string{cfg.KeyName}}); err != nil {
+		_, err := c.ec2.DescribeKeyPairs(ctx, &ec2sdk.DescribeKeyPairsInput{KeyNames: []string{cfg.KeyName}})
+		switch {
+		case isCode(err, "InvalidKeyPair.NotFound"):
 			errs = append(errs, fmt.Errorf("%w: provider.aws.key_name: key pair %q in %s: %v", ErrNotFound, cfg.KeyName, c.region, apiErr(err)))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("describe key pair %q in %s: %w", cfg.KeyName, c.region, apiErr(err)))
 		}
 	}
 	return vpc, errors.Join(errs...)
@@ -445,7 +480,7 @@ func newToken() string {
 	return "kisgen-" + hex.EncodeToString(b)
 }
 
-func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l launch, sg string, found types.Instance, rec *recorder, prog *providers.Progress) (providers.Instance, error) {
+func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l launch, sg securityGroups, found types.Instance, rec *recorder, prog *providers.Progress) (providers.Instance, error) {
 	n := l.m.Node
 	host := n.Host
 	if found.InstanceId == nil {
@@ -478,6 +513,9 @@ func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l laun
 		if err := e.enforceIMDSv2(ctx, c, found, prog, host); err != nil {
 			return providers.Instance{Host: host, ID: id}, err
 		}
+		if err := e.ensureGroupsOf(ctx, c, found, sg.forNode(n), prog, host); err != nil {
+			return providers.Instance{Host: host, ID: id}, err
+		}
 	} else {
 		var token string
 		if err := rec.update(func(r *record) {
@@ -508,7 +546,7 @@ func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l laun
 			MaxCount:         aws.Int32(1),
 			SubnetId:         aws.String(p.Provider.AWS.SubnetID),
 			PrivateIpAddress: aws.String(n.InternalIP.String()),
-			SecurityGroupIds: []string{sg},
+			SecurityGroupIds: sg.forNode(n),
 			UserData:         aws.String(base64.StdEncoding.EncodeToString(l.userData.Data)),
 			MetadataOptions: &types.InstanceMetadataOptionsRequest{
 				HttpEndpoint:            types.InstanceMetadataEndpointStateEnabled,
@@ -551,15 +589,67 @@ func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l laun
 		}
 		prog.Node(host, "launched %s (%s, %s, %s; user-data %s)", id, l.itype, l.ami, n.InternalIP, l.userData.How)
 	}
-	if stateName(found) == "stopped" || stateName(found) == "stopping" {
-		return instanceOf(p, n, found, false), nil
+	if st := stateName(found); st == "stopped" || st == "stopping" {
+		// A stopped node is no node of a running cluster: kisgen starts the instances it
+		// launched, and reports the others rather than leave them silently stopped.
+		if rec.node(host).InstanceID != id {
+			return instanceOf(p, n, found, false), fmt.Errorf("%w: %s is %s and not in kisgen's record, so kisgen leaves it alone: start it (in the console, or with the AWS CLI's ec2 start-instances) or terminate it, then run provision again", ErrStopped, id, st)
+		}
+		if err := e.start(ctx, c.ec2, id, st); err != nil {
+			return providers.Instance{Host: host, ID: id, State: st}, err
+		}
+		prog.Node(host, "%s was %s: started", id, st)
 	}
 	in, err := e.waitRunning(ctx, c.ec2, id)
 	if err != nil {
 		return providers.Instance{Host: host, ID: id, Created: created, State: "unknown"}, err
 	}
 	prog.Node(host, "%s is %s", id, stateName(in))
+	if routesPodAddresses(p) && aws.ToBool(in.SourceDestCheck) {
+		// Routed pod traffic leaves the node with a pod's address as source and reaches it
+		// with one as destination: EC2 drops both unless the check is off.
+		if _, err := c.ec2.ModifyInstanceAttribute(ctx, &ec2sdk.ModifyInstanceAttributeInput{
+			InstanceId: aws.String(id), SourceDestCheck: &types.AttributeBooleanValue{Value: aws.Bool(false)},
+		}); err != nil {
+			return instanceOf(p, n, in, created), fmt.Errorf("turn off the source/destination check of %s (needed for %s pod traffic): %w", id, podTraffic(p), apiErr(err))
+		}
+		prog.Node(host, "%s: source/destination check turned off: %s pod traffic crosses the VPC with pod addresses", id, podTraffic(p))
+	}
 	return instanceOf(p, n, in, created), nil
+}
+
+// podTraffic names how the plan's pod traffic crosses between nodes, for messages.
+func podTraffic(p *plan.Plan) string {
+	if p.Network.CNIProvider == "calico" {
+		return "Calico " + string(p.Network.Mode)
+	}
+	return p.Network.CNIProvider
+}
+
+// ensureGroupsOf puts an instance found from an earlier run into the security groups its
+// node needs (an instance launched before the groups per role existed is in the cluster
+// group only), keeping the groups it is in.
+func (e *EC2) ensureGroupsOf(ctx context.Context, c clients, in types.Instance, need []string, prog *providers.Progress, host string) error {
+	var have []string
+	for _, g := range in.SecurityGroups {
+		have = append(have, aws.ToString(g.GroupId))
+	}
+	var missing []string
+	for _, id := range need {
+		if !slices.Contains(have, id) {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if _, err := c.ec2.ModifyInstanceAttribute(ctx, &ec2sdk.ModifyInstanceAttributeInput{
+		InstanceId: in.InstanceId, Groups: append(have, missing...),
+	}); err != nil {
+		return fmt.Errorf("add %s to security groups %s: %w", aws.ToString(in.InstanceId), strings.Join(missing, ", "), apiErr(err))
+	}
+	prog.Node(host, "%s added to security groups %s", aws.ToString(in.InstanceId), strings.Join(missing, ", "))
+	return nil
 }
 
 func stateName(in types.Instance) string {
@@ -604,8 +694,27 @@ func (e *EC2) enforceIMDSv2(ctx context.Context, c clients, in types.Instance, p
 	return nil
 }
 
+// start starts a stopped instance, after waiting for one that is stopping to stop.
+func (e *EC2) start(ctx context.Context, api *ec2sdk.Client, id, state string) error {
+	if state == "stopping" {
+		if _, err := e.waitState(ctx, api, id, "stopped"); err != nil {
+			return err
+		}
+	}
+	if _, err := api.StartInstances(ctx, &ec2sdk.StartInstancesInput{InstanceIds: []string{id}}); err != nil {
+		return fmt.Errorf("start %s: %w", id, apiErr(err))
+	}
+	return nil
+}
+
 // waitRunning polls until the instance runs.
 func (e *EC2) waitRunning(ctx context.Context, api *ec2sdk.Client, id string) (types.Instance, error) {
+	return e.waitState(ctx, api, id, "running")
+}
+
+// waitState polls until the instance is in state want; an instance that terminates
+// meanwhile is an error.
+func (e *EC2) waitState(ctx context.Context, api *ec2sdk.Client, id, want string) (types.Instance, error) {
 	deadline := time.Now().Add(e.timeout())
 	for {
 		out, err := api.DescribeInstances(ctx, &ec2sdk.DescribeInstancesInput{InstanceIds: []string{id}})
@@ -616,7 +725,7 @@ func (e *EC2) waitRunning(ctx context.Context, api *ec2sdk.Client, id string) (t
 			for _, r := range out.Reservations {
 				for _, in := range r.Instances {
 					switch stateName(in) {
-					case "running":
+					case want:
 						return in, nil
 					case "shutting-down", "terminated":
 						reason := ""
@@ -629,7 +738,7 @@ func (e *EC2) waitRunning(ctx context.Context, api *ec2sdk.Client, id string) (t
 			}
 		}
 		if time.Now().After(deadline) {
-			return types.Instance{}, fmt.Errorf("%w: %s not running after %s", ErrTimeout, id, e.timeout())
+			return types.Instance{}, fmt.Errorf("%w: %s not %s after %s", ErrTimeout, id, want, e.timeout())
 		}
 		select {
 		case <-ctx.Done():

@@ -20,6 +20,8 @@ import (
 	ec2sdk "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	ignconfig "github.com/coreos/ignition/v2/config"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -291,8 +293,8 @@ func TestSecondRunCreatesNothing(t *testing.T) {
 	if n := len(f.calls("ec2:AuthorizeSecurityGroupIngress")) - rules; n != 0 {
 		t.Errorf("second run added firewall rules %d times", n)
 	}
-	if n := len(f.calls("ec2:CreateSecurityGroup")); n != 1 {
-		t.Errorf("CreateSecurityGroup called %d times over two runs, want 1", n)
+	if n, want := len(f.calls("ec2:CreateSecurityGroup")), len(Firewall(p)); n != want {
+		t.Errorf("CreateSecurityGroup called %d times over two runs, want %d (the cluster's group and one per role)", n, want)
 	}
 	for i := range first {
 		if second[i].ID != first[i].ID || second[i].Created {
@@ -368,7 +370,7 @@ func TestClientTokenSurvivesACrashBetweenLaunchAndRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &recorder{stateDir: state, rec: rec}
-	in, err := e.provisionNode(context.Background(), c, p, l[0], rec.SecurityGroup, types.Instance{}, r, nil)
+	in, err := e.provisionNode(context.Background(), c, p, l[0], securityGroups{cluster: rec.SecurityGroup, roles: rec.RoleSecurityGroups}, types.Instance{}, r, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,45 +436,182 @@ func TestLargeIgnitionConfigTravelsAsACompressedDataURL(t *testing.T) {
 	}
 }
 
-func TestSecurityGroupHoldsExactlyTheGuidesFirewallTable(t *testing.T) {
+// withIngressAndLoadBalancer is the test plan with an ingress node and a load balancer
+// address that no node has.
+func withIngressAndLoadBalancer(t *testing.T, p *plan.Plan, extra ...string) *plan.Plan {
+	t.Helper()
+	r := []string{"SUBNET", p.Provider.AWS.SubnetID, "SECRETS", "inline", "ETCDOS", "debian-12", "IMAGE", "ami-0debian12",
+		"master:\n  expected_count: 1\n", "master:\n  expected_count: 1\n  load_balancer: 10.20.0.10:6443\n",
+		"worker:\n", "ingress:\n  expected_count: 1\n  machine: {image: ami-0debian12, type: m6i.large}\n  nodes:\n  - {host: ingress1, ip: 10.20.0.41}\nworker:\n"}
+	p, rep := plan.Parse("plan.yaml", []byte(strings.NewReplacer(append(r, extra...)...).Replace(planTemplate)), plan.Options{})
+	if p == nil || rep.IsFatal(false) {
+		t.Fatalf("plan: %v", rep.Findings)
+	}
+	return p
+}
+
+// TestSecurityGroupsHoldExactlyTheGuidesFirewallTable: a group every node is in and one
+// per role, each with exactly its part of the Kismatic guide's table, read back through
+// the API; each instance is in the cluster group and its role's.
+func TestSecurityGroupsHoldExactlyTheGuidesFirewallTable(t *testing.T) {
 	f, p := setup(t, planOpts{})
-	if _, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()}); err != nil {
+	p = withIngressAndLoadBalancer(t, p)
+	got, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
+	if err != nil {
 		t.Fatal(err)
 	}
 	c, _ := f.provider().clients(context.Background(), fakeRegion)
 	out, err := c.ec2.DescribeSecurityGroups(context.Background(), &ec2sdk.DescribeSecurityGroupsInput{Filters: []types.Filter{
 		{Name: aws.String("tag:" + TagCluster), Values: []string{"prod"}},
 	}})
-	if err != nil || len(out.SecurityGroups) != 1 {
-		t.Fatalf("security groups: %v %v", out, err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	sg := out.SecurityGroups[0]
+	ids := map[string]string{}
+	for _, sg := range out.SecurityGroups {
+		ids[aws.ToString(sg.GroupName)] = aws.ToString(sg.GroupId)
+	}
+	rules := map[string][]string{}
+	for _, sg := range out.SecurityGroups {
+		rules[aws.ToString(sg.GroupName)] = []string{}
+		for _, perm := range sg.IpPermissions {
+			for _, r := range rulesOf(perm, ids["kisgen-prod"]) {
+				rules[aws.ToString(sg.GroupName)] = append(rules[aws.ToString(sg.GroupName)], r.key())
+			}
+		}
+		sort.Strings(rules[aws.ToString(sg.GroupName)])
+	}
+	want := map[string][]string{
+		"kisgen-prod": {
+			"4/0/0/",                                                  // IP-in-IP between the nodes: Calico's overlay (the plan's default mode)
+			"icmp/-1/-1/",                                             // the guide: ICMP from the nodes…
+			"icmp/-1/-1/198.51.100.7/32", "icmp/-1/-1/203.0.113.0/24", // … and the admin ranges
+			"tcp/0/65535/", // the guide: all internal traffic, TCP…
+			"tcp/22/22/198.51.100.7/32", "tcp/22/22/203.0.113.0/24",
+			"udp/0/65535/", // … and UDP
+		},
+		"kisgen-prod-etcd": {},
+		"kisgen-prod-master": {
+			"tcp/6443/6443/10.20.0.10/32", // the load balancer
+			"tcp/6443/6443/198.51.100.7/32", "tcp/6443/6443/203.0.113.0/24",
+		},
+		"kisgen-prod-worker": {},
+		"kisgen-prod-ingress": {
+			"tcp/443/443/198.51.100.7/32", "tcp/443/443/203.0.113.0/24",
+			"tcp/80/80/198.51.100.7/32", "tcp/80/80/203.0.113.0/24",
+		},
+	}
+	if diff := cmp.Diff(want, rules); diff != "" {
+		t.Errorf("firewall rules per group (-want +got):\n%s", diff)
+	}
+	for name, rs := range rules {
+		for _, k := range rs {
+			if strings.Contains(k, "/8080/") || strings.HasPrefix(k, "-1/") {
+				t.Errorf("%s: %s is open", name, k)
+			}
+		}
+	}
+	for _, in := range got {
+		form := f.runs[in.ID]
+		role := string(p.Node(in.Host).Roles[0])
+		wantGroups := []string{ids["kisgen-prod"], ids["kisgen-prod-"+role]}
+		if gotGroups := indexed(form, "SecurityGroupId"); !cmp.Equal(wantGroups, gotGroups) {
+			t.Errorf("%s launched in %v, want %v (the cluster's group and the %s group)", in.Host, gotGroups, wantGroups, role)
+		}
+	}
+}
+
+// TestIngressCIDRsOpenHTTPToTheIngressNodesOnly: ingress_cidrs, when given, is the source
+// of 80 and 443 instead of admin_cidrs.
+func TestIngressCIDRsOpenHTTPToTheIngressNodesOnly(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	p = withIngressAndLoadBalancer(t, p, "    key_name: ops\n", "    key_name: ops\n    ingress_cidrs: [0.0.0.0/0]\n")
+	var ingress Group
+	for _, g := range Firewall(p) {
+		if g.Role == plan.RoleIngress {
+			ingress = g
+		}
+	}
 	var got []string
-	for _, perm := range sg.IpPermissions {
-		for _, r := range rulesOf(perm, aws.ToString(sg.GroupId)) {
-			got = append(got, r.key())
-		}
+	for _, r := range ingress.Rules {
+		got = append(got, r.key())
 	}
-	sort.Strings(got)
-	want := []string{
-		"-1/0/0/", // every protocol from the group itself: all traffic between nodes
-		"icmp/-1/-1/198.51.100.7/32", "icmp/-1/-1/203.0.113.0/24",
-		"tcp/22/22/198.51.100.7/32", "tcp/22/22/203.0.113.0/24",
-		"tcp/6443/6443/198.51.100.7/32", "tcp/6443/6443/203.0.113.0/24",
+	if want := []string{"tcp/80/80/0.0.0.0/0", "tcp/443/443/0.0.0.0/0"}; !cmp.Equal(want, got) {
+		t.Errorf("ingress rules %v, want %v", got, want)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("firewall rules (-want +got):\n%s", diff)
+	_ = f
+}
+
+// TestRoutedPodTrafficTurnsOffTheSourceDestCheck: with Calico routed, packets between
+// nodes carry pod addresses, which EC2 drops unless each instance's source/destination
+// check is off; with the overlay they are IP-in-IP between node addresses, and the check
+// stays on (and the cluster group allows protocol 4, see the firewall test).
+func TestRoutedPodTrafficTurnsOffTheSourceDestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		mode      string
+		wantCheck bool
+	}{{"routed", false}, {"overlay", true}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			f, p := setup(t, planOpts{})
+			p = withIngressAndLoadBalancer(t, p, "provider:\n", "add_ons:\n  cni:\n    options:\n      calico:\n        mode: "+tc.mode+"\nprovider:\n")
+			if string(p.Network.Mode) != tc.mode {
+				t.Fatalf("plan mode %s", p.Network.Mode)
+			}
+			state := t.TempDir()
+			var progress bytes.Buffer
+			if _, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state, Progress: &progress}); err != nil {
+				t.Fatal(err)
+			}
+			c, _ := f.provider().clients(context.Background(), fakeRegion)
+			found, err := findInstances(context.Background(), c.ec2, "prod")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for host, in := range found {
+				if got := aws.ToBool(in.SourceDestCheck); got != tc.wantCheck {
+					t.Errorf("%s: source/destination check %v, want %v", host, got, tc.wantCheck)
+				}
+			}
+			if said := strings.Contains(progress.String(), "source/destination check turned off"); said == tc.wantCheck {
+				t.Errorf("progress says the check was turned off: %v, want %v:\n%s", said, !tc.wantCheck, progress.String())
+			}
+			// A second run finds the check off and leaves it.
+			calls := len(f.calls("ec2:ModifyInstanceAttribute"))
+			if _, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state}); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(f.calls("ec2:ModifyInstanceAttribute")) - calls; n != 0 {
+				t.Errorf("the second run modified %d instances", n)
+			}
+		})
 	}
-	for _, k := range got {
-		if strings.Contains(k, "/8080/") {
-			t.Errorf("the insecure port 8080 is open: %s", k)
-		}
+}
+
+// TestInstanceOfAnOlderRunJoinsItsRoleGroup: an instance launched when kisgen made one
+// group for the cluster is added to its role's group, keeping its groups.
+func TestInstanceOfAnOlderRunJoinsItsRoleGroup(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	state := t.TempDir()
+	first, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Every instance is in the group.
-	for _, form := range f.runs {
-		if form.Get("SecurityGroupId.1") != aws.ToString(sg.GroupId) {
-			t.Errorf("instance launched in %q, want %s", form.Get("SecurityGroupId.1"), aws.ToString(sg.GroupId))
-		}
+	var rec record
+	if _, err := providers.LoadRecord(state, Name, &rec); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.groups[idOf(first, "master1")] = []string{rec.SecurityGroup}
+	f.mu.Unlock()
+	var progress bytes.Buffer
+	if _, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state, Progress: &progress}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	got := f.groups[idOf(first, "master1")]
+	f.mu.Unlock()
+	if want := []string{rec.SecurityGroup, rec.RoleSecurityGroups[plan.RoleMaster]}; !cmp.Equal(want, got) {
+		t.Errorf("master1 is in %v, want %v\n%s", got, want, progress.String())
 	}
 }
 
@@ -552,9 +691,10 @@ func TestDestroyRemovesExactlyWhatKisgenCreated(t *testing.T) {
 func TestPlanSettingsMissingAreNamedByPath(t *testing.T) {
 	f, p := setup(t, planOpts{})
 	p.Provider.AWS.SubnetID = ""
+	p.Provider.AWS.AdminCIDRs = nil
 	p.Groups[plan.RoleWorker].Machine.Image = ""
 	_, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
-	for _, s := range []string{"provider.aws.subnet_id", "worker.machine.image", "worker1"} {
+	for _, s := range []string{"provider.aws.subnet_id", "provider.aws.admin_cidrs", "worker.machine.image", "worker1"} {
 		if err == nil || !strings.Contains(err.Error(), s) {
 			t.Errorf("error %v does not name %s", err, s)
 		}
@@ -708,7 +848,7 @@ func TestRecordedInstanceNotYetVisibleByTagIsNotLaunchedTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	runs := len(f.calls("ec2:RunInstances"))
-	in, err := e.provisionNode(context.Background(), c, p, l[0], rec.SecurityGroup, types.Instance{}, &recorder{stateDir: state, rec: rec}, nil)
+	in, err := e.provisionNode(context.Background(), c, p, l[0], securityGroups{cluster: rec.SecurityGroup, roles: rec.RoleSecurityGroups}, types.Instance{}, &recorder{stateDir: state, rec: rec}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -804,5 +944,419 @@ func TestProvisionRecordsWhereVerifyReachesEachInstance(t *testing.T) {
 	}
 	if _, err := instances.Load(state); !errors.Is(err, instances.ErrNoRecord) {
 		t.Errorf("after destroy: %v", err)
+	}
+}
+
+// TestThrottlingAndServerErrorsAreRetried has the fake throttle and fail calls the way
+// AWS does (EC2's RequestLimitExceeded and 5xx, S3's SlowDown, SSM's
+// ThrottlingException): every call is retried with backoff, and RunInstances' client
+// token keeps its retries from launching a second instance.
+func TestThrottlingAndServerErrorsAreRetried(t *testing.T) {
+	type fail struct {
+		key    string
+		n      int
+		status int
+		code   string
+	}
+	tests := []struct {
+		name    string
+		secrets string
+		fails   []fail
+	}{
+		{"ec2 and s3", "s3", []fail{
+			{"ec2:DescribeSubnets", 5, 503, "Unavailable"},
+			{"ec2:CreateSecurityGroup", 4, 400, "RequestLimitExceeded"},
+			{"ec2:RunInstances", 3, 400, "RequestLimitExceeded"},
+			{"ec2:RunInstances", 2, 503, "Unavailable"},
+			{"ec2:DescribeInstances", 4, 500, "InternalError"},
+			{"s3:PUT", 5, 503, "SlowDown"},
+		}},
+		{"ssm", "ssm", []fail{
+			{"ssm:PutParameter", 4, 400, "ThrottlingException"},
+			{"ssm:PutParameter", 1, 500, "InternalServerError"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, p := setup(t, planOpts{secrets: tt.secrets})
+			injected := 0
+			for _, x := range tt.fails {
+				f.failNext(x.key, x.n, x.status, x.code)
+				injected += x.n
+			}
+			// One node at a time: the failures injected for a call all meet the first
+			// one, more than the SDK's default 3 attempts would survive.
+			e := f.provider()
+			e.Concurrency = 1
+			var progress bytes.Buffer
+			got, err := e.Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir(), Progress: &progress})
+			if err != nil {
+				t.Fatalf("Provision: %v\n%s", err, progress.String())
+			}
+			if len(got) != 3 {
+				t.Fatalf("got %d instances, want 3", len(got))
+			}
+			f.mu.Lock()
+			left := 0
+			for _, q := range f.failures {
+				left += len(q)
+			}
+			launched := len(f.runs)
+			f.mu.Unlock()
+			if left != 0 {
+				t.Errorf("%d injected failures were never met: the calls were not made", left)
+			}
+			if launched != 3 {
+				t.Errorf("%d instances launched for 3 nodes: a retried RunInstances launched again", launched)
+			}
+		})
+	}
+}
+
+func TestRetriesEndAndNameTheError(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	f.failNext("ec2:RunInstances", 100, 400, "RequestLimitExceeded")
+	e := f.provider()
+	e.MaxAttempts = 2
+	_, err := e.Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "RequestLimitExceeded") {
+		t.Fatalf("got %v, want the throttling error once the attempts are spent", err)
+	}
+	if n := len(f.calls("ec2:RunInstances")); n != 2*3 {
+		t.Errorf("RunInstances called %d times, want 2 attempts for each of 3 nodes", n)
+	}
+}
+
+// TestLaunchedInstancesAreWaitedForWhilePending: EC2 (and the fake) answers RunInstances
+// with the instance pending and shows it pending for a while; the provider returns each
+// node only once its instance runs, with the addresses it has then.
+func TestLaunchedInstancesAreWaitedForWhilePending(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	got, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range got {
+		if in.State != "running" || in.PrivateIP == "" {
+			t.Errorf("%s: %+v, want running with its address", in.Host, in)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, q := range f.states {
+		if len(q) != 1 || q[0] != "running" {
+			t.Errorf("%s: the fake still had %v to show: the provider stopped polling while it was pending", id, q)
+		}
+	}
+}
+
+func TestStoppedInstancesAreStartedOrReported(t *testing.T) {
+	t.Run("recorded, stopped or stopping: started", func(t *testing.T) {
+		f, p := setup(t, planOpts{})
+		state := t.TempDir()
+		first, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Someone stopped two nodes (one is still stopping).
+		f.mu.Lock()
+		f.states[idOf(first, "etcd1")] = []string{"stopped"}
+		f.states[idOf(first, "worker1")] = []string{"stopping", "stopping", "stopped"}
+		f.mu.Unlock()
+		var progress bytes.Buffer
+		got, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state, Progress: &progress})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, progress.String())
+		}
+		for _, in := range got {
+			if in.State != "running" || in.Created {
+				t.Errorf("%s: %+v, want its instance running again, not a new one", in.Host, in)
+			}
+		}
+		if n := len(f.calls("ec2:StartInstances")); n != 2 {
+			t.Errorf("StartInstances called %d times, want 2", n)
+		}
+		for _, s := range []string{idOf(first, "etcd1") + " was stopped: started", idOf(first, "worker1") + " was stopping: started"} {
+			if !strings.Contains(progress.String(), s) {
+				t.Errorf("progress lacks %q:\n%s", s, progress.String())
+			}
+		}
+	})
+	t.Run("not recorded: reported, left alone", func(t *testing.T) {
+		f, p := setup(t, planOpts{})
+		ids := f.inner.NewInstancesVPC("", p.Provider.AWS.SubnetID, 1, "t3.small", "ami-0debian12", ec2test.Stopped, nil)
+		c, _ := f.provider().clients(context.Background(), fakeRegion)
+		if _, err := c.ec2.CreateTags(context.Background(), &ec2sdk.CreateTagsInput{Resources: ids, Tags: []types.Tag{
+			{Key: aws.String(TagCluster), Value: aws.String("prod")}, {Key: aws.String(TagHost), Value: aws.String("etcd1")},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
+		var ne *providers.NodeError
+		if !errors.Is(err, ErrStopped) || !errors.As(err, &ne) || ne.Host != "etcd1" || !strings.Contains(err.Error(), ids[0]) {
+			t.Fatalf("got %v, want etcd1's stopped %s reported", err, ids[0])
+		}
+		if n := len(f.calls("ec2:StartInstances")); n != 0 {
+			t.Errorf("an instance kisgen has no record of was started")
+		}
+	})
+}
+
+// TestSSMSecretsOfMoreThanTenParametersAreAllDeleted: a node's user-data in 13 SSM
+// parameters (DeleteParameters takes at most 10 names) is deleted whole by destroy when
+// the node never booted.
+func TestSSMSecretsOfMoreThanTenParametersAreAllDeleted(t *testing.T) {
+	f, p := setup(t, planOpts{secrets: "ssm"})
+	state := t.TempDir()
+	data := map[string][]byte{"worker1": cloudConfig("worker1", 100000, true)}
+	if _, err := f.provider().Provision(context.Background(), p, machines(p, data), providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	var rec record
+	if _, err := providers.LoadRecord(state, Name, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.Nodes["worker1"].SSMParameters); n <= 10 {
+		t.Fatalf("worker1's user-data took %d parameters, want more than 10 for this test", n)
+	}
+	if err := f.provider().Destroy(context.Background(), p, providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.params) != 0 {
+		var left []string
+		for k := range f.params {
+			left = append(left, k)
+		}
+		sort.Strings(left)
+		t.Errorf("parameters left after destroy: %v", left)
+	}
+}
+
+// TestFakeHoldsTheProviderToAWSLimits: the fake refuses what AWS refuses, so that the
+// tests above prove the provider stays within the limits.
+func TestFakeHoldsTheProviderToAWSLimits(t *testing.T) {
+	f := newFakeAWS(t)
+	c, err := f.provider().clients(context.Background(), fakeRegion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, err = c.ec2.RunInstances(ctx, &ec2sdk.RunInstancesInput{ImageId: aws.String("ami-0debian12"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		UserData: aws.String(base64.StdEncoding.EncodeToString(make([]byte, MaxUserData+1)))})
+	if !isCode(err, "InvalidParameterValue") {
+		t.Errorf("RunInstances with %d bytes of user-data: %v", MaxUserData+1, err)
+	}
+	names := make([]string, 11)
+	for i := range names {
+		names[i] = ParameterName("prod", "etcd1", i)
+	}
+	if _, err := c.ssm.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: names}); !isCode(err, "ValidationException") {
+		t.Errorf("DeleteParameters with 11 names: %v", err)
+	}
+	if _, err := c.ssm.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/x"), Value: aws.String(strings.Repeat("a", ssmStandard+1)), Type: ssmtypes.ParameterTypeSecureString}); !isCode(err, "ValidationException") {
+		t.Errorf("a standard parameter of %d characters: %v", ssmStandard+1, err)
+	}
+}
+
+// TestSecretsBucketThatWouldKeepOrMissTheUserDataIsRefused: before anything is stored or
+// launched, a bucket with versioning enabled (a deleted user-data would stay as a
+// noncurrent version) and a bucket in another region (the stubs fetch from the cluster's
+// region) are refused.
+func TestSecretsBucketThatWouldKeepOrMissTheUserDataIsRefused(t *testing.T) {
+	tests := []struct {
+		name   string
+		bucket fakeBucket
+		want   []string
+	}{
+		{"versioning enabled", fakeBucket{region: fakeRegion, versioning: "Enabled"}, []string{"kisgen-secrets", "keeps versions", "noncurrent"}},
+		{"another region", fakeBucket{region: "us-east-1"}, []string{"kisgen-secrets", "us-east-1", fakeRegion}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, p := setup(t, planOpts{secrets: "s3"})
+			b := tt.bucket
+			f.mu.Lock()
+			f.buckets["kisgen-secrets"] = &b
+			f.mu.Unlock()
+			_, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: t.TempDir()})
+			if !errors.Is(err, ErrSecretsMode) {
+				t.Fatalf("got %v, want ErrSecretsMode", err)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("%q does not say %q", err, s)
+				}
+			}
+			if n := len(f.calls("s3:PUT")) + len(f.calls("ec2:RunInstances")); n != 0 {
+				t.Errorf("%d objects stored or instances launched before refusing", n)
+			}
+		})
+	}
+}
+
+// TestDestroyDeletesEveryVersionOfTheSecrets: in a bucket whose versioning was enabled
+// once and is suspended now, a node's key holds older versions and delete markers besides
+// the object kisgen stored; destroy removes them all.
+func TestDestroyDeletesEveryVersionOfTheSecrets(t *testing.T) {
+	f, p := setup(t, planOpts{secrets: "s3"})
+	ctx := context.Background()
+	c, _ := f.provider().clients(ctx, fakeRegion)
+	// An earlier era: versioning on, a user-data stored, deleted by the node, stored again.
+	f.mu.Lock()
+	f.buckets["kisgen-secrets"].versioning = "Enabled"
+	f.mu.Unlock()
+	key := ObjectKey("prod", "etcd1", plan.FormatCloudInit)
+	for i := 0; i < 2; i++ {
+		if _, err := c.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("kisgen-secrets"), Key: aws.String(key), Body: strings.NewReader("old secret")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("kisgen-secrets"), Key: aws.String(key)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.mu.Lock()
+	f.buckets["kisgen-secrets"].versioning = "Suspended"
+	f.mu.Unlock()
+	state := t.TempDir()
+	if _, err := f.provider().Provision(ctx, p, machines(p, nil), providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	if v := f.versionsOf("kisgen-secrets", "kisgen/prod/etcd1/"); len(v) < 5 {
+		t.Fatalf("versions before destroy: %v, want the old ones and the new object", v)
+	}
+	if err := f.provider().Destroy(ctx, p, providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	if v := f.versionsOf("kisgen-secrets", "kisgen/prod/"); len(v) != 0 {
+		t.Errorf("left after destroy: %v", v)
+	}
+}
+
+// TestValidateNamesWhatThePlanLacksForEC2: `kisgen validate` reports, by YAML path and
+// position, a group without an AMI or an instance type, without credentials or calls.
+func TestValidateNamesWhatThePlanLacksForEC2(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	p.Groups[plan.RoleWorker].Machine.Image = ""
+	p.Groups[plan.RoleEtcd].Machine.Type = ""
+	rep := providers.Check(f.provider(), p, providers.Options{})
+	var got []string
+	for _, fd := range rep.Findings {
+		got = append(got, fmt.Sprintf("%d:%d %s: %s", fd.Line, fd.Column, fd.Path, fd.Message))
+	}
+	want := []string{
+		"21:41 etcd.machine.type: the etcd group (etcd1) has no instance type",
+		"31:20 worker.machine.image: the worker group (worker1) has no AMI: the aws provider launches machine.image",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	if f.actions != nil {
+		t.Errorf("calls made: %v", f.actions)
+	}
+}
+
+// TestInventoryTellsProvisionAndDestroyWhatExists: the dry run against the fake lists
+// what a provision would create, keep and start, and what a destroy would remove and
+// leave, and changes nothing.
+func TestInventoryTellsProvisionAndDestroyWhatExists(t *testing.T) {
+	f, p := setup(t, planOpts{})
+	state := t.TempDir()
+	e := f.provider()
+	changes, err := providers.Preview(context.Background(), e, p, providers.Options{StateDir: state}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range changes {
+		if c.Action != providers.ActionCreate {
+			t.Errorf("before anything exists: %+v, want create", c)
+		}
+	}
+	first, err := e.Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// etcd1 was stopped by someone; an instance tagged for a host kisgen never made.
+	f.mu.Lock()
+	f.states[idOf(first, "etcd1")] = []string{"stopped"}
+	f.mu.Unlock()
+	c, _ := e.clients(context.Background(), fakeRegion)
+	stranger := f.inner.NewInstancesVPC("", p.Provider.AWS.SubnetID, 1, "t3.small", "ami-0debian12", ec2test.Running, nil)
+	if _, err := c.ec2.CreateTags(context.Background(), &ec2sdk.CreateTagsInput{Resources: stranger, Tags: []types.Tag{
+		{Key: aws.String(TagCluster), Value: aws.String("prod")}, {Key: aws.String(TagHost), Value: aws.String("extra1")},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	calls := len(f.actions)
+	changes, err = providers.Preview(context.Background(), e, p, providers.Options{StateDir: state}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range changes {
+		got[c.Host] = c.Action + " " + c.ID
+	}
+	want := map[string]string{
+		"etcd1": "start " + idOf(first, "etcd1"), "master1": "keep " + idOf(first, "master1"), "worker1": "keep " + idOf(first, "worker1"),
+		"extra1": "leave " + stranger[0],
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("provision preview (-want +got):\n%s", diff)
+	}
+	changes, err = providers.Preview(context.Background(), e, p, providers.Options{StateDir: state}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = map[string]string{}
+	for _, c := range changes {
+		got[c.Host] = c.Action
+	}
+	if diff := cmp.Diff(map[string]string{"etcd1": "remove", "master1": "remove", "worker1": "remove", "extra1": "leave"}, got); diff != "" {
+		t.Errorf("destroy preview (-want +got):\n%s", diff)
+	}
+	for _, a := range f.actions[calls:] {
+		if !strings.HasPrefix(a, "ec2:Describe") {
+			t.Errorf("the preview called %s", a)
+		}
+	}
+}
+
+// TestDestroyFromTagsWhenTheStateDirectoryIsGone: without kisgen's record, destroy lists
+// what carries the cluster's tags and leaves it; with FromTags it removes the instances,
+// the security groups and the secrets stored under the cluster's name.
+func TestDestroyFromTagsWhenTheStateDirectoryIsGone(t *testing.T) {
+	for _, mode := range []string{"s3", "ssm"} {
+		t.Run(mode, func(t *testing.T) {
+			f, p := setup(t, planOpts{secrets: mode})
+			state := t.TempDir()
+			if _, err := f.provider().Provision(context.Background(), p, machines(p, nil), providers.Options{StateDir: state}); err != nil {
+				t.Fatal(err)
+			}
+			lost := t.TempDir() // the state directory is gone: a fresh one
+			err := f.provider().Destroy(context.Background(), p, providers.Options{StateDir: lost})
+			if !errors.Is(err, ErrNotRecorded) {
+				t.Fatalf("without a record: %v, want ErrNotRecorded", err)
+			}
+			if n := len(f.calls("ec2:TerminateInstances")); n != 0 {
+				t.Fatalf("instances terminated without a record or --from-tags")
+			}
+			if err := f.provider().Destroy(context.Background(), p, providers.Options{StateDir: lost, FromTags: true}); err != nil {
+				t.Fatal(err)
+			}
+			c, _ := f.provider().clients(context.Background(), fakeRegion)
+			if live, _ := findInstances(context.Background(), c.ec2, "prod"); len(live) != 0 {
+				t.Errorf("instances left: %v", live)
+			}
+			sgs, _ := c.ec2.DescribeSecurityGroups(context.Background(), &ec2sdk.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("tag:" + TagCluster), Values: []string{"prod"}}}})
+			if len(sgs.SecurityGroups) != 0 {
+				t.Errorf("%d security groups left", len(sgs.SecurityGroups))
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if len(f.params) != 0 || len(f.objects) != 0 {
+				t.Errorf("secrets left: %d parameters, %d objects", len(f.params), len(f.objects))
+			}
+		})
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -36,11 +38,21 @@ import (
 //   - DescribeImages, DescribeKeyPairs and ModifyInstanceMetadataOptions,
 //   - MetadataOptions, KeyName and the requested PrivateIpAddress of launched instances in
 //     DescribeInstances (ec2test reports 127.0.0.N),
-//   - it strips fields ec2test rejects (rule Descriptions, Ebs.Encrypted).
+//   - it strips fields ec2test rejects (rule Descriptions, Ebs.Encrypted),
+//   - instance states as EC2 moves them: a launched instance is pending for its first
+//     DescribeInstances answers, then running (ec2test starts them running); StartInstances
+//     takes a stopped instance through pending to running (ec2test has no StartInstances).
 //
-// S3 (path-style PutObject, GetObject, DeleteObject) and SSM (PutParameter, GetParameter,
+// failNext makes the next calls of an action fail the way AWS throttles or fails
+// (RequestLimitExceeded, SlowDown, ThrottlingException, 5xx), in each service's error
+// format, so that the provider's retries are tested against the SDK's own error parsing.
+//
+// S3 (path-style PutObject, GetObject, DeleteObject, with versions when a bucket keeps them;
+// GetBucketLocation, GetBucketVersioning, ListObjectVersions) and SSM (PutParameter, GetParameter,
 // DeleteParameters) are written here, enough for the secrets modes, and both check every
-// request's Signature Version 4 against the SDK's own signer. IMDSv2 (token, role
+// request's Signature Version 4 against the SDK's own signer. The fake holds the provider
+// to AWS's limits: 16,384 bytes of user-data (decoded), 4 KiB per standard and 8 KiB per
+// advanced SSM parameter, 10 names per DeleteParameters. IMDSv2 (token, role
 // credentials) is served under /imds for the node-side stubs.
 type fakeAWS struct {
 	t     *testing.T
@@ -58,11 +70,68 @@ type fakeAWS struct {
 	metadata   map[string]url.Values // instance id -> metadata options
 	images     map[string]string     // AMI -> root device name
 	keyPairs   map[string]bool
-	objects    map[string][]byte // "bucket/key" -> body
+	objects    map[string][]byte // "bucket/key" -> body of the current version
 	objHeaders map[string]http.Header
-	params     map[string]ssmParam
-	imdsToken  string
-	badSigs    []string
+	// S3 buckets by name (kisgen-secrets in fakeRegion, unversioned, unless a test says
+	// otherwise), the current version id of each object and the noncurrent versions and
+	// delete markers of versioned buckets.
+	buckets        map[string]*fakeBucket
+	currentVersion map[string]string
+	versions       map[string][]objVersion
+	versionSeq     int
+	params         map[string]ssmParam
+	imdsToken      string
+	badSigs        []string
+	failures       map[string][]injected // "ec2:RunInstances", "s3:PUT", "ssm:PutParameter" -> next answers
+	// states are the states DescribeInstances reports next for an instance, in place of
+	// ec2test's; the last one stays.
+	states map[string][]string
+	// groups are the security groups ModifyInstanceAttribute put an instance in (ec2test
+	// keeps the groups of its launch).
+	groups map[string][]string
+}
+
+var groupSetRE = regexp.MustCompile(`(?s)<groupSet>.*?</groupSet>`)
+
+// pendingPolls is how many DescribeInstances answers show a new instance pending.
+const pendingPolls = 2
+
+// stateCodes are EC2's instance state codes.
+var stateCodes = map[string]int{"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
+
+// stateXML is an instance state element as EC2 writes it.
+func stateXML(elem, name string) string {
+	return fmt.Sprintf("<%s><code>%d</code><name>%s</name></%s>", elem, stateCodes[name], name, elem)
+}
+
+var instanceStateRE = regexp.MustCompile(`<instanceState>\s*<code>\d+</code>\s*<name>[a-z-]+</name>\s*</instanceState>`)
+
+// injected is an error answer the fake gives instead of serving a call.
+type injected struct {
+	status int
+	code   string
+}
+
+// failNext makes the next n calls of key (as calls logs them: "ec2:RunInstances",
+// "s3:PUT", "ssm:PutParameter") fail with the HTTP status and error code.
+func (f *fakeAWS) failNext(key string, n, status int, code string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := 0; i < n; i++ {
+		f.failures[key] = append(f.failures[key], injected{status, code})
+	}
+}
+
+// injectedFailure takes the next injected answer for key, if any.
+func (f *fakeAWS) injectedFailure(key string) (injected, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q := f.failures[key]
+	if len(q) == 0 {
+		return injected{}, false
+	}
+	f.failures[key] = q[1:]
+	return q[0], true
 }
 
 type ssmParam struct {
@@ -89,8 +158,13 @@ func newFakeAWS(t *testing.T) *fakeAWS {
 		images:   map[string]string{"ami-0debian12": "/dev/xvda", "ami-0flatcar": "/dev/xvda"},
 		keyPairs: map[string]bool{"ops": true},
 		objects:  map[string][]byte{}, objHeaders: map[string]http.Header{},
+		buckets:        map[string]*fakeBucket{"kisgen-secrets": {region: fakeRegion}},
+		currentVersion: map[string]string{}, versions: map[string][]objVersion{},
 		params:    map[string]ssmParam{},
 		imdsToken: "imds-token-123",
+		failures:  map[string][]injected{},
+		states:    map[string][]string{},
+		groups:    map[string][]string{},
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() { f.srv.Close(); inner.Quit() })
@@ -108,11 +182,10 @@ func (f *fakeAWS) provider() *EC2 {
 				Region:       region,
 				Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return f.creds, nil }),
 				BaseEndpoint: aws.String(f.srv.URL),
-				Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
 			}, nil
 		},
-		S3Options:     nil,
 		PollInterval:  time.Millisecond,
+		MaxBackoff:    time.Millisecond,
 		WaitTimeout:   5 * time.Second,
 		nodeEndpoints: f.nodeEndpoints,
 	}
@@ -271,30 +344,184 @@ func (f *fakeAWS) serveIMDS(w http.ResponseWriter, r *http.Request) {
 func (f *fakeAWS) serveS3(w http.ResponseWriter, r *http.Request, body []byte) {
 	key := strings.TrimPrefix(r.URL.Path, "/")
 	f.log("s3:" + r.Method + " " + key)
+	if e, ok := f.injectedFailure("s3:" + r.Method); ok {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(e.status)
+		fmt.Fprintf(w, "<Error><Code>%s</Code><Message>injected by the test</Message></Error>", e.code)
+		return
+	}
+	s3Error := func(status int, code, msg string) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "<Error><Code>%s</Code><Message>%s</Message></Error>", code, xmlEscape(msg))
+	}
+	bucketName, objKey, _ := strings.Cut(key, "/")
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	b, ok := f.buckets[bucketName]
+	if !ok {
+		s3Error(http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist")
+		return
+	}
+	q := r.URL.Query()
+	if objKey == "" { // bucket operations
+		switch {
+		case r.Method == http.MethodGet && q.Has("location"):
+			loc := b.region
+			if loc == "us-east-1" {
+				loc = "" // S3 reports us-east-1 as an empty constraint
+			}
+			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">%s</LocationConstraint>`, loc)
+		case r.Method == http.MethodGet && q.Has("versioning"):
+			status := ""
+			if b.versioning != "" {
+				status = "<Status>" + b.versioning + "</Status>"
+			}
+			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">%s</VersioningConfiguration>`, status)
+		case r.Method == http.MethodGet && q.Has("versions"):
+			f.listVersions(w, bucketName, q.Get("prefix"))
+		default:
+			s3Error(http.StatusNotImplemented, "NotImplemented", "the fake does not implement "+r.Method+" "+r.URL.RequestURI())
+		}
+		return
+	}
+	vid := q.Get("versionId")
 	switch r.Method {
 	case http.MethodPut:
 		if strings.Contains(r.Header.Get("Content-Encoding"), "aws-chunked") {
 			body = decodeChunked(body)
 		}
+		f.shelve(b, key)
 		f.objects[key] = body
 		f.objHeaders[key] = r.Header.Clone()
+		f.currentVersion[key] = f.newVersionID(b)
 		w.Header().Set("ETag", `"fake"`)
+		if b.versioning != "" {
+			w.Header().Set("X-Amz-Version-Id", f.currentVersion[key])
+		}
 	case http.MethodGet:
-		b, ok := f.objects[key]
+		body, ok := f.objects[key]
 		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>")
+			s3Error(http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
 			return
 		}
-		_, _ = w.Write(b)
+		_, _ = w.Write(body)
 	case http.MethodDelete:
-		delete(f.objects, key)
+		switch {
+		case vid != "" && vid == f.currentVersion[key]:
+			delete(f.objects, key)
+			delete(f.currentVersion, key)
+		case vid != "":
+			vs := f.versions[key]
+			for i, v := range vs {
+				if v.id == vid {
+					f.versions[key] = append(vs[:i:i], vs[i+1:]...)
+					break
+				}
+			}
+		default:
+			// Without a version: unversioned, the object goes; versioned, it becomes a
+			// noncurrent version behind a delete marker (suspended: the null version goes).
+			f.shelve(b, key)
+			delete(f.objects, key)
+			delete(f.currentVersion, key)
+			if b.versioning != "" {
+				f.versions[key] = append(f.versions[key], objVersion{id: f.newVersionID(b), deleteMarker: true})
+			}
+		}
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		w.WriteHeader(http.StatusMethodNotAllowed)
 	}
+}
+
+// objVersion is a noncurrent version of an object, or a delete marker.
+type objVersion struct {
+	id           string
+	body         []byte
+	deleteMarker bool
+}
+
+type fakeBucket struct {
+	region string
+	// versioning is "", "Enabled" or "Suspended".
+	versioning string
+}
+
+// newVersionID is the version id S3 gives a new object or delete marker.
+func (f *fakeAWS) newVersionID(b *fakeBucket) string {
+	if b.versioning != "Enabled" {
+		return "null"
+	}
+	f.versionSeq++
+	return fmt.Sprintf("v%04d", f.versionSeq)
+}
+
+// shelve keeps the current version of key as a noncurrent one when the bucket keeps
+// versions; a null version (unversioned or suspended) is replaced instead.
+func (f *fakeAWS) shelve(b *fakeBucket, key string) {
+	body, ok := f.objects[key]
+	if !ok || b.versioning == "" {
+		return
+	}
+	if id := f.currentVersion[key]; id != "null" {
+		f.versions[key] = append(f.versions[key], objVersion{id: id, body: body})
+	}
+}
+
+func (f *fakeAWS) listVersions(w http.ResponseWriter, bucket, prefix string) {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>` + bucket + `</Name><Prefix>` + xmlEscape(prefix) + `</Prefix><IsTruncated>false</IsTruncated>`)
+	var keys []string
+	for k := range f.objects {
+		keys = append(keys, k)
+	}
+	for k := range f.versions {
+		if _, ok := f.objects[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, full := range keys {
+		bk, k, _ := strings.Cut(full, "/")
+		if bk != bucket || !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		if _, ok := f.objects[full]; ok {
+			fmt.Fprintf(&b, "<Version><Key>%s</Key><VersionId>%s</VersionId><IsLatest>true</IsLatest></Version>", xmlEscape(k), f.currentVersion[full])
+		}
+		for _, v := range f.versions[full] {
+			elem := "Version"
+			if v.deleteMarker {
+				elem = "DeleteMarker"
+			}
+			fmt.Fprintf(&b, "<%s><Key>%s</Key><VersionId>%s</VersionId><IsLatest>false</IsLatest></%s>", elem, xmlEscape(k), v.id, elem)
+		}
+	}
+	b.WriteString("</ListVersionsResult>")
+	w.Header().Set("Content-Type", "application/xml")
+	_, _ = io.WriteString(w, b.String())
+}
+
+// versionsOf lists every version and delete marker the fake keeps under bucket/prefix.
+func (f *fakeAWS) versionsOf(bucket, prefix string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for k := range f.objects {
+		if strings.HasPrefix(k, bucket+"/"+prefix) {
+			out = append(out, k+"@"+f.currentVersion[k])
+		}
+	}
+	for k, vs := range f.versions {
+		if strings.HasPrefix(k, bucket+"/"+prefix) {
+			for _, v := range vs {
+				out = append(out, k+"@"+v.id)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // decodeChunked reads an aws-chunked body: hex-size[;chunk-signature=...]\r\ndata\r\n…
@@ -320,13 +547,19 @@ func decodeChunked(b []byte) []byte {
 func (f *fakeAWS) serveSSM(w http.ResponseWriter, r *http.Request, body []byte) {
 	action := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AmazonSSM.")
 	f.log("ssm:" + action)
-	fail := func(code, msg string) {
+	failWith := func(status int, code, msg string) {
 		w.Header().Set("X-Amzn-ErrorType", code)
-		w.WriteHeader(http.StatusBadRequest)
+		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+	}
+	fail := func(code, msg string) { failWith(http.StatusBadRequest, code, msg) }
+	if e, ok := f.injectedFailure("ssm:" + action); ok {
+		failWith(e.status, e.code, "injected by the test")
+		return
 	}
 	var in struct {
 		Name, Value, Type, Tier   string
+		Path                      string
 		Overwrite, WithDecryption bool
 		Names                     []string
 		Tags                      []struct{ Key, Value string }
@@ -376,7 +609,19 @@ func (f *fakeAWS) serveSSM(w http.ResponseWriter, r *http.Request, body []byte) 
 			v = "AQICAHh-kms-ciphertext"
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"Parameter": map[string]any{"Name": in.Name, "Type": p.Type, "Value": v, "Version": 1}})
+	case "GetParametersByPath":
+		var prms []map[string]any
+		for _, name := range slices.Sorted(maps.Keys(f.params)) {
+			if strings.HasPrefix(name, strings.TrimSuffix(in.Path, "/")+"/") {
+				prms = append(prms, map[string]any{"Name": name, "Type": f.params[name].Type, "Version": 1})
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"Parameters": prms})
 	case "DeleteParameters":
+		if len(in.Names) > 10 {
+			fail("ValidationException", fmt.Sprintf("1 validation error detected: Value '%v' at 'names' failed to satisfy constraint: Member must have length less than or equal to 10", in.Names))
+			return
+		}
 		var deleted, invalid []string
 		for _, n := range in.Names {
 			if _, ok := f.params[n]; ok {
@@ -395,8 +640,12 @@ func (f *fakeAWS) serveSSM(w http.ResponseWriter, r *http.Request, body []byte) 
 // --- EC2 ---------------------------------------------------------------------------
 
 func ec2Error(w http.ResponseWriter, code, msg string) {
+	ec2ErrorStatus(w, http.StatusBadRequest, code, msg)
+}
+
+func ec2ErrorStatus(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(http.StatusBadRequest)
+	w.WriteHeader(status)
 	fmt.Fprintf(w, "<Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>fake</RequestID></Response>", code, xmlEscape(msg))
 }
 
@@ -481,6 +730,10 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, body []byte) 
 	} else {
 		f.log("ec2:" + action)
 	}
+	if e, ok := f.injectedFailure("ec2:" + action); ok {
+		ec2ErrorStatus(w, e.status, e.code, "injected by the test")
+		return
+	}
 	switch action {
 	case "RunInstances":
 		f.runInstances(w, form)
@@ -510,6 +763,7 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, body []byte) 
 		if status == 200 {
 			f.mu.Lock()
 			for _, id := range indexed(form, "InstanceId") {
+				delete(f.states, id) // ec2test's shutting-down, then terminated
 				for ip, owner := range f.ips {
 					if owner == id {
 						delete(f.ips, ip)
@@ -548,6 +802,24 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, body []byte) 
 			fmt.Fprintf(&items, "<item><keyName>%s</keyName><keyPairId>key-0%x</keyPairId></item>", k, len(k))
 		}
 		f.reply(w, 200, []byte("<DescribeKeyPairsResponse><requestId>fake</requestId><keySet>"+items.String()+"</keySet></DescribeKeyPairsResponse>"))
+	case "StartInstances":
+		f.startInstances(w, form)
+	case "ModifyInstanceAttribute":
+		groups := indexed(form, "GroupId")
+		if len(groups) == 0 { // sourceDestCheck and the rest: ec2test's
+			status, out := f.forward(form)
+			f.reply(w, status, out)
+			return
+		}
+		id := form.Get("InstanceId")
+		if f.inner.Instance(id) == nil {
+			ec2Error(w, "InvalidInstanceID.NotFound", id)
+			return
+		}
+		f.mu.Lock()
+		f.groups[id] = groups
+		f.mu.Unlock()
+		f.reply(w, 200, []byte("<ModifyInstanceAttributeResponse><requestId>fake</requestId><return>true</return></ModifyInstanceAttributeResponse>"))
 	case "ModifyInstanceMetadataOptions":
 		id := form.Get("InstanceId")
 		if f.inner.Instance(id) == nil {
@@ -569,6 +841,10 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, body []byte) 
 func (f *fakeAWS) runInstances(w http.ResponseWriter, form url.Values) {
 	token := form.Get("ClientToken")
 	ip := form.Get("PrivateIpAddress")
+	if ud, err := base64.StdEncoding.DecodeString(form.Get("UserData")); err != nil || len(ud) > 16384 {
+		ec2Error(w, "InvalidParameterValue", "User data is limited to 16384 bytes")
+		return
+	}
 	f.mu.Lock()
 	if id, ok := f.tokens[token]; ok && token != "" {
 		f.mu.Unlock()
@@ -603,6 +879,7 @@ func (f *fakeAWS) runInstances(w http.ResponseWriter, form url.Values) {
 		}
 		f.mu.Lock()
 		f.runs[id] = form
+		f.states[id] = append(slices.Repeat([]string{"pending"}, pendingPolls), "running")
 		if token != "" {
 			f.tokens[token] = id
 		}
@@ -616,7 +893,52 @@ func (f *fakeAWS) runInstances(w http.ResponseWriter, form url.Values) {
 		}
 		f.mu.Unlock()
 	}
-	f.reply(w, status, out)
+	// EC2 answers RunInstances with the instances pending.
+	f.reply(w, status, instanceStateRE.ReplaceAll(out, []byte(stateXML("instanceState", "pending"))))
+}
+
+// startInstances takes stopped instances through pending to running.
+func (f *fakeAWS) startInstances(w http.ResponseWriter, form url.Values) {
+	var items strings.Builder
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range indexed(form, "InstanceId") {
+		if f.inner.Instance(id) == nil {
+			ec2Error(w, "InvalidInstanceID.NotFound", fmt.Sprintf("The instance ID '%s' does not exist", id))
+			return
+		}
+		prev := f.stateLocked(id)
+		if prev != "stopped" && prev != "running" && prev != "pending" {
+			ec2Error(w, "IncorrectInstanceState", fmt.Sprintf("The instance '%s' is not in a state from which it can be started.", id))
+			return
+		}
+		if prev == "stopped" {
+			f.states[id] = []string{"pending", "running"}
+		}
+		fmt.Fprintf(&items, "<item><instanceId>%s</instanceId>%s%s</item>", id, stateXML("currentState", "pending"), stateXML("previousState", prev))
+	}
+	f.reply(w, 200, []byte("<StartInstancesResponse><requestId>fake</requestId><instancesSet>"+items.String()+"</instancesSet></StartInstancesResponse>"))
+}
+
+// stateLocked is the state an instance is in now, as DescribeInstances last showed it.
+func (f *fakeAWS) stateLocked(id string) string {
+	if q := f.states[id]; len(q) > 0 {
+		return q[0]
+	}
+	return f.describeOne(id)
+}
+
+// describeOne asks ec2test for one instance's state name.
+func (f *fakeAWS) describeOne(id string) string {
+	status, out := f.forward(url.Values{"Action": {"DescribeInstances"}, "InstanceId.1": {id}})
+	if status != 200 {
+		return ""
+	}
+	m := regexp.MustCompile(`<instanceState>\s*<code>\d+</code>\s*<name>([a-z-]+)</name>`).FindSubmatch(out)
+	if m == nil {
+		return ""
+	}
+	return string(m[1])
 }
 
 // enrich adds what ec2test does not report about instances launched through the fake.
@@ -638,6 +960,37 @@ func (f *fakeAWS) enrich(out []byte) []byte {
 		}
 		tag := "<instanceId>" + id + "</instanceId>"
 		s = strings.Replace(s, tag, tag+extra, 1)
+	}
+	for id, gs := range f.groups {
+		tag := "<instanceId>" + id + "</instanceId>"
+		at := strings.Index(s, tag)
+		if at < 0 {
+			continue
+		}
+		loc := groupSetRE.FindStringIndex(s[at:])
+		if loc == nil {
+			continue
+		}
+		var items strings.Builder
+		for _, g := range gs {
+			fmt.Fprintf(&items, "<item><groupId>%s</groupId></item>", g)
+		}
+		s = s[:at+loc[0]] + "<groupSet>" + items.String() + "</groupSet>" + s[at+loc[1]:]
+	}
+	for id, q := range f.states {
+		tag := "<instanceId>" + id + "</instanceId>"
+		at := strings.Index(s, tag)
+		if at < 0 || len(q) == 0 {
+			continue
+		}
+		loc := instanceStateRE.FindStringIndex(s[at:])
+		if loc == nil {
+			continue
+		}
+		s = s[:at+loc[0]] + stateXML("instanceState", q[0]) + s[at+loc[1]:]
+		if len(q) > 1 {
+			f.states[id] = q[1:]
+		}
 	}
 	return []byte(s)
 }

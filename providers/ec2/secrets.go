@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -46,6 +48,8 @@ const (
 	ssmChunk     = 8192
 	ssmStandard  = 4096
 	ssmMaxChunks = 16
+	// ssmDeleteBatch is the most names one DeleteParameters call takes.
+	ssmDeleteBatch = 10
 )
 
 // nodeEndpoints are the URLs the stubs use on the node.
@@ -257,25 +261,137 @@ func (e *EC2) storeSecret(ctx context.Context, c clients, p *plan.Plan, n *plan.
 	return nil
 }
 
+// checkBucket refuses a secrets bucket that would keep a node's user-data after the node
+// deleted it, or that the node's stub would not reach: one with versioning enabled (S3
+// keeps a deleted object as a noncurrent version, readable by anyone allowed
+// s3:GetObjectVersion), or one in another region than the cluster (the stubs sign for, and
+// fetch from, the cluster's region). A suspended bucket is accepted: new objects get the
+// null version, which a delete removes; destroy deletes every version kisgen's keys have.
+func checkBucket(ctx context.Context, c clients, bucket string) error {
+	loc, err := c.s3.GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		return fmt.Errorf("provider.aws.secrets_bucket: find the region of bucket %s: %w", bucket, apiErr(err))
+	}
+	region := string(loc.LocationConstraint)
+	switch region {
+	case "":
+		region = "us-east-1" // S3's answer for the original region
+	case "EU":
+		region = "eu-west-1"
+	}
+	if region != c.region {
+		return fmt.Errorf("%w: provider.aws.secrets_bucket: bucket %s is in %s, the cluster in %s: the nodes fetch their user-data from %s's endpoint; use a bucket in %s", ErrSecretsMode, bucket, region, c.region, c.region, c.region)
+	}
+	v, err := c.s3.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		return fmt.Errorf("provider.aws.secrets_bucket: read the versioning of bucket %s: %w", bucket, apiErr(err))
+	}
+	if v.Status == s3types.BucketVersioningStatusEnabled {
+		return fmt.Errorf("%w: provider.aws.secrets_bucket: bucket %s keeps versions: the user-data a node deletes after reading it would stay readable as a noncurrent version; use a bucket without versioning (or suspend it)", ErrSecretsMode, bucket)
+	}
+	return nil
+}
+
+// deleteObjectVersions deletes every version and delete marker of bucket/key: in a bucket
+// that keeps (or once kept) versions, a plain delete leaves the data behind.
+func deleteObjectVersions(ctx context.Context, c clients, bucket, key string) error {
+	pg := s3.NewListObjectVersionsPaginator(c.s3, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(key)})
+	var ids []string
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list the versions of s3://%s/%s: %w", bucket, key, apiErr(err))
+		}
+		for _, v := range page.Versions {
+			if aws.ToString(v.Key) == key {
+				ids = append(ids, aws.ToString(v.VersionId))
+			}
+		}
+		for _, m := range page.DeleteMarkers {
+			if aws.ToString(m.Key) == key {
+				ids = append(ids, aws.ToString(m.VersionId))
+			}
+		}
+	}
+	for _, id := range ids {
+		_, err := c.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), VersionId: aws.String(id)})
+		if err != nil && !isCode(err, "NoSuchKey", "NoSuchVersion", "NotFound") {
+			return fmt.Errorf("delete s3://%s/%s version %s: %w", bucket, key, id, apiErr(err))
+		}
+	}
+	return nil
+}
+
+// sweepSecrets deletes every secret stored under the cluster's name in the plan's secrets
+// mode, recorded or not: the SSM parameters under /kisgen/CLUSTER/ or every version of the
+// objects under s3://BUCKET/kisgen/CLUSTER/.
+func sweepSecrets(ctx context.Context, c clients, p *plan.Plan, prog *providers.Progress) error {
+	switch secretsMode(p) {
+	case SecretsSSM:
+		var names []string
+		pg := ssm.NewGetParametersByPathPaginator(c.ssm, &ssm.GetParametersByPathInput{Path: aws.String("/kisgen/" + p.Name), Recursive: aws.Bool(true)})
+		for pg.HasMorePages() {
+			page, err := pg.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("list the SSM parameters under /kisgen/%s: %w", p.Name, apiErr(err))
+			}
+			for _, prm := range page.Parameters {
+				names = append(names, aws.ToString(prm.Name))
+			}
+		}
+		nr := &nodeRecord{SSMParameters: names}
+		if err := deleteSecret(ctx, c, nr); err != nil {
+			return err
+		}
+		if len(names) > 0 {
+			prog.Printf("deleted %d SSM parameters under /kisgen/%s", len(names), p.Name)
+		}
+	case SecretsS3:
+		bucket, prefix := p.Provider.AWS.SecretsBucket, "kisgen/"+p.Name+"/"
+		keys := map[string]bool{}
+		pg := s3.NewListObjectVersionsPaginator(c.s3, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+		for pg.HasMorePages() {
+			page, err := pg.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, apiErr(err))
+			}
+			for _, v := range page.Versions {
+				keys[aws.ToString(v.Key)] = true
+			}
+			for _, m := range page.DeleteMarkers {
+				keys[aws.ToString(m.Key)] = true
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
+			if err := deleteObjectVersions(ctx, c, bucket, k); err != nil {
+				return err
+			}
+			prog.Printf("deleted s3://%s/%s", bucket, k)
+		}
+	}
+	return nil
+}
+
 // deleteSecret removes what storeSecret stored, if the node has not already done so.
 func deleteSecret(ctx context.Context, c clients, nr *nodeRecord) error {
 	var errs []error
 	if nr.S3Object != "" {
 		bucket, key, _ := strings.Cut(strings.TrimPrefix(nr.S3Object, "s3://"), "/")
-		_, err := c.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-		if err != nil && !isCode(err, "NoSuchKey", "NotFound") {
-			errs = append(errs, fmt.Errorf("delete %s: %w", nr.S3Object, apiErr(err)))
+		if err := deleteObjectVersions(ctx, c, bucket, key); err != nil {
+			errs = append(errs, err)
 		} else {
 			nr.S3Object = ""
 		}
 	}
-	if len(nr.SSMParameters) > 0 {
-		_, err := c.ssm.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: nr.SSMParameters})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("delete SSM parameters %s: %w", strings.Join(nr.SSMParameters, ", "), apiErr(err)))
-		} else {
-			nr.SSMParameters = nil
+	// DeleteParameters takes at most ssmDeleteBatch names; a name already gone (the node
+	// fetched and deleted it) comes back in InvalidParameters, which is no error.
+	var left []string
+	for batch := range slices.Chunk(nr.SSMParameters, ssmDeleteBatch) {
+		if _, err := c.ssm.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: batch}); err != nil {
+			errs = append(errs, fmt.Errorf("delete SSM parameters %s: %w", strings.Join(batch, ", "), apiErr(err)))
+			left = append(left, batch...)
 		}
 	}
+	nr.SSMParameters = left
 	return errors.Join(errs...)
 }

@@ -40,26 +40,9 @@ func gzipBytes(b []byte) []byte { return render.Gzip(b) }
 // any API call.
 func inlineUserData(m providers.Machine) (userData, error) {
 	raw := m.UserData
-	if len(raw) <= MaxUserData {
-		return userData{Data: raw, How: fmt.Sprintf("inline, %d bytes", len(raw))}, nil
-	}
-	gz := gzipBytes(raw)
-	var out userData
-	if m.Format == plan.FormatIgnition {
-		version, err := ignitionVersion(raw)
-		if err != nil {
-			return userData{}, err
-		}
-		stub, err := ignitionStub(version, ignResource{
-			Source:      "data:;base64," + base64.StdEncoding.EncodeToString(gz),
-			Compression: "gzip",
-		}, nil)
-		if err != nil {
-			return userData{}, err
-		}
-		out = userData{Data: stub, How: fmt.Sprintf("inline, %d bytes as a gzip data URL in a %d-byte Ignition config", len(raw), len(stub))}
-	} else {
-		out = userData{Data: gz, How: fmt.Sprintf("inline, %d bytes gzip-compressed to %d", len(raw), len(gz))}
+	out, err := packInline(m)
+	if err != nil {
+		return userData{}, err
 	}
 	if len(out.Data) > MaxUserData {
 		remedy := "set provider.aws.secrets to s3 or ssm: the user-data becomes a small stub and the node fetches the rest at boot with its instance role"
@@ -70,6 +53,32 @@ func inlineUserData(m providers.Machine) (userData, error) {
 			providers.ErrUserDataTooLarge, m.Node.Host, len(raw), len(out.Data), MaxUserData, remedy)
 	}
 	return out, nil
+}
+
+// packInline is a node's user-data as the EC2 user-data carries it, whatever its size: as
+// it is when it fits, else gzip-compressed, or for Ignition in a small config that
+// replaces itself with the gzip-compressed original carried in a data URL.
+func packInline(m providers.Machine) (userData, error) {
+	raw := m.UserData
+	if len(raw) <= MaxUserData {
+		return userData{Data: raw, How: fmt.Sprintf("inline, %d bytes", len(raw))}, nil
+	}
+	gz := gzipBytes(raw)
+	if m.Format != plan.FormatIgnition {
+		return userData{Data: gz, How: fmt.Sprintf("inline, %d bytes gzip-compressed to %d", len(raw), len(gz))}, nil
+	}
+	version, err := ignitionVersion(raw)
+	if err != nil {
+		return userData{}, err
+	}
+	stub, err := ignitionStub(version, ignResource{
+		Source:      "data:;base64," + base64.StdEncoding.EncodeToString(gz),
+		Compression: "gzip",
+	}, nil)
+	if err != nil {
+		return userData{}, err
+	}
+	return userData{Data: stub, How: fmt.Sprintf("inline, %d bytes as a gzip data URL in a %d-byte Ignition config", len(raw), len(stub))}, nil
 }
 
 // ignitionVersion reads ignition.version from a rendered Ignition config.

@@ -11,4 +11,9 @@ var (
 	ErrDeviceFailed = errors.New("device failed")
 	// ErrTimeout is returned when a device does not become active in time.
 	ErrTimeout = errors.New("timed out")
+	// ErrAddress is returned when a node's plan address is not one the project reserved,
+	// or the device did not get it.
+	ErrAddress = errors.New("address not reserved for the node")
+	// errNoReplay is returned when a request to repeat has a body that cannot be read again.
+	errNoReplay = errors.New("the request cannot be repeated: its body cannot be read again")
 )

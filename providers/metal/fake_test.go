@@ -3,6 +3,7 @@ package metal
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -21,6 +22,12 @@ import (
 //	GET    /metal/v1/projects/{id}/devices   tag, hostname, page, per_page; paginated meta
 //	POST   /metal/v1/projects/{id}/devices   DeviceCreateInMetroInput; 422 on bad input
 //	GET    /metal/v1/devices/{id}            queued -> provisioning -> active over polls
+//	GET    /metal/v1/projects/{id}/ips       the project's IP reservations
+//
+// A create's ip_addresses that name reservations get exactly those addresses (a /32
+// reservation is one address); the others get Metal's own, from 147.75.90.0/24 (public)
+// and 10.70.12.128/25 (private).
+//
 //	DELETE /metal/v1/devices/{id}            204
 //
 // Every request must carry the X-Auth-Token (401 otherwise). Pages hold at most 2
@@ -36,6 +43,23 @@ type fakeMetal struct {
 	requests []string
 	failNext map[string]string // hostname -> error to answer its next create with
 	seq      int
+	// reservations are the project's reserved addresses, by id.
+	reservations map[string]fakeReservation
+	// answers are statuses the next requests get instead of being served: 429 with
+	// Retry-After 0 (the API's rate limit), or a 5xx; each goes to the next request of its
+	// method ("" for any).
+	answers []answer
+}
+
+type fakeReservation struct {
+	address string
+	cidr    int
+	public  bool
+}
+
+type answer struct {
+	method string
+	status int
 }
 
 type fakeDevice struct {
@@ -66,6 +90,7 @@ func (f *fakeMetal) apiURL() string { return f.srv.URL + "/metal/v1" }
 
 var (
 	projectDevicesRE = regexp.MustCompile(`^/metal/v1/projects/([^/]+)/devices$`)
+	projectIPsRE     = regexp.MustCompile(`^/metal/v1/projects/([^/]+)/ips$`)
 	deviceRE         = regexp.MustCompile(`^/metal/v1/devices/([^/]+)$`)
 )
 
@@ -79,6 +104,17 @@ func (f *fakeMetal) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests = append(f.requests, r.Method+" "+r.URL.Path)
+	if i := slices.IndexFunc(f.answers, func(a answer) bool { return a.method == "" || a.method == r.Method }); i >= 0 {
+		status := f.answers[i].status
+		f.answers = slices.Delete(f.answers, i, i+1)
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "0")
+			writeJSON(w, status, map[string][]string{"errors": {"Rate limit exceeded"}})
+			return
+		}
+		writeJSON(w, status, map[string][]string{"errors": {"Service Unavailable"}})
+		return
+	}
 	if r.Header.Get("X-Auth-Token") != f.token {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "Invalid authentication token"})
 		return
@@ -96,6 +132,20 @@ func (f *fakeMetal) serve(w http.ResponseWriter, r *http.Request) {
 		default:
 			writeJSON(w, http.StatusMethodNotAllowed, map[string][]string{"errors": {"Method not allowed"}})
 		}
+		return
+	}
+	if m := projectIPsRE.FindStringSubmatch(r.URL.Path); m != nil && r.Method == http.MethodGet {
+		var ips []any
+		for _, id := range slices.Sorted(maps.Keys(f.reservations)) {
+			res := f.reservations[id]
+			typ := "private_ipv4"
+			if res.public {
+				typ = "public_ipv4"
+			}
+			ips = append(ips, map[string]any{"id": id, "href": "/metal/v1/ips/" + id, "address": res.address, "network": res.address, "address_family": 4,
+				"cidr": res.cidr, "public": res.public, "type": typ, "management": false, "manageable": true, "state": "created", "netmask": "255.255.255.255"})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ip_addresses": ips, "meta": map[string]any{"current_page": 1, "last_page": 1, "total": len(ips)}})
 		return
 	}
 	if m := deviceRE.FindStringSubmatch(r.URL.Path); m != nil {
@@ -194,6 +244,26 @@ func (f *fakeMetal) create(w http.ResponseWriter, r *http.Request) {
 	if !regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$`).MatchString(str("hostname")) {
 		problems = append(problems, "Hostname is invalid")
 	}
+	var public, private string
+	if ips, ok := in["ip_addresses"].([]any); ok {
+		for _, x := range ips {
+			ip, _ := x.(map[string]any)
+			resIDs, _ := ip["ip_reservations"].([]any)
+			for _, id := range resIDs {
+				res, ok := f.reservations[id.(string)]
+				switch {
+				case !ok:
+					problems = append(problems, fmt.Sprintf("IP reservation %v not found", id))
+				case res.cidr != 32:
+					problems = append(problems, fmt.Sprintf("IP reservation %v is a /%d: give its cidr", id, res.cidr))
+				case res.public:
+					public = res.address
+				default:
+					private = res.address
+				}
+			}
+		}
+	}
 	if msg, ok := f.failNext[str("hostname")]; ok {
 		delete(f.failNext, str("hostname"))
 		problems = append(problems, msg)
@@ -207,6 +277,12 @@ func (f *fakeMetal) create(w http.ResponseWriter, r *http.Request) {
 		id: fmt.Sprintf("4f8e%04x-6c1d-4b2a-8e3f-%012x", f.seq, f.seq), hostname: str("hostname"), state: "queued",
 		plan: str("plan"), metro: str("metro"), os: str("operating_system"), userdata: str("userdata"), ipxe: str("ipxe_script_url"),
 		tags: []string{}, public: fmt.Sprintf("147.75.90.%d", 10+f.seq), private: fmt.Sprintf("10.70.12.%d", 130+f.seq), created: time.Date(2026, 11, 24, 20, 0, f.seq, 0, time.UTC),
+	}
+	if public != "" {
+		d.public = public
+	}
+	if private != "" {
+		d.private = private
 	}
 	d.alwaysPXE, _ = in["always_pxe"].(bool)
 	if tags, ok := in["tags"].([]any); ok {

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -49,6 +51,11 @@ type Metal struct {
 	WaitTimeout  time.Duration
 	// Concurrency is how many devices are created at once (default 4).
 	Concurrency int
+	// MaxAttempts bounds the attempts of a request the API rate-limits (429) or fails with
+	// a 502, 503 or 504 when it is safe to repeat (default 8); MaxBackoff caps the pause
+	// between them (default 60s).
+	MaxAttempts int
+	MaxBackoff  time.Duration
 	// Getenv reads the environment (default os.Getenv).
 	Getenv func(string) string
 }
@@ -75,9 +82,24 @@ func (m *Metal) client(p *plan.Plan) (*metalv1.APIClient, error) {
 	cfg.Servers = metalv1.ServerConfigurations{{URL: strings.TrimRight(p.Provider.Packet.APIURL, "/")}}
 	cfg.AddDefaultHeader("X-Auth-Token", token)
 	cfg.UserAgent = "kisgen"
+	hc := http.DefaultClient
 	if m.HTTPClient != nil {
-		cfg.HTTPClient = m.HTTPClient
+		hc = m.HTTPClient
 	}
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	rt := retryTransport{next: next, maxAttempts: m.MaxAttempts, maxBackoff: m.MaxBackoff}
+	if rt.maxAttempts <= 0 {
+		rt.maxAttempts = 8
+	}
+	if rt.maxBackoff <= 0 {
+		rt.maxBackoff = 60 * time.Second
+	}
+	retrying := *hc // a copy: the caller's client is left as it is
+	retrying.Transport = rt
+	cfg.HTTPClient = &retrying
 	return metalv1.NewAPIClient(cfg), nil
 }
 
@@ -189,22 +211,13 @@ func (m *Metal) Provision(ctx context.Context, p *plan.Plan, machines []provider
 	prog := providers.NewProgress(opts.Progress, Name)
 	cfg := p.Provider.Packet
 	var errs []error
-	if cfg.ProjectID == "" {
-		errs = append(errs, fmt.Errorf("%w: provider.packet.project_id: name the project the devices belong to", providers.ErrSetting))
-	}
-	if cfg.Metro == "" {
-		errs = append(errs, fmt.Errorf("%w: provider.packet.metro: name the metro, e.g. da", providers.ErrSetting))
+	for _, pr := range problems(p) {
+		errs = append(errs, fmt.Errorf("%w: %s: %s: %s", providers.ErrSetting, pr.path, pr.msg, pr.hint))
 	}
 	for _, mc := range machines {
-		g := mc.Node.Group
-		if g.Machine.Type == "" {
-			errs = append(errs, fmt.Errorf("%w: %s.machine.type: set the Metal plan (e.g. c3.small.x86) for the %s group (node %s)", providers.ErrSetting, g.Role, g.Role, mc.Node.Host))
-		}
-		if g.Machine.Image == "" {
-			errs = append(errs, fmt.Errorf("%w: %s.machine.image: set the operating system slug (e.g. debian_12, flatcar_stable) or custom_ipxe for the %s group (node %s)", providers.ErrSetting, g.Role, g.Role, mc.Node.Host))
-		}
-		if g.Machine.Image == CustomIPXE && p.Provider.PXE.HTTPURL == "" {
-			errs = append(errs, fmt.Errorf("%w: provider.pxe.http_url: %s.machine.image custom_ipxe boots from `kisgen serve pxe`: say where it is reachable", providers.ErrSetting, g.Role))
+		if len(mc.UserData) > MaxUserData {
+			errs = append(errs, fmt.Errorf("%w: node %s: its user-data is %d bytes and kisgen gives a device at most %d: move large files out of the user-data (to the binaries mirror)",
+				providers.ErrUserDataTooLarge, mc.Node.Host, len(mc.UserData), MaxUserData))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -232,6 +245,28 @@ func (m *Metal) Provision(ctx context.Context, p *plan.Plan, machines []provider
 	if err != nil {
 		return nil, err
 	}
+	// The certificates name the plan's addresses: before any device is created, every new
+	// node's addresses must be ones the project reserved, which the device is then given.
+	reserved, err := reservations(ctx, api, p)
+	if err != nil {
+		return nil, err
+	}
+	addrs := map[string][]metalv1.IPAddress{}
+	var addrErrs []error
+	for _, mc := range machines {
+		if _, found := existing[mc.Node.Host]; found {
+			continue
+		}
+		ips, err := deviceAddresses(mc.Node, reserved)
+		if err != nil {
+			addrErrs = append(addrErrs, err)
+			continue
+		}
+		addrs[mc.Node.Host] = ips
+	}
+	if err := errors.Join(addrErrs...); err != nil {
+		return nil, err
+	}
 	limit := m.Concurrency
 	if limit <= 0 {
 		limit = 4
@@ -239,7 +274,7 @@ func (m *Metal) Provision(ctx context.Context, p *plan.Plan, machines []provider
 	var mu sync.Mutex
 	results := map[string]providers.Instance{}
 	err = providers.ForEach(ctx, machines, limit, func(ctx context.Context, mc providers.Machine) error {
-		in, err := m.provisionNode(ctx, api, p, mc, existing, rec, prog)
+		in, err := m.provisionNode(ctx, api, p, mc, existing, addrs[mc.Node.Host], rec, prog)
 		if in.ID != "" {
 			mu.Lock()
 			results[mc.Node.Host] = in
@@ -262,7 +297,7 @@ func IPXEScriptURL(p *plan.Plan, host string) string {
 	return strings.TrimRight(p.Provider.PXE.HTTPURL, "/") + "/ipxe/host/" + host + ".ipxe"
 }
 
-func (m *Metal) provisionNode(ctx context.Context, api *metalv1.APIClient, p *plan.Plan, mc providers.Machine, existing map[string]metalv1.Device, rec *recorder, prog *providers.Progress) (providers.Instance, error) {
+func (m *Metal) provisionNode(ctx context.Context, api *metalv1.APIClient, p *plan.Plan, mc providers.Machine, existing map[string]metalv1.Device, ips []metalv1.IPAddress, rec *recorder, prog *providers.Progress) (providers.Instance, error) {
 	n := mc.Node
 	cfg := p.Provider.Packet
 	d, found := existing[n.Host]
@@ -293,6 +328,7 @@ func (m *Metal) provisionNode(ctx context.Context, api *metalv1.APIClient, p *pl
 		in.SetTags(append(tagsFor(p, n), TagLaunch+"="+nonce))
 		in.SetUserdata(string(mc.UserData))
 		in.SetBillingCycle(metalv1.DEVICECREATEINPUTBILLINGCYCLE_HOURLY)
+		in.SetIpAddresses(ips)
 		if mach.Image == CustomIPXE {
 			in.SetIpxeScriptUrl(IPXEScriptURL(p, n.Host))
 			in.SetAlwaysPxe(true)
@@ -316,11 +352,89 @@ func (m *Metal) provisionNode(ctx context.Context, api *metalv1.APIClient, p *pl
 		return inst, err
 	}
 	prog.Node(n.Host, "device %s is active (public %s, private %s)", d.GetId(), inst.PublicIP, inst.PrivateIP)
-	if inst.PrivateIP != "" && inst.PrivateIP != n.InternalIP.String() && inst.PublicIP != n.IP.String() {
-		prog.Node(n.Host, "warning: Metal assigned %s/%s but the plan says %s/%s; the certificates name the plan's addresses: put Metal's into the plan and render again, or carry the plan's addresses on a Layer 2 VLAN",
-			inst.PublicIP, inst.PrivateIP, n.IP, n.InternalIP)
+	if missing := missingAddresses(n, d); len(missing) > 0 {
+		if created {
+			return inst, fmt.Errorf("%w: device %s was created with the reservations of %s but holds %s/%s: the certificates name the plan's addresses", ErrAddress, d.GetId(), strings.Join(missing, " and "), inst.PublicIP, inst.PrivateIP)
+		}
+		prog.Node(n.Host, "warning: device %s holds %s/%s, not the plan's %s; the certificates name the plan's addresses: reserve them, delete the device and provision again",
+			d.GetId(), inst.PublicIP, inst.PrivateIP, strings.Join(missing, " and "))
 	}
 	return inst, nil
+}
+
+// reservation is an address the project reserved as a /32: the one kind of reservation
+// that gives a device exactly that address.
+type reservation struct {
+	id     string
+	public bool
+}
+
+// reservations are the project's /32 IPv4 reservations, by address.
+func reservations(ctx context.Context, api *metalv1.APIClient, p *plan.Plan) (map[netip.Addr]reservation, error) {
+	list, resp, err := api.IPAddressesApi.FindIPReservations(ctx, p.Provider.Packet.ProjectID).
+		Types([]metalv1.FindIPReservationsTypesParameterInner{metalv1.FINDIPRESERVATIONSTYPESPARAMETERINNER_PUBLIC_IPV4, metalv1.FINDIPRESERVATIONSTYPESPARAMETERINNER_PRIVATE_IPV4}).Execute()
+	if err != nil {
+		return nil, fmt.Errorf("list the IP reservations of project %s: %w", p.Provider.Packet.ProjectID, apiErr(err, resp))
+	}
+	out := map[netip.Addr]reservation{}
+	for _, in := range list.IpAddresses {
+		r := in.IPReservation
+		if r == nil || r.GetAddressFamily() != 4 || r.GetCidr() != 32 {
+			continue
+		}
+		if a, err := netip.ParseAddr(r.GetNetwork()); err == nil {
+			out[a] = reservation{id: r.GetId(), public: r.GetPublic()}
+		}
+	}
+	return out, nil
+}
+
+// deviceAddresses are the ip_addresses of a node's device: the reservations of its ip
+// and of its internal ip when different, and a private address of Metal's when neither
+// is private (Metal gives every device one).
+func deviceAddresses(n *plan.Node, reserved map[netip.Addr]reservation) ([]metalv1.IPAddress, error) {
+	want := []netip.Addr{n.IP}
+	if n.InternalIP.IsValid() && n.InternalIP != n.IP {
+		want = append(want, n.InternalIP)
+	}
+	var out []metalv1.IPAddress
+	private := false
+	for _, a := range want {
+		r, ok := reserved[a]
+		if !ok {
+			return nil, fmt.Errorf("%w: node %s: %s is not an address the project reserved: Metal gives a device its own addresses, and the certificates name the plan's; reserve it as a /32 (the Metal CLI's ip request, type public_ipv4, quantity 1), put that address in the plan and render again",
+				ErrAddress, n.Host, a)
+		}
+		ip := metalv1.NewIPAddress()
+		ip.SetAddressFamily(4)
+		ip.SetPublic(r.public)
+		ip.SetCidr(32)
+		ip.SetIpReservations([]string{r.id})
+		out = append(out, *ip)
+		private = private || !r.public
+	}
+	if !private {
+		ip := metalv1.NewIPAddress()
+		ip.SetAddressFamily(4)
+		ip.SetPublic(false)
+		out = append(out, *ip)
+	}
+	return out, nil
+}
+
+// missingAddresses are the node's plan addresses the device does not hold.
+func missingAddresses(n *plan.Node, d metalv1.Device) []string {
+	held := map[string]bool{}
+	for _, ip := range d.IpAddresses {
+		held[ip.GetAddress()] = true
+	}
+	var out []string
+	for _, a := range []netip.Addr{n.IP, n.InternalIP} {
+		if a.IsValid() && !held[a.String()] && !slices.Contains(out, a.String()) {
+			out = append(out, a.String())
+		}
+	}
+	return out
 }
 
 // instanceOf is what Provision returns for a node's device; verify reaches it at the
@@ -376,7 +490,8 @@ func (m *Metal) waitActive(ctx context.Context, api *metalv1.APIClient, d metalv
 }
 
 // Destroy implements providers.Provider: devices tagged for the cluster are deleted when
-// kisgen's record lists them too.
+// kisgen's record lists them too, or all of them with opts.FromTags (a state directory
+// that is gone).
 func (m *Metal) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options) error {
 	prog := providers.NewProgress(opts.Progress, Name)
 	rec := &recorder{stateDir: opts.StateDir}
@@ -402,12 +517,15 @@ func (m *Metal) Destroy(ctx context.Context, p *plan.Plan, opts providers.Option
 	sort.Strings(hosts)
 	var errs []error
 	var strangers []string
+	if rec.rec.Devices == nil {
+		rec.rec.Devices = map[string]string{}
+	}
 	for _, h := range hosts {
 		d := devs[h]
 		if nonce := rec.rec.Launches[h]; nonce != "" && hasTag(d, TagLaunch+"="+nonce) {
 			rec.rec.Devices[h] = d.GetId()
 		}
-		if rec.rec.Devices[h] != d.GetId() {
+		if rec.rec.Devices[h] != d.GetId() && !opts.FromTags {
 			strangers = append(strangers, fmt.Sprintf("device %s (%s)", d.GetId(), h))
 			continue
 		}

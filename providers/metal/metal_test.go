@@ -35,17 +35,17 @@ etcd:
   expected_count: 1
   machine: {image: custom_ipxe, type: c3.small.x86}
   nodes:
-  - {host: etcd1, ip: 10.40.0.11}
+  - {host: etcd1, ip: 147.75.100.11}
 master:
   expected_count: 1
   machine: {image: debian_12, type: c3.small.x86}
   nodes:
-  - {host: master1, ip: 10.40.0.21}
+  - {host: master1, ip: 147.75.100.21}
 worker:
   expected_count: 1
   machine: {image: debian_12, type: m3.large.x86}
   nodes:
-  - {host: worker1, ip: 10.40.0.31}
+  - {host: worker1, ip: 147.75.100.31, internal_ip: 10.70.40.31}
 `
 
 func setup(t *testing.T) (*fakeMetal, *plan.Plan, *Metal) {
@@ -56,7 +56,15 @@ func setup(t *testing.T) (*fakeMetal, *plan.Plan, *Metal) {
 	if p == nil || rep.IsFatal(false) {
 		t.Fatalf("plan: %v", rep.Findings)
 	}
-	m := &Metal{PollInterval: time.Millisecond, WaitTimeout: 5 * time.Second,
+	// The project reserved each node's addresses (a /32 each), and a block besides.
+	f.reservations = map[string]fakeReservation{
+		"5d0e1a2b-0011-4c3d-9e8f-000000000011": {"147.75.100.11", 32, true},
+		"5d0e1a2b-0021-4c3d-9e8f-000000000021": {"147.75.100.21", 32, true},
+		"5d0e1a2b-0031-4c3d-9e8f-000000000031": {"147.75.100.31", 32, true},
+		"5d0e1a2b-1031-4c3d-9e8f-000000001031": {"10.70.40.31", 32, false},
+		"5d0e1a2b-0200-4c3d-9e8f-000000000200": {"147.75.200.0", 29, true},
+	}
+	m := &Metal{PollInterval: time.Millisecond, WaitTimeout: 5 * time.Second, MaxBackoff: time.Millisecond,
 		Getenv: func(k string) string {
 			if k == "METAL_AUTH_TOKEN" {
 				return f.token
@@ -87,11 +95,15 @@ func TestProvisionCreatesEachDeviceWithItsUserData(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 	for i, in := range got {
-		if !in.Created || in.State != "active" || !strings.HasPrefix(in.PublicIP, "147.75.90.") || !strings.HasPrefix(in.PrivateIP, "10.70.12.") {
-			t.Errorf("%s: %+v", in.Host, in)
+		n := ms[i].Node
+		// Each device holds the plan's addresses, the ones the certificates name.
+		if !in.Created || in.State != "active" || in.PublicIP != n.IP.String() || in.SSHAddr != n.IP.String()+":22" {
+			t.Errorf("%s: %+v, want the plan's %s", in.Host, in, n.IP)
+		}
+		if n.InternalIP != n.IP && in.PrivateIP != n.InternalIP.String() {
+			t.Errorf("%s: private %s, want the plan's internal ip %s", in.Host, in.PrivateIP, n.InternalIP)
 		}
 		body := f.creates[in.ID]
-		n := ms[i].Node
 		want := map[string]any{
 			"hostname": n.Host, "metro": "da", "plan": n.Group.Machine.Type, "operating_system": n.Group.Machine.Image,
 			"userdata": string(ms[i].UserData), "billing_cycle": "hourly",
@@ -118,8 +130,40 @@ func TestProvisionCreatesEachDeviceWithItsUserData(t *testing.T) {
 	if ok, err := providers.LoadRecord(state, Name, &rec); !ok || err != nil || len(rec.Devices) != 3 || rec.Project != f.project {
 		t.Errorf("record %+v %v %v", rec, ok, err)
 	}
-	if !strings.Contains(progress.String(), "certificates name the plan's addresses") {
-		t.Errorf("no warning that Metal's addresses differ from the plan's:\n%s", progress.String())
+	// worker1's create asked for the reservations of its ip and internal ip.
+	body := f.creates[idOf(got, "worker1")]
+	wantIPs := []any{
+		map[string]any{"address_family": float64(4), "cidr": float64(32), "public": true, "ip_reservations": []any{"5d0e1a2b-0031-4c3d-9e8f-000000000031"}},
+		map[string]any{"address_family": float64(4), "cidr": float64(32), "public": false, "ip_reservations": []any{"5d0e1a2b-1031-4c3d-9e8f-000000001031"}},
+	}
+	if diff := cmp.Diff(wantIPs, body["ip_addresses"]); diff != "" {
+		t.Errorf("worker1's ip_addresses (-want +got):\n%s", diff)
+	}
+}
+
+func idOf(ins []providers.Instance, host string) string {
+	for _, in := range ins {
+		if in.Host == host {
+			return in.ID
+		}
+	}
+	return ""
+}
+
+// TestUnreservedAddressesAreRefusedBeforeAnyDevice: a node whose address the project has
+// not reserved as a /32 would get Metal's own, which the certificates do not name: the
+// run stops before creating any device, naming the node and how to reserve it.
+func TestUnreservedAddressesAreRefusedBeforeAnyDevice(t *testing.T) {
+	f, p, m := setup(t)
+	f.mu.Lock()
+	delete(f.reservations, "5d0e1a2b-0021-4c3d-9e8f-000000000021")
+	f.mu.Unlock()
+	_, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: t.TempDir()})
+	if !errors.Is(err, ErrAddress) || !strings.Contains(err.Error(), "node master1: 147.75.100.21 is not an address the project reserved") {
+		t.Fatalf("got %v", err)
+	}
+	if n := f.count("POST"); n != 0 {
+		t.Errorf("%d devices created before refusing", n)
 	}
 }
 
@@ -131,7 +175,7 @@ func TestSecondRunCreatesNothingAndPagesThroughDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	creates := f.count("POST")
-	lists := f.count("GET /metal/v1/projects/")
+	lists := f.count("GET /metal/v1/projects/" + f.project + "/devices")
 	second, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: state})
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +184,7 @@ func TestSecondRunCreatesNothingAndPagesThroughDevices(t *testing.T) {
 		t.Errorf("second run created %d devices", n)
 	}
 	// Three devices at two per page: the listing reads both pages.
-	if n := f.count("GET /metal/v1/projects/") - lists; n != 2 {
+	if n := f.count("GET /metal/v1/projects/"+f.project+"/devices") - lists; n != 2 {
 		t.Errorf("listing took %d requests, want 2 pages", n)
 	}
 	for i := range first {
@@ -287,8 +331,8 @@ func TestDeviceCreatedBeforeACrashIsRecognised(t *testing.T) {
 
 // TestProvisionRecordsWhereVerifyReachesEachDevice runs the provider through
 // providers.Provision, as `kisgen provision packet` does, and reads the record back the
-// way verify does: Metal gave the devices addresses other than the plan's, so each is
-// reached at its public IPv4 address, with the host key kisgen pinned for it.
+// way verify does: each device holds its plan address (reserved), where it is reached, with
+// the host key kisgen pinned for it.
 func TestProvisionRecordsWhereVerifyReachesEachDevice(t *testing.T) {
 	_, p, m := setup(t)
 	state := t.TempDir()
@@ -299,10 +343,7 @@ func TestProvisionRecordsWhereVerifyReachesEachDevice(t *testing.T) {
 	}
 	var want []instances.Instance
 	for _, in := range got {
-		if !strings.HasPrefix(in.PublicIP, "147.75.90.") {
-			t.Fatalf("%s: the fake gave no public address: %+v", in.Host, in)
-		}
-		want = append(want, instances.Instance{Node: in.Host, Machine: in.ID, SSHAddress: in.PublicIP + ":22", HostKey: keys[in.Host]})
+		want = append(want, instances.Instance{Node: in.Host, Machine: in.ID, SSHAddress: p.Node(in.Host).IP.String() + ":22", HostKey: keys[in.Host]})
 	}
 	rec, err := instances.LoadFor(state, "prod", Name)
 	if err != nil {
@@ -313,5 +354,65 @@ func TestProvisionRecordsWhereVerifyReachesEachDevice(t *testing.T) {
 	}
 	if d := cmp.Diff(want, rec.Instances, cmpopts.IgnoreFields(instances.Instance{}, "RecordedAt")); d != "" {
 		t.Errorf("instances record (-want +got)\n%s", d)
+	}
+}
+
+// TestDestroyFromTagsWhenTheStateDirectoryIsGone: without kisgen's record the tagged
+// devices are listed and left; with FromTags they are deleted.
+func TestDestroyFromTagsWhenTheStateDirectoryIsGone(t *testing.T) {
+	f, p, m := setup(t)
+	if _, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	lost := t.TempDir()
+	if err := m.Destroy(context.Background(), p, providers.Options{StateDir: lost}); !errors.Is(err, ErrNotRecorded) {
+		t.Fatalf("without a record: %v", err)
+	}
+	if n := f.count("DELETE"); n != 0 {
+		t.Fatalf("%d devices deleted without a record or FromTags", n)
+	}
+	if err := m.Destroy(context.Background(), p, providers.Options{StateDir: lost, FromTags: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range f.devices {
+		if d.state != "deleted" {
+			t.Errorf("device %s (%s) left", d.id, d.hostname)
+		}
+	}
+}
+
+// TestRateLimitedAndFailedRequestsAreRetried: the API's 429 is retried for every request
+// (creates too: nothing was done), a 503 for reads and deletes only; a create that met a
+// server error is not repeated, as the device may exist.
+func TestRateLimitedAndFailedRequestsAreRetried(t *testing.T) {
+	f, p, m := setup(t)
+	f.mu.Lock()
+	f.answers = []answer{{"GET", 429}, {"GET", 503}, {"POST", 429}, {"POST", 429}, {"GET", 502}, {"DELETE", 429}}
+	f.mu.Unlock()
+	state := t.TempDir()
+	got, err := m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: state})
+	if err != nil || len(got) != 3 {
+		t.Fatalf("%v: %+v", err, got)
+	}
+	if len(f.devices) != 3 {
+		t.Errorf("%d devices, want 3", len(f.devices))
+	}
+	if err := m.Destroy(context.Background(), p, providers.Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	left := len(f.answers)
+	f.answers = []answer{{"POST", 503}}
+	f.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d answers never given: the requests were not made", left)
+	}
+	creates := f.count("POST")
+	_, err = m.Provision(context.Background(), p, machines(p), providers.Options{StateDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("a create that met a 503: %v, want the error", err)
+	}
+	if n := f.count("POST") - creates; n != 3 {
+		t.Errorf("%d creates for 3 nodes: the failed one was repeated", n)
 	}
 }

@@ -2,6 +2,7 @@ package pxe
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -45,12 +46,25 @@ type Options struct {
 	// Protect lists what Out must never be, contain or lie inside (the state directory,
 	// the plan, its SSH key, the user-data read).
 	Protect []outdir.Protected
-	// Kernel and Initrd are the files every node boots (`kisgen image build` writes
-	// vmlinuz and initrd.img).
+	// Images are the image directories of the plan's operating systems, by os: what
+	// `kisgen image build --os OS` writes (vmlinuz, initrd.img, rootfs.qcow2). Each node
+	// boots its group's os's kernel and initrd and, unless NoInstall, installs that os's
+	// root file system to its disk.
+	Images map[string]string
+	// Kernel and Initrd, when given, are the kernel and initrd of the plan's one
+	// operating system, in place of its image's (a plan of several needs Images).
 	Kernel, Initrd string
-	// Root is the root device on the nodes' disks (default /dev/sda); "" with
-	// KernelArgs carrying root= yourself.
+	// Root is the nodes' disk (default /dev/sda): the installer writes the image there,
+	// or, with NoInstall, the disk root= names, which must hold the image already; "" with
+	// KernelArgs carrying root= yourself (NoInstall only).
 	Root string
+	// NoInstall leaves the disks as they are: every boot comes over the network with
+	// root=Root, as for machines imaged another way. Otherwise a node's first boot
+	// installs its image to Root and reboots, and later boots come from the disk.
+	NoInstall bool
+	// GrubDir holds GRUB's BIOS boot sector and modules (default DefaultGrubDir), which
+	// make the installed disks bootable.
+	GrubDir string
 	// KernelArgs are added to every node's kernel command line (default: serial and
 	// screen consoles).
 	KernelArgs string
@@ -81,6 +95,11 @@ type ManifestNode struct {
 	IP     string   `json:"ip"`
 	Roles  []string `json:"roles"`
 	Format string   `json:"format"`
+	OS     string   `json:"os"`
+	// Install says that the node's first boot installs its image to its disk: ipxe/MAC.ipxe
+	// then boots the disk and, when it has nothing to boot, InstallScript.
+	Install       bool   `json:"install,omitempty"`
+	InstallScript string `json:"installScript,omitempty"`
 	// Private are the paths holding the node's user-data.
 	Private []string `json:"private"`
 }
@@ -107,23 +126,40 @@ func NoCloudURL(httpURL, host string) string { return httpURL + "/nocloud/" + ho
 // IgnitionURL is the config URL an Ignition node is booted with.
 func IgnitionURL(httpURL, host string) string { return httpURL + "/ignition/" + host + ".ign" }
 
-// kernelArgs is a node's kernel command line after the initrd= argument.
+// InstanceID is a node's cloud-init instance id: in its NoCloud meta-data and, on an
+// installed disk, on its kernel command line (which lets cloud-init use what it cached at
+// later boots without asking the server).
+func InstanceID(cluster, host string) string { return "kisgen-" + cluster + "-" + host }
+
+// kernelArgs is a node's kernel command line after the initrd= argument: root= (with
+// NoInstall), the bundle's arguments, and where the node's user-data is.
 func kernelArgs(httpURL string, m providers.Machine, opts Options) string {
 	var args []string
 	if opts.Root != "" {
 		args = append(args, "root="+opts.Root, "rw")
 	}
+	return strings.Join(append(args, nodeArgs(httpURL, "", m, opts)...), " ")
+}
+
+// nodeArgs are the bundle's kernel arguments and the node's user-data source; instance,
+// when given, pins cloud-init's instance id.
+func nodeArgs(httpURL, instance string, m providers.Machine, opts Options) []string {
+	var args []string
 	if opts.KernelArgs != "" {
-		args = append(args, opts.KernelArgs)
+		args = append(args, strings.Fields(opts.KernelArgs)...)
 	}
 	if m.Format == plan.FormatIgnition {
 		// Fedora CoreOS and Flatcar read the config URL; flatcar.first_boot makes Flatcar
 		// run Ignition on a machine booted over the network.
 		args = append(args, "ignition.firstboot", "ignition.platform.id=metal", "flatcar.first_boot=1", "ignition.config.url="+IgnitionURL(httpURL, m.Node.Host))
 	} else {
-		args = append(args, "ds=nocloud-net;s="+NoCloudURL(httpURL, m.Node.Host))
+		ds := "ds=nocloud-net;s=" + NoCloudURL(httpURL, m.Node.Host)
+		if instance != "" {
+			ds += ";i=" + instance
+		}
+		args = append(args, ds)
 	}
-	return strings.Join(args, " ")
+	return args
 }
 
 // checkArgs refuses kernel arguments an iPXE script line would misread.
@@ -152,15 +188,11 @@ func Build(p *plan.Plan, machines []providers.Machine, opts Options) (*Result, e
 	if err := checkArgs(opts.KernelArgs + " " + opts.Root); err != nil {
 		errs = append(errs, err)
 	}
-	// The hint names the command with the flag: `kisgen provision pxe` has no --kernel.
-	for _, a := range []struct{ what, path, flag string }{
-		{"kernel", opts.Kernel, "`kisgen bundle pxe --kernel`"},
-		{"initrd", opts.Initrd, "`kisgen bundle pxe --initrd`"},
-	} {
-		if fi, err := os.Stat(a.path); err != nil || !fi.Mode().IsRegular() {
-			errs = append(errs, fmt.Errorf("%w: the %s %q: build one with `kisgen image build`, or point %s at one", ErrMissingAsset, a.what, a.path, a.flag))
-		}
+	if !opts.NoInstall && !strings.HasPrefix(opts.Root, "/dev/") {
+		errs = append(errs, fmt.Errorf("%w: the disk to install to is %q: name the machines' disk, e.g. /dev/sda (`kisgen bundle pxe --root`)", providers.ErrSetting, opts.Root))
 	}
+	assets, aerrs := resolveAssets(machines, opts)
+	errs = append(errs, aerrs...)
 	if opts.Mirror != "" {
 		if fi, err := os.Stat(opts.Mirror); err != nil || !fi.IsDir() {
 			errs = append(errs, fmt.Errorf("%w: the mirror %q: build it with `kisgen mirror build --out %s`", ErrMissingAsset, opts.Mirror, opts.Mirror))
@@ -185,6 +217,46 @@ func Build(p *plan.Plan, machines []providers.Machine, opts Options) (*Result, e
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	grubDir := opts.GrubDir
+	if grubDir == "" {
+		grubDir = DefaultGrubDir
+	}
+	// The slow parts, before the bundle is staged: each os's root file system (made once
+	// per image, then reused) and each installing node's boot header.
+	ctx := context.Background()
+	var notes []string
+	for _, a := range sortedAssets(assets) {
+		if a.rootfs == "" {
+			if !opts.NoInstall {
+				notes = append(notes, fmt.Sprintf("assets/%s: no root file system to install (an image of `kisgen image build` has one): its nodes boot from the network at every boot, with root=%s", a.os, opts.Root))
+			}
+			continue
+		}
+		if a.archive, err = rootFSArchive(ctx, a.rootfs); err != nil {
+			return nil, err
+		}
+	}
+	headers := map[string][]byte{}
+	for _, m := range machines {
+		a := assets[m.Node.Group.OS]
+		if a.archive == "" {
+			continue
+		}
+		sig := diskSignature(p.Name, m.Node.Host)
+		core, err := grubCore(ctx, grubDir, grubConfig(sig, nodeArgs(httpURL, InstanceID(p.Name, m.Node.Host), m, opts)))
+		if err != nil {
+			return nil, err
+		}
+		h, err := bootHeader(grubDir, core, sig, partitionSectors(m.Node.Group.Machine.DiskGB))
+		if err != nil {
+			return nil, err
+		}
+		var cpio bytes.Buffer
+		if err := writeCPIO(&cpio, []cpioFile{{Name: "kisgen", Dir: true, Mode: 0o755}, {Name: "kisgen/boot.img.gz", Mode: 0o644, Data: gzipBytes(h)}}); err != nil {
+			return nil, err
+		}
+		headers[m.Node.Host] = cpio.Bytes()
 	}
 
 	st, err := outdir.Begin(out, outdir.Options{
@@ -213,7 +285,7 @@ func Build(p *plan.Plan, machines []providers.Machine, opts Options) (*Result, e
 		for i, r := range n.Roles {
 			roles[i] = string(r)
 		}
-		mn := ManifestNode{Host: n.Host, MAC: n.MAC, IP: n.IP.String(), Roles: roles, Format: string(m.Format)}
+		mn := ManifestNode{Host: n.Host, MAC: n.MAC, IP: n.IP.String(), Roles: roles, Format: string(m.Format), OS: n.Group.OS}
 		if m.Format == plan.FormatIgnition {
 			mn.Private = []string{"ignition/" + n.Host + ".ign"}
 			b.write(mn.Private[0], m.UserData, 0o600)
@@ -221,13 +293,22 @@ func Build(p *plan.Plan, machines []providers.Machine, opts Options) (*Result, e
 			dir := "nocloud/" + n.Host + "/"
 			mn.Private = []string{dir + "user-data"}
 			b.write(dir+"user-data", m.UserData, 0o600)
-			b.write(dir+"meta-data", []byte(fmt.Sprintf("instance-id: kisgen-%s-%s\nlocal-hostname: %s\n", p.Name, n.Host, n.Host)), 0o644)
+			b.write(dir+"meta-data", []byte(fmt.Sprintf("instance-id: %s\nlocal-hostname: %s\n", InstanceID(p.Name, n.Host), n.Host)), 0o644)
 			b.write(dir+"vendor-data", nil, 0o644) // cloud-init 22.4 retries and gives up on a 404
 		}
-		script := b.exec(nodeScript, map[string]string{
+		data := map[string]string{
 			"Cluster": p.Name, "Host": n.Host, "Roles": strings.Join(roles, ", "), "MAC": n.MAC, "IP": n.IP.String(),
-			"HTTPURL": httpURL, "KernelArgs": kernelArgs(httpURL, m, opts),
-		})
+			"HTTPURL": httpURL, "OS": n.Group.OS, "KernelArgs": kernelArgs(httpURL, m, opts), "Disk": opts.Root,
+		}
+		script := b.exec(nodeScript, data)
+		if h, ok := headers[n.Host]; ok {
+			mn.Install, mn.InstallScript = true, "ipxe/install/"+n.Host+".ipxe"
+			data["InstallScript"] = mn.InstallScript
+			data["KernelArgs"] = opts.KernelArgs // the installer runs no cloud-init: no user-data source
+			b.write(mn.InstallScript, b.exec(installScript, data), 0o644)
+			b.write("assets/boot/"+n.Host+".cpio", h, 0o644)
+			script = b.exec(diskScript, data)
+		}
 		b.write("ipxe/"+HexHyp(n.MAC)+".ipxe", script, 0o644)
 		b.write("ipxe/host/"+n.Host+".ipxe", script, 0o644)
 		nodes = append(nodes, mn)
@@ -237,8 +318,23 @@ func Build(p *plan.Plan, machines []providers.Machine, opts Options) (*Result, e
 	b.write("ipxe/boot.ipxe", boot, 0o644)
 	b.write("tftp/boot.ipxe", boot, 0o644)
 
-	b.link(opts.Kernel, "assets/vmlinuz")
-	b.link(opts.Initrd, "assets/initrd.img")
+	installs := false
+	for _, a := range sortedAssets(assets) {
+		b.link(a.kernel, "assets/"+a.os+"/vmlinuz")
+		b.link(a.initrd, "assets/"+a.os+"/initrd.img")
+		if a.archive != "" {
+			b.link(a.archive, "assets/"+a.os+"/rootfs.cpio")
+			installs = true
+		}
+	}
+	if installs {
+		var cpio bytes.Buffer
+		if err := writeCPIO(&cpio, []cpioFile{{Name: "scripts", Dir: true, Mode: 0o755}, {Name: "scripts/kisgen", Mode: 0o644, Data: installerScript}}); err != nil {
+			return nil, err
+		}
+		b.write("assets/install.cpio", cpio.Bytes(), 0o644)
+	}
+	res.Missing = append(res.Missing, notes...)
 	ipxeDir := opts.IPXEDir
 	if ipxeDir == "" {
 		ipxeDir = DefaultIPXEDir

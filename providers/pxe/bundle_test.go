@@ -26,11 +26,17 @@ import (
 // examplePlan loads examples/pxe-cluster.yaml, with its etcd node switched to Ignition.
 func examplePlan(t testing.TB) *plan.Plan {
 	t.Helper()
+	return examplePlanWith(t, "  os: flatcar\n")
+}
+
+// examplePlanWith loads examples/pxe-cluster.yaml with etcdSettings added to its etcd group.
+func examplePlanWith(t testing.TB, etcdSettings string) *plan.Plan {
+	t.Helper()
 	data, err := os.ReadFile("../../examples/pxe-cluster.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	data = bytes.Replace(data, []byte("etcd:\n  expected_count: 1\n"), []byte("etcd:\n  expected_count: 1\n  os: flatcar\n"), 1)
+	data = bytes.Replace(data, []byte("etcd:\n  expected_count: 1\n"), []byte("etcd:\n  expected_count: 1\n"+etcdSettings), 1)
 	p, rep := plan.Parse("pxe-cluster.yaml", data, plan.Options{})
 	if p == nil || rep.IsFatal(false) {
 		t.Fatalf("plan: %v", rep.Findings)
@@ -50,12 +56,15 @@ func machinesOf(p *plan.Plan) []providers.Machine {
 	return out
 }
 
-// assets makes a fake kernel, initrd, iPXE directory and mirror.
+// assets makes a fake kernel and initrd for each of the example's operating systems, an
+// iPXE directory and a mirror. The images have no root file system: the nodes boot from
+// the network at every boot (NoInstall); TestInstall* build the install.
 func assets(t testing.TB) Options {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{
-		"img/vmlinuz": "kernel", "img/initrd.img": "initrd",
+		"img/debian-12/vmlinuz": "kernel of debian-12", "img/debian-12/initrd.img": "initrd of debian-12",
+		"img/flatcar/vmlinuz": "kernel of flatcar", "img/flatcar/initrd.img": "initrd of flatcar",
 		"ipxe/undionly.kpxe": "undionly", "ipxe/ipxe.efi": "efi",
 		"mirror/SHA256SUMS": "sums\n", "mirror/etcd/v3.7.3/etcd.tar.gz": "etcd",
 	}
@@ -69,8 +78,10 @@ func assets(t testing.TB) Options {
 		}
 	}
 	return Options{
-		Out: filepath.Join(dir, "bundle"), Kernel: filepath.Join(dir, "img/vmlinuz"), Initrd: filepath.Join(dir, "img/initrd.img"),
+		Out:     filepath.Join(dir, "bundle"),
+		Images:  map[string]string{"debian-12": filepath.Join(dir, "img/debian-12"), "flatcar": filepath.Join(dir, "img/flatcar")},
 		IPXEDir: filepath.Join(dir, "ipxe"), Mirror: filepath.Join(dir, "mirror"), Root: DefaultRoot, KernelArgs: DefaultKernelArgs,
+		NoInstall: true,
 	}
 }
 
@@ -95,8 +106,8 @@ func TestBundleHoldsEveryNodesBootFiles(t *testing.T) {
 	wantScript := `#!ipxe
 # kisgen: node worker1 (worker) of cluster rack1, MAC 0c:c4:7a:10:20:31, address 10.20.0.31
 echo kisgen: booting worker1
-kernel http://10.20.0.2:8080/assets/vmlinuz initrd=initrd.img root=/dev/sda rw console=tty0 console=ttyS0,115200n8 ds=nocloud-net;s=http://10.20.0.2:8080/nocloud/worker1/
-initrd http://10.20.0.2:8080/assets/initrd.img
+kernel http://10.20.0.2:8080/assets/debian-12/vmlinuz initrd=initrd.img root=/dev/sda rw console=tty0 console=ttyS0,115200n8 ds=nocloud-net;s=http://10.20.0.2:8080/nocloud/worker1/
+initrd http://10.20.0.2:8080/assets/debian-12/initrd.img
 boot
 `
 	if diff := cmp.Diff(wantScript, read(t, dir, "ipxe/0c-c4-7a-10-20-31.ipxe")); diff != "" {
@@ -105,8 +116,10 @@ boot
 	if read(t, dir, "ipxe/host/worker1.ipxe") != wantScript {
 		t.Error("the per-host script differs from the per-MAC one")
 	}
-	if s := read(t, dir, "ipxe/0c-c4-7a-10-20-11.ipxe"); !strings.Contains(s, "ignition.config.url=http://10.20.0.2:8080/ignition/etcd1.ign") || strings.Contains(s, "ds=nocloud") {
-		t.Errorf("etcd1 (Ignition) script:\n%s", s)
+	// etcd1 runs Flatcar: its own os's kernel and initrd, not the first node's.
+	if s := read(t, dir, "ipxe/0c-c4-7a-10-20-11.ipxe"); !strings.Contains(s, "ignition.config.url=http://10.20.0.2:8080/ignition/etcd1.ign") || strings.Contains(s, "ds=nocloud") ||
+		!strings.Contains(s, "kernel http://10.20.0.2:8080/assets/flatcar/vmlinuz ") || !strings.Contains(s, "initrd http://10.20.0.2:8080/assets/flatcar/initrd.img\n") {
+		t.Errorf("etcd1 (Flatcar, Ignition) script:\n%s", s)
 	}
 	for _, m := range ms {
 		if m.Format == plan.FormatIgnition {
@@ -130,7 +143,8 @@ boot
 	if !strings.Contains(boot, "chain http://10.20.0.2:8080/ipxe/${mac:hexhyp}.ipxe || goto unknown") || read(t, dir, "ipxe/boot.ipxe") != boot {
 		t.Errorf("boot script:\n%s", boot)
 	}
-	for rel, want := range map[string]string{"assets/vmlinuz": "kernel", "assets/initrd.img": "initrd", "tftp/undionly.kpxe": "undionly", "tftp/ipxe.efi": "efi", "mirror/etcd/v3.7.3/etcd.tar.gz": "etcd"} {
+	for rel, want := range map[string]string{"assets/debian-12/vmlinuz": "kernel of debian-12", "assets/debian-12/initrd.img": "initrd of debian-12",
+		"assets/flatcar/vmlinuz": "kernel of flatcar", "assets/flatcar/initrd.img": "initrd of flatcar", "tftp/undionly.kpxe": "undionly", "tftp/ipxe.efi": "efi", "mirror/etcd/v3.7.3/etcd.tar.gz": "etcd"} {
 		if got := read(t, dir, rel); got != want {
 			t.Errorf("%s = %q, want %q", rel, got, want)
 		}
@@ -219,11 +233,16 @@ func TestMissingAssetsFailBeforeAnythingIsWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := read(t, opts.Out, "ipxe/boot.ipxe")
-	opts.Kernel = filepath.Join(t.TempDir(), "no-vmlinuz")
+	opts.Images["flatcar"] = t.TempDir() // no image of flatcar
 	p.Nodes[1].MAC = ""
 	_, err := Build(p, machinesOf(p), opts)
-	if !errors.Is(err, ErrMissingAsset) || !strings.Contains(err.Error(), "kisgen image build") || !errors.Is(err, ErrNoMAC) || !strings.Contains(err.Error(), "master.nodes[0].mac") {
+	if !errors.Is(err, ErrMissingAsset) || !strings.Contains(err.Error(), "`kisgen image build --os flatcar`") || !errors.Is(err, ErrNoMAC) || !strings.Contains(err.Error(), "master.nodes[0].mac") {
 		t.Errorf("got %v", err)
+	}
+	// One kernel for a plan of two operating systems is refused.
+	opts.Images, opts.Kernel, opts.Initrd = nil, filepath.Join(t.TempDir(), "vmlinuz"), filepath.Join(t.TempDir(), "initrd.img")
+	if _, err := Build(p, machinesOf(p), opts); !errors.Is(err, providers.ErrSetting) || !strings.Contains(err.Error(), "the plan's nodes run debian-12 and flatcar") {
+		t.Errorf("one kernel for two oses: %v", err)
 	}
 	if read(t, opts.Out, "ipxe/boot.ipxe") != before {
 		t.Error("the previous bundle was touched")
@@ -347,13 +366,32 @@ func TestServeAnswersUserDataOnlyToItsNode(t *testing.T) {
 	}
 }
 
+// imageCache is a per-user cache holding the fake images of assets, as `kisgen image
+// build --os OS` publishes them: CACHE/images/OS.
+func imageCache(t *testing.T, opts Options) string {
+	t.Helper()
+	cache := t.TempDir()
+	for name, dir := range opts.Images {
+		if err := os.MkdirAll(filepath.Join(cache, "images"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(dir, filepath.Join(cache, "images", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cache
+}
+
+// TestProviderWritesTheBundleAndRemovesIt: `kisgen provision pxe` writes the bundle with
+// each os's kernel and initrd from the per-user cache (it took the first node's for
+// every node), and --destroy removes it.
 func TestProviderWritesTheBundleAndRemovesIt(t *testing.T) {
 	p := examplePlan(t)
 	opts := assets(t)
 	state := t.TempDir()
-	x := &PXE{Options: Options{Kernel: opts.Kernel, Initrd: opts.Initrd, IPXEDir: opts.IPXEDir}}
+	x := &PXE{Options: Options{IPXEDir: opts.IPXEDir, NoInstall: true}}
 	var progress bytes.Buffer
-	got, err := x.Provision(context.Background(), p, machinesOf(p), providers.Options{StateDir: state, Progress: &progress})
+	got, err := x.Provision(context.Background(), p, machinesOf(p), providers.Options{StateDir: state, Progress: &progress, CacheDir: imageCache(t, opts)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,6 +403,11 @@ func TestProviderWritesTheBundleAndRemovesIt(t *testing.T) {
 	}
 	if s := read(t, BundleDir(state), "ipxe/0c-c4-7a-10-20-31.ipxe"); !strings.Contains(s, "root=/dev/sda rw") {
 		t.Errorf("script:\n%s", s)
+	}
+	for rel, want := range map[string]string{"assets/debian-12/vmlinuz": "kernel of debian-12", "assets/flatcar/vmlinuz": "kernel of flatcar"} {
+		if got := read(t, BundleDir(state), rel); got != want {
+			t.Errorf("%s = %q, want %q", rel, got, want)
+		}
 	}
 	if err := x.Destroy(context.Background(), p, providers.Options{StateDir: state}); err != nil {
 		t.Fatal(err)

@@ -33,13 +33,17 @@ import (
 	"github.com/kisgen/kisgen/providers/qemu"
 )
 
-// TestNetworkBootRunsTheNodesUserData proves the bundle on a real machine: a qemu VM
-// whose only boot device is its network card (the iPXE ROM Debian ships for qemu) gets
-// its address, its iPXE script (chosen by MAC), the kernel and initrd over the network,
-// then fetches its user-data over HTTP as cloud-init's NoCloud seed, and cloud-init runs
-// it: the user-data writes a token and a report script whose line on the serial console
-// the test waits for. The root file system is a local disk holding the image
-// `kisgen image build` makes (built here if missing, cached by content).
+// TestNetworkBootRunsTheNodesUserData proves the bundle on a real machine with a blank
+// disk: a qemu VM that boots from its network card first (the iPXE ROM Debian ships for
+// qemu) and its disk second gets its address and, being new to the server, its install
+// script (chosen by MAC): the kernel, kisgen's installer, its boot header and the root
+// file system of the image `kisgen image build` makes (built here if missing, cached by
+// content) as initrds. The installer writes the image and GRUB to the disk and reboots;
+// the server, which handed the install, now answers the machine with its disk, GRUB boots
+// the installed system, and its cloud-init fetches the user-data over HTTP as its NoCloud
+// seed and runs it: the user-data writes a token and a report script whose line on the
+// serial console the test waits for. Then the server goes away and the machine is reset:
+// it boots from its disk alone.
 //
 // Two networks, chosen by KISGEN_E2E_PXE (default: dnsmasq as root, qemu otherwise):
 //   - dnsmasq: a network namespace the test creates, with a bridge, the bundle's own
@@ -56,12 +60,16 @@ func TestNetworkBootRunsTheNodesUserData(t *testing.T) {
 	if r.host != r.node.Host || r.token != token || !strings.Contains(r.addr, r.nodeIP+"/") {
 		t.Errorf("report: host=%s token=%s addr=%s; want %s, %s, %s", r.host, r.token, r.addr, r.node.Host, token, r.nodeIP)
 	}
-	if want := "ds=nocloud-net;s=" + NoCloudURL(r.httpURL, r.node.Host); !strings.Contains(r.cmdline, want) {
-		t.Errorf("kernel command line %q lacks %q", r.cmdline, want)
+	// The installed system's command line, from GRUB on the disk.
+	if want := "ds=nocloud-net;s=" + NoCloudURL(r.httpURL, r.node.Host); !strings.Contains(r.cmdline, want) || !strings.Contains(r.cmdline, "root=PARTUUID=") {
+		t.Errorf("kernel command line %q lacks %q and root=PARTUUID=", r.cmdline, want)
 	}
 	for _, want := range []string{
-		"GET /ipxe/boot.ipxe 200", "GET /ipxe/" + HexHyp(r.node.MAC) + ".ipxe 200", "GET /assets/vmlinuz 200", "GET /assets/initrd.img 200",
+		"GET /ipxe/boot.ipxe 200", "GET /ipxe/" + HexHyp(r.node.MAC) + ".ipxe 200", "pxe: " + r.node.Host + " is new: it installs its image to its disk",
+		"GET /assets/debian-12/vmlinuz 200", "GET /assets/debian-12/initrd.img 200", "GET /assets/install.cpio 200", "GET /assets/boot/" + r.node.Host + ".cpio 200",
+		"GET /assets/debian-12/rootfs.cpio 200", "pxe: " + r.node.Host + " is known (installing",
 		"GET /nocloud/" + r.node.Host + "/meta-data 200", "GET /nocloud/" + r.node.Host + "/user-data 200", "pxe: " + r.node.Host + " fetched its user-data",
+		"pxe: " + r.node.Host + " installed: its first boot from its disk fetched its user-data",
 	} {
 		if r.mode == "qemu" && want == "GET /ipxe/boot.ipxe 200" {
 			continue // qemu's TFTP hands out boot.ipxe
@@ -73,7 +81,20 @@ func TestNetworkBootRunsTheNodesUserData(t *testing.T) {
 	if r.mode == "dnsmasq" && !strings.Contains(r.serveLog, " "+r.nodeIP+":") {
 		t.Errorf("requests did not come from the node's reserved address %s:\n%s", r.nodeIP, r.serveLog)
 	}
+	if !strings.Contains(r.console, "kisgen-install: installed to /dev/vda") {
+		t.Errorf("the console shows no install:\n%s", lastLines(r.console, 40))
+	}
 	t.Logf("bundle server log:\n%s", r.serveLog)
+
+	// Later boots come from the disk: with the server gone, a reset boots the installed
+	// system (iPXE finds no server and leaves the machine to its next boot device).
+	r.stopServer()
+	r.reset(t)
+	again := r.waitConsole(t, regexp.MustCompile(`Command line: (.*root=PARTUUID=\S+.*)`))
+	if strings.Contains(again[1], "boot=kisgen") {
+		t.Errorf("the reset ran the installer again: %s", again[1])
+	}
+	r.waitConsole(t, regexp.MustCompile(`login:`))
 }
 
 // TestBoothookDropInAppliesToLaterModules proves, with the same cloud-init on a real
@@ -92,16 +113,56 @@ func TestBoothookDropInAppliesToLaterModules(t *testing.T) {
 	}
 }
 
-// report is what a booted node said, and what the test saw of its boot.
-type report struct {
-	mode, httpURL, nodeIP                string
-	node                                 *plan.Node
-	host, token, addr, cmdline, serveLog string
+// bootReport is what a booted node said, and what the test saw of its boot.
+type bootReport struct {
+	mode, httpURL, nodeIP                         string
+	node                                          *plan.Node
+	host, token, addr, cmdline, serveLog, console string
+	// consoleFile is the VM's serial console; from is where a wait starts reading it.
+	consoleFile string
+	from        int
+	ctx         context.Context
+	stopServer  func()
+	monitor     string
+}
+
+// reset resets the VM through the qemu monitor.
+func (r *bootReport) reset(t *testing.T) {
+	t.Helper()
+	b, _ := os.ReadFile(r.consoleFile)
+	r.from = len(b)
+	c, err := net.Dial("unix", r.monitor)
+	if err != nil {
+		t.Fatalf("qemu monitor: %v", err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("system_reset\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+}
+
+// waitConsole waits for re on what the console printed since the last reset.
+func (r *bootReport) waitConsole(t *testing.T, re *regexp.Regexp) []string {
+	t.Helper()
+	for {
+		b, _ := os.ReadFile(r.consoleFile)
+		if len(b) >= r.from {
+			if m := re.FindStringSubmatch(string(b[r.from:])); m != nil {
+				return m
+			}
+		}
+		select {
+		case <-r.ctx.Done():
+			t.Fatalf("no %q on the console after the reset:\n%s", re, lastLines(string(b), 40))
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // bootFromBundle builds a bundle whose first node has user-data ud, boots that node over
 // the network and returns its report line (see userData).
-func bootFromBundle(t *testing.T, ud []byte) report {
+func bootFromBundle(t *testing.T, ud []byte) bootReport {
 	t.Helper()
 	mode := os.Getenv("KISGEN_E2E_PXE")
 	if mode == "" {
@@ -131,7 +192,7 @@ func bootFromBundle(t *testing.T, ud []byte) report {
 	if _, err := os.Stat(rom); err != nil {
 		t.Fatalf("%s is needed (apt-get install ipxe-qemu)", rom)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	t.Cleanup(cancel)
 
 	t0 := time.Now()
@@ -153,7 +214,7 @@ func bootFromBundle(t *testing.T, ud []byte) report {
 		machines = append(machines, providers.Machine{Node: n, UserData: ud, Format: plan.FormatCloudInit})
 	}
 	res, err := Build(p, machines, Options{
-		Out: filepath.Join(dir, "bundle"), Kernel: img.Kernel, Initrd: img.Initrd,
+		Out: filepath.Join(dir, "bundle"), Images: map[string]string{"debian-12": img.Dir},
 		Root: "/dev/vda", KernelArgs: "console=ttyS0", Progress: testWriter{t},
 	})
 	if err != nil {
@@ -162,13 +223,16 @@ func bootFromBundle(t *testing.T, ud []byte) report {
 	node := p.Nodes[0]
 
 	serveLog := &testtool.SyncBuffer{}
+	installs := filepath.Join(dir, "installs")
+	serveCtx, stopServer := context.WithCancel(ctx)
+	t.Cleanup(stopServer)
 	var prefix []string
 	switch mode {
 	case "dnsmasq":
 		ns := fmt.Sprintf("kisgen-pxe-%d", os.Getpid())
 		setupNetns(t, ns, nw)
 		ln := listenInNetns(t, ns, fmt.Sprintf("%s:%d", nw.httpHost, nw.httpPort))
-		go func() { _ = Serve(ctx, ln, res.Dir, ServeOptions{Log: serveLog}) }()
+		go func() { _ = Serve(serveCtx, ln, res.Dir, ServeOptions{Log: serveLog, Installs: installs}) }()
 		dnsmasqLog := filepath.Join(dir, "dnsmasq.log")
 		startDnsmasq(t, ns, filepath.Join(res.Dir, "dnsmasq", "dnsmasq.conf"), dnsmasqLog)
 		prefix = []string{"ip", "netns", "exec", ns}
@@ -187,21 +251,24 @@ func bootFromBundle(t *testing.T, ud []byte) report {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { ln.Close() })
-		go func() { _ = Serve(ctx, ln, res.Dir, ServeOptions{AnySource: true, Log: serveLog}) }()
+		go func() {
+			_ = Serve(serveCtx, ln, res.Dir, ServeOptions{AnySource: true, Log: serveLog, Installs: installs})
+		}()
 		nw.netdev = fmt.Sprintf("user,id=n0,restrict=on,tftp=%s,bootfile=boot.ipxe,guestfwd=tcp:%s:%d-cmd:socat STDIO TCP:127.0.0.1:%d",
 			filepath.Join(res.Dir, "tftp"), nw.httpHost, nw.httpPort, ln.Addr().(*net.TCPAddr).Port)
 	}
 
-	// The machine: a NIC with the node's MAC and iPXE ROM as the only boot device, and a
-	// disk holding the image (no bootloader on it: it boots only from the network).
+	// The machine: a NIC with the node's MAC and iPXE ROM as the first boot device, and a
+	// blank 4 GiB disk (the plan's disk_gb) as the second.
 	vm := filepath.Join(dir, "vm")
 	if err := os.MkdirAll(vm, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	disk := filepath.Join(vm, "disk.qcow2")
-	if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", img.RootFS, disk).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", disk, "4G").CombinedOutput(); err != nil {
 		t.Fatalf("qemu-img: %v\n%s", err, out)
 	}
+	monitor := filepath.Join(vm, "monitor.sock")
 	accel, err := qemu.ChooseAccel(ctx, "qemu-system-x86_64", "auto", img.Kernel)
 	if err != nil {
 		t.Fatal(err)
@@ -212,11 +279,12 @@ func bootFromBundle(t *testing.T, ud []byte) report {
 		netdev = "tap,id=n0,ifname=tap0,script=no,downscript=no"
 	}
 	console := filepath.Join(vm, "console.log")
-	args := append(prefix, "qemu-system-x86_64", "-name", "kisgen-pxe-e2e", "-M", "q35", "-smp", "1", "-m", "1024",
-		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "file:"+console)
-	args = append(args, accel.Args(1024)...)
+	// 1536 MiB: the installer's initramfs holds the compressed root file system.
+	args := append(prefix, "qemu-system-x86_64", "-name", "kisgen-pxe-e2e", "-M", "q35", "-smp", "1", "-m", "1536",
+		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "file:"+console, "-monitor", "unix:"+monitor+",server,nowait")
+	args = append(args, accel.Args(1536)...)
 	args = append(args,
-		"-drive", "file="+disk+",if=none,id=d0,format=qcow2,cache=unsafe", "-device", "virtio-blk-pci,drive=d0",
+		"-drive", "file="+disk+",if=none,id=d0,format=qcow2,cache=unsafe", "-device", "virtio-blk-pci,drive=d0,bootindex=2",
 		"-netdev", netdev,
 		"-device", "virtio-net-pci,disable-legacy=on,netdev=n0,mac="+node.MAC+",bootindex=1,romfile="+rom,
 		"-device", "virtio-rng-pci")
@@ -251,8 +319,10 @@ func bootFromBundle(t *testing.T, ud []byte) report {
 		m = re.FindStringSubmatch(string(b))
 	}
 	t.Logf("cloud-init ran the user-data %s after qemu started", time.Since(t1).Round(time.Second))
-	return report{mode: mode, httpURL: res.Manifest.HTTPURL, nodeIP: nw.nodeIP, node: node,
-		host: m[1], token: m[2], addr: m[3], cmdline: strings.TrimSpace(m[4]), serveLog: serveLog.String()}
+	con, _ := os.ReadFile(console)
+	return bootReport{mode: mode, httpURL: res.Manifest.HTTPURL, nodeIP: nw.nodeIP, node: node,
+		host: m[1], token: m[2], addr: m[3], cmdline: strings.TrimSpace(m[4]), serveLog: serveLog.String(), console: string(con),
+		consoleFile: console, ctx: ctx, stopServer: stopServer, monitor: monitor}
 }
 
 type netParams struct {
@@ -286,6 +356,7 @@ provider:
     gateway: %[3]s.1
 etcd:
   expected_count: 1
+  machine: {disk_gb: 4}
   nodes:
   - {host: etcd1, ip: %[4]s, mac: "52:54:00:4b:00:11"}
 master:

@@ -21,7 +21,7 @@ func TestProvisionRecordsWhereVerifyReachesEachMachine(t *testing.T) {
 	opts := assets(t)
 	state := t.TempDir()
 	keys := sshdtest.HostKeyLines(t, "etcd1", "master1", "worker1", "worker2")
-	x := &PXE{Options: Options{Kernel: opts.Kernel, Initrd: opts.Initrd, IPXEDir: opts.IPXEDir}}
+	x := &PXE{Options: Options{Images: opts.Images, IPXEDir: opts.IPXEDir, NoInstall: true}}
 	if _, err := providers.Provision(context.Background(), x, p, machinesOf(p), providers.Options{StateDir: state, HostKeys: keys}); err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/kisgen/kisgen/image"
-	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
 )
@@ -24,10 +22,11 @@ var _ providers.Provider = (*PXE)(nil)
 
 // PXE is the provider for bare metal that boots over the network. There is no API to
 // create machines with: Provision writes the bundle into the state directory (with the
-// kernel and initrd `kisgen image build` made for the nodes' operating system) and
-// reports every node as waiting for its network boot; the machines install themselves
-// once powered on while `kisgen serve pxe` serves the bundle. For more control (root
-// device, mirror, archive) use `kisgen bundle pxe`.
+// kernel, initrd and root file system `kisgen image build` made for each of the nodes'
+// operating systems) and reports every node as waiting for its network boot; once powered
+// on while `kisgen serve pxe` serves the bundle, each machine installs its image to its
+// disk, reboots from the disk and installs the cluster's software. For more control (the
+// disk, mirror, archive) use `kisgen bundle pxe`.
 type PXE struct {
 	// Options are the bundle options; Out, Kernel and Initrd default from the state
 	// directory and the image cache.
@@ -52,18 +51,12 @@ func (x *PXE) Provision(ctx context.Context, p *plan.Plan, machines []providers.
 	if o.Out == "" {
 		o.Out = BundleDir(opts.StateDir)
 	}
-	if len(machines) > 0 && (o.Kernel == "" || o.Initrd == "") {
-		images, err := cachedir.Images(opts.CacheDir)
+	if o.Images == nil {
+		images, err := ImagesFor(machines, opts.CacheDir)
 		if err != nil {
 			return nil, err
 		}
-		dir := filepath.Join(images, machines[0].Node.Group.OS)
-		if o.Kernel == "" {
-			o.Kernel = filepath.Join(dir, image.KernelFile)
-		}
-		if o.Initrd == "" {
-			o.Initrd = filepath.Join(dir, image.InitrdFile)
-		}
+		o.Images = images
 	}
 	if o.Root == "" && o.KernelArgs == "" {
 		o.Root, o.KernelArgs = DefaultRoot, DefaultKernelArgs

@@ -19,8 +19,38 @@ exit
 	nodeScript = template.Must(template.New("node.ipxe").Option("missingkey=error").Parse(`#!ipxe
 # kisgen: node {{.Host}} ({{.Roles}}) of cluster {{.Cluster}}, MAC {{.MAC}}, address {{.IP}}
 echo kisgen: booting {{.Host}}
-kernel {{.HTTPURL}}/assets/vmlinuz initrd=initrd.img {{.KernelArgs}}
-initrd {{.HTTPURL}}/assets/initrd.img
+kernel {{.HTTPURL}}/assets/{{.OS}}/vmlinuz initrd=initrd.img {{.KernelArgs}}
+initrd {{.HTTPURL}}/assets/{{.OS}}/initrd.img
+boot
+`))
+
+	// diskScript is what a node whose image is installed boots by: its disk first (GRUB,
+	// which kisgen's install wrote); a disk with nothing to boot (blank, or the install
+	// did not finish) gets the install. BIOS firmware: the installed disks have no EFI
+	// system partition.
+	diskScript = template.Must(template.New("disk.ipxe").Option("missingkey=error").Parse(`#!ipxe
+# kisgen: node {{.Host}} ({{.Roles}}) of cluster {{.Cluster}}, MAC {{.MAC}}, address {{.IP}}
+# Boots from its disk, where kisgen installed {{.OS}}; a disk with nothing to boot gets the install.
+echo kisgen: {{.Host}} boots from its disk
+sanboot --no-describe --drive 0x80 || goto install
+:install
+echo kisgen: {{.Host}}'s disk does not boot: installing
+chain {{.HTTPURL}}/{{.InstallScript}}
+`))
+
+	// installScript boots the node into kisgen's installer (boot=kisgen, in the initrd
+	// install.cpio), which writes the node's boot header (boot/HOST.cpio: partition table,
+	// GRUB) and its os's root file system (rootfs.cpio) to the disk, then reboots. iPXE
+	// hands the kernel every initrd; the kernel unpacks them one after another.
+	installScript = template.Must(template.New("install.ipxe").Option("missingkey=error").Parse(`#!ipxe
+# kisgen: install node {{.Host}} ({{.Roles}}) of cluster {{.Cluster}} to its disk {{.Disk}}:
+# {{.OS}}'s root file system and GRUB, then a reboot; the next boots come from the disk.
+echo kisgen: installing {{.Host}} to {{.Disk}}
+kernel {{.HTTPURL}}/assets/{{.OS}}/vmlinuz initrd=initrd.img initrd=install.cpio initrd={{.Host}}.cpio initrd=rootfs.cpio boot=kisgen kisgen.disk={{.Disk}} {{.KernelArgs}}
+initrd {{.HTTPURL}}/assets/{{.OS}}/initrd.img
+initrd {{.HTTPURL}}/assets/install.cpio
+initrd {{.HTTPURL}}/assets/boot/{{.Host}}.cpio
+initrd {{.HTTPURL}}/assets/{{.OS}}/rootfs.cpio
 boot
 `))
 

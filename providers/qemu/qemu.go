@@ -1,7 +1,6 @@
 package qemu
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,8 @@ type Provider struct {
 	BootTimeout time.Duration
 	// Accel, when set, skips accelerator detection (tests).
 	Accel *Accel
+	// HostMemoryMB is this machine's memory, for Validate (default: /proc/meminfo).
+	HostMemoryMB func() int
 }
 
 // Name is "qemu".
@@ -468,21 +471,7 @@ func warnMemory(out io.Writer, vms []*vm, accel Accel) {
 	}
 }
 
-func memAvailableMB() int {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var kb int
-		if _, err := fmt.Sscanf(sc.Text(), "MemAvailable: %d kB", &kb); err == nil {
-			return kb / 1024
-		}
-	}
-	return 0
-}
+func memAvailableMB() int { return meminfoMB("MemAvailable") }
 
 // alivePID returns the pid in pidfile when that process runs and its command line
 // contains marker (guarding against a recycled pid), else 0.
@@ -582,22 +571,8 @@ func (q *Provider) Destroy(ctx context.Context, p *plan.Plan, opts providers.Opt
 	st := loadState(opts.StateDir)
 	// VMs are found by pidfile, and by their qemu name among running processes when the
 	// pidfile is gone (a removed directory must not leave VMs running).
-	hosts := map[string]bool{}
-	for _, n := range p.Nodes {
-		hosts[n.Host] = true
-	}
-	for _, in := range st.Instances {
-		hosts[in.Host] = true
-	}
-	if entries, err := os.ReadDir(dir); err == nil {
-		for _, e := range entries {
-			if e.IsDir() {
-				hosts[e.Name()] = true
-			}
-		}
-	}
 	stopped := 0
-	for host := range hosts {
+	for _, host := range clusterHosts(p, dir, st) {
 		name := "kisgen-" + p.Name + "-" + host
 		if stop(filepath.Join(dir, host, "qemu.pid"), name, 10*time.Second) || stopByName(name, 10*time.Second) {
 			fmt.Fprintf(out, "qemu: %s: stopped\n", host)
@@ -620,6 +595,26 @@ func (q *Provider) Destroy(ctx context.Context, p *plan.Plan, opts providers.Opt
 	}
 	fmt.Fprintf(out, "qemu: %d VMs stopped, %s removed\n", stopped, dir)
 	return nil
+}
+
+// clusterHosts are the hosts that may have a VM of the cluster, sorted: the plan's nodes,
+// those the record lists and those with a directory in dir.
+func clusterHosts(p *plan.Plan, dir string, st *state) []string {
+	hosts := map[string]bool{}
+	for _, n := range p.Nodes {
+		hosts[n.Host] = true
+	}
+	for _, in := range st.Instances {
+		hosts[in.Host] = true
+	}
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			if e.IsDir() {
+				hosts[e.Name()] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(hosts))
 }
 
 // progress prints timestamped lines, one per event.

@@ -3,6 +3,7 @@ package qemu
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -260,5 +261,42 @@ func TestImagesByNameComeFromThePlanThenTheUserCache(t *testing.T) {
 	_, err = findImage(p, "debian-13", cache)
 	if !errors.Is(err, ErrNoImage) || !strings.Contains(err.Error(), filepath.Join(cache, "images", "debian-13")) {
 		t.Errorf("a missing image must name where it was looked for: %v", err)
+	}
+}
+
+// TestValidateReportsWhatTheVMsCannotBoot: before anything is created, validate reports
+// a group whose os no image exists for, a group that would boot another os's image, an
+// Ignition group, and VMs that need more memory than this machine has; a baked image of
+// an os kisgen cannot build is accepted.
+func TestValidateReportsWhatTheVMsCannotBoot(t *testing.T) {
+	p := parsePlan(t, `
+provider: {name: qemu, qemu: {image: ubuntu-24.04}}
+etcd: {expected_count: 1, os: flatcar, nodes: [{host: etcd1, ip: 10.10.0.11}]}
+master: {expected_count: 1, os: ubuntu-24.04, machine: {memory_mb: 6000}, nodes: [{host: master1, ip: 10.10.0.21}]}
+worker: {expected_count: 1, machine: {memory_mb: 3000}, nodes: [{host: worker1, ip: 10.10.0.31}]}
+`)
+	q := &Provider{HostMemoryMB: func() int { return 8192 }}
+	cache := t.TempDir()
+	rep := providers.Check(q, p, providers.Options{CacheDir: cache})
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, fmt.Sprintf("%s: %s", f.Path, f.Message))
+	}
+	want := []string{
+		"provider.qemu: the plan's 3 VMs need 10024 MiB of memory together, and this machine has 8192 MiB",
+		"etcd.os: the qemu provider boots cloud-init user-data; the etcd group's os flatcar gets ignition",
+		"master.os: the qemu provider has no image of ubuntu-24.04: `kisgen image build` makes debian-12 and debian-13, and none was baked under that name",
+		"worker.os: the worker group's os is debian-12, but its VMs would boot image ubuntu-24.04 (provider.qemu.image): the user-data is rendered for debian-12",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	// An image of ubuntu-24.04 baked beside the plan (the qemu template of kisgen packer).
+	fakeImage(t, filepath.Join(filepath.Dir(p.File), image.PlanCacheDir, "ubuntu-24.04"), "ubuntu-baked")
+	rep = providers.Check(q, p, providers.Options{CacheDir: cache})
+	for _, f := range rep.Findings {
+		if f.Path == "master.os" {
+			t.Errorf("a baked image is refused: %s", f.Message)
+		}
 	}
 }

@@ -51,7 +51,16 @@ type Metadata struct {
 	InstanceID    string     `json:"instance-id,omitempty"`
 	LocalHostname string     `json:"local-hostname"`
 	Network       *NetworkV2 `json:"network,omitempty"`
+	// CleanupGuestinfo are the guestinfo keys (without "guestinfo.") the datasource
+	// overwrites once it has read them: the user-data holds the node's private keys, which
+	// would otherwise stay readable by anyone allowed to read the VM's configuration and by
+	// any process in the guest. cloud-init 22.4 reads "redact" first and this key when
+	// there is none; every release with the datasource reads this one.
+	CleanupGuestinfo []string `json:"cleanup-guestinfo,omitempty"`
 }
+
+// CleanedUp are the guestinfo keys cloud-init clears after reading them.
+var CleanedUp = []string{"userdata"}
 
 // NetworkV2 is cloud-init's network-config version 2 (netplan's format).
 type NetworkV2 struct {
@@ -108,16 +117,33 @@ func metadataFor(n *plan.Node, mac string, net Network, instanceID string) ([]by
 	if len(net.DNS) > 0 {
 		eth.Nameservers = &Nameservers{Addresses: net.DNS}
 	}
-	md := Metadata{InstanceID: instanceID, LocalHostname: n.Host, Network: &NetworkV2{Version: 2, Ethernets: map[string]Ethernet{"eth0": eth}}}
+	md := Metadata{InstanceID: instanceID, LocalHostname: n.Host, Network: &NetworkV2{Version: 2, Ethernets: map[string]Ethernet{"eth0": eth}},
+		CleanupGuestinfo: CleanedUp}
 	return json.Marshal(md)
 }
 
-// afterburnKargs is the dracut ip= argument Flatcar's and Fedora CoreOS's initrd use to
-// come up with a static address (for Ignition to fetch remote resources).
-func afterburnKargs(n *plan.Node, net Network) string {
-	pfx := netip.PrefixFrom(n.IP, net.PrefixLength)
-	mask := prefixMask(pfx)
-	return fmt.Sprintf("ip=%s::%s:%s:%s::off", n.IP, net.Gateway, mask, n.Host)
+// KargsInterface is the name the afterburn kernel arguments give the node's NIC.
+const KargsInterface = "kisgen0"
+
+// afterburnKargs are the dracut network arguments Flatcar's and Fedora CoreOS's initrd
+// come up with (for Ignition to fetch remote resources; Fedora CoreOS keeps them): the NIC
+// with the given MAC named KargsInterface, the plan's ip (and internal ip when it differs)
+// on it with the gateway, and the DNS servers. Naming the NIC by its MAC is what lets two
+// ip= arguments put two addresses on one interface; dracut's ip= DNS fields hold two
+// servers, nameserver= any number.
+func afterburnKargs(n *plan.Node, mac string, net Network) string {
+	mask := prefixMask(netip.PrefixFrom(n.IP, net.PrefixLength))
+	args := []string{
+		"ifname=" + KargsInterface + ":" + strings.ToLower(mac),
+		fmt.Sprintf("ip=%s::%s:%s:%s:%s:none", n.IP, net.Gateway, mask, n.Host, KargsInterface),
+	}
+	if n.InternalIP.IsValid() && n.InternalIP != n.IP {
+		args = append(args, fmt.Sprintf("ip=%s:::%s::%s:none", n.InternalIP, mask, KargsInterface))
+	}
+	for _, d := range net.DNS {
+		args = append(args, "nameserver="+d)
+	}
+	return strings.Join(args, " ")
 }
 
 func prefixMask(p netip.Prefix) string {
@@ -143,7 +169,6 @@ func userDataOptions(m providers.Machine, net Network) ([]types.BaseOptionValue,
 		return options(map[string]string{
 			KeyIgnition:               value,
 			KeyIgnition + ".encoding": Encoding,
-			KeyAfterburnKargs:         afterburnKargs(m.Node, net),
 		}), nil
 	}
 	return options(map[string]string{
@@ -152,12 +177,18 @@ func userDataOptions(m providers.Machine, net Network) ([]types.BaseOptionValue,
 	}), nil
 }
 
-func metadataOptions(n *plan.Node, mac string, net Network, instanceID string) ([]types.BaseOptionValue, error) {
-	md, err := metadataFor(n, mac, net, instanceID)
+// metadataOptions are the guestinfo keys that depend on the clone's MAC: cloud-init's
+// metadata, and for Ignition the afterburn kernel arguments.
+func metadataOptions(m providers.Machine, mac string, net Network, instanceID string) ([]types.BaseOptionValue, error) {
+	md, err := metadataFor(m.Node, mac, net, instanceID)
 	if err != nil {
 		return nil, err
 	}
-	return options(map[string]string{KeyMetadata: encode(md), KeyMetadata + ".encoding": Encoding}), nil
+	kv := map[string]string{KeyMetadata: encode(md), KeyMetadata + ".encoding": Encoding}
+	if m.Format == plan.FormatIgnition {
+		kv[KeyAfterburnKargs] = afterburnKargs(m.Node, mac, net)
+	}
+	return options(kv), nil
 }
 
 // options turns a map into sorted ExtraConfig entries.

@@ -105,6 +105,20 @@ func FromEnv(getenv func(string) string) func(ctx context.Context) (*vim25.Clien
 	}
 }
 
+// session connects to vCenter and finds where the plan's clones go; logout ends it.
+func (v *VSphere) session(ctx context.Context, p *plan.Plan) (*vim25.Client, place, func(), error) {
+	c, logout, err := v.connect(ctx)
+	if err != nil {
+		return nil, place{}, nil, err
+	}
+	pl, err := locate(ctx, c, p.Provider.VSphere)
+	if err != nil {
+		logout()
+		return nil, place{}, nil, err
+	}
+	return c, pl, logout, nil
+}
+
 func (v *VSphere) connect(ctx context.Context) (*vim25.Client, func(), error) {
 	if v.Connect != nil {
 		return v.Connect(ctx)
@@ -226,6 +240,9 @@ func (v *VSphere) Provision(ctx context.Context, p *plan.Plan, machines []provid
 		if g.Machine.Image == "" {
 			errs = append(errs, fmt.Errorf("%w: %s.machine.image: set the template's inventory path for the %s group (node %s)", providers.ErrSetting, g.Role, g.Role, m.Node.Host))
 		}
+		if n := m.Node; n.MAC != "" && !manualMAC(n.MAC) {
+			errs = append(errs, fmt.Errorf("%w: %s.mac: %s is outside the range VMware accepts for MAC addresses set by hand (00:50:56:00:00:00 to 00:50:56:3f:ff:ff): use one from it, or leave mac out for vCenter to generate one", providers.ErrSetting, n.Sources[0], n.MAC))
+		}
 		ud, err := userDataOptions(m, netw)
 		if err != nil {
 			errs = append(errs, err)
@@ -239,15 +256,11 @@ func (v *VSphere) Provision(ctx context.Context, p *plan.Plan, machines []provid
 		prog.Printf("no gateway set (provider.vsphere.gateway): nodes get their plan address without a default route")
 	}
 
-	c, logout, err := v.connect(ctx)
+	c, pl, logout, err := v.session(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	defer logout()
-	pl, err := locate(ctx, c, p.Provider.VSphere)
-	if err != nil {
-		return nil, err
-	}
 	rec := &recorder{stateDir: opts.StateDir}
 	if _, err := providers.LoadRecord(opts.StateDir, Name, &rec.rec); err != nil {
 		return nil, err
@@ -374,7 +387,7 @@ func (v *VSphere) provisionNode(ctx context.Context, c *vim25.Client, p *plan.Pl
 		if mac == "" {
 			return inst, fmt.Errorf("%s has no network card with a MAC address: give the template one", name)
 		}
-		md, err := metadataOptions(n, mac, netw, info.uuid)
+		md, err := metadataOptions(m, mac, netw, info.uuid)
 		if err != nil {
 			return inst, err
 		}
@@ -400,6 +413,18 @@ func (v *VSphere) provisionNode(ctx context.Context, c *vim25.Client, p *plan.Pl
 	}
 	inst.PrivateIP = ip
 	inst.SSHAddr = providers.SSHAddress(p, n, ip)
+	if m.Format == plan.FormatIgnition && info.extra[KeyIgnition] != "" {
+		// Ignition ran in the initrd, before the guest could report an address; its config
+		// (the node's private keys) stays readable in guestinfo unless it is removed, and
+		// Ignition has no cleanup of its own (cloud-init clears its user-data itself:
+		// Metadata.CleanupGuestinfo). An empty value removes an ExtraConfig key.
+		if err := waitTask(ctx)(vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: options(map[string]string{
+			KeyIgnition: "", KeyIgnition + ".encoding": "",
+		})})); err != nil {
+			return inst, fmt.Errorf("remove the Ignition config from %s's guestinfo: %w", name, err)
+		}
+		prog.Node(n.Host, "removed the Ignition config from %s's guestinfo", name)
+	}
 	if ip != n.IP.String() && ip != n.InternalIP.String() {
 		prog.Node(n.Host, "%s reports %s, not its plan address %s", name, ip, n.IP)
 	} else {
@@ -507,7 +532,8 @@ func (v *VSphere) clone(ctx context.Context, c *vim25.Client, p *plan.Plan, pl p
 }
 
 // Destroy implements providers.Provider: VMs in the plan's folder that carry kisgen's
-// markers for this cluster are powered off and deleted when the record lists them too.
+// markers for this cluster are powered off and deleted when the record lists them too, or
+// all of them with opts.FromTags (a state directory that is gone).
 func (v *VSphere) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options) error {
 	prog := providers.NewProgress(opts.Progress, Name)
 	rec := &recorder{stateDir: opts.StateDir}
@@ -518,34 +544,21 @@ func (v *VSphere) Destroy(ctx context.Context, p *plan.Plan, opts providers.Opti
 	if found && rec.rec.Cluster != p.Name {
 		return fmt.Errorf("%w: %s records cluster %q, the plan is %q", providers.ErrBadRecord, providers.RecordPath(opts.StateDir, Name), rec.rec.Cluster, p.Name)
 	}
-	c, logout, err := v.connect(ctx)
+	c, pl, logout, err := v.session(ctx, p)
 	if err != nil {
 		return err
 	}
 	defer logout()
-	pl, err := locate(ctx, c, p.Provider.VSphere)
-	if err != nil {
-		return err
-	}
-	vms, err := pl.finder.VirtualMachineList(ctx, path.Join(pl.folder.InventoryPath, "*"))
-	var nf *find.NotFoundError
-	if err != nil && !errors.As(err, &nf) {
-		return fmt.Errorf("list %s: %w", pl.folder.InventoryPath, err)
-	}
+	vms, refs, err := clusterVMs(ctx, c, p, pl, rec.rec)
 	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
 	var strangers []string
-	for _, vm := range vms {
-		info, err := readVM(ctx, vm)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if info.extra[KeyCluster] != p.Name {
-			continue
-		}
+	for _, x := range vms {
+		vm, info := x.vm, x.info
 		host := info.extra[KeyHost]
-		r := rec.rec.VMs[host]
-		if r == nil || r.InstanceUUID != info.uuid {
+		if !x.recorded && !opts.FromTags {
 			strangers = append(strangers, fmt.Sprintf("%s (%s)", info.name, info.ref.Value))
 			continue
 		}
@@ -560,20 +573,18 @@ func (v *VSphere) Destroy(ctx context.Context, p *plan.Plan, opts providers.Opti
 			continue
 		}
 		prog.Node(host, "deleted %s (%s)", info.name, info.ref.Value)
-		if err := rec.update(func(r *record) { delete(r.VMs, host) }); err != nil {
+		if err := rec.update(func(r *record) {
+			if r.VMs != nil {
+				delete(r.VMs, host)
+			}
+		}); err != nil {
 			return err
 		}
 	}
 	// Recorded VMs no longer there were removed by someone else.
 	var gone []string
 	for host, r := range rec.rec.VMs {
-		still := false
-		for _, vm := range vms {
-			if vm.Reference().Value == r.Ref {
-				still = true
-			}
-		}
-		if !still {
+		if !refs[r.Ref] {
 			gone = append(gone, host)
 		}
 	}

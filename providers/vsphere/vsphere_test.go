@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -112,6 +113,9 @@ type vcenter struct {
 	// reports are addresses the stand-in for Tools reports instead of the configured
 	// one, by VM name (a guest that took another address than its plan's).
 	reports sync.Map
+	// booted is the guestinfo each clone had when the stand-in saw it powered on, by VM
+	// name: what the guest read at its first boot.
+	booted sync.Map
 }
 
 func newVCenter(t *testing.T) *vcenter {
@@ -202,7 +206,12 @@ func (vc *vcenter) tools(t *testing.T) {
 					ip = strings.Split(m.Network.Ethernets["eth0"].Addresses[0], "/")[0]
 				}
 			} else if k := info.extra[KeyAfterburnKargs]; k != "" {
-				ip = strings.Split(strings.TrimPrefix(k, "ip="), ":")[0]
+				for _, arg := range strings.Fields(k) {
+					if v, ok := strings.CutPrefix(arg, "ip="); ok {
+						ip = strings.Split(v, ":")[0]
+						break
+					}
+				}
 			}
 			if other, ok := vc.reports.Load(info.name); ok {
 				ip = other.(string)
@@ -211,6 +220,7 @@ func (vc *vcenter) tools(t *testing.T) {
 				continue
 			}
 			reported[info.uuid] = true
+			vc.booted.Store(info.name, info.extra)
 			_ = waitTask(ctx)(vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: []types.BaseOptionValue{&types.OptionValue{Key: "SET.guest.ipAddress", Value: ip}}}))
 		}
 	}
@@ -312,10 +322,17 @@ func TestProvisionClonesEachNodeWithItsGuestinfo(t *testing.T) {
 		}
 		// The guestinfo keys decode to the rendered bytes.
 		if m.Format == plan.FormatIgnition {
-			if ec[KeyIgnition+".encoding"] != "gzip+base64" || !bytes.Equal(decode(t, ec[KeyIgnition]), m.UserData) {
-				t.Errorf("%s: %s does not decode to the rendered Ignition config", n.Host, KeyIgnition)
+			// What the guest read at its first boot, and what is left after it.
+			b, _ := vc.booted.Load("prod-" + n.Host)
+			booted, _ := b.(map[string]string)
+			if booted[KeyIgnition+".encoding"] != "gzip+base64" || !bytes.Equal(decode(t, booted[KeyIgnition]), m.UserData) {
+				t.Errorf("%s: %s did not decode to the rendered Ignition config at boot", n.Host, KeyIgnition)
 			}
-			if want := "ip=10.30.0.11::10.30.0.1:255.255.255.0:etcd1::off"; ec[KeyAfterburnKargs] != want {
+			if v, ok := ec[KeyIgnition]; ok {
+				t.Errorf("%s: the Ignition config (%d bytes) stays in guestinfo after the node came up", n.Host, len(v))
+			}
+			nic := object.VirtualDeviceList(vm.Config.Hardware.Device).SelectByType((*types.VirtualEthernetCard)(nil))[0].(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
+			if want := "ifname=kisgen0:" + nic.MacAddress + " ip=10.30.0.11::10.30.0.1:255.255.255.0:etcd1:kisgen0:none nameserver=10.30.0.2 nameserver=10.30.0.3"; ec[KeyAfterburnKargs] != want {
 				t.Errorf("%s: afterburn kargs %q, want %q", n.Host, ec[KeyAfterburnKargs], want)
 			}
 			if _, ok := ec[KeyUserData]; ok {
@@ -342,7 +359,7 @@ func TestProvisionClonesEachNodeWithItsGuestinfo(t *testing.T) {
 		want := Metadata{InstanceID: vm.Config.InstanceUuid, LocalHostname: n.Host, Network: &NetworkV2{Version: 2, Ethernets: map[string]Ethernet{"eth0": {
 			Match: Match{MACAddress: mac}, Addresses: wantAddrs,
 			Routes: []Route{{To: "0.0.0.0/0", Via: "10.30.0.1"}}, Nameservers: &Nameservers{Addresses: []string{"10.30.0.2", "10.30.0.3"}},
-		}}}}
+		}}}, CleanupGuestinfo: []string{"userdata"}}
 		if diff := cmp.Diff(want, md); diff != "" {
 			t.Errorf("%s: metadata (-want +got):\n%s", n.Host, diff)
 		}
@@ -353,14 +370,21 @@ func TestProvisionClonesEachNodeWithItsGuestinfo(t *testing.T) {
 	}
 }
 
-func TestCloudInitReadsTheGuestinfo(t *testing.T) {
-	py := cloudInitPython(t)
+// provisioned is the simulator with the test plan's clones provisioned.
+func provisioned(t *testing.T) (*vcenter, *plan.Plan, []providers.Machine) {
+	t.Helper()
 	vc := newVCenter(t)
 	p := testPlan(t)
 	ms := userData(p, nil)
 	if _, err := vc.provider().Provision(context.Background(), p, ms, providers.Options{StateDir: t.TempDir()}); err != nil {
 		t.Fatal(err)
 	}
+	return vc, p, ms
+}
+
+func TestCloudInitReadsTheGuestinfo(t *testing.T) {
+	py := cloudInitPython(t)
+	vc, _, ms := provisioned(t)
 	clones := vc.clones(t)
 	// cloud-init's own VMware datasource decodes the values (through its environment
 	// transport, VMX_GUESTINFO_*, which reads the same keys as the guestinfo one), parses
@@ -643,6 +667,190 @@ func TestProvisionRecordsWhereVerifyReachesEachVM(t *testing.T) {
 	for _, in := range rec.Instances {
 		if !strings.HasPrefix(in.Machine, "vm-") {
 			t.Errorf("%s: machine %q is not a VM reference", in.Node, in.Machine)
+		}
+	}
+}
+
+// TestMACsOutsideVMwaresManualRangeAreRefused: VMware accepts MAC addresses set by hand
+// only in 00:50:56:00:00:00-00:50:56:3f:ff:ff; validate names the node's mac key, and
+// provision refuses before connecting.
+func TestMACsOutsideVMwaresManualRangeAreRefused(t *testing.T) {
+	y := strings.Replace(planYAML, "mac: '00:50:56:00:10:31'", "mac: '00:50:56:40:10:31'", 1)
+	p, rep := plan.Parse("plan.yaml", []byte(y), plan.Options{})
+	if p == nil || rep.IsFatal(false) {
+		t.Fatalf("plan: %v", rep.Findings)
+	}
+	connected := false
+	v := &VSphere{Connect: func(context.Context) (*vim25.Client, func(), error) {
+		connected = true
+		return nil, nil, errors.New("should not connect")
+	}}
+	found := providers.Check(v, p, providers.Options{})
+	if len(found.Findings) != 1 || found.Findings[0].Path != "worker.nodes[0].mac" || found.Findings[0].Line != 31 ||
+		!strings.Contains(found.Findings[0].Message, "00:50:56:40:10:31 is outside the range VMware accepts") {
+		t.Errorf("findings: %v", found.Findings)
+	}
+	_, err := v.Provision(context.Background(), p, userData(p, nil), providers.Options{StateDir: t.TempDir()})
+	if !errors.Is(err, providers.ErrSetting) || !strings.Contains(err.Error(), "worker.nodes[0].mac") || connected {
+		t.Errorf("got %v (connected %v)", err, connected)
+	}
+	for _, ok := range []string{"00:50:56:00:00:00", "00:50:56:3f:ff:ff", "00:50:56:3F:12:34"} {
+		if !manualMAC(ok) {
+			t.Errorf("%s is in the range", ok)
+		}
+	}
+	for _, bad := range []string{"00:50:56:40:00:00", "00:0c:29:00:00:01", "52:54:00:12:34:56"} {
+		if manualMAC(bad) {
+			t.Errorf("%s is outside the range", bad)
+		}
+	}
+}
+
+// TestDestroyFromTagsWhenTheStateDirectoryIsGone: without kisgen's record the marked
+// clones are listed and left; with FromTags they are powered off and deleted.
+func TestDestroyFromTagsWhenTheStateDirectoryIsGone(t *testing.T) {
+	vc := newVCenter(t)
+	p := testPlan(t)
+	if _, err := vc.provider().Provision(context.Background(), p, userData(p, nil), providers.Options{StateDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	lost := t.TempDir()
+	changes, err := providers.Preview(context.Background(), vc.provider(), p, providers.Options{StateDir: lost}, true)
+	if err != nil || len(changes) != 4 || changes[0].Action != providers.ActionLeave {
+		t.Fatalf("destroy preview without a record: %+v %v", changes, err)
+	}
+	if err := vc.provider().Destroy(context.Background(), p, providers.Options{StateDir: lost}); !errors.Is(err, ErrNotRecorded) {
+		t.Fatalf("without a record: %v", err)
+	}
+	if n := len(vc.clones(t)); n != 4 {
+		t.Fatalf("%d clones left, want the 4 untouched", n)
+	}
+	if err := vc.provider().Destroy(context.Background(), p, providers.Options{StateDir: lost, FromTags: true}); err != nil {
+		t.Fatal(err)
+	}
+	left, err := find.NewFinder(vc.client, true).VirtualMachineList(context.Background(), "/DC0/vm/prod-*")
+	var nf *find.NotFoundError
+	if !errors.As(err, &nf) {
+		t.Errorf("clones left: %v (%v)", left, err)
+	}
+}
+
+// TestCloudInitClearsItsUserDataFromGuestinfo boots nothing: it runs cloud-init's own
+// VMware datasource on a clone's guestinfo the way it runs in the guest, through
+// vmware-rpctool, here a stand-in that reads and writes the simulator's ExtraConfig. The
+// datasource reads the metadata, the user-data and, because the metadata says
+// cleanup-guestinfo, overwrites the user-data; read back from the simulator, the
+// user-data (the node's private keys) is gone.
+func TestCloudInitClearsItsUserDataFromGuestinfo(t *testing.T) {
+	py := cloudInitPython(t)
+	vc, _, _ := provisioned(t)
+	ctx := context.Background()
+	vm, err := find.NewFinder(vc.client, true).VirtualMachine(ctx, "/DC0/vm/prod-master1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The guest's view of guestinfo: one file per key; info-set writes KEY.set.
+	dir := t.TempDir()
+	for k, v := range extraConfig(vc.clones(t)["prod-master1"].Config.ExtraConfig) {
+		if strings.HasPrefix(k, "guestinfo.") {
+			if err := os.WriteFile(filepath.Join(dir, k), []byte(v), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rpctool := filepath.Join(t.TempDir(), "vmware-rpctool")
+	if err := os.WriteFile(rpctool, []byte(`#!/bin/sh
+# vmware-rpctool "info-get guestinfo.KEY" | "info-set guestinfo.KEY VALUE"
+cmd=${1%% *} rest=${1#* }
+key=${rest%% *}
+case $cmd in
+info-get) if [ -f "`+dir+`/$key" ]; then cat "`+dir+`/$key"; else echo "No value found" >&2; exit 1; fi ;;
+info-set) printf '%s' "${rest#* }" >"`+dir+`/$key.set" ;;
+*) exit 2 ;;
+esac
+`), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import sys, tempfile
+from cloudinit import dmi, helpers
+from cloudinit.sources import DataSourceVMware as d
+dmi.read_dmi_data = lambda key: "VMware Virtual Platform"  # what the guest's DMI says
+tmp = tempfile.mkdtemp()
+ds = d.DataSourceVMware(sys_cfg={}, distro=None, paths=helpers.Paths({"cloud_dir": tmp, "run_dir": tmp}))
+ds.vmware_rpctool = sys.argv[1]
+if not ds._get_data():
+    sys.exit("the datasource found no data")
+print(ds.metadata["local-hostname"])
+`
+	cmd := exec.Command(py, "-c", script, rpctool)
+	cmd.Env = append(os.Environ(), "VMX_GUESTINFO=") // the guestinfo transport, not the environment
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "master1") {
+		t.Fatalf("cloud-init: %v\n%s", err, out)
+	}
+	// What cloud-init set goes back to the VM, as VMware Tools would do it.
+	sets, _ := filepath.Glob(filepath.Join(dir, "*.set"))
+	var spec []types.BaseOptionValue
+	for _, s := range sets {
+		v, _ := os.ReadFile(s)
+		spec = append(spec, &types.OptionValue{Key: strings.TrimSuffix(filepath.Base(s), ".set"), Value: string(v)})
+	}
+	if len(spec) == 0 {
+		t.Fatalf("cloud-init cleared nothing:\n%s", out)
+	}
+	if err := waitTask(ctx)(vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: spec})); err != nil {
+		t.Fatal(err)
+	}
+	ec := extraConfig(vc.clones(t)["prod-master1"].Config.ExtraConfig)
+	if got := ec[KeyUserData]; got != "---" {
+		t.Errorf("%s after cloud-init read it: %d bytes, want cloud-init's empty YAML document", KeyUserData, len(got))
+	}
+	if got := strings.TrimSpace(ec[KeyUserData+".encoding"]); got != "" {
+		t.Errorf("%s.encoding after cloud-init read it: %q", KeyUserData, got)
+	}
+	if md := ec[KeyMetadata]; md == "" || md == "---" {
+		t.Errorf("the metadata (no secret) was cleared too")
+	}
+}
+
+// TestIgnitionKernelArgumentsCarryTheNetwork hands the afterburn kernel arguments of a
+// node with an internal ip to systemd's own parser of dracut's network arguments
+// (systemd-network-generator, what Flatcar's initrd runs): the NIC matched by its MAC
+// holds the plan's ip and internal ip, the gateway and both DNS servers.
+func TestIgnitionKernelArgumentsCarryTheNetwork(t *testing.T) {
+	gen := ""
+	for _, c := range []string{"/usr/lib/systemd/systemd-network-generator", "/lib/systemd/systemd-network-generator"} {
+		if _, err := os.Stat(c); err == nil {
+			gen = c
+			break
+		}
+	}
+	if gen == "" {
+		testtool.Missing(t, "systemd-network-generator is not installed (apt-get install systemd)")
+	}
+	p := testPlan(t)
+	n := p.Node("worker2") // ip 10.30.0.32, internal_ip 10.31.0.32
+	kargs := afterburnKargs(n, "00:50:56:00:10:32", Network{PrefixLength: 24, Gateway: "10.30.0.1", DNS: []string{"10.30.0.2", "10.30.0.3"}})
+	root := t.TempDir()
+	out, err := exec.Command(gen, append([]string{"--root=" + root, "--"}, strings.Fields(kargs)...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", gen, err, out)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(root, "run", "systemd", "network", name))
+		if err != nil {
+			t.Fatalf("%v (the generator wrote: %s)", err, out)
+		}
+		return string(b)
+	}
+	link, network := read("90-kisgen0.link"), read("90-kisgen0.network")
+	if !strings.Contains(link, "MACAddress=00:50:56:00:10:32") || !strings.Contains(link, "Name=kisgen0") {
+		t.Errorf("link:\n%s", link)
+	}
+	for _, want := range []string{"Address=10.30.0.32/24", "Address=10.31.0.32/24", "Gateway=10.30.0.1", "DNS=10.30.0.2", "DNS=10.30.0.3", "DHCP=no"} {
+		if !strings.Contains(network, want) {
+			t.Errorf("network lacks %q:\n%s", want, network)
 		}
 	}
 }

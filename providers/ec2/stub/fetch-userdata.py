@@ -20,6 +20,7 @@ import urllib.parse
 import urllib.request
 
 CONF = json.loads({{.Conf}})
+SSM_DELETE_BATCH = 10
 
 
 def log(msg):
@@ -103,7 +104,9 @@ def delete(creds):
     if CONF["mode"] == "s3":
         aws(creds, "DELETE", CONF["object"], "s3")
     else:
-        ssm(creds, "DeleteParameters", {"Names": CONF["parameters"]})
+        names = CONF["parameters"]
+        for i in range(0, len(names), SSM_DELETE_BATCH):  # DeleteParameters takes at most 10 names
+            ssm(creds, "DeleteParameters", {"Names": names[i:i + SSM_DELETE_BATCH]})
 
 
 def retry(what, fn, deadline):

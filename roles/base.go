@@ -54,7 +54,11 @@ func (b *builder) base() error {
 		}
 	}
 	if b.c.hostsBlock != "" {
-		if err := b.file(HostsBlockPath, 0o644, "managed hosts block", b.c.hostsBlock); err != nil {
+		seed, err := b.c.seedHostsBlock(b.n)
+		if err != nil {
+			return err
+		}
+		if err := b.file(HostsBlockPath, 0o644, "managed hosts block (first boot: this node and the API servers)", seed); err != nil {
 			return err
 		}
 	}

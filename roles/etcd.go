@@ -27,10 +27,8 @@ func (b *builder) etcd() error {
 	}
 	ip := n.InternalIP
 	var peers []string
-	var members []string
 	for _, m := range b.p.NodesWith(plan.RoleEtcd) {
 		peers = append(peers, m.Host+"=https://"+netip.AddrPortFrom(m.InternalIP, 2380).String())
-		members = append(members, m.Host)
 	}
 	flags := map[string]string{
 		"name":                        n.Host,
@@ -50,9 +48,10 @@ func (b *builder) etcd() error {
 		"peer-trusted-ca-file":        EtcdCACert,
 		"peer-cert-file":              EtcdPeerCert,
 		"peer-key-file":               EtcdPeerKey,
-		// Only the members' own peer certificates (CN = host) may join: without it any
-		// client certificate of the etcd CA would be accepted on the peer port.
-		"peer-cert-allowed-cn": strings.Join(members, ","),
+		// Only peer certificates may join (all share pki.EtcdPeerCN): without it any client
+		// certificate of the etcd CA would be accepted on the peer port. One CN for all
+		// keeps this flag the same when members come and go.
+		"peer-cert-allowed-cn": pki.EtcdPeerCN,
 		"listen-metrics-urls":  "http://127.0.0.1:2381",
 	}
 	if err := b.unit("etcd.service", "etcd member", "etcd.service", b.unitData("", command(BinDir+"/etcd", flags, nil)), true); err != nil {

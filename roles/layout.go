@@ -25,6 +25,15 @@ const (
 	ProxyEnvPath = ConfDir + "/proxy.env"
 	// HostsBlockPath is the managed hosts block the bootstrap merges into /etc/hosts.
 	HostsBlockPath = ConfDir + "/hosts.block"
+	// HostsSyncedPath is the hosts block kisgen-sync last read from the cluster; the
+	// bootstrap merges it, rather than the seed, when it exists.
+	HostsSyncedPath = NodeStateDir + "/hosts.block"
+	// HostsReaderRBACPath, on masters, lets the HostsReader certificate read the
+	// HostsConfigMap; kisgen-sync applies it.
+	HostsReaderRBACPath = ConfDir + "/hosts-reader-rbac.yaml"
+	// HostsConfigMap is the ConfigMap in kube-system where the masters publish the hosts
+	// block: every node that is not a master reads it with the HostsReader certificate.
+	HostsConfigMap = "kisgen-hosts"
 	// AddOnsDir holds the add-on manifests the first master applies.
 	AddOnsDir = ConfDir + "/addons"
 	// BridgeRoutesPath lists the routes of the bridge pod network.
@@ -119,6 +128,8 @@ const (
 	KubeletServingKey    = PKIDir + "/kubelet-serving.key"
 	KubeProxyCert        = PKIDir + "/kube-proxy.crt"
 	KubeProxyKey         = PKIDir + "/kube-proxy.key"
+	HostsReaderCert      = PKIDir + "/kisgen-hosts-reader.crt"
+	HostsReaderKey       = PKIDir + "/kisgen-hosts-reader.key"
 
 	EtcdCACert          = EtcdPKIDir + "/ca.crt"
 	EtcdServerCert      = EtcdPKIDir + "/server.crt"

@@ -28,9 +28,11 @@ func TestEachRoleGetsOnlyItsSecrets(t *testing.T) {
 		has    []string
 		hasNot []string
 	}{
+		// With managed hosts files an etcd node reads the hosts list from the API server:
+		// the cluster CA's certificate and the shared hosts reader's key.
 		{name: "an etcd node has its own etcd certificates and no CA key", host: "etcd2",
-			has:    []string{roles.EtcdCACert, roles.EtcdServerCert, roles.EtcdServerKey, roles.EtcdPeerCert, roles.EtcdPeerKey, roles.EtcdHealthcheckKey, roles.SSHHostKeyPath},
-			hasNot: []string{roles.CAKey, roles.CACert, roles.ServiceAccountKey, roles.AdminKey, roles.KubeletClientKey, roles.APIServerEtcdKey}},
+			has:    []string{roles.EtcdCACert, roles.EtcdServerCert, roles.EtcdServerKey, roles.EtcdPeerCert, roles.EtcdPeerKey, roles.EtcdHealthcheckKey, roles.SSHHostKeyPath, roles.CACert, roles.HostsReaderKey},
+			hasNot: []string{roles.CAKey, roles.ServiceAccountKey, roles.AdminKey, roles.KubeletClientKey, roles.APIServerEtcdKey}},
 		{name: "a master has the CA key and service-account key but no etcd server key", host: "master2",
 			has:    []string{roles.CACert, roles.CAKey, roles.ServiceAccountKey, roles.ServiceAccountPub, roles.APIServerKey, roles.APIServerEtcdKey, roles.APIServerKubeletKey, roles.FrontProxyClientKey, roles.AdminKey, roles.AdminKubeconfig, roles.KubeletClientKey},
 			hasNot: []string{roles.EtcdServerKey, roles.EtcdPeerKey, roles.EtcdHealthcheckKey}},
@@ -82,12 +84,12 @@ func TestUnitsAndPortsFollowTheRoles(t *testing.T) {
 		units []string
 		ports []int
 	}{
-		{"etcd1", []string{"etcd.service"}, []int{2379, 2380, 2381}},
-		{"master1", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-addons.service"},
+		{"etcd1", []string{"etcd.service", "kisgen-sync.timer"}, []int{2379, 2380, 2381}},
+		{"master1", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-sync.timer", "kisgen-addons.service"},
 			[]int{6443, 10257, 10259, 10248, 10250, 10249, 10256}},
-		{"master2", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service"},
+		{"master2", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-sync.timer"},
 			[]int{6443, 10257, 10259, 10248, 10250, 10249, 10256}},
-		{"worker3", []string{"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service"}, []int{10248, 10250, 10249, 10256}},
+		{"worker3", []string{"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-sync.timer"}, []int{10248, 10250, 10249, 10256}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.host, func(t *testing.T) {
@@ -124,7 +126,7 @@ func TestUnitsAndPortsFollowTheRoles(t *testing.T) {
 func TestKubeletRegistersWithThePlansLabelsAndTaints(t *testing.T) {
 	_, nodes := model(t, "ha.yaml")
 	kubelet := unit(t, nodes["worker2"], "kubelet.service").Content
-	for _, want := range []string{"--node-labels=example.com/gpu=true", "--register-with-taints=example.com/gpu=true:NoSchedule", "--node-ip=10.10.0.32", "--hostname-override=worker2"} {
+	for _, want := range []string{"--node-labels=example.com/gpu=true,kisgen.io/role-worker=true", "--register-with-taints=example.com/gpu=true:NoSchedule", "--node-ip=10.10.0.32", "--hostname-override=worker2"} {
 		if !strings.Contains(kubelet, want) {
 			t.Errorf("kubelet unit lacks %s:\n%s", want, kubelet)
 		}
@@ -132,13 +134,19 @@ func TestKubeletRegistersWithThePlansLabelsAndTaints(t *testing.T) {
 	if master := unit(t, nodes["master1"], "kubelet.service").Content; !strings.Contains(master, "--register-with-taints=node-role.kubernetes.io/control-plane:NoSchedule") {
 		t.Errorf("a dedicated master registers without the control-plane taint:\n%s", master)
 	}
-	want := map[string]string{"example.com/gpu": "true", "node-role.kubernetes.io/worker": ""}
+	want := map[string]string{"example.com/gpu": "true", "kisgen.io/role-worker": "true", "node-role.kubernetes.io/worker": ""}
 	if diff := cmp.Diff(want, nodes["worker2"].Expect.Labels); diff != "" {
 		t.Errorf("expected labels (-want +got):\n%s", diff)
 	}
-	labels := file(t, nodes["master1"], roles.AddOnsDir+"/node-labels.tsv").Content
-	if !strings.Contains(labels, "master2\tnode-role.kubernetes.io/control-plane= node-role.kubernetes.io/master=\n") || strings.Contains(labels, "etcd1") {
-		t.Errorf("node-labels.tsv:\n%s", labels)
+	// The role labels come from the masters' kisgen-sync, for nodes that join later too:
+	// no list of nodes on the first master.
+	if hasFile(nodes["master1"], roles.AddOnsDir+"/node-labels.tsv") {
+		t.Error("the first master still carries a list of the nodes to label")
+	}
+	for _, host := range []string{"master1", "master2"} {
+		if !strings.Contains(unit(t, nodes[host], "kubelet.service").Content, "kisgen.io/role-master=true") {
+			t.Errorf("%s's kubelet does not register with its role label", host)
+		}
 	}
 }
 
@@ -288,6 +296,9 @@ func TestProxySettingsReachEveryUnit(t *testing.T) {
 			}
 		}
 		for _, u := range n.Units {
+			if strings.HasSuffix(u.Name, ".timer") {
+				continue // a timer runs nothing itself: its service reads them
+			}
 			if !strings.Contains(u.Content, "EnvironmentFile=-"+roles.ProxyEnvPath) {
 				t.Errorf("%s: unit %s does not read the proxy settings", host, u.Name)
 			}
@@ -429,7 +440,7 @@ func TestHostsBlockResolvesTheLoadBalancerName(t *testing.T) {
 				extra := 0
 				if tc.want != "" {
 					extra = 1
-					if !strings.Contains(block, "\n"+tc.want) {
+					if !strings.Contains(block, "\n"+tc.want) || !strings.Contains(nodes[n.Host].Expect.HostsBlock, "\n"+tc.want) {
 						t.Errorf("%s's hosts block has no %q:\n%s", n.Host, tc.want, block)
 					}
 					for _, f := range nodes[n.Host].Files {
@@ -438,8 +449,17 @@ func TestHostsBlockResolvesTheLoadBalancerName(t *testing.T) {
 						}
 					}
 				}
-				if want := len(p.Nodes) + extra + 2; lines != want { // two markers, a line per node, the balancer
+				// The user-data's seed: two markers, the node itself, the balancer. The
+				// other nodes come from the cluster (kisgen-sync); verify expects them all.
+				if want := 1 + extra + 2; lines != want {
 					t.Errorf("%s's hosts block has %d lines, want %d:\n%s", n.Host, lines, want, block)
+				}
+				if !strings.Contains(block, "\n"+n.InternalIP.String()+" "+n.Host+"\n") {
+					t.Errorf("%s's seed block does not name the node itself:\n%s", n.Host, block)
+				}
+				expected := nodes[n.Host].Expect.HostsBlock
+				if want := len(p.Nodes) + extra + 2; strings.Count(expected, "\n") != want {
+					t.Errorf("%s: verify expects %d lines, want %d:\n%s", n.Host, strings.Count(expected, "\n"), want, expected)
 				}
 			}
 		})

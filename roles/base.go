@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/templates"
 )
 
@@ -47,6 +48,8 @@ func (b *builder) base() error {
 		switch {
 		case s.Path == BinDir+"/kisgen-addons" && b.n != b.c.firstMaster:
 		case s.Path == BinDir+"/kisgen-bridge-routes" && !(bridgeEnabled(b.p) && b.n.IsKubernetesNode()):
+		case s.Path == BinDir+"/kisgen-etcd-join" && !b.n.Has(plan.RoleEtcd):
+		case s.Path == BinDir+"/kisgen-sync" && !b.n.Has(plan.RoleMaster) && !b.p.Network.UpdateHostsFiles:
 		default:
 			if err := b.add(s); err != nil {
 				return err

@@ -109,7 +109,8 @@ type scriptData struct {
 	ArtifactsFile, ImageManifest, HostsBlock, PKIDir, EtcdPKIDir, AdminKubeconfig         string
 	AddOnsDir, KubeletDetectedEnv, ContainerdConfig, ContainerdSocket, RoutesFile         string
 	CACert, EtcdCACert, APIServerEtcdCert, APIServerEtcdKey, HostsReaderCert              string
-	HostsReaderKey, HostsSynced, HostsReaderRBAC, HostsConfigMap                          string
+	HostsReaderKey, HostsSynced, HostsReaderRBAC, HostsConfigMap, EtcdEnv, EtcdDataDir    string
+	EtcdHealthcheckCert, EtcdHealthcheckKey                                               string
 	SystemPath, Path, ProxyEnv, PodCIDR, SysctlConf                                       string
 	PhasePending, PhasePreflight, PhaseInstall, PhaseConfigure, PhaseDone, PhaseFailed    string
 }
@@ -123,7 +124,8 @@ func (c *Cluster) layout() scriptData {
 		ContainerdConfig: ContainerdConfigPath, ContainerdSocket: ContainerdSocket, RoutesFile: BridgeRoutesPath,
 		CACert: CACert, EtcdCACert: EtcdCACert, APIServerEtcdCert: APIServerEtcdCert, APIServerEtcdKey: APIServerEtcdKey,
 		HostsReaderCert: HostsReaderCert, HostsReaderKey: HostsReaderKey, HostsSynced: HostsSyncedPath,
-		HostsReaderRBAC: HostsReaderRBACPath, HostsConfigMap: HostsConfigMap,
+		HostsReaderRBAC: HostsReaderRBACPath, HostsConfigMap: HostsConfigMap, EtcdEnv: EtcdEnvPath, EtcdDataDir: EtcdDataDir,
+		EtcdHealthcheckCert: EtcdHealthcheckCert, EtcdHealthcheckKey: EtcdHealthcheckKey,
 		SystemPath: SystemPath, Path: UnitPath, ProxyEnv: ProxyEnvPath, PodCIDR: c.p.Network.PodCIDR.String(), SysctlConf: SysctlPath,
 		PhasePending: PhasePending, PhasePreflight: PhasePreflight, PhaseInstall: PhaseInstall,
 		PhaseConfigure: PhaseConfigure, PhaseDone: PhaseDone, PhaseFailed: PhaseFailed,
@@ -138,6 +140,7 @@ var scripts = []struct{ path, template, what string }{
 	{BinDir + "/kisgen-addons", "kisgen-addons", "kisgen add-ons script"},
 	{BinDir + "/kisgen-bridge-routes", "kisgen-bridge-routes", "kisgen bridge routes script"},
 	{BinDir + "/kisgen-sync", "kisgen-sync", "kisgen sync script (role labels, hosts list from the cluster)"},
+	{BinDir + "/kisgen-etcd-join", "kisgen-etcd-join", "kisgen etcd membership script (start the cluster, or join it)"},
 }
 
 func (c *Cluster) renderScripts() error {
@@ -443,13 +446,14 @@ func (b *builder) artifact(name string) {
 // unitData is the data every component unit template reads.
 type unitData struct {
 	Cluster, Host, Description, ProxyEnv, DetectedEnv, Path, BinDir, Config string
+	EtcdEnv                                                                 string
 	StatusPath, AddOnsStatusPath                                            string
 	After                                                                   []string
 	Exec                                                                    []string
 }
 
 func (b *builder) unitData(description string, exec []string, after ...string) unitData {
-	return unitData{Cluster: b.p.Name, Host: b.n.Host, Description: description, ProxyEnv: ProxyEnvPath,
+	return unitData{Cluster: b.p.Name, Host: b.n.Host, Description: description, ProxyEnv: ProxyEnvPath, EtcdEnv: EtcdEnvPath,
 		DetectedEnv: KubeletDetectedEnvPath, Path: UnitPath, BinDir: BinDir, Config: ContainerdConfigPath,
 		StatusPath: StatusPath, AddOnsStatusPath: AddOnsStatusPath, After: after, Exec: exec}
 }
@@ -584,6 +588,11 @@ func (b *builder) nodeEnv(digest string) (string, error) {
 	if n.IsKubernetesNode() {
 		advisedExec = "conntrack"
 	}
+	etcdInitial, etcdJoin := b.etcdMembership()
+	etcdPeer := ""
+	if n.Has(plan.RoleEtcd) {
+		etcdPeer = EtcdPeerURL(n)
+	}
 	vars := []envLine{
 		{"KISGEN_HOST", n.Host},
 		{"KISGEN_ROLES", strings.Join(roleNames(n), " ")},
@@ -606,6 +615,9 @@ func (b *builder) nodeEnv(digest string) (string, error) {
 		{"KISGEN_MANAGE_HOSTS", strconv.FormatBool(b.p.Network.UpdateHostsFiles)},
 		{"KISGEN_HOSTS_LB", b.c.lbLine()},
 		{"KISGEN_ETCD_ENDPOINTS", b.etcdEndpoints()},
+		{"KISGEN_ETCD_PEER_URL", etcdPeer},
+		{"KISGEN_ETCD_INITIAL_CLUSTER", etcdInitial},
+		{"KISGEN_ETCD_JOIN_ENDPOINTS", etcdJoin},
 	}
 	return renderEnv("Settings of node "+n.Host+" for the kisgen scripts (see roles.NodeEnvPath).", vars)
 }

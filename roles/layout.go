@@ -48,6 +48,10 @@ const (
 	AddOnsStatusPath = NodeStateDir + "/addons-status.json"
 	// KubeletDetectedEnvPath holds kubelet flags the bootstrap derives from the node.
 	KubeletDetectedEnvPath = NodeStateDir + "/kubelet.env"
+	// EtcdEnvPath is the etcd member's initial cluster and state (ETCD_INITIAL_CLUSTER,
+	// ETCD_INITIAL_CLUSTER_STATE), written by kisgen-etcd-join before etcd first starts:
+	// founding members start the cluster, any other joins it (member add).
+	EtcdEnvPath = NodeStateDir + "/etcd.env"
 	// CacheDir holds downloads in progress.
 	CacheDir = "/var/cache/kisgen"
 

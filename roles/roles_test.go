@@ -150,21 +150,79 @@ func TestKubeletRegistersWithThePlansLabelsAndTaints(t *testing.T) {
 	}
 }
 
-func TestEtcdClusterIsStatic(t *testing.T) {
-	_, nodes := model(t, "ha.yaml")
+// TestEtcdMembership: the founding members start the cluster with the founding
+// membership, a member added later (or after the cluster was applied) joins it, and
+// neither kind names the other members in its etcd unit, so adding a member changes no
+// running member's user-data.
+func TestEtcdMembership(t *testing.T) {
+	founding := "etcd1=https://10.10.0.11:2380,etcd2=https://10.10.0.12:2380,etcd3=https://10.10.0.13:2380"
+	p3, nodes := model(t, "ha.yaml")
 	etcd := unit(t, nodes["etcd2"], "etcd.service").Content
 	for _, want := range []string{
-		"--initial-cluster=etcd1=https://10.10.0.11:2380,etcd2=https://10.10.0.12:2380,etcd3=https://10.10.0.13:2380",
 		"--listen-client-urls=https://10.10.0.12:2379,https://127.0.0.1:2379", "--client-cert-auth=true", "--peer-client-cert-auth=true",
-		"--initial-cluster-state=new", "--name=etcd2",
+		"--name=etcd2", "--peer-cert-allowed-cn=kisgen-etcd-peer", "EnvironmentFile=" + roles.EtcdEnvPath + "\n",
 	} {
 		if !strings.Contains(etcd, want) {
 			t.Errorf("etcd unit lacks %s", want)
 		}
 	}
+	if strings.Contains(etcd, "initial-cluster=") || strings.Contains(etcd, "initial-cluster-state") {
+		t.Errorf("the etcd unit names the membership (kisgen-etcd-join writes it):\n%s", etcd)
+	}
+	env := file(t, nodes["etcd2"], roles.NodeEnvPath).Content
+	for _, want := range []string{"KISGEN_ETCD_INITIAL_CLUSTER='" + founding + "'", "KISGEN_ETCD_PEER_URL='https://10.10.0.12:2380'",
+		"KISGEN_ETCD_JOIN_ENDPOINTS='https://10.10.0.11:2379,https://10.10.0.13:2379'"} {
+		if !strings.Contains(env, want) {
+			t.Errorf("etcd2's node.env lacks %s:\n%s", want, env)
+		}
+	}
 	api := unit(t, nodes["master1"], "kube-apiserver.service").Content
 	if !strings.Contains(api, "--etcd-servers=https://10.10.0.11:2379,https://10.10.0.12:2379,https://10.10.0.13:2379") {
 		t.Errorf("kube-apiserver does not list every etcd member:\n%s", api)
+	}
+
+	// A fourth member added to the applied cluster joins it; the others do not change.
+	// The edited plan replaces the first one beside the same state directory (PKI).
+	text, err := os.ReadFile(p3.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(strings.Replace(string(text), "etcd:\n  expected_count: 3\n", "etcd:\n  expected_count: 4\n", 1),
+		"  - host: etcd3\n    ip: 10.10.0.13\n", "  - host: etcd3\n    ip: 10.10.0.13\n  - host: etcd4\n    ip: 10.10.0.14\n", 1)
+	if err := os.WriteFile(p3.File, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p4 := rendertest.Load(t, p3.File)
+	in, err := roles.LoadInputs(p4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.EtcdInitialCluster = founding // from the record of intent
+	c, err := roles.NewCluster(p4, rendertest.Bundle(t, p4), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"etcd4", "etcd2"} {
+		m, err := c.Node(p4.Node(host))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := file(t, m, roles.NodeEnvPath).Content
+		switch host {
+		case "etcd4":
+			if !strings.Contains(env, "KISGEN_ETCD_INITIAL_CLUSTER=''") || !strings.Contains(env, "KISGEN_ETCD_JOIN_ENDPOINTS='https://10.10.0.11:2379,https://10.10.0.12:2379,https://10.10.0.13:2379'") {
+				t.Errorf("etcd4 does not join the running cluster:\n%s", env)
+			}
+		case "etcd2":
+			// Its whole configuration, node.env (which carries the digest of every other
+			// file) included, is what it was with three members.
+			if m.ConfigSHA256 != nodes["etcd2"].ConfigSHA256 || env != file(t, nodes["etcd2"], roles.NodeEnvPath).Content {
+				t.Errorf("etcd2's user-data changed with a new member:\n%s", env)
+			}
+		}
+	}
+	if p4.Node("etcd4") == nil {
+		t.Fatal("the edited plan has no etcd4")
 	}
 }
 

@@ -133,30 +133,7 @@ type process struct {
 // start runs name args in the background; it is killed when the test ends.
 func start(t testing.TB, logName string, name string, args ...string) *process {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), logName)
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, log: logPath}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		f.Close()
-		if t.Failed() {
-			data, _ := os.ReadFile(logPath)
-			if len(data) > 6000 {
-				data = data[len(data)-6000:]
-			}
-			t.Logf("--- last lines of %s ---\n%s", logName, data)
-		}
-	})
-	return p
+	return startCmd(t, logName, exec.Command(name, args...))
 }
 
 // runOut runs a command and returns its combined output and error.

@@ -58,6 +58,10 @@ type Instance struct {
 	// line: the key kisgen generated for the node and put into the user-data it booted
 	// with. kisgen generates one (ed25519) host key per node.
 	HostKey string `json:"hostKey,omitempty"`
+	// APIAddress is where a master's API server answers from this machine, host:port,
+	// when its plan address does not (qemu's port forward on loopback); `kisgen
+	// kubeconfig` and day-two operations use it.
+	APIAddress string `json:"apiAddress,omitempty"`
 	// RecordedAt is when this entry was last changed (UTC, seconds).
 	RecordedAt time.Time `json:"recordedAt"`
 }

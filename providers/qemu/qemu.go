@@ -67,6 +67,7 @@ type vm struct {
 	name       string
 	dir        string
 	sshPort    int
+	apiPort    int // masters: the loopback port forwarded to the API server
 	mgmtMAC    string
 	clusterMAC string
 	cpus       int
@@ -258,6 +259,9 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 		if n.MAC != "" {
 			v.clusterMAC = strings.ToLower(n.MAC)
 		}
+		if n.Has(plan.RoleMaster) {
+			v.apiPort = APIPort(base, n.Index)
+		}
 		v.cpus, v.memoryMB, v.diskGB = machineSize(n)
 		if n.Group != nil && n.Group.OS != "" && img.OS != "" && n.Group.OS != img.OS {
 			fmt.Fprintf(out, "qemu: warning: %s: group os is %s but the VM boots image %s\n", n.Host, n.Group.OS, img.OS)
@@ -387,6 +391,11 @@ func (q *Provider) start(ctx context.Context, t tools, v *vm, p *plan.Plan, acce
 		v.consoleFrom = st.Size()
 	}
 	user := fmt.Sprintf("user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22", v.sshPort)
+	if v.apiPort > 0 {
+		// The API server from this machine (kisgen kubeconfig, drain, status): its
+		// certificate names 127.0.0.1.
+		user += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:6443", v.apiPort)
+	}
 	if hostPort > 0 {
 		helper, err := HelperCommand()
 		if err != nil {
@@ -556,6 +565,41 @@ func stopByName(marker string, grace time.Duration) bool {
 	}
 	return found
 }
+
+// APIPort is the loopback port that forwards to a master's API server: 100 above its
+// SSH port, so both follow provider.qemu.ssh_base_port and the node's place in the plan.
+func APIPort(sshBase, index int) int { return sshBase + 100 + index }
+
+// Remove stops the VMs of hosts and deletes their disks, seeds and logs, and drops them
+// from the record: the cluster's network switch and its other VMs stay.
+func (q *Provider) Remove(ctx context.Context, p *plan.Plan, hosts []string, opts providers.Options) error {
+	out := opts.Progress
+	if out == nil {
+		out = io.Discard
+	}
+	dir, err := clusterDir(p)
+	if err != nil {
+		return err
+	}
+	st := loadState(opts.StateDir)
+	for _, host := range hosts {
+		if host == "" || filepath.Base(host) != host || host == "." || host == ".." {
+			return fmt.Errorf("qemu: remove %q: not a host name", host)
+		}
+		name := "kisgen-" + p.Name + "-" + host
+		if stop(filepath.Join(dir, host, "qemu.pid"), name, 10*time.Second) || stopByName(name, 10*time.Second) {
+			fmt.Fprintf(out, "qemu: %s: stopped\n", host)
+		}
+		if err := os.RemoveAll(filepath.Join(dir, host)); err != nil {
+			return fmt.Errorf("qemu: %s: %w", host, err)
+		}
+		st.drop(host)
+		fmt.Fprintf(out, "qemu: %s: VM removed\n", host)
+	}
+	return st.save(opts.StateDir)
+}
+
+var _ providers.Remover = (*Provider)(nil)
 
 // Destroy stops the cluster's VMs and its switch and removes their disks, seeds and
 // logs, and the state record.

@@ -274,3 +274,35 @@ func forget(stateDir, host string) error {
 func record(p *plan.Plan, provider string, got []Instance, machines []Machine, opts Options) error {
 	return errors.Join(recordInstances(p, provider, got, opts), recordIntent(p, got, machines, opts))
 }
+
+// PreviewRollout adds to a preview what the record of intent says: kept machines whose
+// user-data changed (replace with --replace, changed without) and the nodes no longer in
+// the plan that --prune removes.
+func PreviewRollout(changes []Change, p *plan.Plan, machines []Machine, stateDir string, replace, prune bool) ([]Change, error) {
+	if stateDir == "" || machines == nil {
+		return changes, nil
+	}
+	rec, err := intent.LoadOrNew(stateDir, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	r := PlanRollout(p, machines, rec)
+	for _, s := range r.Replace {
+		for i := range changes {
+			if changes[i].Host == s.Host && changes[i].Action == ActionKeep {
+				changes[i].Action, changes[i].Note = ActionReplace, "user-data changed since it booted: drained, removed, created again"
+				if !replace {
+					changes[i].Action, changes[i].Note = ActionChanged, "user-data changed since it booted: kept (--replace replaces it)"
+				}
+			}
+		}
+	}
+	for _, s := range r.Remove {
+		for i := range changes {
+			if changes[i].Host == s.Host && changes[i].Action == ActionLeave && prune {
+				changes[i].Action, changes[i].Note = ActionRemove, "no longer in the plan: drained and removed (--prune)"
+			}
+		}
+	}
+	return changes, nil
+}

@@ -117,14 +117,9 @@ Exit status 0 even when nodes differ; 1 when the records cannot be read.`,
   kisgen status -f examples/ha.yaml --timeout 5s`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := loadPlan(c.ErrOrStderr(), file, false)
+			p, dir, rendered, err := loadRendered(c, file, state)
 			if err != nil {
 				return err
-			}
-			dir := stateDir(state, file)
-			rendered, err := render.LoadRecord(dir)
-			if err != nil {
-				return failed(err)
 			}
 			rec, err := intent.LoadOrNew(dir, p.Name)
 			if err != nil {
@@ -239,14 +234,9 @@ command again to resume with the nodes left (the record of intent knows which).`
   kisgen upgrade -f examples/ha.yaml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			p, err := loadPlan(c.ErrOrStderr(), file, false)
+			p, dir, rendered, err := loadRendered(c, file, state)
 			if err != nil {
 				return err
-			}
-			dir := stateDir(state, file)
-			rendered, err := render.LoadRecord(dir)
-			if err != nil {
-				return failed(err)
 			}
 			if v := rendered.Versions["kubernetes"]; v != p.Versions.Kubernetes || rendered.Versions["etcd"] != p.Versions.Etcd {
 				return failed(fmt.Errorf("the user-data was rendered for Kubernetes %s, etcd %s; the plan asks %s, %s: run `kisgen render` first",
@@ -300,4 +290,18 @@ command again to resume with the nodes left (the record of intent knows which).`
 	c.Flags().StringVar(&userdata, "userdata", "", "directory 'kisgen render' wrote (default: userdata/ beside the plan)")
 	c.Flags().StringVar(&cache, "cache", "", cachedir.FlagUsage)
 	return c
+}
+
+// loadRendered loads the plan, its state directory and the record of the last render.
+func loadRendered(c *cobra.Command, file, state string) (*plan.Plan, string, *render.Record, error) {
+	p, err := loadPlan(c.ErrOrStderr(), file, false)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	dir := stateDir(state, file)
+	rendered, err := render.LoadRecord(dir)
+	if err != nil {
+		return nil, "", nil, failed(err)
+	}
+	return p, dir, rendered, nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kisgen/kisgen/internal/atomicfile"
+	"github.com/kisgen/kisgen/internal/jsonrecord"
 )
 
 // Schema identifies the record's format.
@@ -89,18 +90,13 @@ type Event struct {
 // Load reads the record; ErrNoRecord when there is none.
 func Load(stateDir string) (*Record, error) {
 	path := Path(stateDir)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s (nothing was applied with this state directory: run `kisgen provision`)", ErrNoRecord, path)
-	}
+	var r Record
+	found, err := jsonrecord.Read(path, &r, ErrBadRecord)
 	if err != nil {
 		return nil, err
 	}
-	var r Record
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadRecord, path, err)
+	if !found {
+		return nil, fmt.Errorf("%w: %s (nothing was applied with this state directory: run `kisgen provision`)", ErrNoRecord, path)
 	}
 	if r.Schema != Schema {
 		return nil, fmt.Errorf("%w: %s: schema %q, want %q", ErrBadRecord, path, r.Schema, Schema)

@@ -52,34 +52,13 @@ func (b *builder) sync() error {
 func hostsReaderRBAC() (string, error) {
 	ns := "kube-system"
 	name := "kisgen:hosts-reader"
-	r := role{typeMeta: typeMeta{"rbac.authorization.k8s.io/v1", "Role"}, Metadata: objectMeta{Name: name, Namespace: ns, Labels: managedLabels()},
-		Rules: []resourceRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{HostsConfigMap}, Verbs: []string{"get"}}}}
-	rb := roleBinding{typeMeta: typeMeta{"rbac.authorization.k8s.io/v1", "RoleBinding"}, Metadata: objectMeta{Name: name, Namespace: ns, Labels: managedLabels()},
+	// A Role and a RoleBinding have the fields of their cluster-wide kinds, and a namespace.
+	r := clusterRole{typeMeta: typeMeta{"rbac.authorization.k8s.io/v1", "Role"}, Metadata: objectMeta{Name: name, Namespace: ns, Labels: managedLabels()},
+		Rules: []policyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{HostsConfigMap}, Verbs: []string{"get"}}}}
+	rb := clusterRoleBinding{typeMeta: typeMeta{"rbac.authorization.k8s.io/v1", "RoleBinding"}, Metadata: objectMeta{Name: name, Namespace: ns, Labels: managedLabels()},
 		RoleRef:  roleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
 		Subjects: []subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: pki.HostsReaderUser}}}
 	return marshalYAMLDocs(r, rb)
-}
-
-// role and roleBinding are namespaced RBAC objects; resourceRule names the objects it
-// grants.
-type resourceRule struct {
-	APIGroups     []string `yaml:"apiGroups"`
-	Resources     []string `yaml:"resources"`
-	ResourceNames []string `yaml:"resourceNames,omitempty"`
-	Verbs         []string `yaml:"verbs"`
-}
-
-type role struct {
-	typeMeta `yaml:",inline"`
-	Metadata objectMeta     `yaml:"metadata"`
-	Rules    []resourceRule `yaml:"rules"`
-}
-
-type roleBinding struct {
-	typeMeta `yaml:",inline"`
-	Metadata objectMeta `yaml:"metadata"`
-	RoleRef  roleRef    `yaml:"roleRef"`
-	Subjects []subject  `yaml:"subjects"`
 }
 
 // lbLine is the API servers' hosts entry ("IP NAME"), "" when the plan has none.

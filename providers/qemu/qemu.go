@@ -573,21 +573,15 @@ func APIPort(sshBase, index int) int { return sshBase + 100 + index }
 // Remove stops the VMs of hosts and deletes their disks, seeds and logs, and drops them
 // from the record: the cluster's network switch and its other VMs stay.
 func (q *Provider) Remove(ctx context.Context, p *plan.Plan, hosts []string, opts providers.Options) error {
-	out := opts.Progress
-	if out == nil {
-		out = io.Discard
-	}
-	dir, err := clusterDir(p)
+	out, dir, st, err := existingCluster(p, opts)
 	if err != nil {
 		return err
 	}
-	st := loadState(opts.StateDir)
 	for _, host := range hosts {
 		if host == "" || filepath.Base(host) != host || host == "." || host == ".." {
 			return fmt.Errorf("qemu: remove %q: not a host name", host)
 		}
-		name := "kisgen-" + p.Name + "-" + host
-		if stop(filepath.Join(dir, host, "qemu.pid"), name, 10*time.Second) || stopByName(name, 10*time.Second) {
+		if stopVM(p, dir, host) {
 			fmt.Fprintf(out, "qemu: %s: stopped\n", host)
 		}
 		if err := os.RemoveAll(filepath.Join(dir, host)); err != nil {
@@ -601,24 +595,39 @@ func (q *Provider) Remove(ctx context.Context, p *plan.Plan, hosts []string, opt
 
 var _ providers.Remover = (*Provider)(nil)
 
-// Destroy stops the cluster's VMs and its switch and removes their disks, seeds and
-// logs, and the state record.
-func (q *Provider) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options) error {
+// existingCluster is where Remove and Destroy report, the cluster's directory and its
+// record.
+func existingCluster(p *plan.Plan, opts providers.Options) (io.Writer, string, *state, error) {
 	out := opts.Progress
 	if out == nil {
 		out = io.Discard
 	}
 	dir, err := clusterDir(p)
 	if err != nil {
+		return nil, "", nil, err
+	}
+	return out, dir, loadState(opts.StateDir), nil
+}
+
+// stopVM stops a host's VM, found by its pidfile, or by its qemu name among the running
+// processes when the pidfile is gone (a removed directory must not leave a VM running).
+func stopVM(p *plan.Plan, dir, host string) bool {
+	name := "kisgen-" + p.Name + "-" + host
+	return stop(filepath.Join(dir, host, "qemu.pid"), name, 10*time.Second) || stopByName(name, 10*time.Second)
+}
+
+// Destroy stops the cluster's VMs and its switch and removes their disks, seeds and
+// logs, and the state record.
+func (q *Provider) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options) error {
+	out, dir, st, err := existingCluster(p, opts)
+	if err != nil {
 		return err
 	}
-	st := loadState(opts.StateDir)
 	// VMs are found by pidfile, and by their qemu name among running processes when the
 	// pidfile is gone (a removed directory must not leave VMs running).
 	stopped := 0
 	for _, host := range clusterHosts(p, dir, st) {
-		name := "kisgen-" + p.Name + "-" + host
-		if stop(filepath.Join(dir, host, "qemu.pid"), name, 10*time.Second) || stopByName(name, 10*time.Second) {
+		if stopVM(p, dir, host) {
 			fmt.Fprintf(out, "qemu: %s: stopped\n", host)
 			stopped++
 		}

@@ -8,7 +8,7 @@ KISGEN_SOURCES ?= $(wildcard $(abspath $(CURDIR)/../shared/src))
 export KISGEN_SOURCES
 FUZZTIME ?= 10m
 
-.PHONY: build local-cluster local-cluster-down test test-deps test-race examples vet fmt-check fuzz-short fuzz bench generate e2e e2e-calico e2e-overlay e2e-bridge e2e-baked clean
+.PHONY: build local-cluster local-cluster-down test test-deps test-race examples vet fmt-check fuzz-short fuzz bench generate e2e e2e-calico e2e-daytwo e2e-overlay e2e-bridge e2e-baked clean
 
 ## build: the kisgen binary in bin/
 build:
@@ -92,6 +92,11 @@ e2e:
 ##      from the source tarballs in KISGEN_SOURCES (test/e2e/calico_test.go)
 e2e-calico:
 	KISGEN_E2E_CALICO=routed $(GO) test -tags e2e -count=1 -timeout 150m -v -run '^TestCalicoCluster$$' ./test/e2e/
+
+## e2e-daytwo: on a running cluster (3 etcd, a master, 2 workers): add a worker, remove it,
+##      replace an etcd member with the quorum watched; every step timed (slow)
+e2e-daytwo:
+	KISGEN_E2E_DAYTWO=1 $(GO) test -tags e2e -count=1 -timeout 240m -v -run '^TestDayTwo$$' ./test/e2e/
 
 e2e-overlay:
 	KISGEN_E2E_CALICO=overlay $(GO) test -tags e2e -count=1 -timeout 150m -v -run '^TestCalicoCluster$$' ./test/e2e/

@@ -47,8 +47,14 @@ func kubeClient(p *plan.Plan, state string, kubeconfig []byte, avoid string) (*k
 	server := ""
 	if rec, err := instances.Load(state); err == nil && rec.Cluster == p.Name {
 		for _, in := range rec.Instances {
-			if in.APIAddress != "" && in.Node != avoid {
+			if in.APIAddress == "" {
+				continue
+			}
+			// Another master's, else (a single master, still running) its own.
+			if server == "" || in.Node != avoid {
 				server = "https://" + in.APIAddress
+			}
+			if in.Node != avoid {
 				break
 			}
 		}

@@ -86,7 +86,7 @@ func TestEnsureIssuesEveryCertificateTheHAPlanNeeds(t *testing.T) {
 		sans             []string
 		usage            []x509.ExtKeyUsage
 	}{
-		{"etcd-server-etcd1", EtcdCA, "etcd1", nil, etcdSANs("etcd1", "10.10.0.11"), serverUse},
+		{"etcd-server-etcd1", EtcdCA, "etcd1", nil, etcdSANs("etcd1", "10.10.0.11"), peerUse},
 		{"etcd-peer-etcd2", EtcdCA, "kisgen-etcd-peer", nil, etcdSANs("etcd2", "10.10.0.12"), peerUse},
 		{"apiserver-etcd-client", EtcdCA, "kube-apiserver-etcd-client", nil, nil, clientUse},
 		{"etcd-healthcheck-client", EtcdCA, "kube-etcd-healthcheck-client", nil, nil, clientUse},

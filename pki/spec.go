@@ -117,7 +117,11 @@ func leafSpecs(p *plan.Plan) ([]*spec, error) {
 		h.add(n.Host)
 		h.addAddr(n.IP, n.InternalIP)
 		h.add("127.0.0.1", "localhost")
-		add(&spec{name: EtcdServer(n.Host), host: n.Host, kind: kindServer, issuer: EtcdCA, cn: n.Host, dns: h.dns, ips: h.ips})
+		// Server and client auth, as kubeadm's: etcd's gRPC gateway (its JSON API, which
+		// kisgen-sync asks for the members) dials the server with this certificate, and
+		// --client-cert-auth refuses a server-only one. The peer port still refuses it:
+		// its CN is not the peers' (--peer-cert-allowed-cn).
+		add(&spec{name: EtcdServer(n.Host), host: n.Host, kind: kindPeer, issuer: EtcdCA, cn: n.Host, dns: h.dns, ips: h.ips})
 		add(&spec{name: EtcdPeer(n.Host), host: n.Host, kind: kindPeer, issuer: EtcdCA, cn: EtcdPeerCN, dns: h.dns, ips: h.ips})
 	}
 	add(&spec{name: EtcdAPIServerClient, kind: kindClient, issuer: EtcdCA, cn: EtcdAPIServerClientUser})

@@ -123,6 +123,14 @@ func TestEtcdMembersJoinByThemselves(t *testing.T) {
 	startEtcd(e1)
 	healthy(1, e1.client)
 
+	// kisgen-sync on masters reads the member list from etcd's JSON API with curl and
+	// picks "name" and the first of "peerURLs" from each member: etcd answers so.
+	out, err = runOut("curl", "-fsS", "--cacert", cert("etcd-ca.pem"), "--cert", cert(pki.EtcdHealthcheckClient+".pem"),
+		"--key", cert(pki.EtcdHealthcheckClient+"-key.pem"), "-X", "POST", "-d", "{}", e1.client+"/v3/cluster/member/list")
+	if err != nil || !strings.Contains(out, `"name":"etcd1","peerURLs":["`+e1.peer+`"]`) {
+		t.Errorf("etcd's JSON member list is not what kisgen-sync parses: %v\n%s", err, out)
+	}
+
 	out, err = joinScript(e2)
 	if err != nil || !strings.Contains(out, "added etcd2 to the etcd cluster") {
 		t.Fatalf("new member: %v\n%s", err, out)

@@ -160,7 +160,7 @@ func TestEtcdTrustsOnlyTheEtcdCA(t *testing.T) {
 		{"client port refuses a client without a certificate", clientPort, etcdCAPair.CertPEM, nil, false},
 		{"the cluster CA does not vouch for etcd's server", clientPort, clusterCAPair.CertPEM, pair(b, pki.EtcdAPIServerClient), false},
 		{"peer port takes etcd2's peer certificate", peerPort, etcdCAPair.CertPEM, pair(b, pki.EtcdPeer("etcd2")), true},
-		{"peer port refuses a server-only certificate as a client", peerPort, etcdCAPair.CertPEM, pair(b, pki.EtcdServer("etcd2")), false},
+		{"peer port refuses an etcd server certificate (not the peers' CN)", peerPort, etcdCAPair.CertPEM, pair(b, pki.EtcdServer("etcd2")), false},
 		{"peer port refuses a client certificate of the etcd CA (--peer-cert-allowed-cn)", peerPort, etcdCAPair.CertPEM, pair(b, pki.EtcdAPIServerClient), false},
 		{"peer port refuses another cluster's peer certificate", peerPort, etcdCAPair.CertPEM, pair(foreign, pki.EtcdPeer("etcd2")), false},
 	} {

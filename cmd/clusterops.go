@@ -11,6 +11,7 @@ import (
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers/instances"
+	"github.com/kisgen/kisgen/roles"
 )
 
 // clusterSteps does the cluster's side of replacing and removing machines through the
@@ -77,7 +78,9 @@ func kubernetesRole(roles []string) bool {
 // replaces when it joins.
 func (s *clusterSteps) Leave(ctx context.Context, host string, roles []string, replaced bool) error {
 	if slices.Contains(roles, string(plan.RoleEtcd)) && !replaced {
-		fmt.Fprintf(s.out, "kisgen: %s: warning: its etcd member stays in the membership: remove it with `etcdctl member remove` on another member (kisgen does not reach etcd)\n", host)
+		if err := s.removeMember(ctx, host); err != nil {
+			return err
+		}
 	}
 	if !kubernetesRole(roles) {
 		return nil
@@ -129,4 +132,35 @@ func (s *clusterSteps) Joined(ctx context.Context, host string, roles []string) 
 		}
 	}
 	return nil
+}
+
+// removeMember asks the masters' kisgen-sync, through the API, to remove an etcd member
+// that leaves the plan (kisgen does not reach etcd itself), and waits until it is done:
+// the request is forgotten once the member is gone.
+func (s *clusterSteps) removeMember(ctx context.Context, host string) error {
+	c, err := s.client(host)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "kisgen: %s: asking the masters to remove its etcd member\n", host)
+	if err := c.SetConfigMapData(ctx, "kube-system", roles.EtcdRemoveConfigMap, map[string]string{host: "remove"}); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(s.Drain)
+	for {
+		data, _, err := c.ConfigMapData(ctx, "kube-system", roles.EtcdRemoveConfigMap)
+		if err == nil {
+			if _, pending := data[host]; !pending {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("etcd member %s not removed after %s (see journalctl -u kisgen-sync on a master): %v", host, s.Drain, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(c.Poll):
+		}
+	}
 }

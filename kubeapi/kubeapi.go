@@ -319,3 +319,29 @@ func (c *Client) WaitNodeReady(ctx context.Context, name string, timeout time.Du
 		}
 	}
 }
+
+// ConfigMapData reads a ConfigMap's data; found is false when there is none.
+func (c *Client) ConfigMapData(ctx context.Context, namespace, name string) (data map[string]string, found bool, err error) {
+	var cm struct{ Data map[string]string }
+	code, err := c.do(ctx, http.MethodGet, "/api/v1/namespaces/"+url.PathEscape(namespace)+"/configmaps/"+url.PathEscape(name), "", nil, &cm)
+	if code == http.StatusNotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return cm.Data, true, nil
+}
+
+// SetConfigMapData adds data to a ConfigMap (a merge patch), creating it when there is
+// none.
+func (c *Client) SetConfigMapData(ctx context.Context, namespace, name string, data map[string]string) error {
+	path := "/api/v1/namespaces/" + url.PathEscape(namespace) + "/configmaps/" + url.PathEscape(name)
+	code, err := c.do(ctx, http.MethodPatch, path, "application/merge-patch+json", map[string]any{"data": data}, nil)
+	if code != http.StatusNotFound {
+		return err
+	}
+	cm := map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]string{"name": name, "namespace": namespace}, "data": data}
+	_, err = c.do(ctx, http.MethodPost, "/api/v1/namespaces/"+url.PathEscape(namespace)+"/configmaps", "application/json", cm, nil)
+	return err
+}

@@ -34,6 +34,9 @@ const (
 	// HostsConfigMap is the ConfigMap in kube-system where the masters publish the hosts
 	// block: every node that is not a master reads it with the HostsReader certificate.
 	HostsConfigMap = "kisgen-hosts"
+	// EtcdRemoveConfigMap is the ConfigMap in kube-system where `kisgen provision --prune`
+	// asks the masters' kisgen-sync to remove etcd members (data: NAME: remove).
+	EtcdRemoveConfigMap = "kisgen-etcd-remove"
 	// AddOnsDir holds the add-on manifests the first master applies.
 	AddOnsDir = ConfDir + "/addons"
 	// BridgeRoutesPath lists the routes of the bridge pod network.

@@ -24,7 +24,8 @@ const etcdMemberList = `{"header":{"cluster_id":"14841639068965178418","member_i
 // Kubernetes nodes (a worker that joined after the render among them) and the started
 // etcd members, sorted by name, in the ConfigMap; the worker reads it with the hosts
 // reader's certificate and merges it into its hosts file, leaving other lines alone.
-// Nothing in either node's user-data named the new worker.
+// Nothing in either node's user-data named the new worker. The master also removes the
+// etcd member kisgen asked it to (kisgen-etcd-remove), by its ID in etcd's member list.
 func TestSyncPublishesAndMergesTheClusterHosts(t *testing.T) {
 	testtool.Require(t, "bash", "bash")
 	p, nodes := model(t, "minimal.yaml")
@@ -49,7 +50,9 @@ case "$*" in
 *"get nodes -l kisgen.io/role-worker=true,!node-role.kubernetes.io/worker -o name") echo node/worker1; echo node/worker2 ;;
 *"get nodes -l "*) ;;
 *"get nodes -o jsonpath"*) printf '10.10.0.31 worker1\n10.10.0.32 worker2\n10.10.0.21 master1\n' ;;
+*"get configmap -n kube-system kisgen-etcd-remove"*) printf '{"etcd2":"remove"}' ;;
 *"get configmap"*) [[ -r ` + configMap + ` ]] && cat ` + configMap + ` ;;
+*"patch configmap"*) ;;
 *"create configmap"*) a="$*"; f=${a##*--from-file=hosts=}; cp "${f%% *}" ` + configMap + ` ;;
 *apply*) cat >/dev/null ;;
 esac`
@@ -71,7 +74,7 @@ esac`
 	}
 
 	want := roles.HostsBlockBegin + "\n10.10.0.11 etcd1\n10.10.0.12 etcd2\n10.10.0.21 master1\n10.10.0.31 worker1\n10.10.0.32 worker2\n" + roles.HostsBlockEnd + "\n"
-	got := run(t, master, "printf '%s' '"+etcdMemberList+"'")
+	got := run(t, master, `echo "curl $*" >>`+calls+`; printf '%s' '`+etcdMemberList+`'`)
 	if wantHosts := "127.0.0.1 localhost\n::1 ip6-localhost\n" + want; got != wantHosts {
 		t.Errorf("master's hosts file:\n%s\nwant:\n%s", got, wantHosts)
 	}
@@ -82,6 +85,11 @@ esac`
 	log, _ := os.ReadFile(calls)
 	if !strings.Contains(string(log), "label --overwrite node/worker1 node/worker2 node-role.kubernetes.io/worker=") {
 		t.Errorf("the new workers were not labelled:\n%s", log)
+	}
+	// etcd2 left the plan: kisgen asked for its member's removal, by name.
+	if !strings.Contains(string(log), `/v3/cluster/member/remove`) || !strings.Contains(string(log), `{"ID":"12345"}`) ||
+		!strings.Contains(string(log), `patch configmap -n kube-system kisgen-etcd-remove --type json -p [{"op":"remove","path":"/data/etcd2"}]`) {
+		t.Errorf("the etcd member was not removed, or the request not forgotten:\n%s", log)
 	}
 	if !strings.Contains(string(log), "apply --server-side --force-conflicts --field-manager=kisgen-sync -f "+roles.HostsReaderRBACPath) {
 		t.Errorf("the hosts reader's RBAC was not applied:\n%s", log)

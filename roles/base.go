@@ -50,6 +50,7 @@ func (b *builder) base() error {
 		case s.Path == BinDir+"/kisgen-bridge-routes" && !(bridgeEnabled(b.p) && b.n.IsKubernetesNode()):
 		case s.Path == BinDir+"/kisgen-etcd-join" && !b.n.Has(plan.RoleEtcd):
 		case s.Path == BinDir+"/kisgen-sync" && !b.n.Has(plan.RoleMaster) && !b.p.Network.UpdateHostsFiles:
+		case s.Path == BinDir+"/kisgen-publish" && !b.n.Has(plan.RoleMaster):
 		default:
 			if err := b.add(s); err != nil {
 				return err

@@ -139,7 +139,8 @@ var scripts = []struct{ path, template, what string }{
 	{BinDir + "/kisgen-preflight", "kisgen-preflight", "kisgen pre-flight checks"},
 	{BinDir + "/kisgen-addons", "kisgen-addons", "kisgen add-ons script"},
 	{BinDir + "/kisgen-bridge-routes", "kisgen-bridge-routes", "kisgen bridge routes script"},
-	{BinDir + "/kisgen-sync", "kisgen-sync", "kisgen sync script (role labels, hosts list from the cluster)"},
+	{BinDir + "/kisgen-sync", "kisgen-sync", "kisgen sync script (the hosts list from the cluster)"},
+	{BinDir + "/kisgen-publish", "kisgen-publish", "kisgen publish script, masters (role labels, hosts list, etcd removals)"},
 	{BinDir + "/kisgen-etcd-join", "kisgen-etcd-join", "kisgen etcd membership script (start the cluster, or join it)"},
 }
 
@@ -711,6 +712,6 @@ func nodeLabels(n *plan.Node) map[string]string {
 
 // RoleLabel is the label a kubelet registers its node with for each of its roles
 // (kisgen.io/role-worker=true). Kubelets may not set node-role.kubernetes.io labels
-// themselves (NodeRestriction); the masters' kisgen-sync copies these to them, for
+// themselves (NodeRestriction); the masters' kisgen-publish copies these to them, for
 // nodes that join at any time.
 func RoleLabel(r plan.Role) string { return "kisgen.io/role-" + string(r) }

@@ -7,7 +7,8 @@ import (
 	"github.com/kisgen/kisgen/plan"
 )
 
-// sync: kisgen-sync.timer runs kisgen-sync every minute, so that running nodes learn
+// sync: kisgen-sync.timer runs kisgen-sync every minute (and it, on masters,
+// kisgen-publish), so that running nodes learn
 // of nodes that join or leave from the cluster itself, never from new user-data:
 //   - on masters it labels nodes with their node-role.kubernetes.io labels (from the
 //     kisgen.io/role-ROLE labels their kubelets register with) and, where the plan

@@ -159,12 +159,14 @@ func uniq(in []string) []string {
 	return out
 }
 
-// machineSize is the node's CPUs, memory and disk: the group's machine settings, or the
-// largest default of the node's roles.
+// machineSize is the node's CPUs, memory and disk: the group's machine settings, or
+// else the largest CPU default of the node's roles and the sum of their memory defaults
+// (a node that holds etcd and a master runs both: each needs its memory, and they
+// share the CPUs).
 func machineSize(n *plan.Node) (cpus, memMB, diskGB int) {
 	for _, r := range n.Roles {
 		cpus = max(cpus, defaultCPUs[r])
-		memMB = max(memMB, defaultMemoryMB[r])
+		memMB += defaultMemoryMB[r]
 	}
 	cpus, memMB, diskGB = max(cpus, 1), max(memMB, 512), defaultDiskGB
 	if n.Group != nil {

@@ -148,8 +148,8 @@ func TestMirrorForward(t *testing.T) {
 
 func TestMachineSize(t *testing.T) {
 	p := parsePlan(t, `
-etcd: {expected_count: 1, nodes: [{host: e, ip: 10.10.0.11}]}
-master: {expected_count: 1, nodes: [{host: m, ip: 10.10.0.21}]}
+etcd: {expected_count: 3, nodes: [{host: e, ip: 10.10.0.11}, {host: e2, ip: 10.10.0.12}, {host: em, ip: 10.10.0.22}]}
+master: {expected_count: 2, load_balancer: '10.10.0.20:6443', nodes: [{host: m, ip: 10.10.0.21}, {host: em, ip: 10.10.0.22}]}
 worker: {expected_count: 1, machine: {cpus: 3, memory_mb: 4096, disk_gb: 30}, nodes: [{host: w, ip: 10.10.0.31}]}`)
 	for _, tc := range []struct {
 		host              string
@@ -157,6 +157,8 @@ worker: {expected_count: 1, machine: {cpus: 3, memory_mb: 4096, disk_gb: 30}, no
 	}{
 		{"e", 1, 1024, defaultDiskGB},
 		{"m", 2, 2048, defaultDiskGB},
+		// etcd and a master on one machine: both memories, the larger CPU count.
+		{"em", 2, 3072, defaultDiskGB},
 		{"w", 3, 4096, 30},
 	} {
 		c, m, d := machineSize(p.Node(tc.host))

@@ -50,7 +50,8 @@ type WriteFile struct {
 }
 
 // entries lists what the user-data writes, files and unit files together, sorted by
-// path: the content both formats must agree on.
+// path: the content both formats must agree on. Files the node downloads
+// (roles.File.Fetch) are not in the user-data.
 func entries(n *roles.Node) []WriteFile {
 	out := make([]WriteFile, 0, len(n.Files)+len(n.Units))
 	for _, e := range keyedEntries(n) {
@@ -68,6 +69,9 @@ type entry struct {
 func keyedEntries(n *roles.Node) []entry {
 	out := make([]entry, 0, len(n.Files)+len(n.Units))
 	for _, f := range n.Files {
+		if f.Fetch != "" {
+			continue // the node downloads it (roles.FetchScript)
+		}
 		out = append(out, entry{WriteFile{Path: f.Path, Permissions: fmt.Sprintf("%#04o", f.Mode.Perm()), Owner: "root:root", Content: f.Content}, f.SHA256})
 	}
 	for _, u := range n.Units {

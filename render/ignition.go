@@ -89,6 +89,9 @@ func butane(n *roles.Node, os string, urls *dataURLs) ([]byte, error) {
 		c.Passwd.Users = append(c.Passwd.Users, ButaneUser{Name: u.Name, Shell: u.Shell, SSHAuthorizedKeys: u.SSHAuthorizedKeys})
 	}
 	for _, f := range n.Files {
+		if f.Fetch != "" {
+			continue // the node downloads it (roles.FetchScript), as with cloud-init
+		}
 		bf := ButaneFile{Path: f.Path, Mode: int(f.Mode.Perm()), Overwrite: true}
 		bf.Contents.Source, bf.Contents.Compression = urls.get(f.Content, f.SHA256)
 		c.Storage.Files = append(c.Storage.Files, bf)

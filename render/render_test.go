@@ -278,6 +278,12 @@ func TestIgnitionParsesBack(t *testing.T) {
 		t.Run(ex.name, func(t *testing.T) {
 			p, res := renderCase(t, plan.FormatIgnition, ex)
 			for _, n := range res.Nodes {
+				// Render fills each node into its shape's translation: the result must be
+				// what translating the node's whole Butane document gives.
+				direct, err := render.Ignition(n.Model, p.Node(n.Host).Group.OS)
+				if err != nil || !bytes.Equal(direct, n.Data) {
+					t.Errorf("%s: Render's output differs from Butane's translation of the node (%v)", n.Host, err)
+				}
 				files, enabled, users := ignitionFiles(t, n.Data)
 				fetchListed(t, p, files)
 				if diff := cmp.Diff(modelFiles(n.Model), files); diff != "" {

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/kisgen/kisgen/render/rendertest"
-	"github.com/kisgen/kisgen/roles"
 )
 
 // yamlEntry is a write_files entry as yaml.v3 writes it in a top-level list.
@@ -39,20 +38,8 @@ func TestLiteralEntryIsYAMLs(t *testing.T) {
 	corpus = append(corpus, WriteFile{Path: "/etc/x", Permissions: "0644", Owner: "1:2", Content: "x\n"},
 		WriteFile{Path: "/etc/x", Permissions: "644", Owner: "root:root", Content: "x\n"})
 	for _, example := range []string{"minimal.yaml", "ha.yaml"} {
-		p := rendertest.ExamplePlan(t, example)
-		in, err := roles.LoadInputs(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := roles.NewCluster(p, rendertest.Bundle(t, p), in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range p.Nodes {
-			m, err := c.Node(n)
-			if err != nil {
-				t.Fatal(err)
-			}
+		nodes, _ := rendertest.Models(t, rendertest.ExamplePlan(t, example))
+		for _, m := range nodes {
 			corpus = append(corpus, entries(m)...)
 		}
 	}

@@ -24,27 +24,13 @@ import (
 // build` made for it (rendertest.MirrorPlan).
 func mirrorModels(t *testing.T, example string) map[string]*roles.Node {
 	t.Helper()
-	p := rendertest.MirrorPlan(t, example)
-	in, err := roles.LoadInputs(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := roles.NewCluster(p, rendertest.Bundle(t, p), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range c.Warnings() {
+	nodes, warnings := rendertest.Models(t, rendertest.MirrorPlan(t, example))
+	for _, w := range warnings {
 		if strings.Contains(w, "mirror") {
 			t.Errorf("warning for a mirror built for the plan: %s", w)
 		}
 	}
-	out := map[string]*roles.Node{}
-	for _, n := range p.Nodes {
-		if out[n.Host], err = c.Node(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
+	return byHost(nodes, nil)
 }
 
 // TestSharedFilesAreFetchedFromTheMirror: with a mirror built for the plan, each node
@@ -222,25 +208,15 @@ func TestStaleMirrorKeepsFilesInline(t *testing.T) {
 		}
 	}
 	writeFile(t, sumsPath, strings.Replace(string(data), dropped.SHA256+"  "+roles.NodeFileMirrorPath(dropped.SHA256)+"\n", "", 1), 0o644)
-	in, err := roles.LoadInputs(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := roles.NewCluster(p, rendertest.Bundle(t, p), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := c.Node(p.Node("worker1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	nodes, warnings := rendertest.Models(t, p)
+	n := byHost(nodes, nil)["worker1"]
 	if f := file(t, n, dropped.Path); f.Fetch != "" || f.Content != dropped.Content {
 		t.Errorf("%s is downloaded though the mirror does not list it", dropped.Path)
 	}
 	if f := file(t, n, roles.LibPath); f.Fetch == "" {
 		t.Errorf("%s is no longer downloaded", roles.LibPath)
 	}
-	if w := strings.Join(c.Warnings(), "\n"); !strings.Contains(w, "1 of the files shared by the nodes") || !strings.Contains(w, "kisgen mirror build") {
+	if w := strings.Join(warnings, "\n"); !strings.Contains(w, "1 of the files shared by the nodes") || !strings.Contains(w, "kisgen mirror build") {
 		t.Errorf("no warning about the stale mirror: %s", w)
 	}
 }

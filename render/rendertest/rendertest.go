@@ -213,3 +213,25 @@ func MirrorPlan(t testing.TB, name string, edits ...string) *plan.Plan {
 	}
 	return Load(t, p.File)
 }
+
+// Models builds the model of every node of p, in plan order, with p's PKI issued in its
+// default state directory and its inputs read from beside it; the cluster's warnings
+// come with them.
+func Models(t testing.TB, p *plan.Plan) ([]*roles.Node, []string) {
+	t.Helper()
+	in, err := roles.LoadInputs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := roles.NewCluster(p, Bundle(t, p), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]*roles.Node, len(p.Nodes))
+	for i, n := range p.Nodes {
+		if out[i], err = c.Node(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out, c.Warnings()
+}

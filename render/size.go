@@ -2,12 +2,13 @@ package render
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"os"
 	"runtime/debug"
 	"sync"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/kisgen/kisgen/plan"
 )
@@ -111,9 +112,12 @@ func SetSoftMemoryLimit() {
 	}
 }
 
-// GzipLevel is the compression level of Gzip. The default level gives user-data within
-// 0.5% of the best level's size at a third of its cost, which matters at 10,000 nodes.
-const GzipLevel = gzip.DefaultCompression
+// GzipLevel is the compression level of Gzip. Every node's user-data is compressed to
+// measure it, and that was most of a render's time: klauspost/compress's gzip at level 7
+// takes about half the time of the standard library's default level for the same size
+// within 0.5%. (Its level 6 is faster still but stores text it guesses incompressible,
+// such as the long base64 lines of a data URL, uncompressed: a third bigger.)
+const GzipLevel = 7
 
 var gzipWriters = sync.Pool{New: func() any {
 	w, _ := gzip.NewWriterLevel(nil, GzipLevel)

@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"sort"
 	"strings"
 	"sync"
@@ -73,13 +74,29 @@ func keyedEntries(n *roles.Node) []entry {
 		if f.Fetch != "" {
 			continue // the node downloads it (roles.FetchScript)
 		}
-		out = append(out, entry{WriteFile{Path: f.Path, Permissions: fmt.Sprintf("%#04o", f.Mode.Perm()), Owner: "root:root", Content: f.Content}, f.SHA256})
+		out = append(out, entry{WriteFile{Path: f.Path, Permissions: permissions(f.Mode), Owner: "root:root", Content: f.Content}, f.SHA256})
 	}
 	for _, u := range n.Units {
 		out = append(out, entry{WriteFile{Path: roles.UnitDir + "/" + u.Name, Permissions: "0644", Owner: "root:root", Content: u.Content}, u.SHA256})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
+}
+
+// permissions is a file mode as write_files writes it ("0644"); the modes kisgen uses
+// are constants, not a new string for every file of every node.
+func permissions(m fs.FileMode) string {
+	switch m.Perm() {
+	case 0o644:
+		return "0644"
+	case 0o600:
+		return "0600"
+	case 0o755:
+		return "0755"
+	case 0o440:
+		return "0440"
+	}
+	return fmt.Sprintf("%#04o", m.Perm())
 }
 
 // CloudInit renders a node's model as #cloud-config. Units are written as files; those
@@ -170,16 +187,23 @@ func encodeYAML(header string, v any) ([]byte, error) {
 // keys) is never held, so memory does not grow with the plan.
 type fragments struct {
 	mu   sync.Mutex
-	seen map[string]bool
-	m    map[string][]byte
+	seen map[fragmentKey]bool
+	m    map[fragmentKey][]byte
 }
 
-func newFragments() *fragments { return &fragments{seen: map[string]bool{}, m: map[string][]byte{}} }
+// fragmentKey identifies an entry. Its strings are the entry's own (the path a constant,
+// the sum the one the record keeps), so the set of entries seen once, which grows with
+// the plan, costs no copies.
+type fragmentKey struct{ path, permissions, owner, sha string }
+
+func newFragments() *fragments {
+	return &fragments{seen: map[fragmentKey]bool{}, m: map[fragmentKey][]byte{}}
+}
 
 // get returns the entry as yaml.v3 writes it inside a top-level write_files list; sha is
 // the content's sha256 ("" disables caching).
 func (f *fragments) get(w WriteFile, sha string) ([]byte, error) {
-	key := w.Path + "\x00" + w.Permissions + "\x00" + w.Owner + "\x00" + sha
+	key := fragmentKey{w.Path, w.Permissions, w.Owner, sha}
 	keep := false
 	if sha != "" {
 		f.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/templates"
 )
@@ -464,9 +465,18 @@ func command(bin string, flags map[string]string, overrides map[string]string) [
 }
 
 func (b *builder) kubeconfig(path, user, certPath, keyPath string) error {
-	text, err := b.c.memo("kubeconfig "+user+" "+certPath+" "+keyPath, func() (string, error) {
+	build := func() (string, error) {
 		return marshalYAML(newKubeconfig(b.p.Name, b.p.APIServerURL(), user, certPath, keyPath))
-	})
+	}
+	var text string
+	var err error
+	if strings.HasPrefix(user, pki.NodeUserPrefix) {
+		// A kubelet's own user: no other node shares it, so keeping it would only hold
+		// one string per node for the whole render.
+		text, err = build()
+	} else {
+		text, err = b.c.memo("kubeconfig "+user+" "+certPath+" "+keyPath, build)
+	}
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/vincent-petithory/dataurl"
 
 	"github.com/kisgen/kisgen/internal/outdir"
+	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/render"
 	"github.com/kisgen/kisgen/render/rendertest"
@@ -96,7 +97,16 @@ func compareDir(t *testing.T, got, golden string) {
 func TestRenderTwiceIsByteIdentical(t *testing.T) {
 	p := rendertest.ExamplePlan(t, "ha.yaml")
 	b := rendertest.Bundle(t, p)
-	for _, format := range []plan.Format{plan.FormatCloudInit, plan.FormatIgnition} {
+	// With a mirror too: the download list and each shape's translation (Ignition) are
+	// built concurrently.
+	mp := rendertest.MirrorPlan(t, "ha.yaml")
+	mb := rendertest.Bundle(t, mp)
+	for _, tc := range []struct {
+		p      *plan.Plan
+		b      *pki.Bundle
+		format plan.Format
+	}{{p, b, plan.FormatCloudInit}, {p, b, plan.FormatIgnition}, {mp, mb, plan.FormatCloudInit}, {mp, mb, plan.FormatIgnition}} {
+		p, b, format := tc.p, tc.b, tc.format
 		first, err := render.Render(p, b, render.Options{Format: format, Workers: 1})
 		if err != nil {
 			t.Fatal(err)

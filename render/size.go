@@ -99,9 +99,9 @@ func CheckBudget(p *plan.Plan, nodes []NodeResult) error {
 // unless GOMEMLIMIT sets one (SetSoftMemoryLimit). User-data goes to disk node by node
 // (RenderTo), so what a render holds is the plan, the PKI and the record, about 25 KB
 // per node; with the runtime's default of collecting garbage when the heap has doubled,
-// a 10,000-node render peaked at 780 MB, with this limit at about 450 MB for some 10%
-// more CPU time. It is a soft limit: a plan that needs more gets more, at the cost of
-// more frequent collections.
+// a 10,000-node render peaked at 780 MB, with this limit at about 460 MB for a fifth
+// more CPU time (more frequent collections as the heap nears it). It is a soft limit: a
+// plan that needs more gets more, at the cost of collecting more often still.
 const SoftMemoryLimit = 440 << 20
 
 // SetSoftMemoryLimit applies SoftMemoryLimit unless the environment's GOMEMLIMIT set a

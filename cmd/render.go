@@ -77,6 +77,7 @@ an instance's user-data (cloud metadata, seed images) can read them.`,
 			}
 			printWarnings(c.ErrOrStderr(), bundle.Warnings())
 			opts.ClusterID = bundle.ClusterID()
+			render.SetSoftMemoryLimit()
 			res, err := render.RenderTo(p, bundle, opts, out)
 			if res != nil && errors.Is(err, render.ErrTooBig) {
 				printSizes(c.OutOrStdout(), res)

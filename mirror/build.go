@@ -179,6 +179,9 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 				ErrMissingArchive, a, filepath.Join(opts.Out, filepath.FromSlash(a)))
 		}
 	}
+	if err := writeNodeFiles(p, opts); err != nil {
+		return nil, err
+	}
 	res, err := WriteChecksums(opts.Out)
 	if err != nil {
 		return nil, err
@@ -186,6 +189,26 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	res.NotMirrored = notMirrored
 	res.Images = images
 	return res, nil
+}
+
+// writeNodeFiles writes the files every node of the plan shares (roles.SharedFiles: the
+// kisgen scripts, add-on manifests) under roles.NodeFilesMirrorDir, each named by its
+// sha256. Once SHA256SUMS lists them, a render of the same plan has its nodes download
+// them instead of carrying them in every user-data. Files of earlier plans or kisgen
+// versions are kept: user-data rendered before may still name them.
+func writeNodeFiles(p *plan.Plan, opts Options) error {
+	files, err := roles.SharedFiles(p, roles.Inputs{})
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		mp := roles.NodeFileMirrorPath(f.SHA256)
+		if err := writeIfChanged(filepath.Join(opts.Out, filepath.FromSlash(mp)), []byte(f.Content), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(opts.Log, "mirror: %s (%d files the nodes share: kisgen scripts, add-on manifests)\n", roles.NodeFilesMirrorDir, len(files))
+	return nil
 }
 
 func isKubernetes(name string) bool {

@@ -99,6 +99,9 @@ func (b *builder) master() error {
 		"cluster-signing-key-file":         CAKey,
 		"kubeconfig":                       ControllerManagerKubeconfig,
 		"leader-elect":                     "true",
+		"leader-elect-lease-duration":      leaderLease,
+		"leader-elect-renew-deadline":      leaderRenew,
+		"leader-elect-retry-period":        leaderRetry,
 		"profiling":                        "false",
 		"root-ca-file":                     CACert,
 		"service-account-private-key-file": ServiceAccountKey,
@@ -109,12 +112,15 @@ func (b *builder) master() error {
 		cm["node-cidr-mask-size"] = strconv.Itoa(NodeMaskBits(p))
 	}
 	sched := map[string]string{
-		"authentication-kubeconfig": SchedulerKubeconfig,
-		"authorization-kubeconfig":  SchedulerKubeconfig,
-		"bind-address":              "127.0.0.1",
-		"kubeconfig":                SchedulerKubeconfig,
-		"leader-elect":              "true",
-		"profiling":                 "false",
+		"authentication-kubeconfig":   SchedulerKubeconfig,
+		"authorization-kubeconfig":    SchedulerKubeconfig,
+		"bind-address":                "127.0.0.1",
+		"kubeconfig":                  SchedulerKubeconfig,
+		"leader-elect":                "true",
+		"leader-elect-lease-duration": leaderLease,
+		"leader-elect-renew-deadline": leaderRenew,
+		"leader-elect-retry-period":   leaderRetry,
+		"profiling":                   "false",
 	}
 	units := []struct {
 		name, what string
@@ -142,6 +148,19 @@ func (b *builder) master() error {
 	}
 	return nil
 }
+
+// The controller manager's and the scheduler's leader election: a lease of 60 s renewed
+// within 40 s, tried every 10 s (upstream: 15 s, 10 s, 2 s). A leader that cannot renew in
+// time exits, and both restart from scratch, which loads a busy control plane further: on
+// small or emulated masters the API server can take over 10 s to answer while Calico's
+// CRDs are applied, and the upstream timing turns that into a restart loop. The cost is a
+// slower handover when a master dies (up to a minute for the controllers; the API
+// servers are not affected). Plan overrides can set other values.
+const (
+	leaderLease = "60s"
+	leaderRenew = "40s"
+	leaderRetry = "10s"
+)
 
 func missing(name string) error {
 	return fmt.Errorf("%w: %s (run `kisgen render` or `kisgen certs issue` to issue it)", ErrMissingSecret, name)

@@ -333,7 +333,7 @@ func (c *Cluster) Node(n *plan.Node) (*Node, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNotInPlan, n)
 	}
 	b := &builder{c: c, p: c.p, n: n, files: map[string]File{}, versions: map[string]string{}}
-	for _, step := range []func() error{b.base, b.etcd, b.master, b.kubernetesNode, b.network, b.firstMasterAddOns, b.install} {
+	for _, step := range []func() error{b.base, b.etcd, b.master, b.virtualIP, b.kubernetesNode, b.network, b.firstMasterAddOns, b.install} {
 		if err := step(); err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Host, err)
 		}

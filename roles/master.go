@@ -9,6 +9,9 @@ import (
 	"github.com/kisgen/kisgen/plan"
 )
 
+// kubeAPIServerPort is kube-apiserver's --secure-port.
+const kubeAPIServerPort = 6443
+
 // ServiceAccountIssuer is the issuer of service account tokens.
 const ServiceAccountIssuer = "https://kubernetes.default.svc." + pki.ClusterDomain
 
@@ -79,13 +82,18 @@ func (b *builder) master() error {
 		"requestheader-extra-headers-prefix": "X-Remote-Extra-",
 		"requestheader-group-headers":        "X-Remote-Group",
 		"requestheader-username-headers":     "X-Remote-User",
-		"secure-port":                        "6443",
+		"secure-port":                        strconv.Itoa(kubeAPIServerPort),
 		"service-account-issuer":             ServiceAccountIssuer,
 		"service-account-key-file":           ServiceAccountPub,
 		"service-account-signing-key-file":   ServiceAccountKey,
 		"service-cluster-ip-range":           p.Network.ServiceCIDR.String(),
 		"tls-cert-file":                      APIServerCert,
 		"tls-private-key-file":               APIServerKey,
+	}
+	if virtualIPEnabled(p) {
+		// HAProxy serves the load balancer's port on the virtual IP and on 127.0.0.1
+		// (roles/ha.go): the API server keeps to the master's own address.
+		api["bind-address"] = n.InternalIP.String()
 	}
 	allocate := !bridgeEnabled(p)
 	cm := map[string]string{
@@ -140,7 +148,7 @@ func (b *builder) master() error {
 		}
 		b.wait = append(b.wait, u.name)
 	}
-	b.listen(6443, "", "kube-apiserver.service")
+	b.listen(kubeAPIServerPort, "", "kube-apiserver.service")
 	b.listen(10257, "127.0.0.1", "kube-controller-manager.service")
 	b.listen(10259, "127.0.0.1", "kube-scheduler.service")
 	for _, a := range []string{CompAPIServer, CompControllerMgr, CompScheduler, CompKubectl} {

@@ -298,8 +298,8 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 	}
 	warnMemory(out, vms, *accel)
 	if lb, ok := lbAddress(p); ok {
-		fmt.Fprintf(out, "qemu: WARNING: no load balancer among local VMs: %s (the plan's load_balancer) is given to %s as a second address, so the API has no failover\n",
-			lb, p.NodesWith(plan.RoleMaster)[0].Host)
+		fmt.Fprintf(out, "qemu: WARNING: no load balancer among local VMs: %s (the plan's load_balancer) is given to %s as a second address, so the API has no failover (set master.virtual_ip: %s for keepalived and HAProxy on the masters)\n",
+			lb, p.NodesWith(plan.RoleMaster)[0].Host, lb)
 	}
 
 	sock := filepath.Join(dir, "switch.sock")

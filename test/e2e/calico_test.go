@@ -118,11 +118,13 @@ func writeHTTPDArchive(t *testing.T, work, dst string) {
 	}
 }
 
-// writeCalicoPlan is the minimal example on three VMs: master1 holds etcd too (as
-// Kismatic allowed, to spare an emulated VM), and two workers; Calico in mode, network
-// policy on in overlay mode (so that both settings run), CoreDNS on, the loopback mirror
-// and every image archive the cluster needs: pause, the workload and each add-on image
-// (roles.ClusterImages, with `--image-archives cluster`'s logic).
+// writeCalicoPlan is the minimal example on two VMs, as small as the pass criteria allow
+// (at least one etcd node, one master and two workers): master1 holds etcd, the master
+// and a worker, as Kismatic allowed (emulated VMs on two host cores cannot run more
+// without starving the API server), and worker1 is the second worker. Calico in mode,
+// network policy on in overlay mode (so that both settings run), CoreDNS on, the
+// loopback mirror and every image archive the cluster needs: the workload and each
+// add-on image (roles.ClusterImages, with `--image-archives cluster`'s logic).
 func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort, sshBase int, imageDir string) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(repoRoot(), "examples", "minimal.yaml"))
@@ -135,10 +137,13 @@ func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort,
 	}
 	doc["cluster"].(map[string]any)["name"] = "e2e-calico-" + string(mode)
 	master := doc["master"].(map[string]any)["nodes"].([]any)[0].(map[string]any)
-	doc["etcd"] = map[string]any{"expected_count": 1, "nodes": []any{map[string]any{"host": master["host"], "ip": master["ip"]}}}
+	self := map[string]any{"host": master["host"], "ip": master["ip"]}
+	// master1's machine settings are its first group's (etcd): three vCPUs for the
+	// control plane, etcd and pods.
+	doc["etcd"] = map[string]any{"expected_count": 1, "machine": map[string]any{"cpus": 3}, "nodes": []any{self}}
 	w := doc["worker"].(map[string]any)
 	w["expected_count"] = 2
-	w["nodes"] = append(w["nodes"].([]any), map[string]any{"host": "worker2", "ip": "10.10.0.32"})
+	w["nodes"] = append([]any{self}, w["nodes"].([]any)...)
 	calico := map[string]any{"mode": string(mode), "as_number": 64600, "network_policy": mode == plan.ModeOverlay}
 	doc["add_ons"] = map[string]any{
 		"cni":            map[string]any{"provider": "calico", "options": map[string]any{"calico": calico}},

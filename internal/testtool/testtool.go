@@ -2,6 +2,7 @@ package testtool
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,6 +46,26 @@ func Missing(t testing.TB, why string) {
 		t.Fatalf("%s (%s is set: .ci/run must provide it)", why, RequireEnv)
 	}
 	t.Skip("SKIPPED: " + why)
+}
+
+// RequireBuildsEnv, when set, turns Built's skips into failures: for a machine that has
+// built everything (kisgen mirror build --conformance) and must run every test.
+const RequireBuildsEnv = "KISGEN_REQUIRE_BUILDS"
+
+// Built returns path, a build of kisgen's cache the test runs (e2e.test takes minutes to
+// build: tests do not build it), or skips the test saying what is missing and how to
+// build it (build, a command line). Unlike Require it does not fail under RequireEnv,
+// which CI sets for tools it installs; RequireBuildsEnv makes it fail.
+func Built(t testing.TB, path, what, build string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		why := fmt.Sprintf("%s is not built (%s): build it with `%s`", what, path, build)
+		if os.Getenv(RequireBuildsEnv) != "" {
+			t.Fatalf("%s (%s is set)", why, RequireBuildsEnv)
+		}
+		t.Skip("SKIPPED: " + why)
+	}
+	return path
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers (a server's goroutines, a

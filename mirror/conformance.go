@@ -287,6 +287,9 @@ func (c *conformanceBuild) busyBox(rootfs []ArchiveFile) ([]ArchiveFile, error) 
 	return out, nil
 }
 
+// busyBoxListFull is BusyBox's flag that lists its applets with their paths.
+const busyBoxListFull = "--list-full"
+
 // busyBoxApplets runs the static busybox binary (the build machine is linux/amd64, as
 // the nodes are) to list where its applets go, e.g. bin/sh, usr/bin/wget.
 func busyBoxApplets(ctx context.Context, binary []byte) ([]string, error) {
@@ -306,13 +309,13 @@ func busyBoxApplets(ctx context.Context, binary []byte) ([]string, error) {
 	if err := f.Close(); err != nil {
 		return nil, err
 	}
-	out, err := exec.CommandContext(ctx, f.Name(), "--list-full").Output()
+	out, err := exec.CommandContext(ctx, f.Name(), busyBoxListFull).Output()
 	if err != nil {
-		return nil, fmt.Errorf("busybox --list-full: %w", err)
+		return nil, fmt.Errorf("busybox %s: %w", busyBoxListFull, err)
 	}
 	applets := strings.Fields(string(out))
 	if len(applets) == 0 {
-		return nil, fmt.Errorf("busybox --list-full lists no applets")
+		return nil, fmt.Errorf("busybox %s lists no applets", busyBoxListFull)
 	}
 	return applets, nil
 }

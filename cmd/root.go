@@ -80,6 +80,7 @@ machine: kisgen image build, kisgen mirror build and kisgen mirror serve (see RE
 		newDiffCmd(),
 		newProvisionCmd(),
 		newVerifyCmd(),
+		newConformanceCmd(),
 		newMirrorCmd(),
 		newImageCmd(),
 		newBundleCmd(),

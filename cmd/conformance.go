@@ -157,6 +157,9 @@ func runConformance(c *cobra.Command, fl conformanceRunFlags) error {
 	if fl.dryRun {
 		return conformanceDryRun(out, specs, sel)
 	}
+	if p.Network.NetworkPolicy {
+		fmt.Fprintln(errOut, "kisgen: WARNING: the plan turns network policy on: pods are isolated and only the ports they declare are open (docs/network.md); the suite's specs assume they are not isolated, so some fail for that alone")
+	}
 	if len(roles.ConformanceImages(p)) == 0 && !fl.noImageCheck {
 		return failed(fmt.Errorf("kisgen knows the e2e images of Kubernetes %s only, not of %s: pass --no-image-check if the cluster pulls them from a registry",
 			strings.Join(roles.ConformanceVersions(), ", "), version))

@@ -53,8 +53,8 @@ func newConformanceRunCmd() *cobra.Command {
 		Use:   "run",
 		Short: "Run the e2e suite on a master and keep the results in the state directory",
 		Long: `Run the e2e suite of the plan's Kubernetes version against the cluster, from the
-first master that answers over SSH: e2e.test is copied there (216 MB unstripped, about
-120 MB as kisgen builds it; not again while it is the same) and runs with the admin
+first master that answers over SSH: e2e.test is copied there (113 MiB as kisgen builds
+it, stripped; not again while it is the same) and runs with the admin
 kubeconfig and kubectl kisgen installed. A master reaches the API server, every node and
 every NodePort on any provider; local qemu VMs' API is not reachable from this machine.
 

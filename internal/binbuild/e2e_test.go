@@ -42,15 +42,7 @@ func TestE2EBuildsUseKubernetesWrapper(t *testing.T) {
 // keep its module through `go mod tidy`) and whose own source file is written beside it.
 // The tool is a local stand-in module, so nothing is fetched.
 func TestBuildModuleKeepsWhatExtraAdds(t *testing.T) {
-	src := t.TempDir()
-	for name, data := range map[string]string{
-		"go.mod":  "module kisgen.local/server\n\ngo 1.26\n",
-		"main.go": "package main\n\nfunc main() {}\n",
-	} {
-		if err := os.WriteFile(filepath.Join(src, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	src := standInModule(t)
 	w := wrapperModule{project: "e2e-test-stand-in", pinned: "no-such-pin",
 		gomod: "module kisgen.local/k8s-build\n\ngo 1.26\n\nrequire kisgen.local/server v0.0.0\n\nreplace kisgen.local/server => " + src + "\n",
 		extra: "\ntool kisgen.local/server\n", files: map[string]string{"own.go": "package k8sbuild\n"}}

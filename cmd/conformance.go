@@ -324,7 +324,13 @@ func checkConformanceImages(ctx context.Context, p *plan.Plan, mode conformance.
 	refs := conformance.Refs(imgs)
 	mirrorDir := fl.mirrorDir
 	if mirrorDir == "" && p.Mirror.ChecksumsFile != "" {
-		mirrorDir = filepath.Join(filepath.Dir(p.File), filepath.Dir(p.Mirror.ChecksumsFile))
+		mirrorDir = filepath.Dir(p.Mirror.ChecksumsFile)
+		if !filepath.IsAbs(mirrorDir) {
+			mirrorDir = filepath.Join(filepath.Dir(p.File), mirrorDir)
+		}
+	}
+	if fl.importImages && mirrorDir == "" {
+		return errors.New("--import-images: the plan names no mirror.checksums, whose folder is the mirror: give --mirror-dir")
 	}
 	var problems []string
 	for _, t := range targets {

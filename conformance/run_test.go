@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/kisgen/kisgen/internal/flock"
 	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/roles"
 	"github.com/kisgen/kisgen/verify"
 	"github.com/kisgen/kisgen/verify/sshdtest"
 )
@@ -50,7 +52,21 @@ func newFakeMaster(t *testing.T) *fakeMaster {
 	m := &fakeMaster{t: t, fake: t.TempDir(), remote: filepath.Join(t.TempDir(), "conformance"), bin: t.TempDir()}
 	m.e2e = filepath.Join(t.TempDir(), "e2e.test")
 	m.write(m.e2e, fakeSuite, 0o755)
-	m.write(filepath.Join(m.bin, "sudo"), "#!/bin/sh\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n", 0o755)
+	// sudo runs its command as the test's user, with kisgen's ctr (an argument of the
+	// command) replaced by the stand-in below, which lists $KISGEN_FAKE/images and
+	// imports an archive by appending its references (the docker-archive's RepoTags).
+	m.write(filepath.Join(m.bin, "sudo"), `#!/bin/sh
+[ "$1" = -n ] && shift
+for a; do shift; [ "$a" = `+roles.BinDir+`/ctr ] && a=ctr; set -- "$@" "$a"; done
+exec "$@"
+`, 0o755)
+	m.write(filepath.Join(m.bin, "ctr"), `#!/bin/sh
+case "$*" in
+*"images ls -q") cat "$KISGEN_FAKE/images" 2>/dev/null;;
+*"images import "*) for f; do :; done; tar -xOf "$f" manifest.json | tr '"' '\n' | grep : | grep -v Config >>"$KISGEN_FAKE/images";;
+*) exit 1;;
+esac
+`, 0o755)
 	signer := sshdtest.NewSigner(t)
 	srv := sshdtest.Start(t, sshdtest.Config{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()},
 		Env: map[string]string{"PATH": m.bin + ":/usr/local/bin:/usr/bin:/bin", "KISGEN_FAKE": m.fake}})
@@ -257,5 +273,41 @@ func TestRunRefusesASecondRunOnTheSameMaster(t *testing.T) {
 	_, err = Run(context.Background(), m.connect(), m.options(t.TempDir(), &bytes.Buffer{}))
 	if !errors.Is(err, ErrRemote) || !strings.Contains(err.Error(), "another kisgen conformance run is in progress on master1") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestImagesAreCheckedAndImported asks a node's containerd (a stand-in ctr behind the
+// real sshd) which images it lacks, then copies an archive there and imports it.
+func TestImagesAreCheckedAndImported(t *testing.T) {
+	m := newFakeMaster(t)
+	m.write(filepath.Join(m.fake, "images"), "registry.k8s.io/pause:3.10.1\n", 0o644)
+	node := m.connect()
+	refs := []string{"registry.k8s.io/pause:3.10.1", "registry.k8s.io/e2e-test-images/nginx:1.27.0-2"}
+	missing, err := MissingImages(context.Background(), node, refs)
+	if err != nil || len(missing) != 1 || missing[0] != refs[1] {
+		t.Fatalf("missing %v, %v: want nginx", missing, err)
+	}
+	archive := filepath.Join(t.TempDir(), "nginx.tar")
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	manifest := `[{"Config":"blobs/sha256/c","RepoTags":["registry.k8s.io/e2e-test-images/nginx:1.27.0-2"],"Layers":[]}]`
+	if err := tw.WriteHeader(&tar.Header{Name: "manifest.json", Mode: 0o644, Size: int64(len(manifest))}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte(manifest))
+	tw.Close()
+	m.write(archive, tarball.String(), 0o644)
+	var progress bytes.Buffer
+	if err := ImportImage(context.Background(), node, archive, &progress); err != nil {
+		t.Fatal(err)
+	}
+	if missing, err := MissingImages(context.Background(), node, refs); err != nil || len(missing) != 0 {
+		t.Errorf("after the import: missing %v, %v", missing, err)
+	}
+	if !strings.Contains(progress.String(), "imported "+archive+" on master1") {
+		t.Errorf("progress: %s", progress.String())
+	}
+	if err := ImportImage(context.Background(), node, filepath.Join(t.TempDir(), "none.tar"), &progress); err == nil {
+		t.Error("importing a missing file succeeded")
 	}
 }

@@ -291,25 +291,19 @@ func (c *conformanceBuild) busyBox(rootfs []ArchiveFile) ([]ArchiveFile, error) 
 const busyBoxListFull = "--list-full"
 
 // busyBoxApplets runs the static busybox binary (the build machine is linux/amd64, as
-// the nodes are) to list where its applets go, e.g. bin/sh, usr/bin/wget.
+// the nodes are) to list where its applets go, e.g. bin/sh, usr/bin/wget. The file is
+// named busybox: BusyBox runs the applet its own name names.
 func busyBoxApplets(ctx context.Context, binary []byte) ([]string, error) {
-	f, err := os.CreateTemp("", "kisgen-busybox-*")
+	dir, err := os.MkdirTemp("", "kisgen-busybox-*")
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(binary); err != nil {
-		f.Close()
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "busybox")
+	if err := os.WriteFile(bin, binary, 0o755); err != nil {
 		return nil, err
 	}
-	if err := f.Chmod(0o755); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	out, err := exec.CommandContext(ctx, f.Name(), busyBoxListFull).Output()
+	out, err := exec.CommandContext(ctx, bin, busyBoxListFull).Output()
 	if err != nil {
 		return nil, fmt.Errorf("busybox %s: %w", busyBoxListFull, err)
 	}

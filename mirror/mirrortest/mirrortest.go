@@ -110,9 +110,19 @@ func Tar(t testing.TB, entries []Entry) []byte {
 	return b.Bytes()
 }
 
+// busyBox stands in for BusyBox: as the real one, it runs the applet its name names
+// (busybox itself lists its applets with --list-full: two here, hundreds there).
+const busyBox = `#!/bin/sh
+case ${0##*/} in
+busybox) [ "$1" = --list-full ] && printf 'bin/sh\nusr/bin/wget\n' && exit 0 ;;
+esac
+echo "${0##*/}: applet not found" >&2
+exit 127
+`
+
 // FakeE2ERootFS writes the root file system tarball of every e2e image where mirror
-// build looks for it: a merged-/usr skeleton with passwd and group, and for BusyBox a
-// busybox that lists two applets with --list-full, as the real one lists hundreds.
+// build looks for it: a merged-/usr skeleton with passwd and group, and a stand-in
+// busybox.
 func FakeE2ERootFS(t testing.TB, cache string) {
 	t.Helper()
 	for _, comp := range []string{roles.ImageE2EAgnhost, roles.ImageE2EGlibcDNSTesting, roles.ImageE2ENginx, roles.ImageE2EBusyBox, roles.ImageE2ENonRoot} {
@@ -126,7 +136,7 @@ func FakeE2ERootFS(t testing.TB, cache string) {
 			{Name: "./usr/", Type: tar.TypeDir, Mode: 0o755},
 			{Name: "./usr/bin/", Type: tar.TypeDir, Mode: 0o755},
 			{Name: "./usr/bin/bash", Data: "bash\n", Mode: 0o755},
-			{Name: "./usr/bin/busybox", Data: "#!/bin/sh\n[ \"$1\" = --list-full ] && printf 'bin/sh\\nusr/bin/wget\\n'\n", Mode: 0o755},
+			{Name: "./usr/bin/busybox", Data: busyBox, Mode: 0o755},
 		}), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -29,11 +29,16 @@ type junitCase struct {
 	Skipped *struct {
 		Message string `xml:"message,attr"`
 	} `xml:"skipped"`
-	Failure *struct {
-		Message string `xml:"message,attr"`
-		Type    string `xml:"type,attr"`
-		Text    string `xml:",chardata"`
-	} `xml:"failure"`
+	// Failure is a failed or timed-out spec's; Error a panicked, interrupted or
+	// aborted one's (ginkgo's JUnit reporter).
+	Failure *junitFailure `xml:"failure"`
+	Error   *junitFailure `xml:"error"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",chardata"`
 }
 
 // Report is what a JUnit report says about a run.
@@ -70,6 +75,9 @@ func ParseJUnit(data []byte) (*Report, error) {
 		}
 		for _, c := range s.Cases {
 			secs, _ := strconv.ParseFloat(c.Time, 64)
+			if c.Failure == nil {
+				c.Failure = c.Error
+			}
 			name, isSpec := strings.CutPrefix(c.Name, "[It] ")
 			if !isSpec {
 				if c.Status != StatePassed && c.Status != StateSkipped {

@@ -12,8 +12,9 @@ import (
 // The testdata outputs and reports are real: e2e.test v1.37.2 (--ginkgo.v
 // --ginkgo.no-color, --report-dir) run against a kube-apiserver, kube-controller-manager
 // and etcd on loopback with one node object and no kubelet, so that API specs pass,
-// a provider-only spec skips itself, a pod spec times out and, with the node tainted,
-// the suite's setup fails. The JUnit reports keep three of the ~3200 testcases the
+// a provider-only spec skips itself, a pod spec times out (or, run by the master's
+// script, is interrupted when the script's input ends) and, with the node tainted, the
+// suite's setup fails. The JUnit reports keep three of the ~3200 testcases the
 // focus left out.
 
 // feed writes data to p in chunks of random sizes, as an SSH session delivers it.
@@ -56,6 +57,16 @@ func TestProgressReadsTheSuitesOutput(t *testing.T) {
 					Message: "A suite timeout occurred", Location: "k8s.io/kubernetes@v1.37.2/test/e2e/common/node/pods.go:208"},
 			},
 			suiteLines: []string{"Ran 2 of 3206 Specs in 30.073 seconds", "FAIL! - Suite Timeout Elapsed -- 1 Passed | 1 Failed | 0 Pending | 3204 Skipped"},
+		},
+		{
+			// Interrupted with SIGTERM by the master's script when its input ended.
+			file: "interrupted.out", total: 2, of: 3206,
+			want: []SpecResult{
+				{Name: "[sig-network] Services should find a service from listing all namespaces [Conformance]", State: StatePassed, Seconds: 0.046},
+				{Name: "[sig-node] Pods should get a host IP [Conformance] [NodeConformance]", State: StateInterrupted, Seconds: 23.198,
+					Message: "Interrupted by User", Location: "k8s.io/kubernetes@v1.37.2/test/e2e/common/node/pods.go:208"},
+			},
+			suiteLines: []string{"Ran 2 of 3206 Specs in 23.426 seconds", "FAIL! - Interrupted by User -- 1 Passed | 1 Failed | 0 Pending | 3204 Skipped"},
 		},
 		{
 			file: "suite-setup-failed.out", total: 1, of: 3206,
@@ -131,6 +142,11 @@ func TestJUnitAgreesWithTheOutput(t *testing.T) {
 			{Name: "[sig-node] Pods should get a host IP [Conformance] [NodeConformance]", State: StateTimedOut, Seconds: 29.178943726,
 				Message: "A suite timeout occurred", Location: "k8s.io/kubernetes@v1.37.2/test/e2e/common/node/pods.go:208"},
 		}, nil, "Suite Timeout Elapsed"},
+		{"interrupted", []SpecResult{
+			{Name: "[sig-network] Services should find a service from listing all namespaces [Conformance]", State: StatePassed, Seconds: 0.045595684},
+			{Name: "[sig-node] Pods should get a host IP [Conformance] [NodeConformance]", State: StateInterrupted, Seconds: 23.198179668,
+				Message: "Interrupted by User", Location: "k8s.io/kubernetes@v1.37.2/test/e2e/common/node/pods.go:208"},
+		}, nil, "Interrupted by User"},
 		{"suite-setup-failed", nil,
 			[]string{"[SynchronizedBeforeSuite]: there are currently no ready, schedulable nodes in the cluster"}, ""},
 	} {

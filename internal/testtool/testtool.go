@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // RequireEnv is set by .ci/run: every tool a test runs is installed there, so a missing
@@ -85,4 +86,46 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Start runs name with args in the background, its output in a log file, until the test
+// ends; then it is killed, and the log's last lines are printed if the test failed.
+func Start(t testing.TB, logName, name string, args ...string) {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), logName)
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		f.Close()
+		if t.Failed() {
+			data, _ := os.ReadFile(logPath)
+			if len(data) > 6000 {
+				data = data[len(data)-6000:]
+			}
+			t.Logf("--- last lines of %s ---\n%s", logName, data)
+		}
+	})
+}
+
+// WaitFor retries f until it succeeds, failing the test after timeout with f's error.
+func WaitFor(t testing.TB, what string, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: not ready after %v: %v", what, timeout, err)
 }

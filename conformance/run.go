@@ -55,6 +55,9 @@ type Options struct {
 	StateDir string
 	// RemoteDir is the folder on the master; "" means RemoteDir.
 	RemoteDir string
+	// Kubeconfig and Kubectl are the admin kubeconfig and kubectl on the master; ""
+	// means kisgen's (roles.AdminKubeconfig, kubectl in roles.BinDir).
+	Kubeconfig, Kubectl string
 	// Progress receives a line as the suite starts, as each spec ends and at each
 	// failure of the suite itself.
 	Progress io.Writer
@@ -109,6 +112,12 @@ const exitLocked = 75
 func Run(ctx context.Context, master Node, o Options) (*Summary, error) {
 	if o.RemoteDir == "" {
 		o.RemoteDir = RemoteDir
+	}
+	if o.Kubeconfig == "" {
+		o.Kubeconfig = roles.AdminKubeconfig
+	}
+	if o.Kubectl == "" {
+		o.Kubectl = roles.BinDir + "/kubectl"
 	}
 	if o.Grace <= 0 {
 		o.Grace = 2 * time.Minute
@@ -271,8 +280,8 @@ func remoteSum(ctx context.Context, n Node, file string) (string, error) {
 // (which Progress reads) and the suite timeout.
 func (o Options) suiteArgs(bin string) []string {
 	args := []string{bin,
-		"--kubeconfig=" + roles.AdminKubeconfig,
-		"--kubectl-path=" + roles.BinDir + "/kubectl",
+		"--kubeconfig=" + o.Kubeconfig,
+		"--kubectl-path=" + o.Kubectl,
 		"--provider=skeleton",
 		"--dns-domain=" + pki.ClusterDomain,
 		"--report-dir=report",

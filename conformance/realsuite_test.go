@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,17 +20,6 @@ import (
 	"github.com/kisgen/kisgen/internal/testtool"
 	"github.com/kisgen/kisgen/plan"
 )
-
-// freePort is a loopback port nothing listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // controlPlane runs etcd, kube-apiserver and kube-controller-manager of kisgen's builds
 // on loopback (token authentication, RBAC), registers one Ready, untainted node object
@@ -62,7 +50,7 @@ func controlPlane(t *testing.T) (kubeconfig, kubectl string) {
 		"sa.pub":     pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}),
 		"tokens.csv": []byte("admintoken,admin,admin,system:masters\n"),
 	}
-	client, peer, api := freePort(t), freePort(t), freePort(t)
+	client, peer, api := testtool.FreePort(t), testtool.FreePort(t), testtool.FreePort(t)
 	files["admin.kubeconfig"] = fmt.Appendf(nil, `apiVersion: v1
 kind: Config
 clusters: [{name: lab, cluster: {server: "https://127.0.0.1:%d", insecure-skip-tls-verify: true}}]

@@ -3,6 +3,7 @@ package testtool
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,4 +129,15 @@ func WaitFor(t testing.TB, what string, timeout time.Duration, f func() error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("%s: not ready after %v: %v", what, timeout, err)
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

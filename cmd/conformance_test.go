@@ -16,7 +16,7 @@ import (
 // (real e2e.test v1.37.2 --list-tests lines), as the real one does without a cluster.
 func fakeSuite(t *testing.T) string {
 	t.Helper()
-	list, err := filepath.Abs(filepath.Join("..", "conformance", "testdata", "list-tests.out"))
+	list, err := filepath.Abs(filepath.Join("..", "conformance", "testdata", "list-tests.stdout"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,17 +10,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// listed reads testdata/list-tests.out: lines of the real e2e.test v1.37.2
+// listed reads testdata/list-tests.stdout: lines of the real e2e.test v1.37.2
 // --list-tests (its heading, then specs of each kind the modes decide on).
 func listed(t *testing.T) []Spec {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "list-tests.out"))
+	data, err := os.ReadFile(filepath.Join("testdata", "list-tests.stdout"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	specs := ParseSpecList(data)
 	if len(specs) != 16 {
-		t.Fatalf("%d specs in list-tests.out, want 16", len(specs))
+		t.Fatalf("%d specs in list-tests.stdout, want 16", len(specs))
 	}
 	if specs[0].Location == "" || specs[0].Name[0] != '[' {
 		t.Fatalf("first spec %+v: want its location and its name apart", specs[0])

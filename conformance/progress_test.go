@@ -40,7 +40,7 @@ func TestProgressReadsTheSuitesOutput(t *testing.T) {
 		suiteLines    []string
 	}{
 		{
-			file: "passed-and-skipped.out", total: 3, of: 3206,
+			file: "passed-and-skipped.stdout", total: 3, of: 3206,
 			want: []SpecResult{
 				{Name: "[sig-network] DNS should provide DNS for the cluster [Provider:gce]", State: StateSkipped, Seconds: 0.02,
 					Message: "Only supported for providers [gce] (not skeleton)", Location: "k8s.io/kubernetes@v1.37.2/test/e2e/framework/ginkgowrapper.go:357"},
@@ -50,7 +50,7 @@ func TestProgressReadsTheSuitesOutput(t *testing.T) {
 			suiteLines: []string{"Ran 2 of 3206 Specs in 0.203 seconds", "SUCCESS! -- 2 Passed | 0 Failed | 0 Pending | 3204 Skipped"},
 		},
 		{
-			file: "timedout.out", total: 3, of: 3206,
+			file: "timedout.stdout", total: 3, of: 3206,
 			want: []SpecResult{
 				{Name: "[sig-cli] Kubectl client Kubectl version should check is all data is printed [Conformance]", State: StatePassed, Seconds: 0.731},
 				{Name: "[sig-node] Pods should get a host IP [Conformance] [NodeConformance]", State: StateTimedOut, Seconds: 29.179,
@@ -60,7 +60,7 @@ func TestProgressReadsTheSuitesOutput(t *testing.T) {
 		},
 		{
 			// Interrupted with SIGTERM by the master's script when its input ended.
-			file: "interrupted.out", total: 2, of: 3206,
+			file: "interrupted.stdout", total: 2, of: 3206,
 			want: []SpecResult{
 				{Name: "[sig-network] Services should find a service from listing all namespaces [Conformance]", State: StatePassed, Seconds: 0.046},
 				{Name: "[sig-node] Pods should get a host IP [Conformance] [NodeConformance]", State: StateInterrupted, Seconds: 23.198,
@@ -69,7 +69,7 @@ func TestProgressReadsTheSuitesOutput(t *testing.T) {
 			suiteLines: []string{"Ran 2 of 3206 Specs in 23.426 seconds", "FAIL! - Interrupted by User -- 1 Passed | 1 Failed | 0 Pending | 3204 Skipped"},
 		},
 		{
-			file: "suite-setup-failed.out", total: 1, of: 3206,
+			file: "suite-setup-failed.stdout", total: 1, of: 3206,
 			suiteFailures: []string{"[SynchronizedBeforeSuite]: there are currently no ready, schedulable nodes in the cluster (k8s.io/kubernetes@v1.37.2/test/e2e/e2e.go:216)"},
 			suiteLines:    []string{"Ran 0 of 3206 Specs in 0.013 seconds", "FAIL! -- A BeforeSuite node failed so all tests were skipped."},
 		},
@@ -168,7 +168,7 @@ func TestJUnitAgreesWithTheOutput(t *testing.T) {
 			if rep.SpecialFailure != tc.special {
 				t.Errorf("special failure %q, want %q", rep.SpecialFailure, tc.special)
 			}
-			out, err := os.ReadFile(filepath.Join("testdata", tc.name+".out"))
+			out, err := os.ReadFile(filepath.Join("testdata", tc.name+".stdout"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -81,11 +81,11 @@ func (m *fakeMaster) write(path, data string, mode os.FileMode) {
 	}
 }
 
-// replay makes the suite print the recorded output NAME.out, write NAME.junit.xml (if
+// replay makes the suite print the recorded output NAME.stdout, write NAME.junit.xml (if
 // any) and exit rc.
 func (m *fakeMaster) replay(name string, rc string) {
 	m.t.Helper()
-	for src, dst := range map[string]string{name + ".out": "out", name + ".junit.xml": "junit"} {
+	for src, dst := range map[string]string{name + ".stdout": "out", name + ".junit.xml": "junit"} {
 		data, err := os.ReadFile(filepath.Join("testdata", src))
 		if err != nil {
 			m.t.Fatal(err)
@@ -166,7 +166,7 @@ func TestRunOnAMaster(t *testing.T) {
 		}
 	}
 	log, _ := os.ReadFile(filepath.Join(state, ResultsDir, LogFile))
-	if want, _ := os.ReadFile(filepath.Join("testdata", "passed-and-skipped.out")); !bytes.Equal(log, want) {
+	if want, _ := os.ReadFile(filepath.Join("testdata", "passed-and-skipped.stdout")); !bytes.Equal(log, want) {
 		t.Errorf("%s is not the suite's output (%d bytes, want %d)", LogFile, len(log), len(want))
 	}
 	loaded, err := Load(state)

@@ -15,7 +15,7 @@ import (
 // summaryOf tallies a recorded run (its output and JUnit report).
 func summaryOf(t *testing.T, name string, withReport bool) *Summary {
 	t.Helper()
-	out, err := os.ReadFile(filepath.Join("testdata", name+".out"))
+	out, err := os.ReadFile(filepath.Join("testdata", name+".stdout"))
 	if err != nil {
 		t.Fatal(err)
 	}

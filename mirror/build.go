@@ -43,6 +43,11 @@ type Options struct {
 	// AptMirror is the Debian archive the calico/node root file system comes from
 	// (default image.DefaultAptMirror).
 	AptMirror string
+	// Conformance also builds Kubernetes' e2e suite (e2e.test, into the cache: nodes
+	// never download it) and the archive of every e2e image kisgen makes
+	// (roles.ConformanceImages), for `kisgen conformance run`. Without it, only the e2e
+	// images the plan lists in mirror.image_archives are written.
+	Conformance bool
 	// PauseImage writes kisgen's own pause image, tagged as the plan's sandbox image
 	// (registry.k8s.io/pause:VERSION), to PauseArchivePath(VERSION): for air-gapped
 	// clusters that cannot copy the real one. List that path in mirror.image_archives.
@@ -70,6 +75,11 @@ type Result struct {
 	// metrics-server), by mirror path; list them in mirror.image_archives for nodes to
 	// import them.
 	Images []string
+	// E2EImages are the archives of the e2e suite's images Build wrote
+	// (roles.ConformanceImages), by mirror path.
+	E2EImages []string
+	// E2ETest is the e2e suite's binary, in the cache, when Options.Conformance is set.
+	E2ETest string
 }
 
 // Build fills opts.Out with what p's nodes download (roles.PlanArtifacts, at each
@@ -173,6 +183,21 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	conf := &conformanceBuild{ctx: ctx, p: p, opts: opts}
+	var e2eTest string
+	if opts.Conformance {
+		if len(roles.ConformanceImages(p)) == 0 {
+			return nil, fmt.Errorf("%w: kisgen knows the e2e images of Kubernetes %s only, not of %s",
+				ErrConformanceVersion, strings.Join(roles.ConformanceVersions(), ", "), p.Versions.Kubernetes)
+		}
+		if e2eTest, err = conf.e2eTest(); err != nil {
+			return nil, err
+		}
+	}
+	e2eImages, err := conf.images()
+	if err != nil {
+		return nil, err
+	}
 	for _, a := range p.Mirror.ImageArchives {
 		if _, err := os.Stat(filepath.Join(opts.Out, filepath.FromSlash(a))); err != nil {
 			return nil, fmt.Errorf("%w: the plan's mirror.image_archives lists %s but %s does not exist: save the image there (e.g. `ctr -n k8s.io images export`) and run mirror build again",
@@ -188,6 +213,7 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	}
 	res.NotMirrored = notMirrored
 	res.Images = images
+	res.E2EImages, res.E2ETest = e2eImages, e2eTest
 	return res, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kisgen/kisgen/internal/binbuild"
+	"github.com/kisgen/kisgen/internal/testtool"
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 )
@@ -77,7 +78,7 @@ worker:
 	writeTo(t, dir, "sa.pub", sa.PublicKeyPEM)
 	f := func(name string) string { return filepath.Join(dir, name) }
 
-	start(t, "etcd.log", etcd, "--name", "etcd1", "--data-dir", filepath.Join(t.TempDir(), "etcd"),
+	testtool.Start(t, "etcd.log", etcd, "--name", "etcd1", "--data-dir", filepath.Join(t.TempDir(), "etcd"),
 		"--listen-client-urls", url(etcdClient), "--advertise-client-urls", url(etcdClient),
 		"--listen-peer-urls", url(etcdPeer), "--initial-advertise-peer-urls", url(etcdPeer),
 		"--initial-cluster", "etcd1="+url(etcdPeer),
@@ -85,7 +86,7 @@ worker:
 		"--trusted-ca-file", f("etcd-ca.pem"), "--client-cert-auth",
 		"--peer-cert-file", f("etcd-peer-etcd1.pem"), "--peer-key-file", f("etcd-peer-etcd1-key.pem"),
 		"--peer-trusted-ca-file", f("etcd-ca.pem"), "--peer-client-cert-auth", "--log-level", "warn")
-	start(t, "kube-apiserver.log", apiserver,
+	testtool.Start(t, "kube-apiserver.log", apiserver,
 		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--endpoint-reconciler-type", "none",
 		"--secure-port", fmt.Sprint(apiPort), "--cert-dir", t.TempDir(),
 		"--etcd-servers", url(etcdClient), "--etcd-cafile", f("etcd-ca.pem"),
@@ -109,7 +110,7 @@ worker:
 	if _, err := os.Stat(filepath.Join(state, "kubeconfig", "admin.conf")); err != nil {
 		t.Errorf("admin kubeconfig not kept in the state directory: %v", err)
 	}
-	waitFor(t, "kube-apiserver /readyz with the admin kubeconfig", 3*time.Minute, func() error {
+	testtool.WaitFor(t, "kube-apiserver /readyz with the admin kubeconfig", 3*time.Minute, func() error {
 		out, err := runOut(kubectl, "--kubeconfig", adminConf, "get", "--raw", "/readyz")
 		if err != nil || strings.TrimSpace(out) != "ok" {
 			return fmt.Errorf("%v: %s", err, out)

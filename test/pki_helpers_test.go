@@ -124,41 +124,6 @@ func files(t testing.TB, b *pki.Bundle, names ...string) string {
 	return dir
 }
 
-// process is a started server process whose output goes to a log file.
-type process struct {
-	cmd *exec.Cmd
-	log string
-}
-
-// start runs name args in the background; it is killed when the test ends.
-func start(t testing.TB, logName string, name string, args ...string) *process {
-	t.Helper()
-	logPath := filepath.Join(t.TempDir(), logName)
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, log: logPath}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		f.Close()
-		if t.Failed() {
-			data, _ := os.ReadFile(logPath)
-			if len(data) > 6000 {
-				data = data[len(data)-6000:]
-			}
-			t.Logf("--- last lines of %s ---\n%s", logName, data)
-		}
-	})
-	return p
-}
-
 // runOut runs a command and returns its combined output and error.
 func runOut(name string, args ...string) (string, error) {
 	cmd := exec.Command(name, args...)
@@ -166,20 +131,6 @@ func runOut(name string, args ...string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
-}
-
-// waitFor retries f until it succeeds or timeout passes.
-func waitFor(t testing.TB, what string, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s: not ready after %v: %v", what, timeout, err)
 }
 
 func url(port int) string { return fmt.Sprintf("https://127.0.0.1:%d", port) }

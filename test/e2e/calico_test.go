@@ -30,7 +30,9 @@ import (
 // worker reaching a pod on the other (routed: a BGP route, no tunnel; overlay: through
 // tunl0), a ClusterIP Service answering from a node and a pod, CoreDNS resolving it
 // (when the mirror has CoreDNS), and a NetworkPolicy that denies a client and one that
-// lets it through. The workload is a tiny HTTP server the test builds itself.
+// lets it through. The workload is a tiny HTTP server the test builds itself. Then
+// Kubernetes' own e2e suite runs (kisgen conformance run, KISGEN_E2E_CONFORMANCE's mode,
+// network by default) and every spec must pass.
 func TestCalicoCluster(t *testing.T) {
 	mode := os.Getenv("KISGEN_E2E_CALICO")
 	if mode == "" {
@@ -174,6 +176,8 @@ func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort,
 	for _, img := range roles.ClusterImages(loadPlan(t, dst)) {
 		archives = append(archives, img.Archive)
 	}
+	// And the images of the e2e suite's specs that the test runs last.
+	archives = append(archives, conformanceArchives(loadPlan(t, dst), conformanceMode(t))...)
 	doc["mirror"].(map[string]any)["image_archives"] = archives
 	write()
 }
@@ -197,7 +201,13 @@ func runCalicoCluster(t *testing.T, mode plan.CalicoMode, sshBase int) {
 	writeCalicoPlan(t, r.planFile, mode, mirrorPort, sshBase, r.imageDir)
 	p := loadPlan(t, r.planFile)
 	writeHTTPDArchive(t, r.work, filepath.Join(r.mirrorDir, "images", "e2e-httpd.tar"))
-	r.boot(p, mirrorPort, "--sources", sources, "--pause-image")
+	mirrorArgs := []string{"--sources", sources, "--pause-image"}
+	conformanceMode := conformanceMode(t)
+	if conformanceMode != conformanceOff {
+		// The e2e suite's binary too, so that its build is a mirror build's time.
+		mirrorArgs = append(mirrorArgs, "--conformance")
+	}
+	r.boot(p, mirrorPort, mirrorArgs...)
 
 	c := &calicoCluster{t: t, p: p, addr: r.addr, key: r.signer}
 	r.step("nodes, labels, pause pod", func() { checkCluster(t, p, r.addr, r.signer) })
@@ -206,6 +216,9 @@ func runCalicoCluster(t *testing.T, mode plan.CalicoMode, sshBase int) {
 	r.step("pods, Service, DNS, policy", func() { c.checkTraffic(mode) })
 	if p.Network.NetworkPolicy {
 		r.step("isolation, declared ports", c.checkIsolation)
+	}
+	if conformanceMode != conformanceOff {
+		r.step("conformance "+conformanceMode, func() { r.conformance(conformanceMode) })
 	}
 	r.finish()
 }

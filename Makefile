@@ -8,7 +8,7 @@ KISGEN_SOURCES ?= $(wildcard $(abspath $(CURDIR)/../shared/src))
 export KISGEN_SOURCES
 FUZZTIME ?= 10m
 
-.PHONY: build local-cluster local-cluster-down test test-deps test-race examples vet fmt-check fuzz-short fuzz bench generate e2e e2e-calico e2e-overlay e2e-bridge e2e-baked clean
+.PHONY: build local-cluster local-cluster-down test test-deps test-race examples vet fmt-check fuzz-short fuzz bench generate e2e e2e-calico e2e-overlay e2e-ha e2e-bridge e2e-baked clean
 
 ## build: the kisgen binary in bin/
 build:
@@ -101,6 +101,12 @@ e2e-calico:
 
 e2e-overlay:
 	KISGEN_E2E_CALICO=overlay KISGEN_E2E_CONFORMANCE=$${KISGEN_E2E_CONFORMANCE:-off} $(GO) test -tags e2e -count=1 -timeout 420m -v -run '^TestCalicoCluster$$' ./test/e2e/
+
+## e2e-ha: examples/ha.yaml's topology on three VMs (3 etcd members, 2 masters behind the
+##      virtual IP): power off the master holding the address (prints "failover N s"),
+##      scale a Deployment, power it back on, then an etcd member (test/e2e/ha_test.go)
+e2e-ha:
+	KISGEN_E2E_HA=1 $(GO) test -tags e2e -count=1 -timeout 240m -v -run '^TestHACluster$$' ./test/e2e/
 
 ## e2e-bridge: the example plans on the bridge pod network without cluster DNS
 ##      (E2E_PLANS=minimal,ha make e2e-bridge for both)

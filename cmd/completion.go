@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kisgen/kisgen/conformance"
 	"github.com/kisgen/kisgen/image"
 	"github.com/kisgen/kisgen/packer"
 	"github.com/kisgen/kisgen/pki"
@@ -96,6 +97,11 @@ func registerCompletions(root *cobra.Command) error {
 	flag("plan", "name-resolution", fixed("hosts", "dns"))
 	flag("plan", "addressing", fixed("generate", "list"))
 	flag("certs rotate", "ca", fixed(pki.CA, pki.EtcdCA, pki.FrontProxyCA))
+	var modes []string
+	for _, m := range conformance.Modes() {
+		modes = append(modes, string(m))
+	}
+	flag("conformance run", "mode", fixed(modes...))
 	args("certs rotate", completeCertificates)
 	if len(errs) > 0 {
 		return fmt.Errorf("completion registration: %s", strings.Join(errs, "; "))

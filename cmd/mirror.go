@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -60,7 +62,15 @@ Image archives the plan lists in mirror.image_archives must be saved under the m
 directory first; they are summed, not built. The exception is --pause-image: kisgen's own
 pause image (a static Go binary that holds a pod's namespaces and reaps children, as
 registry.k8s.io/pause does), tagged as the plan's sandbox image, for labs that cannot copy
-the real one.`,
+the real one.
+
+--conformance also builds what 'kisgen conformance run' needs: Kubernetes' e2e suite
+(e2e.test of the plan's version, into the cache: about 8 minutes cold on 2 cores, little
+once Kubernetes is built) and the images its specs run (agnhost from the same source,
+glibc-dns-testing, nginx, busybox, nonroot on Debian root file systems, and the suite's
+pause tag), as images/e2e-*.tar tagged as the suite names them. List them in
+mirror.image_archives ('kisgen plan --image-archives cluster,conformance'); e2e images the
+plan lists are built without the flag. See docs/conformance.md.`,
 		Example: `  kisgen mirror build --out mirror/
   kisgen mirror build -f examples/ha.yaml --out /srv/kisgen-mirror --cache /var/cache/kisgen`,
 		Args: cobra.NoArgs,
@@ -89,6 +99,12 @@ the real one.`,
 			for _, m := range res.NotMirrored {
 				fmt.Fprintf(c.OutOrStdout(), "  not in the mirror: %s\n", m)
 			}
+			if res.E2ETest != "" {
+				fmt.Fprintf(c.OutOrStdout(), "  e2e suite (for kisgen conformance run, not in the mirror): %s\n", res.E2ETest)
+			}
+			if unlisted := unlistedArchives(p, res.E2EImages); len(unlisted) > 0 {
+				fmt.Fprintf(c.OutOrStdout(), "  e2e images the plan's mirror.image_archives does not list (nodes will not import them): %s\n", strings.Join(unlisted, " "))
+			}
 			return nil
 		},
 	}
@@ -96,8 +112,20 @@ the real one.`,
 	c.Flags().StringVar(&opts.Out, "out", "mirror", "mirror directory")
 	c.Flags().StringVar(&cache, "cache", "", cachedir.FlagUsage)
 	c.Flags().StringVar(&opts.Sources, "sources", "", "directory of the Calico and BIRD source tarballs Calico is built from (default $"+mirror.SourcesEnv+")")
+	c.Flags().BoolVar(&opts.Conformance, "conformance", false, "also build Kubernetes' e2e suite (e2e.test, into the cache) and its images (images/e2e-*.tar) for kisgen conformance run")
 	c.Flags().BoolVar(&opts.PauseImage, "pause-image", false, "also write kisgen's own pause image as images/pause-VERSION.tar (for air-gapped labs; list it in mirror.image_archives)")
 	return c
+}
+
+// unlistedArchives are the archives of written that p's mirror.image_archives leaves out.
+func unlistedArchives(p *plan.Plan, written []string) []string {
+	var out []string
+	for _, a := range written {
+		if !slices.Contains(p.Mirror.ImageArchives, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // loadPlanForMirror loads the plan like every command, except that a mirror.checksums

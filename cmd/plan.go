@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -100,7 +102,7 @@ private key mode 0600, the public one KEY.pub) is created when it does not exist
 // writePlan creates the SSH key when missing, then checks and writes the plan.
 func writePlan(c *cobra.Command, file string, a *wizard.Answers, force bool) error {
 	out := c.OutOrStdout()
-	if a.ClusterImageArchives {
+	if a.ClusterImageArchives || a.ConformanceImageArchives {
 		archives, err := clusterImageArchives(file, a)
 		if err != nil {
 			return failed(err)
@@ -144,11 +146,16 @@ func writePlan(c *cobra.Command, file string, a *wizard.Answers, force bool) err
 	return nil
 }
 
-// clusterImageArchives answers `--image-archives cluster`: the mirror path of every image
-// the answers' cluster runs (roles.ClusterImages: pause, CoreDNS when DNS is on, Calico's
-// three), where `kisgen mirror build` writes it.
+// clusterImageArchives answers `--image-archives cluster,conformance`: the mirror path of
+// every image the answers' cluster runs (roles.ClusterImages: pause, CoreDNS when DNS is
+// on, Calico's three) for "cluster", of every e2e image kisgen builds for its Kubernetes
+// version (roles.ConformanceImages) for "conformance", where `kisgen mirror build` writes
+// them, then the archives named in the answer, each once.
 func clusterImageArchives(file string, a *wizard.Answers) ([]string, error) {
-	p, opts := a.Plan()
+	named := a.ImageArchives
+	b := *a
+	b.ImageArchives = nil
+	p, opts := b.Plan()
 	data, err := wizard.Encode(p, opts)
 	if err != nil {
 		return nil, err
@@ -158,8 +165,25 @@ func clusterImageArchives(file string, a *wizard.Answers) ([]string, error) {
 		return nil, fmt.Errorf("the answers make no plan: %v", rep)
 	}
 	var archives []string
-	for _, img := range roles.ClusterImages(model) {
-		archives = append(archives, img.Archive)
+	if a.ClusterImageArchives {
+		for _, img := range roles.ClusterImages(model) {
+			archives = append(archives, img.Archive)
+		}
+	}
+	if a.ConformanceImageArchives {
+		imgs := roles.ConformanceImages(model)
+		if len(imgs) == 0 {
+			return nil, fmt.Errorf("--image-archives conformance: kisgen knows the e2e images of Kubernetes %s only, not of %s",
+				strings.Join(roles.ConformanceVersions(), ", "), model.Versions.Kubernetes)
+		}
+		for _, img := range imgs {
+			archives = append(archives, img.Archive)
+		}
+	}
+	for _, n := range named {
+		if !slices.Contains(archives, n) {
+			archives = append(archives, n)
+		}
 	}
 	return archives, nil
 }

@@ -69,20 +69,26 @@ func TestPlanNonInteractiveWritesAPlanThatValidates(t *testing.T) {
 
 // TestPlanImageArchivesCluster: `--image-archives cluster` lists the archive of every
 // image the planned cluster runs, at the paths `kisgen mirror build` writes them, and
-// follows the answers (no CoreDNS archive without cluster DNS, no Calico's with bridge).
+// follows the answers (no CoreDNS archive without cluster DNS, no Calico's with bridge);
+// "conformance" adds the e2e suite's images, and archives named beside them are kept.
 func TestPlanImageArchivesCluster(t *testing.T) {
+	e2e := []string{"images/e2e-agnhost-2.66.1.tar", "images/e2e-glibc-dns-testing-2.1.1.tar", "images/e2e-nginx-1.27.0-2.tar",
+		"images/e2e-busybox-1.37.0-2.tar", "images/e2e-nonroot-1.5.tar", "images/e2e-pause-3.10.2.tar"}
 	for _, tc := range []struct {
-		name string
-		args []string
-		want []string
+		name     string
+		archives string
+		args     []string
+		want     []string
 	}{
-		{"calico and DNS", []string{"--cni", "calico"}, []string{"images/pause-3.10.1.tar", "images/coredns-v1.15.0.tar",
+		{"calico and DNS", "cluster", []string{"--cni", "calico"}, []string{"images/pause-3.10.1.tar", "images/coredns-v1.15.0.tar",
 			"images/calico-node-v3.32.1.tar", "images/calico-cni-v3.32.1.tar", "images/calico-kube-controllers-v3.32.1.tar"}},
-		{"bridge without DNS", []string{"--cni", "bridge", "--cluster-dns=false"}, []string{"images/pause-3.10.1.tar"}},
+		{"bridge without DNS", "cluster", []string{"--cni", "bridge", "--cluster-dns=false"}, []string{"images/pause-3.10.1.tar"}},
+		{"cluster and conformance, and one more", "cluster, conformance,images/extra.tar", []string{"--cni", "bridge", "--cluster-dns=false"},
+			append(append([]string{"images/pause-3.10.1.tar"}, e2e...), "images/extra.tar")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "kismatic-cluster.yaml")
-			args := append([]string{"plan", "--non-interactive", "-f", file, "--mirror-url", "http://10.0.2.100:8080", "--image-archives", "cluster"}, tc.args...)
+			args := append([]string{"plan", "--non-interactive", "-f", file, "--mirror-url", "http://10.0.2.100:8080", "--image-archives", tc.archives}, tc.args...)
 			if code, out, errOut := run(t, nil, args...); code != 0 {
 				t.Fatalf("exit %d\n%s%s", code, out, errOut)
 			}

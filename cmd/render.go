@@ -82,6 +82,7 @@ an instance's user-data (cloud metadata, seed images) can read them.`,
 			if opts.Inputs, err = renderInputs(p, dir); err != nil {
 				return failed(err)
 			}
+			render.SetSoftMemoryLimit()
 			res, err := render.RenderTo(p, bundle, opts, out)
 			if res != nil && errors.Is(err, render.ErrTooBig) {
 				printSizes(c.OutOrStdout(), res)

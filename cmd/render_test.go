@@ -107,7 +107,9 @@ func TestFailedRenderLeavesTheLastOutput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := os.WriteFile(plan, []byte(strings.Replace(text, tc.old, tc.new, 1)), 0o644); err != nil {
+			// An AWS plan has no virtual IP (a VPC ignores VRRP).
+			edited := strings.Replace(strings.Replace(text, tc.old, tc.new, 1), "  virtual_ip: 10.10.0.20\n", "", 1)
+			if err := os.WriteFile(plan, []byte(edited), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			code, o, e := runKisgen("render", "-f", plan)

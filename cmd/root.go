@@ -54,6 +54,7 @@ Typical flow:
   kisgen render                        # per-node user-data in userdata/ (and the cluster PKI)
   kisgen provision qemu                # boot local VMs with it (or aws, vsphere, packet, pxe)
   kisgen verify --wait 30m             # check every node over SSH
+  kisgen conformance run               # Kubernetes' own e2e suite, from a master
 Local VMs also need their image and, for what the nodes download, a mirror on this
 machine: kisgen image build, kisgen mirror build and kisgen mirror serve (see README.md).`,
 		SilenceUsage:  true,
@@ -83,6 +84,7 @@ machine: kisgen image build, kisgen mirror build and kisgen mirror serve (see RE
 		newStatusCmd(),
 		newKubeconfigCmd(),
 		newVerifyCmd(),
+		newConformanceCmd(),
 		newMirrorCmd(),
 		newImageCmd(),
 		newBundleCmd(),

@@ -33,7 +33,7 @@
 # A download that does not match its sum stops the bake.
 #
 # What it does: the packages a kisgen node needs from its distribution (kernel, systemd,
-# cloud-init, sshd, conntrack, iptables …), but not the distribution's container runtime:
+# cloud-init, sshd, conntrack, iptables …, HAProxy and keepalived for a virtual IP), but not the distribution's container runtime:
 # Debian 12's containerd 1.6 and runc 1.1 are past their support, so nodes run the
 # containerd, runc and CNI plugins releases the plan pins (KISGEN_BINARIES bakes them, else
 # the node's bootstrap downloads them from the mirror); br_netfilter and overlay loaded at
@@ -46,7 +46,8 @@ set -eu
 OS=${KISGEN_OS:-debian-12}
 PACKAGES="linux-image-cloud-amd64,systemd,systemd-sysv,udev,dbus,cloud-init,openssh-server,sudo,\
 conntrack,iptables,socat,ethtool,iproute2,curl,\
-ca-certificates,kmod,iputils-ping,procps,netbase,e2fsprogs,less,gzip,tar,openssl"
+ca-certificates,kmod,iputils-ping,procps,netbase,e2fsprogs,less,gzip,tar,openssl,\
+haproxy,keepalived"
 
 # Ubuntu is baked only on a running machine (Packer's cloud builders), whose kernel stays:
 # the cloud's own (linux-aws, linux-generic…) rather than a second one.
@@ -111,6 +112,14 @@ EOF
 log "masking apt and maintenance timers"
 for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer man-db.timer; do
 	in_root systemctl mask "$u" >/dev/null 2>&1 || true
+done
+
+# HAProxy and keepalived serve a plan's virtual IP on masters, under kisgen's own units
+# (kisgen-haproxy, kisgen-keepalived) and configuration; the distribution's units stay off
+# on every node.
+log "disabling the distribution's haproxy and keepalived units"
+for u in haproxy.service keepalived.service; do
+	in_root systemctl disable "$u" >/dev/null 2>&1 || true
 done
 
 log "cloud-init settings"

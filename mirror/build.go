@@ -43,6 +43,11 @@ type Options struct {
 	// AptMirror is the Debian archive the calico/node root file system comes from
 	// (default image.DefaultAptMirror).
 	AptMirror string
+	// Conformance also builds Kubernetes' e2e suite (e2e.test, into the cache: nodes
+	// never download it) and the archive of every e2e image kisgen makes
+	// (roles.ConformanceImages), for `kisgen conformance run`. Without it, only the e2e
+	// images the plan lists in mirror.image_archives are written.
+	Conformance bool
 	// PauseImage writes kisgen's own pause image, tagged as the plan's sandbox image
 	// (registry.k8s.io/pause:VERSION), to PauseArchivePath(VERSION): for air-gapped
 	// clusters that cannot copy the real one. List that path in mirror.image_archives.
@@ -70,6 +75,11 @@ type Result struct {
 	// metrics-server), by mirror path; list them in mirror.image_archives for nodes to
 	// import them.
 	Images []string
+	// E2EImages are the archives of the e2e suite's images Build wrote
+	// (roles.ConformanceImages), by mirror path.
+	E2EImages []string
+	// E2ETest is the e2e suite's binary, in the cache, when Options.Conformance is set.
+	E2ETest string
 }
 
 // Build fills opts.Out with what p's nodes download (roles.PlanArtifacts, at each
@@ -173,11 +183,29 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	conf := &conformanceBuild{ctx: ctx, p: p, opts: opts}
+	var e2eTest string
+	if opts.Conformance {
+		if len(roles.ConformanceImages(p)) == 0 {
+			return nil, fmt.Errorf("%w: kisgen knows the e2e images of Kubernetes %s only, not of %s",
+				ErrConformanceVersion, strings.Join(roles.ConformanceVersions(), ", "), p.Versions.Kubernetes)
+		}
+		if e2eTest, err = conf.e2eTest(); err != nil {
+			return nil, err
+		}
+	}
+	e2eImages, err := conf.images()
+	if err != nil {
+		return nil, err
+	}
 	for _, a := range p.Mirror.ImageArchives {
 		if _, err := os.Stat(filepath.Join(opts.Out, filepath.FromSlash(a))); err != nil {
 			return nil, fmt.Errorf("%w: the plan's mirror.image_archives lists %s but %s does not exist: save the image there (e.g. `ctr -n k8s.io images export`) and run mirror build again",
 				ErrMissingArchive, a, filepath.Join(opts.Out, filepath.FromSlash(a)))
 		}
+	}
+	if err := writeNodeFiles(p, opts); err != nil {
+		return nil, err
 	}
 	res, err := WriteChecksums(opts.Out)
 	if err != nil {
@@ -185,7 +213,28 @@ func Build(ctx context.Context, p *plan.Plan, opts Options) (*Result, error) {
 	}
 	res.NotMirrored = notMirrored
 	res.Images = images
+	res.E2EImages, res.E2ETest = e2eImages, e2eTest
 	return res, nil
+}
+
+// writeNodeFiles writes the files every node of the plan shares (roles.SharedFiles: the
+// kisgen scripts, add-on manifests) under roles.NodeFilesMirrorDir, each named by its
+// sha256. Once SHA256SUMS lists them, a render of the same plan has its nodes download
+// them instead of carrying them in every user-data. Files of earlier plans or kisgen
+// versions are kept: user-data rendered before may still name them.
+func writeNodeFiles(p *plan.Plan, opts Options) error {
+	files, err := roles.SharedFiles(p, roles.Inputs{})
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		mp := roles.NodeFileMirrorPath(f.SHA256)
+		if err := writeIfChanged(filepath.Join(opts.Out, filepath.FromSlash(mp)), []byte(f.Content), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(opts.Log, "mirror: %s (%d files the nodes share: kisgen scripts, add-on manifests)\n", roles.NodeFilesMirrorDir, len(files))
+	return nil
 }
 
 func isKubernetes(name string) bool {

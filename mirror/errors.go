@@ -11,4 +11,7 @@ var (
 	// ErrBuild is returned when something the mirror built does not do what the nodes
 	// need of it.
 	ErrBuild = errors.New("mirror build check failed")
+	// ErrConformanceVersion is returned when the e2e suite's images of the plan's
+	// Kubernetes version are unknown to kisgen (roles.ConformanceVersions).
+	ErrConformanceVersion = errors.New("no e2e images for this Kubernetes version")
 )

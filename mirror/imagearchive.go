@@ -31,6 +31,10 @@ type ImageSpec struct {
 	// Ref is the full image reference the archive is tagged with, e.g.
 	// registry.k8s.io/pause:3.10.1.
 	Ref string
+	// Aliases are more references of the same image (the same manifest), each its own
+	// entry of index.json and RepoTags: an importer creates one image name per reference
+	// and stores the content once.
+	Aliases []string
 	// Files are the layer's entries. When two have the same name the later one wins, so
 	// files laid over a root file system replace its own.
 	Files      []ArchiveFile
@@ -73,8 +77,11 @@ type platform struct {
 // `ctr -n k8s.io images import` and `docker load` both take it. The output is
 // deterministic: fixed times and owners, sorted entries.
 func WriteImageArchive(w io.Writer, spec ImageSpec) error {
-	if !strings.Contains(spec.Ref, ":") || strings.HasSuffix(spec.Ref, ":") {
-		return fmt.Errorf("image reference %q: want NAME:TAG", spec.Ref)
+	refs := append([]string{spec.Ref}, spec.Aliases...)
+	for _, ref := range refs {
+		if !strings.Contains(ref, ":") || strings.HasSuffix(ref, ":") {
+			return fmt.Errorf("image reference %q: want NAME:TAG", ref)
+		}
 	}
 	layer, err := layerTar(spec.Files)
 	if err != nil {
@@ -135,20 +142,24 @@ func WriteImageArchive(w io.Writer, spec ImageSpec) error {
 		return err
 	}
 	manifestDigest := "sha256:" + sha256Hex(manifest)
-	tag := spec.Ref[strings.LastIndex(spec.Ref, ":")+1:]
+	manifests := make([]descriptor, 0, len(refs))
+	for _, ref := range refs {
+		tag := ref[strings.LastIndex(ref, ":")+1:]
+		manifests = append(manifests, descriptor{MediaType: mediaManifest, Digest: manifestDigest, Size: int64(len(manifest)),
+			Annotations: map[string]string{"io.containerd.image.name": ref, "org.opencontainers.image.ref.name": tag},
+			Platform:    &platform{Architecture: Arch, OS: "linux"}})
+	}
 	index, err := json.Marshal(map[string]any{
 		"schemaVersion": 2,
 		"mediaType":     "application/vnd.oci.image.index.v1+json",
-		"manifests": []descriptor{{MediaType: mediaManifest, Digest: manifestDigest, Size: int64(len(manifest)),
-			Annotations: map[string]string{"io.containerd.image.name": spec.Ref, "org.opencontainers.image.ref.name": tag},
-			Platform:    &platform{Architecture: Arch, OS: "linux"}}},
+		"manifests":     manifests,
 	})
 	if err != nil {
 		return err
 	}
 	blob := func(d string) string { return "blobs/sha256/" + strings.TrimPrefix(d, "sha256:") }
 	dockerManifest, err := json.Marshal([]map[string]any{{
-		"Config": blob(configDigest), "RepoTags": []string{spec.Ref}, "Layers": []string{blob(layerDigest)},
+		"Config": blob(configDigest), "RepoTags": refs, "Layers": []string{blob(layerDigest)},
 	}})
 	if err != nil {
 		return err

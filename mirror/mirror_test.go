@@ -204,7 +204,25 @@ func TestBuildLaysOutWhatNodesDownload(t *testing.T) {
 	if sums["images/pause.tar"] != sha256Hex([]byte("archive")) {
 		t.Errorf("image archive not pinned: %v", sums)
 	}
-	if want := len(wantPaths) + len(wantImages) + 1; len(res.Files) != want {
+	// The files every node shares, by sha256, so that a render of this plan with this
+	// SHA256SUMS has its nodes download them (roles.File.Fetch).
+	shared, err := roles.SharedFiles(p, roles.Inputs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range shared {
+		mp := roles.NodeFileMirrorPath(f.SHA256)
+		if data, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(mp))); err != nil || string(data) != f.Content {
+			t.Errorf("%s (%s) is not in the mirror as it is on the nodes: %v", mp, f.Path, err)
+		}
+		if sums[mp] != f.SHA256 {
+			t.Errorf("%s (%s) is not pinned in SHA256SUMS", mp, f.Path)
+		}
+	}
+	if len(shared) < 5 {
+		t.Errorf("only %d shared node files: %v", len(shared), shared)
+	}
+	if want := len(wantPaths) + len(wantImages) + 1 + len(shared); len(res.Files) != want {
 		t.Errorf("Result lists %d files, want %d", len(res.Files), want)
 	}
 }

@@ -300,6 +300,16 @@ func fromV1alpha1(v *v1alpha1.Plan, rep *report.Report, name string) *Plan {
 		}
 	}
 
+	// kisgen's own load balancer.
+	if vip := strings.TrimSpace(v.Master.VirtualIP); vip != "" {
+		p.loadBalancerGiven = true // the virtual IP is one; when it does not parse, that is the error
+		a, err := netip.ParseAddr(vip)
+		if err != nil || !a.Is4() {
+			f.errorf("master.virtual_ip", "give a free IPv4 address on the masters' network, e.g. 10.10.0.20", "virtual IP %q is not an IPv4 address", vip)
+		} else {
+			p.VirtualIP = a
+		}
+	}
 	// Load balancer.
 	if lb := strings.TrimSpace(v.Master.LoadBalancer); lb != "" {
 		p.loadBalancerGiven = true

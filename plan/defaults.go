@@ -73,6 +73,9 @@ func FormatFor(os string) Format {
 
 // applyDefaults fills what can only be derived once every node is known.
 func applyDefaults(p *Plan) {
+	if p.LoadBalancer == "" && p.VirtualIP.IsValid() {
+		p.LoadBalancer, p.LoadBalancerPort, p.LoadBalancerPlanned = p.VirtualIP.String(), DefaultAPIServerPort, true
+	}
 	if p.LoadBalancer == "" {
 		if masters := p.NodesWith(RoleMaster); len(masters) > 0 {
 			p.LoadBalancer = masters[0].InternalIP.String()

@@ -80,6 +80,10 @@ type Plan struct {
 	LoadBalancer        string
 	LoadBalancerPort    int
 	LoadBalancerPlanned bool
+	// VirtualIP, when valid, is the address kisgen's own load balancer serves the API on:
+	// keepalived moves it between healthy masters and HAProxy on each master forwards to
+	// every ready API server (master.virtual_ip).
+	VirtualIP netip.Addr
 
 	// Groups holds each role's group settings, including roles with no nodes.
 	Groups map[Role]*Group

@@ -436,6 +436,21 @@ func TestRules(t *testing.T) {
 		{"taint-value-invalid", []want{
 			{report.Error, "worker.nodes[0].taints[0].value", 18, 37, "taint value \"a b\" is invalid", ""},
 		}},
+		{"virtual-ip-alone-is-the-load-balancer", nil},
+		{"virtual-ip-with-a-name-in-hosts-file-mode", nil},
+		{"virtual-ip-other-than-load-balancer", []want{
+			{report.Error, "master.load_balancer", 12, 18, "load balancer 10.0.0.30 is not the virtual IP 10.0.0.20, where kisgen serves the API", "set it to 10.0.0.20:6443, or to a DNS name for 10.0.0.20, or leave it out"},
+		}},
+		{"virtual-ip-is-a-node", []want{
+			{report.Warning, "master.load_balancer", 11, 3, "the load balancer is master master1 itself: losing it cuts every client off", "point it at a virtual IP or DNS name in front of every master"},
+			{report.Error, "master.virtual_ip", 12, 15, "virtual IP 10.0.0.21 is node master1's address", "use a free address of the node network that no node has"},
+		}},
+		{"virtual-ip-not-an-address", []want{
+			{report.Error, "master.virtual_ip", 12, 15, "virtual IP \"10.0.0\" is not an IPv4 address", "give a free IPv4 address on the masters' network, e.g. 10.10.0.20"},
+		}},
+		{"virtual-ip-on-aws", []want{
+			{report.Error, "master.virtual_ip", 12, 15, "a virtual IP cannot move between instances on AWS (the VPC does not follow VRRP's announcements)", "leave virtual_ip out and put the masters behind a Network Load Balancer, named in master.load_balancer"},
+		}},
 		{"two-masters-need-load-balancer", []want{
 			{report.Error, "master.load_balancer", 9, 3, "2 masters need a load-balanced address", ""},
 		}},

@@ -28,6 +28,7 @@ func validate(p *Plan, rep *report.Report, opts Options) {
 	validateGroups(p, f)
 	validateNodes(p, f)
 	validateNetwork(p, f)
+	validateVirtualIP(p, f)
 	validateCertificates(p, f)
 	validateOverrides(p, f)
 	validateVersions(p, f)
@@ -141,7 +142,7 @@ func validateGroups(p *Plan, f findings) {
 		f.warnf("master.nodes", "use 2 masters behind a load-balanced address to survive the loss of one",
 			"a single master is unsafe: use it only for small development clusters")
 	}
-	if masters >= 2 && !p.loadBalancerGiven {
+	if masters >= 2 && !p.loadBalancerGiven && !p.VirtualIP.IsValid() {
 		f.errorf("master.load_balancer", "set master.load_balancer to a virtual IP or DNS name that balances across the masters, e.g. kubernetes.example.com:6443",
 			"%d masters need a load-balanced address", masters)
 	}
@@ -160,7 +161,11 @@ func validateGroups(p *Plan, f findings) {
 				}
 			}
 		}
-		if p.Network.UpdateHostsFiles && masters >= 2 && p.loadBalancerIsUnlistedName() {
+		if a, err := netip.ParseAddr(p.LoadBalancer); err == nil && p.VirtualIP.IsValid() && a != p.VirtualIP {
+			f.errorf("master.load_balancer", fmt.Sprintf("set it to %s:%d, or to a DNS name for %s, or leave it out", p.VirtualIP, p.LoadBalancerPort, p.VirtualIP),
+				"load balancer %s is not the virtual IP %s, where kisgen serves the API", a, p.VirtualIP)
+		}
+		if p.Network.UpdateHostsFiles && masters >= 2 && p.loadBalancerIsUnlistedName() && !p.VirtualIP.IsValid() {
 			f.errorf("master.load_balancer", "give the load balancer's IP address (e.g. 10.0.0.20:6443; list the name in cluster.certificates.apiserver_cert_extra_sans for clients that use it), or set cluster.networking.update_hosts_files: false where DNS resolves the nodes and this name",
 				"load balancer %q is a DNS name that only the hosts files could resolve here, and kisgen cannot know its address: kubelets would not reach the API servers", p.LoadBalancer)
 		}
@@ -172,6 +177,40 @@ func validateGroups(p *Plan, f findings) {
 				}
 			}
 		}
+	}
+}
+
+// validateVirtualIP checks master.virtual_ip: a free address of the node network that
+// keepalived can move between masters that run keepalived and HAProxy.
+func validateVirtualIP(p *Plan, f findings) {
+	vip := p.VirtualIP
+	if !vip.IsValid() {
+		return
+	}
+	masters := p.NodesWith(RoleMaster)
+	if len(masters) == 1 {
+		f.warnf("master.virtual_ip", "add a second master, or leave virtual_ip out", "a virtual IP with one master moves nowhere: there is no failover")
+	}
+	for _, n := range p.Nodes {
+		if vip == n.IP || vip == n.InternalIP {
+			f.errorf("master.virtual_ip", "use a free address of the node network that no node has", "virtual IP %s is node %s's address", vip, n.Host)
+		}
+	}
+	for _, r := range []struct {
+		name string
+		p    netip.Prefix
+	}{{"pod", p.Network.PodCIDR}, {"service", p.Network.ServiceCIDR}} {
+		if r.p.IsValid() && r.p.Contains(vip) {
+			f.errorf("master.virtual_ip", fmt.Sprintf("use an address outside the %s range, on the node network", r.name), "virtual IP %s is inside the %s range %s", vip, r.name, r.p)
+		}
+	}
+	if p.Provider.Name == "aws" {
+		f.errorf("master.virtual_ip", "leave virtual_ip out and put the masters behind a Network Load Balancer, named in master.load_balancer",
+			"a virtual IP cannot move between instances on AWS (the VPC does not follow VRRP's announcements)")
+	}
+	if g := p.Groups[RoleMaster]; g != nil && g.Format == FormatIgnition && len(masters) > 0 {
+		f.errorf("master.virtual_ip", "run the masters on a cloud-init operating system (Debian, Ubuntu, RHEL family), or leave virtual_ip out and put a load balancer in front of them",
+			"the masters boot %s with Ignition, which has no keepalived or HAProxy to serve the virtual IP", g.OS)
 	}
 }
 
@@ -193,16 +232,23 @@ func (p *Plan) loadBalancerIsUnlistedName() bool {
 }
 
 // LoadBalancerHostsEntry is the line the managed hosts block needs for the load
-// balancer's name: with hosts files managed and one master, a DNS name no node has can
-// only stand for that master, at its internal address. ok is false when no line is
-// needed (an IP address, a node's name, hosts files not managed) and with two or more
-// masters, whose balancer's address kisgen cannot know (validate refuses that plan).
+// balancer's name: with hosts files managed, a DNS name no node has stands for the
+// virtual IP kisgen serves the API on, or, with one master and no virtual IP, for that
+// master's internal address. ok is false when no line is needed (an IP address, a
+// node's name, hosts files not managed) and with two or more masters behind an external
+// balancer, whose address kisgen cannot know (validate refuses that plan).
 func (p *Plan) LoadBalancerHostsEntry() (name string, addr netip.Addr, ok bool) {
 	masters := p.NodesWith(RoleMaster)
-	if !p.Network.UpdateHostsFiles || len(masters) != 1 || !p.loadBalancerIsUnlistedName() {
+	if !p.Network.UpdateHostsFiles || !p.loadBalancerIsUnlistedName() {
 		return "", netip.Addr{}, false
 	}
-	return p.LoadBalancer, masters[0].InternalIP, true
+	switch {
+	case p.VirtualIP.IsValid():
+		return p.LoadBalancer, p.VirtualIP, true
+	case len(masters) == 1:
+		return p.LoadBalancer, masters[0].InternalIP, true
+	}
+	return "", netip.Addr{}, false
 }
 
 // minimumMemoryMB are the guide's hardware minimums per role.

@@ -1,6 +1,8 @@
 package render_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -123,6 +125,24 @@ func TestRecordRoundTripsAndHoldsNoSecrets(t *testing.T) {
 		t.Errorf("record round trip (-want +got):\n%s", diff)
 	}
 	data, _ := os.ReadFile(render.RecordPath(dir))
+	// The record is streamed (render.Record.WriteJSON): it must be what encoding the
+	// whole value gives, also when its maps are empty.
+	for _, r := range []render.Record{res.Record, {Schema: render.RecordSchema}} {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", " ")
+		if err := enc.Encode(r); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Marshal()
+		if err != nil || !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("streamed record differs from encoding/json's (%v):\n%s\nwant:\n%s", err, got, want.Bytes())
+		}
+	}
+	if got, _ := res.Record.Marshal(); !bytes.Equal(got, data) {
+		t.Errorf("SaveRecord wrote other bytes than Marshal")
+	}
 	for _, n := range res.Nodes {
 		for _, f := range n.Model.Files {
 			if f.Secret && strings.Contains(string(data), strings.TrimSpace(f.Content)[30:60]) {

@@ -60,15 +60,34 @@ func renderExample(t *testing.T, format plan.Format, example string, edits ...st
 
 // examples are the plans every validator runs over: each example, and variants that
 // reach the other branches (bridge, routed, proxy, Ignition operating systems).
-var examples = []struct {
+var examples = []exampleCase{
+	{"minimal", "minimal.yaml", nil, false},
+	{"ha", "ha.yaml", nil, false},
+	{"kismatic-v1.12", "kismatic-v1.12.yaml", nil, false},
+	{"bridge", "minimal.yaml", []string{"    provider: calico\n", "    provider: bridge\n"}, false},
+	{"proxy-and-mirror", "ha.yaml", []string{"    update_hosts_files: true\n", "    update_hosts_files: true\n    https_proxy: http://proxy.example.com:3128\n",
+		"provider:\n", "mirror:\n  url: https://mirror.example.com/kisgen\n  registry: registry.example.com:5000\nprovider:\n"}, false},
+	{"flatcar", "minimal.yaml", []string{"worker:\n  expected_count: 1\n", "worker:\n  expected_count: 1\n  os: flatcar\n"}, false},
+	{"ha-mirror", "ha.yaml", nil, true},
+}
+
+type exampleCase struct {
 	name, file string
 	edits      []string
-}{
-	{"minimal", "minimal.yaml", nil},
-	{"ha", "ha.yaml", nil},
-	{"kismatic-v1.12", "kismatic-v1.12.yaml", nil},
-	{"bridge", "minimal.yaml", []string{"    provider: calico\n", "    provider: bridge\n"}},
-	{"proxy-and-mirror", "ha.yaml", []string{"    update_hosts_files: true\n", "    update_hosts_files: true\n    https_proxy: http://proxy.example.com:3128\n",
-		"provider:\n", "mirror:\n  url: https://mirror.example.com/kisgen\n  registry: registry.example.com:5000\nprovider:\n"}},
-	{"flatcar", "minimal.yaml", []string{"worker:\n  expected_count: 1\n", "worker:\n  expected_count: 1\n  os: flatcar\n"}},
+	// mirror: a mirror built for the plan, so that nodes download the shared files.
+	mirror bool
+}
+
+// renderCase renders one of examples.
+func renderCase(t *testing.T, format plan.Format, ex exampleCase) (*plan.Plan, *render.Result) {
+	t.Helper()
+	if !ex.mirror {
+		return renderExample(t, format, ex.file, ex.edits...)
+	}
+	p := rendertest.MirrorPlan(t, ex.file, ex.edits...)
+	res, err := render.Render(p, rendertest.Bundle(t, p), render.Options{Format: format, KeepModels: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, res
 }

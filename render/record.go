@@ -1,15 +1,18 @@
 package render
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 
@@ -151,26 +154,105 @@ func versions(p *plan.Plan) map[string]string {
 // identical bytes).
 func (r Record) Marshal() ([]byte, error) {
 	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", " ")
-	if err := enc.Encode(r); err != nil {
+	if err := r.WriteJSON(&b); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
 }
 
-// SaveRecord writes the record atomically to the state directory.
-func SaveRecord(stateDir string, r Record) error {
-	data, err := r.Marshal()
-	if err != nil {
+// WriteJSON writes what Marshal returns, one node and one fact at a time: the record of
+// 10,000 nodes is tens of megabytes of JSON, which encoding the whole value at once
+// would hold several times over. The bytes are those of a json.Encoder with
+// SetEscapeHTML(false) and SetIndent("", " ") encoding the whole record (a test
+// compares them).
+func (r Record) WriteJSON(w io.Writer) error {
+	b := bufio.NewWriter(w)
+	var buf bytes.Buffer
+	value := func(prefix string, v any) error {
+		buf.Reset()
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent(prefix, " ")
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		_, err := b.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 		return err
 	}
+	field := func(name string, v any, last bool) error {
+		fmt.Fprintf(b, " %q: ", name)
+		if err := value(" ", v); err != nil {
+			return err
+		}
+		if !last {
+			b.WriteString(",")
+		}
+		b.WriteString("\n")
+		return nil
+	}
+	// object writes a map field entry by entry, keys sorted as encoding/json sorts them.
+	object := func(name string, null bool, keys []string, v func(string) any, last bool) error {
+		fmt.Fprintf(b, " %q: ", name)
+		if null {
+			b.WriteString("null")
+		} else if len(keys) == 0 {
+			b.WriteString("{}")
+		} else {
+			sort.Strings(keys)
+			b.WriteString("{\n")
+			for i, k := range keys {
+				kj, _ := json.Marshal(k)
+				fmt.Fprintf(b, "  %s: ", kj)
+				if err := value("  ", v(k)); err != nil {
+					return err
+				}
+				if i < len(keys)-1 {
+					b.WriteString(",")
+				}
+				b.WriteString("\n")
+			}
+			b.WriteString(" }")
+		}
+		if !last {
+			b.WriteString(",")
+		}
+		b.WriteString("\n")
+		return nil
+	}
+	b.WriteString("{\n")
+	for _, f := range []struct {
+		name string
+		v    any
+	}{{"schema", r.Schema}, {"cluster", r.Cluster}, {"planSha256", r.PlanSHA256}, {"versions", r.Versions}, {"hosts", r.Hosts}} {
+		if err := field(f.name, f.v, false); err != nil {
+			return err
+		}
+	}
+	nodes := make([]string, 0, len(r.Nodes))
+	for k := range r.Nodes {
+		nodes = append(nodes, k)
+	}
+	if err := object("nodes", r.Nodes == nil, nodes, func(k string) any { return r.Nodes[k] }, false); err != nil {
+		return err
+	}
+	facts := make([]string, 0, len(r.Facts))
+	for k := range r.Facts {
+		facts = append(facts, k)
+	}
+	if err := object("facts", r.Facts == nil, facts, func(k string) any { return r.Facts[k] }, true); err != nil {
+		return err
+	}
+	b.WriteString("}\n")
+	return b.Flush()
+}
+
+// SaveRecord writes the record atomically to the state directory.
+func SaveRecord(stateDir string, r Record) error {
 	path := RecordPath(stateDir)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path, data, 0o600)
+	return atomicfile.Write(path, 0o600, r.WriteJSON)
 }
 
 // LoadRecord reads the record of the last render; ErrNoRecord when nothing was rendered

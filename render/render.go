@@ -93,7 +93,7 @@ func Render(p *plan.Plan, s roles.Secrets, opts Options) (*Result, error) {
 	}
 
 	res := &Result{Nodes: make([]NodeResult, len(p.Nodes))}
-	cache, facts, urls := newFragments(), &factCache{}, &dataURLs{}
+	caches := renderCaches{newFragments(), &factCache{}, &dataURLs{}, &shapes{}}
 	records := make([]NodeRecord, len(p.Nodes))
 	errs := make([]error, len(p.Nodes))
 	warns := make([][]string, len(p.Nodes))
@@ -108,7 +108,7 @@ func Render(p *plan.Plan, s roles.Secrets, opts Options) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				res.Nodes[i], records[i], warns[i], errs[i] = renderNode(p, c, p.Nodes[i], opts, renderCaches{cache, facts, urls})
+				res.Nodes[i], records[i], warns[i], errs[i] = renderNode(p, c, p.Nodes[i], opts, caches)
 			}
 		}()
 	}
@@ -149,6 +149,7 @@ type renderCaches struct {
 	fragments *fragments
 	facts     *factCache
 	urls      *dataURLs
+	shapes    *shapes
 }
 
 // renderNode renders one node; it runs concurrently with the others.
@@ -164,7 +165,7 @@ func renderNode(p *plan.Plan, c *roles.Cluster, n *plan.Node, opts Options, rc r
 	var data []byte
 	switch format {
 	case plan.FormatIgnition:
-		data, err = ignition(model, n.Group.OS, rc.urls)
+		data, err = rc.shapes.ignition(model, n.Group.OS, rc.urls)
 	default:
 		format = plan.FormatCloudInit
 		data, err = cloudInit(model, p.Network.UpdateHostsFiles, rc.fragments)

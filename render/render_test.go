@@ -21,6 +21,7 @@ import (
 	"github.com/vincent-petithory/dataurl"
 
 	"github.com/kisgen/kisgen/internal/outdir"
+	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/render"
 	"github.com/kisgen/kisgen/render/rendertest"
@@ -96,7 +97,16 @@ func compareDir(t *testing.T, got, golden string) {
 func TestRenderTwiceIsByteIdentical(t *testing.T) {
 	p := rendertest.ExamplePlan(t, "ha.yaml")
 	b := rendertest.Bundle(t, p)
-	for _, format := range []plan.Format{plan.FormatCloudInit, plan.FormatIgnition} {
+	// With a mirror too: the download list and each shape's translation (Ignition) are
+	// built concurrently.
+	mp := rendertest.MirrorPlan(t, "ha.yaml")
+	mb := rendertest.Bundle(t, mp)
+	for _, tc := range []struct {
+		p      *plan.Plan
+		b      *pki.Bundle
+		format plan.Format
+	}{{p, b, plan.FormatCloudInit}, {p, b, plan.FormatIgnition}, {mp, mb, plan.FormatCloudInit}, {mp, mb, plan.FormatIgnition}} {
+		p, b, format := tc.p, tc.b, tc.format
 		first, err := render.Render(p, b, render.Options{Format: format, Workers: 1})
 		if err != nil {
 			t.Fatal(err)
@@ -154,7 +164,7 @@ func modelFiles(n *roles.Node) map[string]written {
 func TestCloudInitParsesBack(t *testing.T) {
 	for _, ex := range examples {
 		t.Run(ex.name, func(t *testing.T) {
-			p, res := renderExample(t, plan.FormatCloudInit, ex.file, ex.edits...)
+			p, res := renderCase(t, plan.FormatCloudInit, ex)
 			for _, n := range res.Nodes {
 				c, err := render.ParseCloudConfig(n.Data)
 				if err != nil {
@@ -174,6 +184,7 @@ func TestCloudInitParsesBack(t *testing.T) {
 					}
 					got[w.Path] = written{mode, w.Content}
 				}
+				fetchListed(t, p, got)
 				if diff := cmp.Diff(modelFiles(n.Model), got); diff != "" {
 					t.Errorf("%s write_files (-model +cloud-init):\n%s", n.Host, diff)
 				}
@@ -241,14 +252,50 @@ func ignitionFiles(t *testing.T, data []byte) (map[string]written, map[string]bo
 	return files, enabled, users
 }
 
+// fetchListed adds to what a node's user-data writes the files its kisgen-fetch
+// downloads, as the node would: each line of roles.FetchListPath names a file of the
+// plan's mirror (rendertest.MirrorPlan's, beside the plan), which must have its sum.
+func fetchListed(t *testing.T, p *plan.Plan, files map[string]written) {
+	t.Helper()
+	list, ok := files[roles.FetchListPath]
+	if !ok {
+		return
+	}
+	for _, line := range strings.Split(strings.TrimSpace(list.Content), "\n")[1:] {
+		fields := strings.Split(line, "\t")
+		if len(fields) != 4 || !strings.HasPrefix(fields[3], rendertest.MirrorURL+"/") {
+			t.Fatalf("%s: bad line %q", roles.FetchListPath, line)
+		}
+		data, err := os.ReadFile(filepath.Join(filepath.Dir(p.File), "mirror", filepath.FromSlash(strings.TrimPrefix(fields[3], rendertest.MirrorURL+"/"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mode fs.FileMode
+		if _, err := fmt.Sscanf(fields[1], "%o", &mode); err != nil {
+			t.Fatalf("%s: mode in %q: %v", roles.FetchListPath, line, err)
+		}
+		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != fields[2] {
+			t.Errorf("%s: the mirror's %s does not have the pinned sum", roles.FetchListPath, fields[3])
+		}
+		files[fields[0]] = written{mode, string(data)}
+	}
+}
+
 // TestIgnitionParsesBack validates every Ignition config with Ignition's parser, decodes
 // its files and compares them with the node's model.
 func TestIgnitionParsesBack(t *testing.T) {
 	for _, ex := range examples {
 		t.Run(ex.name, func(t *testing.T) {
-			p, res := renderExample(t, plan.FormatIgnition, ex.file, ex.edits...)
+			p, res := renderCase(t, plan.FormatIgnition, ex)
 			for _, n := range res.Nodes {
+				// Render fills each node into its shape's translation: the result must be
+				// what translating the node's whole Butane document gives.
+				direct, err := render.Ignition(n.Model, p.Node(n.Host).Group.OS)
+				if err != nil || !bytes.Equal(direct, n.Data) {
+					t.Errorf("%s: Render's output differs from Butane's translation of the node (%v)", n.Host, err)
+				}
 				files, enabled, users := ignitionFiles(t, n.Data)
+				fetchListed(t, p, files)
 				if diff := cmp.Diff(modelFiles(n.Model), files); diff != "" {
 					t.Errorf("%s files (-model +ignition):\n%s", n.Host, diff)
 				}
@@ -310,22 +357,31 @@ func TestBudget(t *testing.T) {
 	tests := []struct {
 		name    string
 		edits   []string
+		mirror  bool
 		format  plan.Format
 		overs   []string
 		noLimit bool
 	}{
-		{name: "cloud-init inline on AWS: the masters are over (gzip counts)", edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n"},
+		{name: "cloud-init inline on AWS with a mirror built for the plan: every node fits (shared files are downloaded)", edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", ""},
+			mirror: true, format: plan.FormatCloudInit, noLimit: true},
+		{name: "Ignition inline on AWS with a mirror built for the plan: etcd nodes and workers fit, masters do not (their certificates, base64 in the stub)",
+			edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", ""}, mirror: true, format: plan.FormatIgnition, overs: []string{"master1", "master2"}},
+		{name: "cloud-init inline on AWS: the masters are over (gzip counts)", edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", ""},
 			format: plan.FormatCloudInit, overs: []string{"master1", "master2"}},
-		{name: "Ignition inline on AWS: every node is over (gzip+base64 in a stub config counts)", edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n"},
+		{name: "Ignition inline on AWS: every node is over (gzip+base64 in a stub config counts)", edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", ""},
 			format: plan.FormatIgnition, overs: []string{"etcd1", "etcd2", "etcd3", "master1", "master2", "worker1", "worker2", "worker3"}},
-		{name: "secrets in S3 lift the limit", edits: []string{"  name: qemu\n", "  name: aws\n  aws:\n    admin_cidrs: [203.0.113.0/24]\n    secrets: s3\n    secrets_bucket: b\n    instance_profile: p\n"},
+		{name: "secrets in S3 lift the limit", edits: []string{"  name: qemu\n", "  name: aws\n  aws:\n    admin_cidrs: [203.0.113.0/24]\n    secrets: s3\n    secrets_bucket: b\n    instance_profile: p\n", "  virtual_ip: 10.10.0.20\n", ""},
 			format: plan.FormatCloudInit, noLimit: true},
 		{name: "qemu has no limit", format: plan.FormatCloudInit, noLimit: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := rendertest.ExamplePlan(t, "ha.yaml", tc.edits...)
-			res, err := render.Render(p, rendertest.Bundle(t, p), render.Options{Format: tc.format})
+			p := rendertest.ExamplePlan
+			if tc.mirror {
+				p = rendertest.MirrorPlan
+			}
+			pl := p(t, "ha.yaml", tc.edits...)
+			res, err := render.Render(pl, rendertest.Bundle(t, pl), render.Options{Format: tc.format})
 			for _, n := range res.Manifest.Nodes {
 				t.Logf("%-8s %-10s raw %6d gzip %6d gzip+base64 %6d budget %v over %v", n.Host, n.Format, n.Sizes.Raw, n.Sizes.Gzip, n.Sizes.GzipBase64, n.Budget, n.OverBudget)
 			}
@@ -408,7 +464,7 @@ func TestRenderToStreamsAndCleansUp(t *testing.T) {
 			t.Errorf("%s differs between RenderTo and Render+Write", n.File)
 		}
 	}
-	aws := rendertest.ExamplePlan(t, "ha.yaml", "  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n")
+	aws := rendertest.ExamplePlan(t, "ha.yaml", "  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", "")
 	if _, err := render.RenderTo(aws, rendertest.Bundle(t, aws), render.Options{}, filepath.Join(dir, "failed")); !errors.Is(err, render.ErrTooBig) {
 		t.Fatalf("err = %v, want ErrTooBig", err)
 	}

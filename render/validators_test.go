@@ -30,7 +30,7 @@ func TestCloudInitSchema(t *testing.T) {
 	for _, ex := range examples {
 		t.Run(ex.name, func(t *testing.T) {
 			t.Parallel()
-			_, res := renderExample(t, plan.FormatCloudInit, ex.file, ex.edits...)
+			_, res := renderCase(t, plan.FormatCloudInit, ex)
 			dir := t.TempDir()
 			for _, n := range res.Nodes {
 				path := filepath.Join(dir, n.File)
@@ -82,7 +82,7 @@ func TestUnitsPassSystemdAnalyze(t *testing.T) {
 	units := map[string]string{} // file name → content, distinct contents numbered
 	execs := map[string]bool{}
 	for _, ex := range examples {
-		_, res := renderExample(t, "", ex.file, ex.edits...)
+		_, res := renderCase(t, "", ex)
 		for _, n := range res.Nodes {
 			for _, u := range n.Model.Units {
 				key := u.Name
@@ -94,8 +94,10 @@ func TestUnitsPassSystemdAnalyze(t *testing.T) {
 					if rest, ok := strings.CutPrefix(l, "ExecStart="); ok {
 						execs[strings.Fields(strings.TrimPrefix(rest, "-"))[0]] = true
 					}
-					if rest, ok := strings.CutPrefix(l, "ExecStartPre="); ok {
-						execs[strings.Fields(strings.TrimPrefix(rest, "-"))[0]] = true
+					for _, key := range []string{"ExecStartPre=", "ExecReload="} {
+						if rest, ok := strings.CutPrefix(l, key); ok {
+							execs[strings.Fields(strings.TrimPrefix(rest, "-"))[0]] = true
+						}
 					}
 				}
 			}
@@ -105,6 +107,10 @@ func TestUnitsPassSystemdAnalyze(t *testing.T) {
 		if !filepath.IsAbs(e) {
 			t.Errorf("unit command %s is not absolute", e)
 			continue
+		}
+		// The distribution's own programs (haproxy, keepalived, sh) have stand-ins too.
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, e)), 0o755); err != nil {
+			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(root, e), []byte("#!/bin/sh\n"), 0o755); err != nil {
 			t.Fatal(err)
@@ -164,7 +170,7 @@ func TestIgnitionAppliesLikeCloudInit(t *testing.T) {
 	}
 	for _, ex := range examples {
 		t.Run(ex.name, func(t *testing.T) {
-			_, igns := renderExample(t, plan.FormatIgnition, ex.file, ex.edits...)
+			_, igns := renderCase(t, plan.FormatIgnition, ex)
 			for i, n := range igns.Nodes {
 				cloud, err := render.CloudInit(n.Model, strings.Contains(string(igns.Nodes[i].Data), "hosts.block"))
 				if err != nil {

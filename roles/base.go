@@ -89,7 +89,12 @@ func (b *builder) install() error {
 	if err := b.file(ArtifactsPath, 0o644, "binaries to install", list.String()); err != nil {
 		return err
 	}
-	text, err := templates.Execute("kisgen-install.service", b.unitData("", nil))
+	data := b.unitData("", nil)
+	var err error
+	if data.Fetch, err = b.fetchList(); err != nil {
+		return err
+	}
+	text, err := templates.Execute("kisgen-install.service", data)
 	if err != nil {
 		return err
 	}

@@ -76,9 +76,12 @@ func calicoASNumber(p *plan.Plan) uint32 {
 // calico-node, and the restarts load the node further. Every 20 s with a 30 s timeout
 // halves their cost and rides out a busy minute; a dead felix or BIRD is still found
 // within 2 minutes (6 failures), a lost BGP session within 20 s.
+// calico-kube-controllers' exec probes (check-status -l, -r) get the same treatment:
+// upstream runs both every 10 s, the readiness probe with the default 1 s timeout.
 var (
-	calicoNodeLiveness  = probeTiming{InitialDelaySeconds: 30, PeriodSeconds: 20, TimeoutSeconds: 30, FailureThreshold: 6}
-	calicoNodeReadiness = probeTiming{PeriodSeconds: 20, TimeoutSeconds: 30}
+	calicoNodeLiveness     = probeTiming{InitialDelaySeconds: 30, PeriodSeconds: 20, TimeoutSeconds: 30, FailureThreshold: 6}
+	calicoNodeReadiness    = probeTiming{PeriodSeconds: 20, TimeoutSeconds: 30}
+	calicoControllersProbe = probeTiming{PeriodSeconds: 30, TimeoutSeconds: 30}
 )
 
 // calicoFiles is the kustomization over the upstream calico.yaml (fetched by the first
@@ -98,7 +101,7 @@ func calicoFiles(p *plan.Plan) ([]File, error) {
 	if nw.Mode == plan.ModeRouted {
 		mtu = nw.WorkloadMTU
 	}
-	var ds daemonSetPatch
+	var ds workloadPatch
 	ds.typeMeta = typeMeta{"apps/v1", "DaemonSet"}
 	ds.Metadata = objectMeta{Name: "calico-node", Namespace: "kube-system"}
 	ds.Spec.Template.Spec.Containers = []containerPatch{{Name: "calico-node", LivenessProbe: &calicoNodeLiveness, ReadinessProbe: &calicoNodeReadiness, Env: []envVar{
@@ -110,17 +113,22 @@ func calicoFiles(p *plan.Plan) ([]File, error) {
 		{"FELIX_LOGSEVERITYSCREEN", nw.LogLevel},
 		{"IP_AUTODETECTION_METHOD", calicoAutodetect(p)},
 	}}}
+	var kc workloadPatch
+	kc.typeMeta = typeMeta{"apps/v1", "Deployment"}
+	kc.Metadata = objectMeta{Name: "calico-kube-controllers", Namespace: "kube-system"}
+	kc.Spec.Template.Spec.Containers = []containerPatch{{Name: "calico-kube-controllers", LivenessProbe: &calicoControllersProbe, ReadinessProbe: &calicoControllersProbe}}
 	cm := configMap{typeMeta: typeMeta{"v1", "ConfigMap"}, Metadata: objectMeta{Name: "calico-config", Namespace: "kube-system"},
 		Data: map[string]string{"veth_mtu": strconv.Itoa(mtu)}}
 	k := kustomization{typeMeta: typeMeta{"kustomize.config.k8s.io/v1beta1", "Kustomization"},
-		Resources: []string{"calico.yaml"}, Patches: []kustomizePatch{{Path: "calico-node-env.yaml"}, {Path: "calico-config.yaml"}}}
+		Resources: []string{"calico.yaml"}, Patches: []kustomizePatch{{Path: "calico-node-env.yaml"}, {Path: "calico-kube-controllers-probes.yaml"}, {Path: "calico-config.yaml"}}}
 	var out []File
 	for _, d := range []struct {
 		path, what string
 		v          any
 	}{
 		{"kustomization.yaml", "Calico kustomization", k},
-		{"calico-node-env.yaml", "Calico settings (calico-node environment)", ds},
+		{"calico-node-env.yaml", "Calico settings (calico-node environment, probe schedule)", ds},
+		{"calico-kube-controllers-probes.yaml", "calico-kube-controllers' probe schedule", kc},
 		{"calico-config.yaml", "Calico MTU", cm},
 	} {
 		text, err := marshalYAML(d.v)

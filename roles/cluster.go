@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/templates"
 )
@@ -34,6 +35,7 @@ type Cluster struct {
 	firstMaster *plan.Node
 	addons      []File // the first master's add-on files
 	addonList   string // KISGEN_ADDONS
+	fetcher     File   // FetchScript, for nodes that download shared files
 	nodeMask    int    // per-node pod subnet size (bits)
 	subnets     map[string]netip.Prefix
 	routes      []bridgeRoute
@@ -79,10 +81,16 @@ func Build(p *plan.Plan, s Secrets, n *plan.Node) (*Node, error) {
 
 // NewCluster prepares the shared part of every node's model. It does not modify p.
 func NewCluster(p *plan.Plan, s Secrets, in Inputs) (*Cluster, error) {
-	c := &Cluster{p: p, sec: s, in: in, subnets: map[string]netip.Prefix{}}
 	if in.SSHAuthorizedKey == "" {
 		return nil, fmt.Errorf("%w: no SSH public key for the plan's user %s", ErrInput, p.SSH.User)
 	}
+	return newCluster(p, s, in)
+}
+
+// newCluster is NewCluster without the inputs only nodes need (SharedFiles has no SSH
+// key and no PKI).
+func newCluster(p *plan.Plan, s Secrets, in Inputs) (*Cluster, error) {
+	c := &Cluster{p: p, sec: s, in: in, subnets: map[string]netip.Prefix{}}
 	c.artifacts = officialArtifacts(p)
 	for name, a := range c.artifacts {
 		c.artifacts[name] = locate(p, a, in.Checksums)
@@ -90,12 +98,20 @@ func NewCluster(p *plan.Plan, s Secrets, in Inputs) (*Cluster, error) {
 	if masters := p.NodesWith(plan.RoleMaster); len(masters) > 0 {
 		c.firstMaster = masters[0]
 	}
-	steps := []func() error{c.renderScripts, c.renderHostsBlock, c.renderProxyEnv, c.renderCommon, c.carveSubnets, c.renderAddOns}
+	steps := []func() error{c.renderScripts, c.renderHostsBlock, c.renderProxyEnv, c.renderCommon, c.carveSubnets, c.renderAddOns, c.renderFetcher}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
 		}
 	}
+	// Shared files are hashed once here rather than once per node (finish keeps a sum
+	// that is set).
+	for _, set := range [][]File{c.scripts, c.common, c.addons} {
+		for i := range set {
+			set[i].SHA256 = sha256Hex(set[i].Content)
+		}
+	}
+	c.markFetched()
 	return c, nil
 }
 
@@ -105,20 +121,20 @@ func (c *Cluster) Warnings() []string { return append([]string(nil), c.warnings.
 
 // scriptData is what the script and unit templates read: the on-node layout.
 type scriptData struct {
-	StatusPath, AddOnsStatusPath, StateDir, LibPath, NodeEnv, BinDir, CNIBinDir, CacheDir string
-	ArtifactsFile, ImageManifest, HostsBlock, PKIDir, EtcdPKIDir, AdminKubeconfig         string
-	AddOnsDir, KubeletDetectedEnv, ContainerdConfig, ContainerdSocket, RoutesFile         string
-	CACert, EtcdCACert, APIServerEtcdCert, APIServerEtcdKey, HostsReaderCert              string
-	HostsReaderKey, HostsSynced, HostsReaderRBAC, HostsConfigMap, EtcdEnv, EtcdDataDir    string
-	EtcdHealthcheckCert, EtcdHealthcheckKey, EtcdRemoveConfigMap                          string
-	SystemPath, Path, ProxyEnv, PodCIDR, SysctlConf                                       string
-	PhasePending, PhasePreflight, PhaseInstall, PhaseConfigure, PhaseDone, PhaseFailed    string
+	StatusPath, AddOnsStatusPath, StateDir, LibPath, NodeEnv, BinDir, CNIBinDir, CacheDir    string
+	ArtifactsFile, ImageManifest, HostsBlock, PKIDir, EtcdPKIDir, AdminKubeconfig, FetchList string
+	AddOnsDir, KubeletDetectedEnv, ContainerdConfig, ContainerdSocket, RoutesFile            string
+	CACert, EtcdCACert, APIServerEtcdCert, APIServerEtcdKey, HostsReaderCert                 string
+	HostsReaderKey, HostsSynced, HostsReaderRBAC, HostsConfigMap, EtcdEnv, EtcdDataDir       string
+	EtcdHealthcheckCert, EtcdHealthcheckKey, EtcdRemoveConfigMap                             string
+	SystemPath, Path, ProxyEnv, PodCIDR, SysctlConf                                          string
+	PhasePending, PhasePreflight, PhaseInstall, PhaseConfigure, PhaseDone, PhaseFailed       string
 }
 
 func (c *Cluster) layout() scriptData {
 	return scriptData{
 		StatusPath: StatusPath, AddOnsStatusPath: AddOnsStatusPath, StateDir: NodeStateDir, LibPath: LibPath,
-		NodeEnv: NodeEnvPath, BinDir: BinDir, CNIBinDir: CNIBinDir, CacheDir: CacheDir, ArtifactsFile: ArtifactsPath,
+		NodeEnv: NodeEnvPath, BinDir: BinDir, CNIBinDir: CNIBinDir, CacheDir: CacheDir, ArtifactsFile: ArtifactsPath, FetchList: FetchListPath,
 		ImageManifest: ImageManifestPath, HostsBlock: HostsBlockPath, PKIDir: PKIDir, EtcdPKIDir: EtcdPKIDir,
 		AdminKubeconfig: AdminKubeconfig, AddOnsDir: AddOnsDir, KubeletDetectedEnv: KubeletDetectedEnvPath,
 		ContainerdConfig: ContainerdConfigPath, ContainerdSocket: ContainerdSocket, RoutesFile: BridgeRoutesPath,
@@ -353,7 +369,7 @@ func (c *Cluster) Node(n *plan.Node) (*Node, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNotInPlan, n)
 	}
 	b := &builder{c: c, p: c.p, n: n, files: map[string]File{}, versions: map[string]string{}}
-	for _, step := range []func() error{b.base, b.etcd, b.master, b.kubernetesNode, b.network, b.sync, b.firstMasterAddOns, b.install} {
+	for _, step := range []func() error{b.base, b.etcd, b.master, b.virtualIP, b.kubernetesNode, b.network, b.sync, b.firstMasterAddOns, b.install} {
 		if err := step(); err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Host, err)
 		}
@@ -449,8 +465,10 @@ type unitData struct {
 	Cluster, Host, Description, ProxyEnv, DetectedEnv, Path, BinDir, Config string
 	EtcdEnv                                                                 string
 	StatusPath, AddOnsStatusPath                                            string
-	After                                                                   []string
-	Exec                                                                    []string
+	// Fetch is run before the bootstrap (kisgen-install.service); "" for none.
+	Fetch string
+	After []string
+	Exec  []string
 }
 
 func (b *builder) unitData(description string, exec []string, after ...string) unitData {
@@ -484,9 +502,18 @@ func command(bin string, flags map[string]string, overrides map[string]string) [
 }
 
 func (b *builder) kubeconfig(path, user, certPath, keyPath string) error {
-	text, err := b.c.memo("kubeconfig "+user+" "+certPath+" "+keyPath, func() (string, error) {
+	build := func() (string, error) {
 		return marshalYAML(newKubeconfig(b.p.Name, b.p.APIServerURL(), user, certPath, keyPath))
-	})
+	}
+	var text string
+	var err error
+	if strings.HasPrefix(user, pki.NodeUserPrefix) {
+		// A kubelet's own user: no other node shares it, so keeping it would only hold
+		// one string per node for the whole render.
+		text, err = build()
+	} else {
+		text, err = b.c.memo("kubeconfig "+user+" "+certPath+" "+keyPath, build)
+	}
 	if err != nil {
 		return err
 	}
@@ -515,7 +542,9 @@ func (b *builder) finish() (*Node, error) {
 	// The digest covers everything but node.env, which carries it.
 	files := make([]File, 0, len(b.files)+1)
 	for _, f := range b.files {
-		f.SHA256 = sha256Hex(f.Content)
+		if f.SHA256 == "" {
+			f.SHA256 = sha256Hex(f.Content)
+		}
 		files = append(files, f)
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })

@@ -11,7 +11,9 @@
 // Every node: its hostname, the plan's SSH user with its public key and passwordless sudo,
 // its own pre-generated SSH host key (so verify pins it, no trust on first use), the
 // kisgen scripts, the managed hosts block and proxy settings when the plan has them, and
-// kisgen-install.service, which runs the bootstrap at every boot.
+// kisgen-install.service, which runs the bootstrap at every boot. Files the same on every
+// node (scripts, add-on manifests) are downloaded from the plan's mirror instead when the
+// mirror holds them (File.Fetch, fetch.go); the node ends up with the same files.
 //
 // etcd: the etcd CA certificate (never its key), its own server and peer certificate and
 // key, the health-check client certificate (for etcdctl and verify). etcd.service.

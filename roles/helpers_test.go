@@ -16,24 +16,16 @@ import (
 func model(t *testing.T, example string, edits ...string) (*plan.Plan, map[string]*roles.Node) {
 	t.Helper()
 	p := rendertest.ExamplePlan(t, example, edits...)
-	b := rendertest.Bundle(t, p)
-	in, err := roles.LoadInputs(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := roles.NewCluster(p, b, in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return p, byHost(rendertest.Models(t, p))
+}
+
+// byHost indexes models by host.
+func byHost(nodes []*roles.Node, _ []string) map[string]*roles.Node {
 	out := map[string]*roles.Node{}
-	for _, n := range p.Nodes {
-		m, err := c.Node(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[n.Host] = m
+	for _, n := range nodes {
+		out[n.Host] = n
 	}
-	return p, out
+	return out
 }
 
 // writeRoot writes a node's files and units under root, as its user-data would.

@@ -242,8 +242,8 @@ type deploymentSpec struct {
 	Template podTemplate `yaml:"template"`
 }
 
-// daemonSetPatch is a strategic merge patch of a DaemonSet's containers.
-type daemonSetPatch struct {
+// workloadPatch is a strategic merge patch of a DaemonSet's or a Deployment's containers.
+type workloadPatch struct {
 	typeMeta `yaml:",inline"`
 	Metadata objectMeta `yaml:"metadata"`
 	Spec     struct {

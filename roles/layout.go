@@ -41,6 +41,12 @@ const (
 	AddOnsDir = ConfDir + "/addons"
 	// BridgeRoutesPath lists the routes of the bridge pod network.
 	BridgeRoutesPath = ConfDir + "/bridge-routes.tsv"
+	// FetchListPath lists the files the node downloads from the mirror instead of
+	// carrying them in its user-data (tab-separated: path, mode, sha256, URL); see
+	// Cluster.SharedFiles.
+	FetchListPath = ConfDir + "/fetch.tsv"
+	// FetchScript downloads them, before the bootstrap, at every boot.
+	FetchScript = BinDir + "/kisgen-fetch"
 	// ImageManifestPath is written by an image bake script: what the image already
 	// holds (see ImageManifest).
 	ImageManifestPath = ConfDir + "/image-manifest.json"

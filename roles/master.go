@@ -9,6 +9,9 @@ import (
 	"github.com/kisgen/kisgen/plan"
 )
 
+// kubeAPIServerPort is kube-apiserver's --secure-port.
+const kubeAPIServerPort = 6443
+
 // ServiceAccountIssuer is the issuer of service account tokens.
 const ServiceAccountIssuer = "https://kubernetes.default.svc." + pki.ClusterDomain
 
@@ -79,13 +82,18 @@ func (b *builder) master() error {
 		"requestheader-extra-headers-prefix": "X-Remote-Extra-",
 		"requestheader-group-headers":        "X-Remote-Group",
 		"requestheader-username-headers":     "X-Remote-User",
-		"secure-port":                        "6443",
+		"secure-port":                        strconv.Itoa(kubeAPIServerPort),
 		"service-account-issuer":             ServiceAccountIssuer,
 		"service-account-key-file":           ServiceAccountPub,
 		"service-account-signing-key-file":   ServiceAccountKey,
 		"service-cluster-ip-range":           p.Network.ServiceCIDR.String(),
 		"tls-cert-file":                      APIServerCert,
 		"tls-private-key-file":               APIServerKey,
+	}
+	if virtualIPEnabled(p) {
+		// HAProxy serves the load balancer's port on the virtual IP and on 127.0.0.1
+		// (roles/ha.go): the API server keeps to the master's own address.
+		api["bind-address"] = n.InternalIP.String()
 	}
 	allocate := !bridgeEnabled(p)
 	cm := map[string]string{
@@ -99,6 +107,9 @@ func (b *builder) master() error {
 		"cluster-signing-key-file":         CAKey,
 		"kubeconfig":                       ControllerManagerKubeconfig,
 		"leader-elect":                     "true",
+		"leader-elect-lease-duration":      leaderLease,
+		"leader-elect-renew-deadline":      leaderRenew,
+		"leader-elect-retry-period":        leaderRetry,
 		"profiling":                        "false",
 		"root-ca-file":                     CACert,
 		"service-account-private-key-file": ServiceAccountKey,
@@ -109,12 +120,15 @@ func (b *builder) master() error {
 		cm["node-cidr-mask-size"] = strconv.Itoa(NodeMaskBits(p))
 	}
 	sched := map[string]string{
-		"authentication-kubeconfig": SchedulerKubeconfig,
-		"authorization-kubeconfig":  SchedulerKubeconfig,
-		"bind-address":              "127.0.0.1",
-		"kubeconfig":                SchedulerKubeconfig,
-		"leader-elect":              "true",
-		"profiling":                 "false",
+		"authentication-kubeconfig":   SchedulerKubeconfig,
+		"authorization-kubeconfig":    SchedulerKubeconfig,
+		"bind-address":                "127.0.0.1",
+		"kubeconfig":                  SchedulerKubeconfig,
+		"leader-elect":                "true",
+		"leader-elect-lease-duration": leaderLease,
+		"leader-elect-renew-deadline": leaderRenew,
+		"leader-elect-retry-period":   leaderRetry,
+		"profiling":                   "false",
 	}
 	units := []struct {
 		name, what string
@@ -134,7 +148,7 @@ func (b *builder) master() error {
 		}
 		b.wait = append(b.wait, u.name)
 	}
-	b.listen(6443, "", "kube-apiserver.service")
+	b.listen(kubeAPIServerPort, "", "kube-apiserver.service")
 	b.listen(10257, "127.0.0.1", "kube-controller-manager.service")
 	b.listen(10259, "127.0.0.1", "kube-scheduler.service")
 	for _, a := range []string{CompAPIServer, CompControllerMgr, CompScheduler, CompKubectl} {
@@ -142,6 +156,19 @@ func (b *builder) master() error {
 	}
 	return nil
 }
+
+// The controller manager's and the scheduler's leader election: a lease of 60 s renewed
+// within 40 s, tried every 10 s (upstream: 15 s, 10 s, 2 s). A leader that cannot renew in
+// time exits, and both restart from scratch, which loads a busy control plane further: on
+// small or emulated masters the API server can take over 10 s to answer while Calico's
+// CRDs are applied, and the upstream timing turns that into a restart loop. The cost is a
+// slower handover when a master dies (up to a minute for the controllers; the API
+// servers are not affected). Plan overrides can set other values.
+const (
+	leaderLease = "60s"
+	leaderRenew = "40s"
+	leaderRetry = "10s"
+)
 
 func missing(name string) error {
 	return fmt.Errorf("%w: %s (run `kisgen render` or `kisgen certs issue` to issue it)", ErrMissingSecret, name)

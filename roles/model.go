@@ -66,6 +66,10 @@ type File struct {
 	What string
 	// SHA256 is the content's sha256 (hex), set by Cluster.Node.
 	SHA256 string
+	// Fetch is the URL the node downloads the content from (FetchScript, before the
+	// bootstrap) instead of finding it in its user-data, which carries only the path,
+	// mode and SHA256 in FetchListPath. "" (most files): the user-data carries it.
+	Fetch string
 }
 
 // Unit is one systemd unit written to UnitDir.

@@ -85,10 +85,14 @@ func TestUnitsAndPortsFollowTheRoles(t *testing.T) {
 		ports []int
 	}{
 		{"etcd1", []string{"etcd.service", "kisgen-sync.timer"}, []int{2379, 2380, 2381}},
-		{"master1", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-sync.timer", "kisgen-addons.service"},
-			[]int{6443, 10257, 10259, 10248, 10250, 10249, 10256}},
-		{"master2", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-sync.timer"},
-			[]int{6443, 10257, 10259, 10248, 10250, 10249, 10256}},
+		// With the virtual IP, HAProxy and keepalived too; HAProxy listens on the
+		// virtual IP's port.
+		{"master1", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "kisgen-haproxy.service", "kisgen-keepalived.service",
+			"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-sync.timer", "kisgen-addons.service"},
+			[]int{6443, 10257, 10259, 6443, 10248, 10250, 10249, 10256}},
+		{"master2", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "kisgen-haproxy.service", "kisgen-keepalived.service",
+			"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-sync.timer"},
+			[]int{6443, 10257, 10259, 6443, 10248, 10250, 10249, 10256}},
 		{"worker3", []string{"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-sync.timer"}, []int{10248, 10250, 10249, 10256}},
 	}
 	for _, tc := range tests {

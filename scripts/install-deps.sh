@@ -39,9 +39,11 @@ set -euo pipefail
 #                               install writes; grub-fstest reads them back as GRUB does
 #   e2fsprogs qemu-utils fdisk  the PXE install's root file system (qemu-img, resize2fs),
 #                               checked with e2fsck and sfdisk
+#   haproxy keepalived          haproxy -c and keepalived --config-test check the virtual
+#                               IP's configurations
 test_packages=(make openssh-client openssh-server openssl cloud-init systemd ignition bash zsh fish
 	curl iproute2 python3 shellcheck dnsmasq-base packer ca-certificates sudo groff-base
-	grub-common grub-pc-bin e2fsprogs qemu-utils fdisk)
+	grub-common grub-pc-bin e2fsprogs qemu-utils fdisk haproxy keepalived)
 # `kisgen mirror build`: runc is linked statically with seccomp (cgo: libseccomp's static
 # library, found through pkg-config); Calico's BIRD is built with autotools, bison and flex.
 build_packages=(pkg-config libseccomp-dev autoconf automake bison flex libreadline-dev)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kisgen/kisgen/internal/testtool"
 	"github.com/kisgen/kisgen/kubeapi"
 	"github.com/kisgen/kisgen/pki"
 )
@@ -32,7 +33,7 @@ func TestDrainRespectsPodDisruptionBudgets(t *testing.T) {
 	dir := t.TempDir()
 	writeTo(t, dir, "cm.conf", cmConf)
 	port := freePorts(t, 1)[0]
-	start(t, "kube-controller-manager.log", kcm, "--kubeconfig", filepath.Join(dir, "cm.conf"),
+	testtool.Start(t, "kube-controller-manager.log", kcm, "--kubeconfig", filepath.Join(dir, "cm.conf"),
 		"--authentication-kubeconfig", filepath.Join(dir, "cm.conf"), "--authorization-kubeconfig", filepath.Join(dir, "cm.conf"),
 		"--controllers", "disruption", "--use-service-account-credentials", "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(port))
 
@@ -71,7 +72,7 @@ func TestDrainRespectsPodDisruptionBudgets(t *testing.T) {
 	pod("web-a", "worker1")
 	pod("web-b", "worker1")
 	kubectl("apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web, namespace: default}\nspec:\n  minAvailable: 1\n  selector: {matchLabels: {app: web}}\n", "create")
-	waitFor(t, "the disruption controller allows one disruption", 2*time.Minute, func() error {
+	testtool.WaitFor(t, "the disruption controller allows one disruption", 2*time.Minute, func() error {
 		out := kubectl("", "get", "pdb", "web", "-n", "default", "-o", "jsonpath={.status.disruptionsAllowed}")
 		if out != "1" {
 			return fmt.Errorf("disruptionsAllowed %q", out)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kisgen/kisgen/internal/testtool"
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/roles"
 )
@@ -49,7 +50,7 @@ func TestEtcdMembersJoinByThemselves(t *testing.T) {
 		client, peer   string
 		data, env      string
 		founding, join string
-		proc           *process
+		proc           *exec.Cmd
 	}
 	newMember := func(host string, client, peer int, founding, join string) *member {
 		dir := t.TempDir()
@@ -92,7 +93,7 @@ func TestEtcdMembersJoinByThemselves(t *testing.T) {
 		for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 			cmd.Env = append(cmd.Env, l)
 		}
-		mb.proc = startCmd(t, mb.host+".log", cmd)
+		mb.proc = testtool.StartCmd(t, mb.host+".log", cmd)
 	}
 	ctl := func(endpoints string, args ...string) (string, error) {
 		return runOut(etcdctl, append([]string{"--endpoints", endpoints, "--cacert", cert("etcd-ca.pem"),
@@ -101,7 +102,7 @@ func TestEtcdMembersJoinByThemselves(t *testing.T) {
 	}
 	healthy := func(n int, endpoints string) {
 		t.Helper()
-		waitFor(t, fmt.Sprintf("%d healthy etcd members", n), 90*time.Second, func() error {
+		testtool.WaitFor(t, fmt.Sprintf("%d healthy etcd members", n), 90*time.Second, func() error {
 			out, err := ctl(endpoints, "endpoint", "health", "--cluster")
 			if err != nil || strings.Count(out, "is healthy") != n {
 				return fmt.Errorf("%v: %s", err, out)
@@ -152,8 +153,8 @@ func TestEtcdMembersJoinByThemselves(t *testing.T) {
 	// etcd3's machine is replaced: its process and data are gone, the same user-data
 	// boots a new machine. Its own data is what tells; the membership still lists it.
 	// Two members of three keep the quorum throughout.
-	_ = e3.proc.cmd.Process.Kill()
-	_ = e3.proc.cmd.Wait()
+	_ = e3.proc.Process.Kill()
+	_ = e3.proc.Wait()
 	if err := os.RemoveAll(e3.data); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestEtcdMembersJoinByThemselves(t *testing.T) {
 	api := func(path, body string) string {
 		t.Helper()
 		var out string
-		waitFor(t, path, time.Minute, func() error {
+		testtool.WaitFor(t, path, time.Minute, func() error {
 			var err error
 			out, err = runOut("curl", "-fsS", "--cacert", cert("etcd-ca.pem"), "--cert", cert(pki.EtcdHealthcheckClient+".pem"),
 				"--key", cert(pki.EtcdHealthcheckClient+"-key.pem"), "-X", "POST", "-d", body, e1.client+path)
@@ -202,32 +203,4 @@ func TestEtcdMembersJoinByThemselves(t *testing.T) {
 	if out, _ := ctl(e1.client, "member", "list"); strings.Contains(out, "etcd3") || strings.Count(out, "started") != 2 {
 		t.Errorf("etcd3 was not removed:\n%s", out)
 	}
-}
-
-// startCmd starts cmd like start does, its output in a log shown when the test fails.
-func startCmd(t testing.TB, logName string, cmd *exec.Cmd) *process {
-	t.Helper()
-	logPath := filepath.Join(t.TempDir(), logName)
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, log: logPath}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		f.Close()
-		if t.Failed() {
-			data, _ := os.ReadFile(logPath)
-			if len(data) > 6000 {
-				data = data[len(data)-6000:]
-			}
-			t.Logf("--- last lines of %s ---\n%s", logName, data)
-		}
-	})
-	return p
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kisgen/kisgen/internal/binbuild"
+	"github.com/kisgen/kisgen/internal/testtool"
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 )
@@ -31,8 +32,7 @@ import (
 // `go test -tags e2e -run TestAPIServer ./test/`.
 func TestAPIServerAcceptsTheGeneratedPKI(t *testing.T) {
 	api := startAPIServer(t)
-	p, b, kubectl, adminConf, apiPort, planText := api.p, api.b, api.kubectl, api.adminConf, api.port, api.planText
-	_ = p
+	b, kubectl, adminConf, apiPort, planText := api.b, api.kubectl, api.adminConf, api.port, api.planText
 
 	// Every kubeconfig authenticates as who RBAC expects.
 	for _, tc := range []struct {
@@ -164,7 +164,6 @@ func TestAPIServerAcceptsTheGeneratedPKI(t *testing.T) {
 
 // apiServer is a real kube-apiserver (and its etcd) on loopback with the generated PKI.
 type apiServer struct {
-	p                                  *plan.Plan
 	b                                  *pki.Bundle
 	port                               int
 	kdir, kubectl, adminConf, planText string
@@ -221,7 +220,7 @@ worker:
 	writeTo(t, dir, "sa.pub", sa.PublicKeyPEM)
 	f := func(name string) string { return filepath.Join(dir, name) }
 
-	start(t, "etcd.log", etcd, "--name", "etcd1", "--data-dir", filepath.Join(t.TempDir(), "etcd"),
+	testtool.Start(t, "etcd.log", etcd, "--name", "etcd1", "--data-dir", filepath.Join(t.TempDir(), "etcd"),
 		"--listen-client-urls", url(etcdClient), "--advertise-client-urls", url(etcdClient),
 		"--listen-peer-urls", url(etcdPeer), "--initial-advertise-peer-urls", url(etcdPeer),
 		"--initial-cluster", "etcd1="+url(etcdPeer),
@@ -229,7 +228,7 @@ worker:
 		"--trusted-ca-file", f("etcd-ca.pem"), "--client-cert-auth",
 		"--peer-cert-file", f("etcd-peer-etcd1.pem"), "--peer-key-file", f("etcd-peer-etcd1-key.pem"),
 		"--peer-trusted-ca-file", f("etcd-ca.pem"), "--peer-client-cert-auth", "--log-level", "warn")
-	start(t, "kube-apiserver.log", apiserver,
+	testtool.Start(t, "kube-apiserver.log", apiserver,
 		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--endpoint-reconciler-type", "none",
 		"--secure-port", fmt.Sprint(apiPort), "--cert-dir", t.TempDir(),
 		"--etcd-servers", url(etcdClient), "--etcd-cafile", f("etcd-ca.pem"),
@@ -253,7 +252,7 @@ worker:
 	if _, err := os.Stat(filepath.Join(state, "kubeconfig", "admin.conf")); err != nil {
 		t.Errorf("admin kubeconfig not kept in the state directory: %v", err)
 	}
-	waitFor(t, "kube-apiserver /readyz with the admin kubeconfig", 3*time.Minute, func() error {
+	testtool.WaitFor(t, "kube-apiserver /readyz with the admin kubeconfig", 3*time.Minute, func() error {
 		out, err := runOut(kubectl, "--kubeconfig", adminConf, "get", "--raw", "/readyz")
 		if err != nil || strings.TrimSpace(out) != "ok" {
 			return fmt.Errorf("%v: %s", err, out)
@@ -261,5 +260,5 @@ worker:
 		return nil
 	})
 
-	return apiServer{p: p, b: b, port: apiPort, kdir: kdir, kubectl: kubectl, adminConf: adminConf, planText: planText}
+	return apiServer{b: b, port: apiPort, kdir: kdir, kubectl: kubectl, adminConf: adminConf, planText: planText}
 }

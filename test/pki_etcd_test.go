@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kisgen/kisgen/internal/testtool"
 	"github.com/kisgen/kisgen/pki"
 )
 
@@ -68,7 +69,7 @@ func TestEtcdTrustsOnlyTheEtcdCA(t *testing.T) {
 		dir := files(t, b, pki.EtcdServer(h), pki.EtcdPeer(h))
 		client, peer := url(ports[2*i]), url(ports[2*i+1])
 		endpoints = append(endpoints, client)
-		start(t, h+".log", etcd,
+		testtool.Start(t, h+".log", etcd,
 			"--name", h, "--data-dir", filepath.Join(t.TempDir(), "data"),
 			"--listen-client-urls", client, "--advertise-client-urls", client,
 			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
@@ -88,7 +89,7 @@ func TestEtcdTrustsOnlyTheEtcdCA(t *testing.T) {
 		}
 		return runOut(etcdctl, append(base, args...)...)
 	}
-	waitFor(t, "etcd cluster health", 90*time.Second, func() error {
+	testtool.WaitFor(t, "etcd cluster health", 90*time.Second, func() error {
 		out, err := ctl(strings.Join(endpoints, ","), etcdCA, pki.EtcdHealthcheckClient, "endpoint", "health")
 		if err != nil || strings.Count(out, "is healthy") != 3 {
 			return fmt.Errorf("%v: %s", err, out)

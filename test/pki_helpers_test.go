@@ -124,18 +124,6 @@ func files(t testing.TB, b *pki.Bundle, names ...string) string {
 	return dir
 }
 
-// process is a started server process whose output goes to a log file.
-type process struct {
-	cmd *exec.Cmd
-	log string
-}
-
-// start runs name args in the background; it is killed when the test ends.
-func start(t testing.TB, logName string, name string, args ...string) *process {
-	t.Helper()
-	return startCmd(t, logName, exec.Command(name, args...))
-}
-
 // runOut runs a command and returns its combined output and error.
 func runOut(name string, args ...string) (string, error) {
 	cmd := exec.Command(name, args...)
@@ -143,20 +131,6 @@ func runOut(name string, args ...string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
-}
-
-// waitFor retries f until it succeeds or timeout passes.
-func waitFor(t testing.TB, what string, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s: not ready after %v: %v", what, timeout, err)
 }
 
 func url(port int) string { return fmt.Sprintf("https://127.0.0.1:%d", port) }

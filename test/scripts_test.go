@@ -125,7 +125,7 @@ func TestInstallDepsDecides(t *testing.T) {
 		noCalls   bool
 		outputHas string
 	}{
-		{name: "everything installed: nothing to do", host: host{apt: true, root: true, installed: strings.Fields("make openssh-client openssh-server openssl cloud-init systemd ignition bash zsh fish curl iproute2 python3 shellcheck dnsmasq-base packer ca-certificates sudo groff-base")},
+		{name: "everything installed: nothing to do", host: host{apt: true, root: true, installed: testSet(t)},
 			noCalls: true},
 		{name: "root installs only what is missing", host: host{apt: true, root: true, installed: []string{"make", "bash", "openssl"}},
 			calls: []string{"apt-get update -q", install + " openssh-client openssh-server cloud-init"}},
@@ -217,4 +217,14 @@ func TestLocalClusterInstallsOrStops(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testSet is the test set's package list as the script itself prints it (--list).
+func testSet(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(repoRoot(t), "scripts", "install-deps.sh"), "--list", "test").Output()
+	if err != nil {
+		t.Fatalf("install-deps.sh --list test: %v", err)
+	}
+	return strings.Fields(string(out))
 }

@@ -22,7 +22,7 @@ var checkEtcd = &check{
 		return ""
 	},
 	probes: func(t *Target) []probe {
-		return []probe{{true, etcdctlArgv(t.Expect.Etcd, etcdList...)}, {true, etcdctlArgv(t.Expect.Etcd, etcdHealth...)}}
+		return []probe{{true, etcdctlArgv(t.Expect.Etcd, etcdList...)}, {true, etcdctlArgv(t.Expect.Etcd, etcdHealth...)}, {true, etcdctlArgv(t.Expect.Etcd, etcdStatus...)}}
 	},
 	run: func(ctx context.Context, n *node) CheckResult {
 		e := n.t.Expect.Etcd
@@ -33,6 +33,7 @@ var checkEtcd = &check{
 		}
 		var ml struct {
 			Members []struct {
+				ID         uint64   `json:"ID"`
 				Name       string   `json:"name"`
 				PeerURLs   []string `json:"peerURLs"`
 				ClientURLs []string `json:"clientURLs"`
@@ -86,14 +87,36 @@ var checkEtcd = &check{
 		if len(problems) > 0 {
 			return failedf("%s", strings.Join(problems, "\n  "))
 		}
+		n.fact(factEtcdHealth, "yes")
+		// The leader, as this member sees it (the cluster check compares the members').
+		leader := ""
+		if sout, err := n.exec(ctx, true, etcdctlArgv(e, etcdStatus...)...); err == nil && sout.Exit == 0 {
+			var st []struct {
+				Status struct {
+					Leader uint64 `json:"leader"`
+				} `json:"Status"`
+			}
+			if json.Unmarshal(sout.Stdout, &st) == nil && len(st) == 1 {
+				for _, m := range ml.Members {
+					if m.ID == st[0].Status.Leader && m.Name != "" {
+						leader = m.Name
+						n.fact(factEtcdLeader, leader)
+					}
+				}
+			}
+		}
 		slices.Sort(names)
-		return passed("members %s; %s healthy (%s)", strings.Join(names, ", "), e.Endpoint, took)
+		if leader != "" {
+			leader = "; leader " + leader
+		}
+		return passed("members %s; %s healthy (%s)%s", strings.Join(names, ", "), e.Endpoint, took, leader)
 	},
 }
 
 var (
 	etcdList   = []string{"member", "list", "-w", "json"}
 	etcdHealth = []string{"endpoint", "health", "-w", "json"}
+	etcdStatus = []string{"endpoint", "status", "-w", "json"}
 )
 
 // etcdctlArgv is etcdctl with this member's endpoint and credentials, then args. Its own

@@ -29,6 +29,9 @@ var (
 	// ErrConnectionLost: the SSH connection broke while a check ran.
 	ErrConnectionLost = errors.New("connection lost")
 
+	// ErrRemoteCommand: a command run through Remote.Run exited non-zero.
+	ErrRemoteCommand = errors.New("remote command failed")
+
 	// ErrCheckFailed: the node answered but a check found something wrong.
 	ErrCheckFailed = errors.New("check failed")
 	// ErrBadTarget: a Target is incomplete (no address, user or key).

@@ -112,8 +112,13 @@ func TestEtcdCheckAgainstRealEtcd(t *testing.T) {
 			break
 		}
 	}
-	if c.Status != Pass || !strings.Contains(c.Detail, "members etcd1; "+endpoint+" healthy") {
+	if c.Status != Pass || !strings.Contains(c.Detail, "members etcd1; "+endpoint+" healthy") || !strings.HasSuffix(c.Detail, "; leader etcd1") {
 		t.Fatalf("etcd: %s %q\netcd log: %s", c.Status, c.Detail, etcdLog.String())
+	}
+	// The real etcd's endpoint status names the leader, which the cluster check reports.
+	rep := Run(context.Background(), []Target{f.target}, quick)
+	if len(rep.Cluster) != 1 || rep.Cluster[0].Status != Pass || !strings.Contains(rep.Cluster[0].Detail, "1 of 1 members healthy (quorum 1); leader etcd1") {
+		t.Errorf("cluster checks: %+v", rep.Cluster)
 	}
 
 	cases := []struct {

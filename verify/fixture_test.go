@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -101,11 +102,17 @@ case "$*" in
 esac`,
 	// calico-node -felix-ready -bird-ready: exit status from calico/not-ready.
 	"calico-node": `if [ -f "$KISGEN_FIXTURE/calico/not-ready" ]; then cat "$KISGEN_FIXTURE/calico/not-ready" >&2; exit 1; fi`,
-	// ip -d -o link show dev DEV | ip -o -4 addr show dev DEV: calico/DEV-link, DEV-addr.
-	"ip": `for dev; do :; done
+	// ip -d -o link show dev DEV | ip -o -4 addr show dev DEV: calico/DEV-link, DEV-addr;
+	// ip -o -4 addr show (every interface): net/addrs.
+	"ip": `if [ "$*" = "-o -4 addr show" ]; then cat "$KISGEN_FIXTURE/net/addrs"; exit; fi
+for dev; do :; done
 case "$*" in *" link show "*) f="$KISGEN_FIXTURE/calico/$dev-link";; *) f="$KISGEN_FIXTURE/calico/$dev-addr";; esac
 [ -f "$f" ] || { echo "Device \"$dev\" does not exist." >&2; exit 1; }
 cat "$f"`,
+	// socat … UNIX-CONNECT:SOCKET (HAProxy's stats socket): haproxy/stat, HAProxy's
+	// `show stat` as the real one printed it (testdata/haproxy).
+	"socat": `[ -f "$KISGEN_FIXTURE/haproxy/stat" ] || { echo "socat E connect(...): No such file or directory" >&2; exit 1; }
+cat "$KISGEN_FIXTURE/haproxy/stat"`,
 	// birdcl … show protocols.
 	"birdcl": `cat "$KISGEN_FIXTURE/calico/protocols"`,
 	// hang: a command that does not finish (until the test's fixture root is removed, so
@@ -323,6 +330,20 @@ Mesh_10_0_0_22 BGP      master   up     09:27:18    Established
 Mesh_10_0_0_31 BGP      master   up     09:27:19    Established
 `)
 	f.healthyServices()
+
+	e.VirtualIP = &VirtualIPExpect{Address: "10.0.0.20", StatsSocket: "/run/kisgen-haproxy.sock", Backend: "kube-apiservers"}
+	f.file("net/addrs", "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"+
+		"3: ens4    inet 10.0.0.21/24 brd 10.0.0.255 scope global ens4\\       valid_lft forever preferred_lft forever\n"+
+		"3: ens4    inet 10.0.0.20/32 scope global ens4\\       valid_lft forever preferred_lft forever\n")
+	f.file("haproxy/stat", regexp.MustCompile(`(?m)^(kube-apiservers,master2,([^,]*,){15})DOWN,`).ReplaceAllString(testdataFile(f.t, "haproxy/show-stat-one-down.csv"), "${1}UP,"))
+}
+
+// testdataFile reads a file under testdata/.
+func testdataFile(t testing.TB, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", rel))
+	must(t, err)
+	return string(b)
 }
 
 // nodes writes kube/nodes.json as `kubectl get nodes -o json` prints it.

@@ -27,6 +27,16 @@ type node struct {
 	cache map[string]output
 	// sessions counts the SSH sessions opened (for tests).
 	sessions int
+	// facts are what checks found for the cluster checks (fact).
+	facts map[string]string
+}
+
+// fact records something a check found that the cluster checks compare across nodes.
+func (n *node) fact(key, value string) {
+	if n.facts == nil {
+		n.facts = map[string]string{}
+	}
+	n.facts[key] = value
 }
 
 // fault is an error whose message is written for people and that errors.Is still matches

@@ -39,6 +39,13 @@ func WriteTable(w io.Writer, r *Report) error {
 			}
 		}
 	}
+	for _, c := range r.Cluster {
+		lines := strings.Split(strings.TrimRight(c.Detail, "\n"), "\n")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", "(cluster)", c.Name, c.Status, lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(tw, "\t\t\t%s\n", l)
+		}
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -67,6 +74,15 @@ func Summary(r *Report) string {
 			failing = failing[:show]
 		}
 		s += ": " + strings.Join(failing, ", ") + more
+	}
+	var cluster []string
+	for _, c := range r.Cluster {
+		if c.Status == Fail {
+			cluster = append(cluster, c.Name)
+		}
+	}
+	if len(cluster) > 0 {
+		s += "; cluster checks failing: " + strings.Join(cluster, ", ")
 	}
 	return s
 }

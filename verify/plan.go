@@ -11,6 +11,7 @@ import (
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers/instances"
+	"github.com/kisgen/kisgen/roles"
 )
 
 // PlanInputs are what FromPlan needs besides the plan.
@@ -85,6 +86,9 @@ func FromPlan(p *plan.Plan, in PlanInputs) ([]Target, error) {
 		}
 		if n.Has(plan.RoleMaster) {
 			e.APIServer = &APIServerExpect{URL: "https://" + net.JoinHostPort(internal, strconv.Itoa(apiServerPort))}
+			if p.VirtualIP.IsValid() {
+				e.VirtualIP = &VirtualIPExpect{Address: p.VirtualIP.String(), StatsSocket: roles.HAProxyStatsSocket, Backend: roles.HAProxyBackend}
+			}
 		}
 		if n.IsKubernetesNode() {
 			ne := &NodeExpect{Name: n.Host, Labels: n.Labels}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"github.com/kisgen/kisgen/roles"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -72,6 +73,7 @@ func TestFromPlanFillsWhatThePlanDecides(t *testing.T) {
 			Provisioner: "cloud-init", RenewBefore: 720 * time.Hour,
 			APIServer: &APIServerExpect{URL: "https://10.10.0.21:6443"},
 			Node:      &NodeExpect{Name: "master1"},
+			VirtualIP: &VirtualIPExpect{Address: "10.10.0.20", StatsSocket: roles.HAProxyStatsSocket, Backend: roles.HAProxyBackend},
 			Services: &ServicesExpect{Kubernetes: netip.MustParseAddrPort("172.17.0.1:443"), DNS: netip.MustParseAddr("172.17.0.10"),
 				Name: "kubernetes.default.svc.cluster.local", Want: netip.MustParseAddr("172.17.0.1")},
 			Calico: &CalicoExpect{BGPPeers: []string{"10.10.0.22", "10.10.0.31", "10.10.0.32", "10.10.0.33"}, BirdInPod: true, ASNumber: 64511}}},

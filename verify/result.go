@@ -51,6 +51,8 @@ type NodeResult struct {
 	interrupted bool
 	// sessions is how many SSH sessions the node's checks opened.
 	sessions int
+	// facts are what the node's checks found for the cluster checks.
+	facts map[string]string
 }
 
 // FirstFailure returns the first failed check, or nil.
@@ -84,11 +86,29 @@ type Report struct {
 	OK bool `json:"ok"`
 	// Nodes are in the order of the targets.
 	Nodes []NodeResult `json:"nodes"`
+	// Cluster are the checks of the cluster as a whole (clusterChecks), drawn from what
+	// the nodes' checks found.
+	Cluster []CheckResult `json:"cluster,omitempty"`
 	// Rounds is how many times the nodes were checked (1 without Wait).
 	Rounds int `json:"rounds"`
 	// Started and Elapsed time the whole run.
 	Started time.Time     `json:"started"`
 	Elapsed time.Duration `json:"-"`
+}
+
+// ok says whether every node and every cluster check passed.
+func (r *Report) ok() bool {
+	for _, n := range r.Nodes {
+		if !n.OK {
+			return false
+		}
+	}
+	for _, c := range r.Cluster {
+		if c.Status == Fail {
+			return false
+		}
+	}
+	return true
 }
 
 // Failing lists the hosts of the nodes that failed a check.

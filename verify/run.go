@@ -85,10 +85,8 @@ func runRound(ctx context.Context, targets []Target, o *Options, round int) *Rep
 		}()
 	}
 	wg.Wait()
-	rep.OK = true
-	for _, n := range rep.Nodes {
-		rep.OK = rep.OK && n.OK
-	}
+	rep.Cluster = clusterChecks(targets, rep.Nodes)
+	rep.OK = rep.ok()
 	rep.Elapsed = time.Since(start)
 	return rep
 }
@@ -120,7 +118,7 @@ type check struct {
 var phases = []*check{
 	checkSudo, checkFirstBoot, checkInstall, checkPreflight, checkUnits, checkPorts,
 	checkFiles, checkCerts, checkHosts, checkEtcd, checkAPIServer, checkControlPlane, checkAddOns, checkRegistered, checkCalico,
-	checkServices,
+	checkServices, checkVirtualIP,
 }
 
 // CheckInfo names a check and says what it proves.
@@ -155,7 +153,7 @@ func checkNode(ctx context.Context, t *Target, o *Options, cl *cluster) NodeResu
 			n.prefetch(ctx)
 		}
 	}
-	res.sessions = n.sessions
+	res.sessions, res.facts = n.sessions, n.facts
 	return finish(ctx, res, start)
 }
 

@@ -97,6 +97,8 @@ type Expectations struct {
 	// Services is set on every node that runs a kubelet: Services and cluster DNS must
 	// answer there.
 	Services *ServicesExpect
+	// VirtualIP is set on masters of a plan with master.virtual_ip.
+	VirtualIP *VirtualIPExpect
 }
 
 // ExpectedFile is a file that must be on the node as kisgen wrote it.

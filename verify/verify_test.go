@@ -300,6 +300,18 @@ func TestEachCheckFailsAndSaysWhy(t *testing.T) {
 		{"cluster DNS off: the Service alone", func(f *fixtureNode) {
 			f.target.Expect.Services.DNS = netip.Addr{}
 		}, "services", Pass, []string{"HTTP 401", "cluster DNS is off"}, nil},
+		{"virtual IP: this master holds it, HAProxy sees both API servers", func(f *fixtureNode) {},
+			"virtual-ip", Pass, []string{"holds 10.0.0.20; HAProxy: master1 UP, master2 UP"}, nil},
+		{"virtual IP: another master holds it, one API server down", func(f *fixtureNode) {
+			f.file("net/addrs", "3: ens4    inet 10.0.0.21/24 brd 10.0.0.255 scope global ens4\\       valid_lft forever preferred_lft forever\n")
+			f.file("haproxy/stat", testdataFile(f.t, "haproxy/show-stat-one-down.csv"))
+		}, "virtual-ip", Pass, []string{"standby (another master holds 10.0.0.20); HAProxy: master1 UP, master2 DOWN"}, nil},
+		{"virtual IP: HAProxy reaches no API server", func(f *fixtureNode) {
+			f.file("haproxy/stat", testdataFile(f.t, "haproxy/show-stat-all-down.csv"))
+		}, "virtual-ip", Fail, []string{"HAProxy reaches no ready API server: master1 DOWN, master2 DOWN"}, nil},
+		{"virtual IP: HAProxy is not running", func(f *fixtureNode) {
+			f.remove("haproxy/stat")
+		}, "virtual-ip", Fail, []string{"cannot read HAProxy's state on /run/kisgen-haproxy.sock", "systemctl status kisgen-haproxy"}, nil},
 		{"overlay: tunl0 up with its address", func(f *fixtureNode) {
 			tunnelFixture(f, "tunl0-link-up.txt", "tunl0-addr.txt")
 		}, "calico", Pass, []string{"tunl0 up"}, nil},

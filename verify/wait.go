@@ -37,10 +37,8 @@ func Wait(ctx context.Context, targets []Target, opts Options, w WaitOptions) *R
 				}
 			}
 		}
-		rep.OK = true
-		for _, n := range rep.Nodes {
-			rep.OK = rep.OK && n.OK
-		}
+		rep.Cluster = clusterChecks(targets, rep.Nodes)
+		rep.OK = rep.ok()
 		rep.Started, rep.Elapsed = start, time.Since(start)
 		last = rep
 		if w.OnRound != nil {

@@ -1,8 +1,10 @@
 package atomicfile
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -11,34 +13,45 @@ import (
 // one, never a torn write: it writes a temporary file in the same directory, syncs it,
 // sets perm and renames it over path.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return Write(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// Write is WriteFile for content too big to hold in memory at once: write streams it
+// into the temporary file (through a buffer).
+func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	name := tmp.Name()
-	cleanup := func() { _ = os.Remove(name) }
-	if err := tmp.Chmod(perm); err != nil {
+	fail := func(err error) error {
 		tmp.Close()
-		cleanup()
+		_ = os.Remove(name)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		cleanup()
-		return fmt.Errorf("write %s: %w", path, err)
+	if err := tmp.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	bw := bufio.NewWriterSize(tmp, 64<<10)
+	if err := write(bw); err != nil {
+		return fail(err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fail(err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		cleanup()
-		return fmt.Errorf("write %s: %w", path, err)
+		return fail(err)
 	}
 	if err := tmp.Close(); err != nil {
-		cleanup()
+		_ = os.Remove(name)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Rename(name, path); err != nil {
-		cleanup()
+		_ = os.Remove(name)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return syncDir(dir)

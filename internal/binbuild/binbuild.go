@@ -58,23 +58,14 @@ func installEtcd(ctx context.Context, work, out string, log io.Writer) error {
 // Kubernetes builds the given components (default: all of KubernetesComponents) of
 // version (e.g. v1.37.2) into cacheDir/kubernetes-VERSION and returns that directory.
 func Kubernetes(ctx context.Context, version string, components []string, cacheDir string, log io.Writer) (string, error) {
-	m := versionRE.FindStringSubmatch(version)
-	if m == nil {
-		return "", fmt.Errorf("kubernetes version %q: want vX.Y.Z", version)
+	gomod, ldflags, err := kubernetesWrapper(version)
+	if err != nil {
+		return "", err
 	}
 	if len(components) == 0 {
 		components = KubernetesComponents
 	}
-	staging := fmt.Sprintf("v0.%s.%s", m[2], m[3])
-	var b strings.Builder
-	fmt.Fprintf(&b, "module kisgen.local/k8s-build\n\ngo 1.26\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n", version)
-	for _, s := range stagingModules {
-		fmt.Fprintf(&b, "\tk8s.io/%s => k8s.io/%s %s\n", s, s, staging)
-	}
-	b.WriteString(")\n")
-	ldflags := fmt.Sprintf("-s -w -X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=%s -X k8s.io/component-base/version.gitMinor=%s -X k8s.io/component-base/version.gitTreeState=clean",
-		version, m[1], m[2])
-	dir, err := build(ctx, "kubernetes", version, cacheDir, b.String(), log, func(work, out string) error {
+	dir, err := build(ctx, "kubernetes", version, cacheDir, gomod, log, func(work, out string) error {
 		for _, c := range KubernetesComponents {
 			if err := run(ctx, work, log, []string{"CGO_ENABLED=0"}, "go", "build", "-trimpath", "-ldflags", ldflags,
 				"-o", filepath.Join(out, c), "k8s.io/kubernetes/cmd/"+c); err != nil {
@@ -94,6 +85,27 @@ func Kubernetes(ctx context.Context, version string, components []string, cacheD
 	return dir, nil
 }
 
+// kubernetesWrapper is the wrapper module Kubernetes' binaries of version are built in
+// (unless a pinned one is embedded: wrappers/kubernetes-VERSION.go.mod.txt) and the
+// linker flags that stamp the version in, as the release's build does. The e2e builds
+// (e2e.go) use the same module and flags, so they share the Go build cache with it.
+func kubernetesWrapper(version string) (gomod, ldflags string, err error) {
+	m := versionRE.FindStringSubmatch(version)
+	if m == nil {
+		return "", "", fmt.Errorf("kubernetes version %q: want vX.Y.Z", version)
+	}
+	staging := fmt.Sprintf("v0.%s.%s", m[2], m[3])
+	var b strings.Builder
+	fmt.Fprintf(&b, "module kisgen.local/k8s-build\n\ngo 1.26\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n", version)
+	for _, s := range stagingModules {
+		fmt.Fprintf(&b, "\tk8s.io/%s => k8s.io/%s %s\n", s, s, staging)
+	}
+	b.WriteString(")\n")
+	ldflags = fmt.Sprintf("-s -w -X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=%s -X k8s.io/component-base/version.gitMinor=%s -X k8s.io/component-base/version.gitTreeState=clean",
+		version, m[1], m[2])
+	return b.String(), ldflags, nil
+}
+
 // build runs compile in a wrapper module and moves its output into place atomically, so
 // an interrupted build never leaves a half-filled cache directory behind.
 func build(ctx context.Context, project, version, cacheDir, gomod string, log io.Writer, compile func(work, out string) error) (string, error) {
@@ -103,6 +115,29 @@ func build(ctx context.Context, project, version, cacheDir, gomod string, log io
 // buildWith is build with source files of the wrapper module's own (a main package that
 // picks what a project compiles in), written beside go.mod before its modules resolve.
 func buildWith(ctx context.Context, project, version, cacheDir, gomod string, files map[string]string, log io.Writer, compile func(work, out string) error) (string, error) {
+	return buildModule(ctx, wrapperModule{project: project, gomod: gomod, files: files}, version, cacheDir, log, compile)
+}
+
+// wrapperModule is the module a build runs in.
+type wrapperModule struct {
+	// project names the cache directory, CACHE/PROJECT-VERSION.
+	project string
+	// pinned names the embedded go.mod and go.sum to use when there are some for the
+	// version (wrappers/PINNED-VERSION.go.mod.txt); "" means project. The e2e builds use
+	// Kubernetes' so that their module versions are the Kubernetes build's.
+	pinned string
+	// gomod is the go.mod when none is pinned.
+	gomod string
+	// extra is appended to the go.mod, pinned or not (more tool directives).
+	extra string
+	// files are source files of the wrapper module's own, written beside go.mod.
+	files map[string]string
+}
+
+// buildModule runs compile in the wrapper module w and moves its output into place
+// atomically.
+func buildModule(ctx context.Context, w wrapperModule, version, cacheDir string, log io.Writer, compile func(work, out string) error) (string, error) {
+	project := w.project
 	// The go commands run in the work directory, and `go install` refuses a relative
 	// GOBIN: every path they see is absolute.
 	cacheDir, err := filepath.Abs(cacheDir)
@@ -130,7 +165,12 @@ func buildWith(ctx context.Context, project, version, cacheDir, gomod string, fi
 	if err := os.Mkdir(out, 0o755); err != nil {
 		return "", err
 	}
-	name := project + "-" + version
+	pinnedName := w.pinned
+	if pinnedName == "" {
+		pinnedName = project
+	}
+	gomod := w.gomod
+	name := pinnedName + "-" + version
 	if pinned, err := wrappers.ReadFile("wrappers/" + name + ".go.mod.txt"); err == nil {
 		gomod = string(pinned)
 		sum, _ := wrappers.ReadFile("wrappers/" + name + ".go.sum.txt")
@@ -138,10 +178,10 @@ func buildWith(ctx context.Context, project, version, cacheDir, gomod string, fi
 			return "", err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(work, "go.mod"), []byte(gomod), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(work, "go.mod"), []byte(gomod+w.extra), 0o644); err != nil {
 		return "", err
 	}
-	for name, text := range files {
+	for name, text := range w.files {
 		if err := os.WriteFile(filepath.Join(work, name), []byte(text), 0o644); err != nil {
 			return "", err
 		}

@@ -14,15 +14,7 @@ import (
 // ("GOBIN must be an absolute path"). The wrapper module's one tool is a local stand-in
 // for etcd's server module, so nothing is fetched from the proxy.
 func TestRelativeCacheBuildsWithTheRealInstallStep(t *testing.T) {
-	src := t.TempDir()
-	for name, data := range map[string]string{
-		"go.mod":  "module kisgen.local/server\n\ngo 1.26\n",
-		"main.go": "package main\n\nfunc main() {}\n",
-	} {
-		if err := os.WriteFile(filepath.Join(src, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	src := standInModule(t)
 	gomod := "module kisgen.local/etcd-build\n\ngo 1.26\n\ntool kisgen.local/server\n\nrequire kisgen.local/server v0.0.0\n\nreplace kisgen.local/server => " + src + "\n"
 	cwd := t.TempDir()
 	t.Chdir(cwd)
@@ -46,4 +38,21 @@ func TestRelativeCacheBuildsWithTheRealInstallStep(t *testing.T) {
 	if !strings.HasSuffix(string(sums), "  etcd\n") {
 		t.Errorf("SHA256SUMS = %q, want one line for etcd", sums)
 	}
+}
+
+// standInModule writes a module kisgen.local/server with an empty main package, a local
+// stand-in for a project's server, so that a build fetches nothing, and returns its
+// directory.
+func standInModule(t *testing.T) string {
+	t.Helper()
+	src := t.TempDir()
+	for name, data := range map[string]string{
+		"go.mod":  "module kisgen.local/server\n\ngo 1.26\n",
+		"main.go": "package main\n\nfunc main() {}\n",
+	} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return src
 }

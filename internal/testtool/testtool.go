@@ -2,11 +2,14 @@ package testtool
 
 import (
 	"bytes"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // RequireEnv is set by .ci/run: every tool a test runs is installed there, so a missing
@@ -47,6 +50,26 @@ func Missing(t testing.TB, why string) {
 	t.Skip("SKIPPED: " + why)
 }
 
+// RequireBuildsEnv, when set, turns Built's skips into failures: for a machine that has
+// built everything (kisgen mirror build --conformance) and must run every test.
+const RequireBuildsEnv = "KISGEN_REQUIRE_BUILDS"
+
+// Built returns path, a build of kisgen's cache the test runs (e2e.test takes minutes to
+// build: tests do not build it), or skips the test saying what is missing and how to
+// build it (build, a command line). Unlike Require it does not fail under RequireEnv,
+// which CI sets for tools it installs; RequireBuildsEnv makes it fail.
+func Built(t testing.TB, path, what, build string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		why := fmt.Sprintf("%s is not built (%s): build it with `%s`", what, path, build)
+		if os.Getenv(RequireBuildsEnv) != "" {
+			t.Fatalf("%s (%s is set)", why, RequireBuildsEnv)
+		}
+		t.Skip("SKIPPED: " + why)
+	}
+	return path
+}
+
 // SyncBuffer is a bytes.Buffer safe for concurrent writers (a server's goroutines, a
 // child's stdout and stderr).
 type SyncBuffer struct {
@@ -64,4 +87,65 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Start runs name with args in the background, its output in a log file, until the test
+// ends; then it is killed, and the log's last lines are printed if the test failed.
+func Start(t testing.TB, logName, name string, args ...string) {
+	t.Helper()
+	StartCmd(t, logName, exec.Command(name, args...))
+}
+
+// StartCmd is Start for a command the caller prepared (its environment, say). It returns
+// cmd, started, so that a test can stop the process before the test ends (Kill, then
+// Wait); the cleanup then finds it stopped.
+func StartCmd(t testing.TB, logName string, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), logName)
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		f.Close()
+		if t.Failed() {
+			data, _ := os.ReadFile(logPath)
+			if len(data) > 6000 {
+				data = data[len(data)-6000:]
+			}
+			t.Logf("--- last lines of %s ---\n%s", logName, data)
+		}
+	})
+	return cmd
+}
+
+// WaitFor retries f until it succeeds, failing the test after timeout with f's error.
+func WaitFor(t testing.TB, what string, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: not ready after %v: %v", what, timeout, err)
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/kisgen/kisgen/image"
 	"github.com/kisgen/kisgen/internal/binbuild"
 	"github.com/kisgen/kisgen/mirror"
+	"github.com/kisgen/kisgen/roles"
 )
 
 // CalicoManifest is the stand-in calico.yaml FakeCalico writes.
@@ -107,4 +108,37 @@ func Tar(t testing.TB, entries []Entry) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// busyBox stands in for BusyBox: as the real one, it runs the applet its name names
+// (busybox itself lists its applets with --list-full: two here, hundreds there).
+const busyBox = `#!/bin/sh
+case ${0##*/} in
+busybox) [ "$1" = --list-full ] && printf 'bin/sh\nusr/bin/wget\n' && exit 0 ;;
+esac
+echo "${0##*/}: applet not found" >&2
+exit 127
+`
+
+// FakeE2ERootFS writes the root file system tarball of every e2e image where mirror
+// build looks for it: a merged-/usr skeleton with passwd and group, and a stand-in
+// busybox.
+func FakeE2ERootFS(t testing.TB, cache string) {
+	t.Helper()
+	for _, comp := range []string{roles.ImageE2EAgnhost, roles.ImageE2EGlibcDNSTesting, roles.ImageE2ENginx, roles.ImageE2EBusyBox, roles.ImageE2ENonRoot} {
+		rootfs := image.RootFSPath(mirror.E2EImageRootFS(comp, cache, ""))
+		if err := os.WriteFile(rootfs, Tar(t, []Entry{
+			{Name: "./", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./bin", Type: tar.TypeSymlink, Link: "usr/bin"},
+			{Name: "./etc/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./etc/passwd", Data: "root:x:0:0:root:/root:/bin/bash\n", Mode: 0o644},
+			{Name: "./etc/group", Data: "root:x:0:\n", Mode: 0o644},
+			{Name: "./usr/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/bin/", Type: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/bin/bash", Data: "bash\n", Mode: 0o755},
+			{Name: "./usr/bin/busybox", Data: busyBox, Mode: 0o755},
+		}), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -68,6 +68,7 @@ func init() {
 		"MasterNodeGroup.machine":                {Doc: "Machine size and image for the provider."},
 		"MasterNodeGroup.nodes":                  {Doc: "The nodes."},
 		"MasterNodeGroup.os":                     {Doc: "Operating system of the group's machines.", Default: "debian-12", Options: []string{"debian-12", "debian-13", "ubuntu-22.04", "ubuntu-24.04", "rhel-9", "rocky-9", "almalinux-9", "flatcar", "fedora-coreos"}},
+		"MasterNodeGroup.virtual_ip":             {Doc: "A free address on the masters' network that kisgen moves between healthy masters\n(VRRP, keepalived) and serves the API on (HAProxy in front of every ready API\nserver), for infrastructure without a load balancer: local VMs, PXE bare metal,\nvSphere. Empty: the load balancer is external (yours, or the one provision aws\ncreates). load_balancer is this address, or a DNS name for it; empty, it becomes\nthis address on port 6443."},
 		"Mirror.checksums":                       {Doc: "A SHA256SUMS file (as `kisgen mirror build` writes) whose sums are pinned into the\nuser-data. Without it nodes check each download against the site's published\n.sha256 file."},
 		"Mirror.image_archives":                  {Doc: "Container image archives (OCI or docker-archive tarballs, paths under the mirror URL)\nthat nodes import into containerd at boot, for air-gapped clusters."},
 		"Mirror.registry":                        {Doc: "Registry mirror host (host:port) that containerd uses for every registry."},

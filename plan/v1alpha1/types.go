@@ -438,6 +438,13 @@ type MasterNodeGroup struct {
 	// The load-balanced address of the API servers, host:port. Required with two or
 	// more masters; empty with one master means the master's internal ip on 6443.
 	LoadBalancer string `yaml:"load_balancer"`
+	// A free address on the masters' network that kisgen moves between healthy masters
+	// (VRRP, keepalived) and serves the API on (HAProxy in front of every ready API
+	// server), for infrastructure without a load balancer: local VMs, PXE bare metal,
+	// vSphere. Empty: the load balancer is external (yours, or the one provision aws
+	// creates). load_balancer is this address, or a DNS name for it; empty, it becomes
+	// this address on port 6443.
+	VirtualIP string `yaml:"virtual_ip"`
 	// Operating system of the group's machines.
 	// +default=debian-12
 	// +options=debian-12,debian-13,ubuntu-22.04,ubuntu-24.04,rhel-9,rocky-9,almalinux-9,flatcar,fedora-coreos

@@ -50,6 +50,9 @@ type Answers struct {
 	// answer "cluster"): the caller, which knows the images, fills ImageArchives with
 	// them (cmd/plan.go, from roles.ClusterImages).
 	ClusterImageArchives bool
+	// ConformanceImageArchives likewise asks for the archives of the e2e suite's images
+	// (the answer "conformance", roles.ConformanceImages).
+	ConformanceImageArchives bool
 
 	Expiry  string
 	City    string

@@ -33,6 +33,11 @@ const (
 // image the cluster runs (Answers.ClusterImageArchives).
 const ClusterImageArchives = "cluster"
 
+// ConformanceImageArchives is the image-archives answer that stands for the archive of
+// every image Kubernetes' e2e suite runs that kisgen builds, for `kisgen conformance
+// run` (Answers.ConformanceImageArchives).
+const ConformanceImageArchives = "conformance"
+
 // Question is one question of the interview. Every question is also a flag named Flag;
 // an answer given as a flag is checked like a typed one and not asked.
 type Question struct {
@@ -223,17 +228,19 @@ var questions = []*Question{
 			a.MirrorURL = strings.TrimSuffix(v, "/")
 			return nil
 		}, Paths: []string{"mirror.url"}},
-	{Flag: "image-archives", Section: "Binaries", Prompt: "Container image archives on the mirror that nodes import at boot, comma-separated, or \"cluster\" for every image the cluster runs (empty: none)",
-		Usage:   "image archives under the mirror URL, comma-separated (e.g. images/pause-3.10.1.tar), or \"cluster\": every image the cluster runs (pause, CoreDNS, Calico…) where `kisgen mirror build` writes it",
+	{Flag: "image-archives", Section: "Binaries", Prompt: "Container image archives on the mirror that nodes import at boot, comma-separated; \"cluster\" stands for every image the cluster runs, \"conformance\" for the e2e suite's (empty: none)",
+		Usage:   "image archives under the mirror URL, comma-separated (e.g. images/pause-3.10.1.tar); \"cluster\": every image the cluster runs (pause, CoreDNS, Calico…), \"conformance\": the images of Kubernetes' e2e suite (kisgen conformance run), where `kisgen mirror build` writes them",
 		Default: constant(""), When: func(a *Answers) bool { return a.MirrorURL != "" },
 		Set: func(a *Answers, v string) error {
-			a.ImageArchives, a.ClusterImageArchives = nil, false
-			if strings.TrimSpace(v) == ClusterImageArchives {
-				a.ClusterImageArchives = true
-				return nil
-			}
+			a.ImageArchives, a.ClusterImageArchives, a.ConformanceImageArchives = nil, false, false
 			for _, s := range strings.Split(v, ",") {
-				if s = strings.TrimSpace(s); s != "" {
+				switch s = strings.TrimSpace(s); s {
+				case "":
+				case ClusterImageArchives:
+					a.ClusterImageArchives = true
+				case ConformanceImageArchives:
+					a.ConformanceImageArchives = true
+				default:
 					a.ImageArchives = append(a.ImageArchives, s)
 				}
 			}

@@ -160,12 +160,14 @@ func uniq(in []string) []string {
 	return out
 }
 
-// machineSize is the node's CPUs, memory and disk: the group's machine settings, or the
-// largest default of the node's roles.
+// machineSize is the node's CPUs, memory and disk: the group's machine settings, or
+// else the largest CPU default of the node's roles and the sum of their memory defaults
+// (a node that holds etcd and a master runs both: each needs its memory, and they
+// share the CPUs).
 func machineSize(n *plan.Node) (cpus, memMB, diskGB int) {
 	for _, r := range n.Roles {
 		cpus = max(cpus, defaultCPUs[r])
-		memMB = max(memMB, defaultMemoryMB[r])
+		memMB += defaultMemoryMB[r]
 	}
 	cpus, memMB, diskGB = max(cpus, 1), max(memMB, 512), defaultDiskGB
 	if n.Group != nil {
@@ -300,8 +302,8 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 	}
 	warnMemory(out, vms, *accel)
 	if lb, ok := lbAddress(p); ok {
-		fmt.Fprintf(out, "qemu: WARNING: no load balancer among local VMs: %s (the plan's load_balancer) is given to %s as a second address, so the API has no failover\n",
-			lb, p.NodesWith(plan.RoleMaster)[0].Host)
+		fmt.Fprintf(out, "qemu: WARNING: no load balancer among local VMs: %s (the plan's load_balancer) is given to %s as a second address, so the API has no failover (set master.virtual_ip: %s for keepalived and HAProxy on the masters)\n",
+			lb, p.NodesWith(plan.RoleMaster)[0].Host, lb)
 	}
 
 	sock := filepath.Join(dir, "switch.sock")

@@ -148,8 +148,8 @@ func TestMirrorForward(t *testing.T) {
 
 func TestMachineSize(t *testing.T) {
 	p := parsePlan(t, `
-etcd: {expected_count: 1, nodes: [{host: e, ip: 10.10.0.11}]}
-master: {expected_count: 1, nodes: [{host: m, ip: 10.10.0.21}]}
+etcd: {expected_count: 3, nodes: [{host: e, ip: 10.10.0.11}, {host: e2, ip: 10.10.0.12}, {host: em, ip: 10.10.0.22}]}
+master: {expected_count: 2, load_balancer: '10.10.0.20:6443', nodes: [{host: m, ip: 10.10.0.21}, {host: em, ip: 10.10.0.22}]}
 worker: {expected_count: 1, machine: {cpus: 3, memory_mb: 4096, disk_gb: 30}, nodes: [{host: w, ip: 10.10.0.31}]}`)
 	for _, tc := range []struct {
 		host              string
@@ -157,6 +157,8 @@ worker: {expected_count: 1, machine: {cpus: 3, memory_mb: 4096, disk_gb: 30}, no
 	}{
 		{"e", 1, 1024, defaultDiskGB},
 		{"m", 2, 2048, defaultDiskGB},
+		// etcd and a master on one machine: both memories, the larger CPU count.
+		{"em", 2, 3072, defaultDiskGB},
 		{"w", 3, 4096, 30},
 	} {
 		c, m, d := machineSize(p.Node(tc.host))
@@ -205,17 +207,28 @@ func TestProvisionRefusesIgnition(t *testing.T) {
 }
 
 func TestLoadBalancerAddressGoesToFirstMaster(t *testing.T) {
-	p := parsePlan(t, `
+	const nodes = `
 etcd: {expected_count: 1, nodes: [{host: e, ip: 10.10.0.11}]}
 master: {expected_count: 2, load_balancer: "10.10.0.20:6443", nodes: [{host: m1, ip: 10.10.0.21}, {host: m2, ip: 10.10.0.22}]}
-worker: {expected_count: 1, nodes: [{host: w, ip: 10.10.0.31}]}`)
-	for host, want := range map[string]bool{"m1": true, "m2": false, "w": false} {
-		data, err := networkConfig(p, p.Node(host), "52:54:00:00:00:01", "52:54:00:00:00:02")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.Contains(string(data), "10.10.0.20/24"); got != want {
-			t.Errorf("%s has the load balancer address: %v, want %v\n%s", host, got, want, data)
+worker: {expected_count: 1, nodes: [{host: w, ip: 10.10.0.31}]}`
+	for _, tc := range []struct {
+		name  string
+		plan  string
+		first bool
+	}{
+		{"without a virtual IP the first master answers on it", nodes, true},
+		// keepalived holds it: no node gets it as a static address.
+		{"with a virtual IP nobody has it statically", strings.Replace(nodes, `load_balancer: "10.10.0.20:6443",`, `virtual_ip: 10.10.0.20,`, 1), false},
+	} {
+		p := parsePlan(t, tc.plan)
+		for host, want := range map[string]bool{"m1": tc.first, "m2": false, "w": false} {
+			data, err := networkConfig(p, p.Node(host), "52:54:00:00:00:01", "52:54:00:00:00:02")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(string(data), "10.10.0.20/24"); got != want {
+				t.Errorf("%s: %s has the load balancer address: %v, want %v\n%s", tc.name, host, got, want, data)
+			}
 		}
 	}
 }

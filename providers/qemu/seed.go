@@ -54,10 +54,11 @@ func clusterPrefixLen(p *plan.Plan) int {
 }
 
 // lbAddress returns the plan's load-balanced API server address when it is an address
-// no node has: there is no load balancer among local VMs, so the first master answers
-// on it too (the cluster works; it has no failover between masters).
+// no node has and the plan has no virtual IP: there is no load balancer among local VMs,
+// so the first master answers on it too (the cluster works; it has no failover between
+// masters). With master.virtual_ip, keepalived on the masters holds the address.
 func lbAddress(p *plan.Plan) (netip.Addr, bool) {
-	if !p.LoadBalancerPlanned || len(p.NodesWith(plan.RoleMaster)) == 0 {
+	if !p.LoadBalancerPlanned || len(p.NodesWith(plan.RoleMaster)) == 0 || p.VirtualIP.IsValid() {
 		return netip.Addr{}, false
 	}
 	lb, err := netip.ParseAddr(p.LoadBalancer)

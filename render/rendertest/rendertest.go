@@ -19,6 +19,7 @@ import (
 
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/roles"
 )
 
 // RepoRoot is the repository's root directory.
@@ -169,4 +170,68 @@ etcd:
 func LoadLarge(t testing.TB, nodes int, hostsBlock bool) *plan.Plan {
 	t.Helper()
 	return Load(t, WritePlan(t, LargePlan(nodes, hostsBlock)))
+}
+
+// MirrorURL is the mirror MirrorPlan's plans name.
+const MirrorURL = "http://mirror.example.com:8080"
+
+// MirrorPlan is ExamplePlan with a mirror as `kisgen mirror build` leaves it for the
+// plan's nodes: mirror.url, and mirror.checksums (mirror/SHA256SUMS beside the plan)
+// listing the files the nodes share (roles.SharedFiles), written under mirror/ too. Its
+// nodes download those files instead of carrying them. The example must have no mirror.
+func MirrorPlan(t testing.TB, name string, edits ...string) *plan.Plan {
+	t.Helper()
+	edits = append(edits, "provider:\n", "mirror:\n  url: "+MirrorURL+"\nprovider:\n")
+	p := ExamplePlan(t, name, edits...)
+	files, err := roles.SharedFiles(p, roles.Inputs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(p.File)
+	var sums strings.Builder
+	for _, f := range files {
+		path := roles.NodeFileMirrorPath(f.SHA256)
+		dst := filepath.Join(dir, "mirror", filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, []byte(f.Content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&sums, "%s  %s\n", f.SHA256, path)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mirror", "SHA256SUMS"), []byte(sums.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(p.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = []byte(strings.Replace(string(text), "  url: "+MirrorURL+"\n", "  url: "+MirrorURL+"\n  checksums: mirror/SHA256SUMS\n", 1))
+	if err := os.WriteFile(p.File, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return Load(t, p.File)
+}
+
+// Models builds the model of every node of p, in plan order, with p's PKI issued in its
+// default state directory and its inputs read from beside it; the cluster's warnings
+// come with them.
+func Models(t testing.TB, p *plan.Plan) ([]*roles.Node, []string) {
+	t.Helper()
+	in, err := roles.LoadInputs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := roles.NewCluster(p, Bundle(t, p), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]*roles.Node, len(p.Nodes))
+	for i, n := range p.Nodes {
+		if out[i], err = c.Node(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out, c.Warnings()
 }

@@ -193,7 +193,9 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "want a merge patch", http.StatusUnsupportedMediaType)
 			return
 		}
-		var patch struct{ Metadata struct{ Labels map[string]any } }
+		var patch struct {
+			Metadata struct{ Labels map[string]any }
+		}
 		json.NewDecoder(r.Body).Decode(&patch)
 		meta := pod["metadata"].(map[string]any)
 		labels, _ := meta["labels"].(map[string]any)

@@ -30,7 +30,9 @@ import (
 // worker reaching a pod on the other (routed: a BGP route, no tunnel; overlay: through
 // tunl0), a ClusterIP Service answering from a node and a pod, CoreDNS resolving it
 // (when the mirror has CoreDNS), and a NetworkPolicy that denies a client and one that
-// lets it through. The workload is a tiny HTTP server the test builds itself.
+// lets it through. The workload is a tiny HTTP server the test builds itself. Then
+// Kubernetes' own e2e suite runs (kisgen conformance run, KISGEN_E2E_CONFORMANCE's mode,
+// network by default) and every spec must pass.
 func TestCalicoCluster(t *testing.T) {
 	mode := os.Getenv("KISGEN_E2E_CALICO")
 	if mode == "" {
@@ -118,11 +120,13 @@ func writeHTTPDArchive(t *testing.T, work, dst string) {
 	}
 }
 
-// writeCalicoPlan is the minimal example on three VMs: master1 holds etcd too (as
-// Kismatic allowed, to spare an emulated VM), and two workers; Calico in mode, network
-// policy on in overlay mode (so that both settings run), CoreDNS on, the loopback mirror
-// and every image archive the cluster needs: pause, the workload and each add-on image
-// (roles.ClusterImages, with `--image-archives cluster`'s logic).
+// writeCalicoPlan is the minimal example on two VMs, as small as the pass criteria allow
+// (at least one etcd node, one master and two workers): master1 holds etcd, the master
+// and a worker, as Kismatic allowed (emulated VMs on two host cores cannot run more
+// without starving the API server), and worker1 is the second worker. Calico in mode,
+// network policy on in overlay mode (so that both settings run), CoreDNS on, the
+// loopback mirror and every image archive the cluster needs: the workload and each
+// add-on image (roles.ClusterImages, with `--image-archives cluster`'s logic).
 func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort, sshBase int, imageDir string) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(repoRoot(), "examples", "minimal.yaml"))
@@ -135,10 +139,13 @@ func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort,
 	}
 	doc["cluster"].(map[string]any)["name"] = "e2e-calico-" + string(mode)
 	master := doc["master"].(map[string]any)["nodes"].([]any)[0].(map[string]any)
-	doc["etcd"] = map[string]any{"expected_count": 1, "nodes": []any{map[string]any{"host": master["host"], "ip": master["ip"]}}}
+	self := map[string]any{"host": master["host"], "ip": master["ip"]}
+	// master1's machine settings are its first group's (etcd): three vCPUs for the
+	// control plane, etcd and pods.
+	doc["etcd"] = map[string]any{"expected_count": 1, "machine": map[string]any{"cpus": 3}, "nodes": []any{self}}
 	w := doc["worker"].(map[string]any)
 	w["expected_count"] = 2
-	w["nodes"] = append(w["nodes"].([]any), map[string]any{"host": "worker2", "ip": "10.10.0.32"})
+	w["nodes"] = append([]any{self}, w["nodes"].([]any)...)
 	calico := map[string]any{"mode": string(mode), "as_number": 64600, "network_policy": mode == plan.ModeOverlay}
 	doc["add_ons"] = map[string]any{
 		"cni":            map[string]any{"provider": "calico", "options": map[string]any{"calico": calico}},
@@ -169,6 +176,8 @@ func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort,
 	for _, img := range roles.ClusterImages(loadPlan(t, dst)) {
 		archives = append(archives, img.Archive)
 	}
+	// And the images of the e2e suite's specs that the test runs last.
+	archives = append(archives, conformanceArchives(loadPlan(t, dst), conformanceMode(t))...)
 	doc["mirror"].(map[string]any)["image_archives"] = archives
 	write()
 }
@@ -192,7 +201,13 @@ func runCalicoCluster(t *testing.T, mode plan.CalicoMode, sshBase int) {
 	writeCalicoPlan(t, r.planFile, mode, mirrorPort, sshBase, r.imageDir)
 	p := loadPlan(t, r.planFile)
 	writeHTTPDArchive(t, r.work, filepath.Join(r.mirrorDir, "images", "e2e-httpd.tar"))
-	r.boot(p, mirrorPort, "--sources", sources, "--pause-image")
+	mirrorArgs := []string{"--sources", sources, "--pause-image"}
+	conformanceMode := conformanceMode(t)
+	if conformanceMode != conformanceOff {
+		// The e2e suite's binary too, so that its build is a mirror build's time.
+		mirrorArgs = append(mirrorArgs, "--conformance")
+	}
+	r.boot(p, mirrorPort, mirrorArgs...)
 
 	c := &calicoCluster{t: t, p: p, addr: r.addr, key: r.signer}
 	r.step("nodes, labels, pause pod", func() { checkCluster(t, p, r.addr, r.signer) })
@@ -201,6 +216,9 @@ func runCalicoCluster(t *testing.T, mode plan.CalicoMode, sshBase int) {
 	r.step("pods, Service, DNS, policy", func() { c.checkTraffic(mode) })
 	if p.Network.NetworkPolicy {
 		r.step("isolation, declared ports", c.checkIsolation)
+	}
+	if conformanceMode != conformanceOff {
+		r.step("conformance "+conformanceMode, func() { r.conformance(conformanceMode) })
 	}
 	r.finish()
 }

@@ -133,7 +133,7 @@ func (r *e2eRun) boot(p *plan.Plan, mirrorPort int, mirrorArgs ...string) {
 	r.ph.add("boot to installed", time.Since(tBoot))
 	// kisgen verify is the judge: every check of every node.
 	t0 = time.Now()
-	err := runErr(t, r.work, r.logFile, verifyWait+5*time.Minute, "verify", "-f", r.planFile, "--wait", "20m", "--interval", "30s",
+	err := runErr(t, r.work, r.logFile, verifyWait+5*time.Minute, "verify", "-f", r.planFile, "--wait", "20m", "--interval", "60s",
 		// emulated VMs on shared cores answer slowly: python's cloud-init alone takes seconds
 		"--dial-timeout", "60s", "--command-timeout", "3m", "--concurrency", "4")
 	r.ph.add("verify --wait", time.Since(t0))

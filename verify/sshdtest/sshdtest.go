@@ -175,7 +175,7 @@ func Start(t testing.TB, cfg Config) *Server {
 	}
 	var lastErr string
 	for attempt := 0; attempt < 5; attempt++ {
-		port := freePort(t)
+		port := testtool.FreePort(t)
 		conf := s.config(dir, port, env, cfg.Extra)
 		if err := s.start(bin, conf, fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
 			lastErr = err.Error()
@@ -302,15 +302,4 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -75,3 +75,25 @@ func FakeCoreDNS(t testing.TB, cache, version string, without ...string) {
 		t.Fatal(err)
 	}
 }
+
+// FakeE2E writes finished builds of the e2e suite of Kubernetes version into cache:
+// e2e.test as a shell script, and the agnhost build (a script, agnhostVersion as its
+// source's version, and the porter's TLS pair).
+func FakeE2E(t testing.TB, cache, version, agnhostVersion string) {
+	t.Helper()
+	var sums strings.Builder
+	dir := filepath.Join(cache, binbuild.ProjectE2ETest+"-"+version)
+	writeExecutable(t, dir, binbuild.E2ETestBinary, []byte("#!/bin/sh\necho e2e.test\n"), &sums)
+	if err := os.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte(sums.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sums.Reset()
+	dir = filepath.Join(cache, binbuild.ProjectE2EImages+"-"+version)
+	writeExecutable(t, dir, binbuild.AgnhostBinary, []byte("#!/bin/sh\necho agnhost\n"), &sums)
+	writeExecutable(t, dir, binbuild.AgnhostVersion, []byte(agnhostVersion+"\n"), &sums)
+	writeExecutable(t, dir, binbuild.AgnhostCert, []byte("stand-in certificate\n"), &sums)
+	writeExecutable(t, dir, binbuild.AgnhostKey, []byte("stand-in key\n"), &sums)
+	if err := os.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte(sums.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -126,7 +126,7 @@ type scriptData struct {
 	AddOnsDir, KubeletDetectedEnv, ContainerdConfig, ContainerdSocket, RoutesFile            string
 	CACert, EtcdCACert, APIServerEtcdCert, APIServerEtcdKey, HostsReaderCert                 string
 	HostsReaderKey, HostsSynced, HostsReaderRBAC, HostsConfigMap, EtcdEnv, EtcdDataDir       string
-	EtcdHealthcheckCert, EtcdHealthcheckKey, EtcdRemoveConfigMap                             string
+	EtcdHealthcheckCert, EtcdHealthcheckKey, EtcdRemoveConfigMap, AdminCert, AdminKey        string
 	SystemPath, Path, ProxyEnv, PodCIDR, SysctlConf                                          string
 	PhasePending, PhasePreflight, PhaseInstall, PhaseConfigure, PhaseDone, PhaseFailed       string
 }
@@ -142,6 +142,7 @@ func (c *Cluster) layout() scriptData {
 		HostsReaderCert: HostsReaderCert, HostsReaderKey: HostsReaderKey, HostsSynced: HostsSyncedPath,
 		HostsReaderRBAC: HostsReaderRBACPath, HostsConfigMap: HostsConfigMap, EtcdEnv: EtcdEnvPath, EtcdDataDir: EtcdDataDir,
 		EtcdHealthcheckCert: EtcdHealthcheckCert, EtcdHealthcheckKey: EtcdHealthcheckKey, EtcdRemoveConfigMap: EtcdRemoveConfigMap,
+		AdminCert: AdminCert, AdminKey: AdminKey,
 		SystemPath: SystemPath, Path: UnitPath, ProxyEnv: ProxyEnvPath, PodCIDR: c.p.Network.PodCIDR.String(), SysctlConf: SysctlPath,
 		PhasePending: PhasePending, PhasePreflight: PhasePreflight, PhaseInstall: PhaseInstall,
 		PhaseConfigure: PhaseConfigure, PhaseDone: PhaseDone, PhaseFailed: PhaseFailed,

@@ -7,9 +7,9 @@ import (
 	"github.com/kisgen/kisgen/plan"
 )
 
-// sync: kisgen-sync.timer runs kisgen-sync every minute (and it, on masters,
-// kisgen-publish), so that running nodes learn
-// of nodes that join or leave from the cluster itself, never from new user-data:
+// sync: kisgen-sync.timer runs kisgen-sync every 2 to 3 minutes (and it, on masters,
+// kisgen-publish), so that running nodes learn of nodes that join or leave from the
+// cluster itself, never from new user-data:
 //   - on masters it labels nodes with their node-role.kubernetes.io labels (from the
 //     kisgen.io/role-ROLE labels their kubelets register with) and, where the plan
 //     manages hosts files, publishes the hosts block (the Kubernetes nodes and the etcd
@@ -46,7 +46,7 @@ func (b *builder) sync() error {
 	if err := b.unit("kisgen-sync.service", "kisgen sync (role labels, hosts list)", "kisgen-sync.service", b.unitData("", nil), false); err != nil {
 		return err
 	}
-	return b.unit("kisgen-sync.timer", "kisgen sync every minute", "kisgen-sync.timer", b.unitData("", nil), true)
+	return b.unit("kisgen-sync.timer", "kisgen sync every 2 to 3 minutes", "kisgen-sync.timer", b.unitData("", nil), true)
 }
 
 // hostsReaderRBAC lets the HostsReader certificate get the HostsConfigMap, nothing more.

@@ -1,130 +1,231 @@
 package roles_test
 
 import (
-	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/kisgen/kisgen/internal/testtool"
+	"github.com/kisgen/kisgen/pki"
+	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/roles"
 )
 
-// etcdMemberList is what etcd's JSON API answers to /v3/cluster/member/list (etcd
-// v3.7): started members have a name, a member added but not started yet has none.
-const etcdMemberList = `{"header":{"cluster_id":"14841639068965178418","member_id":"10276657743932975437","raft_term":"2"},"members":[` +
-	`{"ID":"10276657743932975437","name":"etcd1","peerURLs":["https://10.10.0.11:2380"],"clientURLs":["https://10.10.0.11:2379"]},` +
-	`{"ID":"9372538179322589801","peerURLs":["https://10.10.0.14:2380"],"isLearner":false},` +
-	`{"ID":"12345","name":"etcd2","peerURLs":["https://10.10.0.12:2380"],"clientURLs":["https://10.10.0.12:2379"]}]}`
+const baseHosts = "127.0.0.1 localhost\n::1 ip6-localhost\n"
 
-// TestSyncPublishesAndMergesTheClusterHosts runs kisgen-sync as the master and then as a
-// worker: the master labels the nodes that registered with a role label, publishes the
+// writes are the requests of a round that change something.
+func writes(reqs []fakeRequest) []string {
+	var out []string
+	for _, r := range reqs {
+		if r.method != "GET" && !strings.HasSuffix(r.path, "/member/list") {
+			out = append(out, r.String())
+		}
+	}
+	return out
+}
+
+// TestSyncPublishesAndMergesTheClusterHosts runs kisgen-sync on the master and on a
+// worker, as their timers do, against a fake API server and etcd member over real TLS
+// with the nodes' own certificates. The master labels the nodes that registered with a
+// role label, removes the etcd member kisgen asked it to (by its ID in etcd's member
+// list) and forgets the request, applies the hosts reader's RBAC, and publishes the
 // Kubernetes nodes (a worker that joined after the render among them) and the started
-// etcd members, sorted by name, in the ConfigMap; the worker reads it with the hosts
-// reader's certificate and merges it into its hosts file, leaving other lines alone.
-// Nothing in either node's user-data named the new worker. The master also removes the
-// etcd member kisgen asked it to (kisgen-etcd-remove), by its ID in etcd's member list.
+// etcd members, sorted by name; the worker reads that list with the hosts reader's
+// certificate and merges it into its hosts file, leaving other lines alone. A round where
+// nothing changed starts two curls and an awk on the master, one curl on the worker, and
+// writes nothing; a node that joins later is in both hosts files after a round each.
 func TestSyncPublishesAndMergesTheClusterHosts(t *testing.T) {
 	testtool.Require(t, "bash", "bash")
-	p, nodes := model(t, "minimal.yaml")
+	_, nodes := model(t, "minimal.yaml")
 	master, worker := nodes["master1"], nodes["worker1"]
 	if strings.Contains(file(t, master, roles.HostsBlockPath).Content, "worker1") {
 		t.Fatal("the master's user-data names the worker")
 	}
+	fc := newFakeCluster(t, master)
+	role := func(r plan.Role) map[string]string { return map[string]string{roles.RoleLabel(r): "true"} }
+	fc.nodes = []clusterNode{{"master1", "10.10.0.21", role(plan.RoleMaster)}, {"worker1", "10.10.0.31", role(plan.RoleWorker)},
+		{"worker2", "10.10.0.32", role(plan.RoleWorker)}, {"worker5", "", role(plan.RoleWorker)}}
+	fc.members = []fakeMember{{"10276657743932975437", "etcd1", "https://10.10.0.11:2380"}, {"9372538179322589801", "", "https://10.10.0.14:2380"},
+		{"12345", "etcd2", "https://10.10.0.12:2380"}}
+	fc.configMaps[roles.EtcdRemoveConfigMap] = map[string]string{"etcd2": "remove"}
 	dir := t.TempDir()
-	configMap := filepath.Join(dir, "configmap")
-	calls := filepath.Join(dir, "calls")
-	tools := append([]string{"wc", "printf", "cp"}, shellTools...)
-
-	run := func(t *testing.T, n *roles.Node, curl string) string {
+	m, w := newSyncNode(t, dir, master, fc), newSyncNode(t, dir, worker, fc)
+	block := func(lines ...string) string {
+		return roles.HostsBlockBegin + "\n" + strings.Join(lines, "\n") + "\n" + roles.HostsBlockEnd + "\n"
+	}
+	round := func(s *syncNode) ([]string, []fakeRequest) {
 		t.Helper()
-		root := filepath.Join(dir, n.Host)
-		writeRoot(t, root, n)
-		hosts := filepath.Join(root, "etc/hosts")
-		writeFile(t, hosts, "127.0.0.1 localhost\n::1 ip6-localhost\n", 0o644)
-		bin := stubs(t, filepath.Join(root, "stubs"), tools, map[string]string{"curl": curl})
-		kubectl := `echo "kubectl $*" >>` + calls + `
-case "$*" in
-*"get nodes -l kisgen.io/role-worker=true,!node-role.kubernetes.io/worker -o name") echo node/worker1; echo node/worker2 ;;
-*"get nodes -l "*) ;;
-*"get nodes -o jsonpath"*) printf '10.10.0.31 worker1\n10.10.0.32 worker2\n10.10.0.21 master1\n' ;;
-*"get configmap -n kube-system kisgen-etcd-remove"*) printf '{"etcd2":"remove"}' ;;
-*"get configmap"*) [[ -r ` + configMap + ` ]] && cat ` + configMap + ` ;;
-*"patch configmap"*) ;;
-*"create configmap"*) a="$*"; f=${a##*--from-file=hosts=}; cp "${f%% *}" ` + configMap + ` ;;
-*apply*) cat >/dev/null ;;
-esac`
-		writeFile(t, filepath.Join(root, roles.BinDir, "kubectl"), "#!/bin/bash\n"+kubectl+"\n", 0o755)
-		if err := os.MkdirAll(filepath.Join(root, roles.NodeStateDir), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(filepath.Join(bin, "bash"), filepath.Join(root, roles.BinDir, "kisgen-sync"))
-		cmd.Env = []string{"PATH=" + bin, "KISGEN_LIB=" + filepath.Join(root, roles.LibPath),
-			"KISGEN_NODE_ENV=" + filepath.Join(root, roles.NodeEnvPath), "KISGEN_BIN_DIR=" + filepath.Join(root, roles.BinDir),
-			"KISGEN_HOSTS_FILE=" + hosts, "KISGEN_HOSTS_BLOCK=" + filepath.Join(root, roles.HostsBlockPath),
-			"KISGEN_HOSTS_SYNCED=" + filepath.Join(root, roles.HostsSyncedPath), "KISGEN_SYNC_RBAC_STAMP=" + filepath.Join(root, "rbac.stamp")}
-		out, err := cmd.CombinedOutput()
+		out, started, err := s.round(t)
 		if err != nil {
-			t.Fatalf("kisgen-sync on %s: %v\n%s", n.Host, err, out)
+			t.Fatalf("kisgen-sync on %s: %v\n%s", s.n.Host, err, out)
 		}
-		got, _ := os.ReadFile(hosts)
-		return string(got)
+		return started, fc.takeRequests()
+	}
+	hostsIs := func(s *syncNode, want string) {
+		t.Helper()
+		if got := s.hostsFile(t); got != baseHosts+want {
+			t.Errorf("%s's hosts file:\n%s\nwant:\n%s", s.n.Host, got, baseHosts+want)
+		}
 	}
 
-	want := roles.HostsBlockBegin + "\n10.10.0.11 etcd1\n10.10.0.12 etcd2\n10.10.0.21 master1\n10.10.0.31 worker1\n10.10.0.32 worker2\n" + roles.HostsBlockEnd + "\n"
-	got := run(t, master, `echo "curl $*" >>`+calls+`; printf '%s' '`+etcdMemberList+`'`)
-	if wantHosts := "127.0.0.1 localhost\n::1 ip6-localhost\n" + want; got != wantHosts {
-		t.Errorf("master's hosts file:\n%s\nwant:\n%s", got, wantHosts)
+	// The first round: everything to do.
+	_, reqs := round(m)
+	want := block("10.10.0.11 etcd1", "10.10.0.12 etcd2", "10.10.0.21 master1", "10.10.0.31 worker1", "10.10.0.32 worker2")
+	if got := fc.configMaps[roles.HostsConfigMap]["hosts"]; got != want {
+		t.Errorf("published block:\n%s\nwant:\n%s", got, want)
 	}
-	published, _ := os.ReadFile(configMap)
-	if string(published) != want {
-		t.Errorf("published block:\n%s\nwant:\n%s", published, want)
-	}
-	log, _ := os.ReadFile(calls)
-	if !strings.Contains(string(log), "label --overwrite node/worker1 node/worker2 node-role.kubernetes.io/worker=") {
-		t.Errorf("the new workers were not labelled:\n%s", log)
+	hostsIs(m, want)
+	for _, n := range fc.nodes {
+		wantLabels := map[string]string{"kisgen.io/role-worker": "true", "node-role.kubernetes.io/worker": ""}
+		if n.name == "master1" {
+			wantLabels = map[string]string{"kisgen.io/role-master": "true", "node-role.kubernetes.io/control-plane": "", "node-role.kubernetes.io/master": ""}
+		}
+		if diff := cmp.Diff(wantLabels, n.labels); diff != "" {
+			t.Errorf("%s's labels (-want +got):\n%s", n.name, diff)
+		}
 	}
 	// etcd2 left the plan: kisgen asked for its member's removal, by name.
-	if !strings.Contains(string(log), `/v3/cluster/member/remove`) || !strings.Contains(string(log), `{"ID":"12345"}`) ||
-		!strings.Contains(string(log), `patch configmap -n kube-system kisgen-etcd-remove --type json -p [{"op":"remove","path":"/data/etcd2"}]`) {
-		t.Errorf("the etcd member was not removed, or the request not forgotten:\n%s", log)
+	if slices.ContainsFunc(fc.members, func(m fakeMember) bool { return m.id == "12345" }) {
+		t.Errorf("etcd2's member was not removed: %v", fc.members)
 	}
-	if !strings.Contains(string(log), "apply --server-side --force-conflicts --field-manager=kisgen-sync -f "+roles.HostsReaderRBACPath) {
-		t.Errorf("the hosts reader's RBAC was not applied:\n%s", log)
+	if _, pending := fc.configMaps[roles.EtcdRemoveConfigMap]["etcd2"]; pending {
+		t.Error("the removal request was not forgotten")
+	}
+	for _, r := range reqs {
+		if r.user != pki.AdminUser && r.user != pki.EtcdAPIServerClientUser {
+			t.Errorf("the master asked as %s: %s", r.user, r)
+		}
+	}
+	kubectl, _ := os.ReadFile(m.kubectl)
+	if want := "apply --server-side --force-conflicts --field-manager=kisgen-sync -f " + m.root + roles.HostsReaderRBACPath; !strings.Contains(string(kubectl), want) {
+		t.Errorf("the hosts reader's RBAC was not applied (%q):\n%s", want, kubectl)
 	}
 
-	// The worker reads the ConfigMap as the API server serves it, JSON-escaped.
-	value, _ := json.Marshal(string(published))
-	answer := `{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"kisgen-hosts","namespace":"kube-system"},"data":{"hosts":` + string(value) + `}}`
-	curl := `case "$*" in *"--cert ` + roles.HostsReaderCert + ` --key ` + roles.HostsReaderKey + ` ` + p.APIServerURL() + `/api/v1/namespaces/kube-system/configmaps/kisgen-hosts"*) printf '%s' '` + answer + `' ;; *) echo "unexpected curl $*" >&2; exit 22 ;; esac`
-	got = run(t, worker, curl)
-	if wantHosts := "127.0.0.1 localhost\n::1 ip6-localhost\n" + want; got != wantHosts {
-		t.Errorf("worker's hosts file:\n%s\nwant:\n%s", got, wantHosts)
+	// etcd2 is gone: the next round publishes the list without it.
+	round(m)
+	want = block("10.10.0.11 etcd1", "10.10.0.21 master1", "10.10.0.31 worker1", "10.10.0.32 worker2")
+	hostsIs(m, want)
+
+	// Nothing changed: two curls (the API server, etcd) and an awk, no write, no kubectl.
+	started, reqs := round(m)
+	if diff := cmp.Diff([]string{"awk", "curl", "curl"}, started); diff != "" {
+		t.Errorf("commands a quiet round on the master starts (-want +got):\n%s", diff)
 	}
-	if strings.Contains(got, "\\n") || strings.Count(got, roles.HostsBlockBegin) != 1 {
-		t.Errorf("worker's hosts file:\n%s", got)
+	if got := writes(reqs); len(got) != 0 {
+		t.Errorf("a quiet round on the master wrote:\n%s", strings.Join(got, "\n"))
 	}
+	hostsIs(m, want)
+
+	// The worker reads the list as the hosts reader (RBAC lets it get that ConfigMap and
+	// nothing else) and merges it; then a quiet round starts one curl.
+	_, reqs = round(w)
+	hostsIs(w, want)
+	for _, r := range reqs {
+		if r.user != pki.HostsReaderUser || r.method != "GET" || r.path != "/api/v1/namespaces/kube-system/configmaps/"+roles.HostsConfigMap {
+			t.Errorf("the worker asked %s", r)
+		}
+	}
+	started, _ = round(w)
+	if diff := cmp.Diff([]string{"curl"}, started); diff != "" {
+		t.Errorf("commands a quiet round on the worker starts (-want +got):\n%s", diff)
+	}
+	hostsIs(w, want)
+
+	t.Run("a hosts file rewritten without the block gets it again", func(t *testing.T) {
+		writeFile(t, w.hosts, baseHosts, 0o644)
+		round(w)
+		hostsIs(w, want)
+	})
+
+	t.Run("a node that joins is in every hosts file after a round on each", func(t *testing.T) {
+		fc.nodes = append(fc.nodes, clusterNode{"worker3", "10.10.0.33", role(plan.RoleWorker)})
+		round(m)
+		round(w)
+		want = block("10.10.0.11 etcd1", "10.10.0.21 master1", "10.10.0.31 worker1", "10.10.0.32 worker2", "10.10.0.33 worker3")
+		hostsIs(m, want)
+		hostsIs(w, want)
+	})
 
 	t.Run("a block that is not one is not merged", func(t *testing.T) {
-		bad := `{"data":{"hosts":"` + roles.HostsBlockBegin + `\nrm -rf / worker9\n` + roles.HostsBlockEnd + `\n"}}`
-		root := filepath.Join(dir, worker.Host)
-		hosts := filepath.Join(root, "etc/hosts")
-		before, _ := os.ReadFile(hosts)
-		bin := stubs(t, filepath.Join(root, "stubs2"), tools, map[string]string{"curl": "printf '%s' '" + bad + "'"})
-		cmd := exec.Command(filepath.Join(bin, "bash"), filepath.Join(root, roles.BinDir, "kisgen-sync"))
-		cmd.Env = []string{"PATH=" + bin, "KISGEN_LIB=" + filepath.Join(root, roles.LibPath),
-			"KISGEN_NODE_ENV=" + filepath.Join(root, roles.NodeEnvPath), "KISGEN_BIN_DIR=" + filepath.Join(root, roles.BinDir),
-			"KISGEN_HOSTS_FILE=" + hosts, "KISGEN_HOSTS_BLOCK=" + filepath.Join(root, roles.HostsBlockPath),
-			"KISGEN_HOSTS_SYNCED=" + filepath.Join(root, roles.HostsSyncedPath)}
-		out, err := cmd.CombinedOutput()
-		if err == nil || !strings.Contains(string(out), "could not read the hosts list") {
+		before := w.hostsFile(t)
+		fc.configMaps[roles.HostsConfigMap]["hosts"] = roles.HostsBlockBegin + "\nrm -rf / worker9\n" + roles.HostsBlockEnd + "\n"
+		out, _, err := w.round(t)
+		if err == nil || !strings.Contains(out, "could not read the hosts list") {
 			t.Errorf("kisgen-sync accepted a bad block: %v\n%s", err, out)
 		}
-		after, _ := os.ReadFile(hosts)
-		if string(after) != string(before) {
+		if after := w.hostsFile(t); after != before {
 			t.Errorf("the hosts file changed:\n%s", after)
 		}
 	})
+
+	t.Run("without etcd's members the last list stays", func(t *testing.T) {
+		fc.etcd.Close()
+		fc.nodes = append(fc.nodes, clusterNode{"worker4", "10.10.0.34", role(plan.RoleWorker)})
+		before := fc.configMaps[roles.HostsConfigMap]["hosts"]
+		out, _, err := m.round(t)
+		if err == nil || !strings.Contains(out, "no etcd endpoint answered") {
+			t.Errorf("kisgen-sync without etcd: %v\n%s", err, out)
+		}
+		if got := fc.configMaps[roles.HostsConfigMap]["hosts"]; got != before {
+			t.Errorf("a partial list was published:\n%s", got)
+		}
+	})
+}
+
+// TestSyncKeepsTheLoadBalancerName: with kisgen's virtual IP behind a load balancer name
+// and managed hosts files, the name's line (name → virtual IP) is in every node's seed,
+// a node's that joins later included, and last in the list the masters publish; once
+// every node of the plan has registered, what a node that joined later merges is what
+// `kisgen verify` expects.
+func TestSyncKeepsTheLoadBalancerName(t *testing.T) {
+	testtool.Require(t, "bash", "bash")
+	p, nodes := model(t, "ha.yaml", "  load_balancer: 10.10.0.20:6443\n", "  load_balancer: api.ha.internal:6443\n",
+		"  expected_count: 3\n  nodes:\n  - host: worker1", "  expected_count: 4\n  nodes:\n  - host: worker1",
+		"  - host: worker3\n    ip: 10.10.0.33\n", "  - host: worker3\n    ip: 10.10.0.33\n  - host: worker4\n    ip: 10.10.0.34\n")
+	const lb = "10.10.0.20 api.ha.internal"
+	for host, n := range nodes {
+		seed := file(t, n, roles.HostsBlockPath).Content
+		if !strings.HasSuffix(seed, lb+"\n"+roles.HostsBlockEnd+"\n") {
+			t.Errorf("%s's seed block has no line for the load balancer's name:\n%s", host, seed)
+		}
+		if !strings.HasSuffix(n.Expect.HostsBlock, lb+"\n"+roles.HostsBlockEnd+"\n") {
+			t.Errorf("%s: verify expects no line for the load balancer's name:\n%s", host, n.Expect.HostsBlock)
+		}
+	}
+	master, joiner := nodes["master1"], nodes["worker4"]
+	if env := file(t, master, roles.NodeEnvPath).Content; !strings.Contains(env, "KISGEN_HOSTS_LB='"+lb+"'\n") {
+		t.Errorf("master1's node.env does not give kisgen-publish the load balancer's line:\n%s", env)
+	}
+
+	fc := newFakeCluster(t, master)
+	for _, host := range []string{"master1", "master2", "worker1", "worker2", "worker3"} {
+		fc.nodes = append(fc.nodes, clusterNode{host, p.Node(host).InternalIP.String(), map[string]string{}})
+	}
+	for i, host := range []string{"etcd1", "etcd2", "etcd3"} {
+		fc.members = append(fc.members, fakeMember{string(rune('1' + i)), host, roles.EtcdPeerURL(p.Node(host))})
+	}
+	dir := t.TempDir()
+	m := newSyncNode(t, dir, master, fc)
+	if out, _, err := m.round(t); err != nil {
+		t.Fatalf("kisgen-sync on master1: %v\n%s", err, out)
+	}
+	if got := fc.configMaps[roles.HostsConfigMap]["hosts"]; !strings.HasSuffix(got, "10.10.0.33 worker3\n"+lb+"\n"+roles.HostsBlockEnd+"\n") {
+		t.Errorf("the published list does not end with the load balancer's line:\n%s", got)
+	}
+
+	// worker4 joins: registered, the masters publish it, it merges the list.
+	fc.nodes = append(fc.nodes, clusterNode{"worker4", "10.10.0.34", map[string]string{}})
+	if out, _, err := m.round(t); err != nil {
+		t.Fatalf("kisgen-sync on master1: %v\n%s", err, out)
+	}
+	j := newSyncNode(t, dir, joiner, fc)
+	if out, _, err := j.round(t); err != nil {
+		t.Fatalf("kisgen-sync on worker4: %v\n%s", err, out)
+	}
+	if got, want := j.hostsFile(t), baseHosts+joiner.Expect.HostsBlock; got != want {
+		t.Errorf("worker4's hosts file:\n%s\nwant what verify expects:\n%s", got, want)
+	}
 }

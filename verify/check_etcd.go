@@ -120,9 +120,12 @@ var (
 )
 
 // etcdctlArgv is etcdctl with this member's endpoint and credentials, then args. Its own
-// timeouts stay below the command timeout so that its error, not a timeout, is reported.
+// timeouts (25 s together) stay below verify's default command timeout (30 s) so that its
+// error, not a timeout, is reported; they are that long because a busy etcd member (a
+// small master that also runs pods) can take seconds for a TLS handshake and still be
+// healthy: a healthy member answers in milliseconds, so they only bound a failure.
 func etcdctlArgv(e *EtcdExpect, args ...string) []string {
-	argv := []string{orDefault(e.Etcdctl, "etcdctl"), "--endpoints=" + e.Endpoint, "--dial-timeout=3s", "--command-timeout=5s"}
+	argv := []string{orDefault(e.Etcdctl, "etcdctl"), "--endpoints=" + e.Endpoint, "--dial-timeout=10s", "--command-timeout=15s"}
 	if e.CACert != "" {
 		argv = append(argv, "--cacert="+e.CACert)
 	}

@@ -58,6 +58,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 )
 
@@ -74,7 +76,11 @@ func main() {
 		return
 	}
 	if len(os.Args) > 1 && os.Args[1] == "sleep" {
-		select {}
+		// Until the pod is deleted (a bare select {} is a deadlock the runtime kills).
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
+		<-stop
+		return
 	}
 	host, _ := os.Hostname()
 	http.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintf(w, "hello from %s\n", host) })

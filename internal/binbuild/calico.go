@@ -96,25 +96,14 @@ func Calico(ctx context.Context, version, sourcesDir, cacheDir string, log io.Wr
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return "", err
-	}
-	unlock, err := flock.Lock(filepath.Join(cacheDir, ".calico-"+version+".lock"))
+	work, cached, done, err := lockedBuild(cacheDir, filepath.Base(final))
 	if err != nil {
 		return "", err
 	}
-	defer unlock()
-	if _, err := os.Stat(filepath.Join(final, "SHA256SUMS")); err == nil {
+	if cached {
 		return final, nil
 	}
-	work, err := os.MkdirTemp(cacheDir, ".calico-work-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(work)
-	if work, err = filepath.Abs(work); err != nil {
-		return "", err
-	}
+	defer done()
 	out := filepath.Join(work, "out")
 	if err := os.MkdirAll(filepath.Join(out, CalicoManifestsDir), 0o755); err != nil {
 		return "", err
@@ -207,25 +196,14 @@ func Bird(ctx context.Context, sourcesDir, cacheDir string, log io.Writer) (stri
 			return "", fmt.Errorf("%w: %s is not installed (BIRD needs: apt-get install autoconf bison flex gcc make)", ErrSources, t)
 		}
 	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return "", err
-	}
-	unlock, err := flock.Lock(filepath.Join(cacheDir, "."+BirdBuildDir+".lock"))
+	work, cached, done, err := lockedBuild(cacheDir, BirdBuildDir)
 	if err != nil {
 		return "", err
 	}
-	defer unlock()
-	if _, err := os.Stat(filepath.Join(final, "SHA256SUMS")); err == nil {
+	if cached {
 		return final, nil
 	}
-	work, err := os.MkdirTemp(cacheDir, ".bird-work-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(work)
-	if work, err = filepath.Abs(work); err != nil {
-		return "", err
-	}
+	defer done()
 	src := filepath.Join(work, "src")
 	if err := untar(birdTar, src); err != nil {
 		return "", err
@@ -278,6 +256,36 @@ func buildBird(ctx context.Context, dir, out string) error {
 		}
 	}
 	return nil
+}
+
+// lockedBuild takes the lock of the cache entry cacheDir/name. When another process
+// finished the entry while this one waited, cached is true and nothing is held;
+// otherwise work is a new absolute work directory under cacheDir (so a finished build
+// is renamed into place on the same file system) and done removes it and releases the
+// lock.
+func lockedBuild(cacheDir, name string) (work string, cached bool, done func(), err error) {
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", false, nil, err
+	}
+	unlock, err := flock.Lock(filepath.Join(cacheDir, "."+name+".lock"))
+	if err != nil {
+		return "", false, nil, err
+	}
+	if _, err := os.Stat(filepath.Join(cacheDir, name, "SHA256SUMS")); err == nil {
+		unlock()
+		return "", true, nil, nil
+	}
+	if work, err = os.MkdirTemp(cacheDir, "."+name+"-work-*"); err == nil {
+		work, err = filepath.Abs(work)
+	}
+	if err != nil {
+		if work != "" {
+			os.RemoveAll(work)
+		}
+		unlock()
+		return "", false, nil, err
+	}
+	return work, false, func() { os.RemoveAll(work); unlock() }, nil
 }
 
 // topDir is the single directory a git archive unpacks to.

@@ -100,15 +100,25 @@ func TestFailedRenderLeavesTheLastOutput(t *testing.T) {
 	before := readDir(t, out)
 
 	tests := []struct {
-		name, old, new, message string
+		name    string
+		edits   []string // old, new, …
+		message string
 	}{
-		{"an invalid plan writes nothing", "  name: production\n", "  name: Production_Cluster\n", "is not a DNS label"},
-		{"a node over the provider's budget writes nothing", "  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "master1: cloud-init user-data is"},
+		{"an invalid plan writes nothing", []string{"  name: production\n", "  name: Production_Cluster\n"}, "is not a DNS label"},
+		// An AWS plan has no virtual IP (a VPC ignores VRRP), and names the load
+		// balancer provision creates by a DNS name.
+		{"a node over the provider's budget writes nothing", []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n",
+			"  virtual_ip: 10.10.0.20\n", "", "load_balancer: 10.10.0.20:6443", "load_balancer: kubernetes.example.com:6443"}, "master1: cloud-init user-data is"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			// An AWS plan has no virtual IP (a VPC ignores VRRP).
-			edited := strings.Replace(strings.Replace(text, tc.old, tc.new, 1), "  virtual_ip: 10.10.0.20\n", "", 1)
+			edited := text
+			for i := 0; i < len(tc.edits); i += 2 {
+				if !strings.Contains(edited, tc.edits[i]) {
+					t.Fatalf("examples/ha.yaml has no %q", tc.edits[i])
+				}
+				edited = strings.Replace(edited, tc.edits[i], tc.edits[i+1], 1)
+			}
 			if err := os.WriteFile(plan, []byte(edited), 0o644); err != nil {
 				t.Fatal(err)
 			}

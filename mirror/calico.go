@@ -124,7 +124,8 @@ func (c *calicoBuild) images() error {
 }
 
 // nodeImage is calico/node as node/Dockerfile lays it out, on a Debian root file system:
-// node/filesystem's /etc and /sbin (as /usr/sbin), BIRD and calico-node in /usr/bin
+// node/filesystem's /etc and /sbin (as /usr/sbin), BIRD (bird and bird6, as
+// binbuild.Bird builds them) and calico-node in /usr/bin
 // (/bin is a link to it), run by start_runit.
 func (c *calicoBuild) nodeImage(dir string) (ImageSpec, error) {
 	ro := CalicoNodeRootFS(c.opts.CacheDir, c.opts.AptMirror)
@@ -147,10 +148,19 @@ func (c *calicoBuild) nodeImage(dir string) (ImageSpec, error) {
 			nodeFS[i].Name = "usr/sbin" + rest
 		}
 	}
-	bins, err := binaryFiles(dir, "usr/bin", "calico-node", "mountns", "bird", "birdcl")
+	bins, err := binaryFiles(dir, "usr/bin", "calico-node", "mountns")
 	if err != nil {
 		return ImageSpec{}, err
 	}
+	birdDir, err := binbuild.Bird(c.ctx, c.opts.Sources, c.opts.CacheDir, c.opts.Log)
+	if err != nil {
+		return ImageSpec{}, err
+	}
+	birds, err := binaryFiles(birdDir, "usr/bin", binbuild.BirdBinaries...)
+	if err != nil {
+		return ImageSpec{}, err
+	}
+	bins = append(bins, birds...)
 	return ImageSpec{Files: overlay(files, append(nodeFS, bins...)), Cmd: []string{"start_runit"}, GzipLayer: true,
 		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "SVDIR=/etc/service/enabled"}}, nil
 }

@@ -190,7 +190,7 @@ func TestBuildMirrorsCalico(t *testing.T) {
 		t.Errorf("calico/node Env = %v, want SVDIR for runit", node.config.Env)
 	}
 	for name, want := range map[string]string{
-		"usr/bin/calico-node": "echo calico-node", "usr/bin/bird": "echo bird", "usr/bin/birdcl": "echo birdcl",
+		"usr/bin/calico-node": "echo calico-node", "usr/bin/bird": "echo bird", "usr/bin/birdcl": "echo birdcl", "usr/bin/bird6": "echo bird6", "usr/bin/birdcl6": "echo birdcl6",
 		"usr/sbin/start_runit": "runsvdir", "etc/rc.local": "calico-node -startup", "usr/sbin/iptables": "iptables", "usr/bin/runsvdir": "runit",
 	} {
 		if h := node.entries[name]; h == nil || h.Typeflag != tar.TypeReg || !strings.Contains(node.data[name], want) {

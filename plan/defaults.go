@@ -31,30 +31,36 @@ const (
 	DefaultSSHKey  = "kismaticuser.key"
 	DefaultSSHPort = 22
 
-	DefaultOS                  = "debian-12"
-	DefaultCNIProvider         = "calico"
-	DefaultCalicoMode          = ModeOverlay
-	DefaultCalicoLogLevel      = "info"
-	DefaultWorkloadMTU         = 1500
-	DefaultFelixInputMTU       = 1440
-	DefaultIPAutodetect        = "first-found"
-	DefaultDNSProvider         = "coredns"
-	DefaultDNSReplicas         = 2
-	DefaultProvider            = "qemu"
-	DefaultQEMUAccel           = "auto"
-	DefaultQEMUImage           = "debian-12"
-	DefaultQEMUSSHBasePort     = 2220
-	DefaultQEMUDir             = ".cache/qemu"
-	DefaultAWSSecrets          = "inline"
-	DefaultPacketAPIURL        = "https://api.equinix.com/metal/v1"
-	DefaultVSpherePrefixLength = 24
-	DefaultAPIServerPort       = 6443
-	ManagedLabelPrefix         = "kisgen.io/"
-	KismaticLabelPrefix        = "kismatic/"
-	DefaultStateDirName        = "generated"
-	DefaultPlanFileName        = "kismatic-cluster.yaml"
-	DefaultUserDataDirName     = "userdata"
-	DefaultCertificateOrgUnit  = "kisgen"
+	DefaultOS              = "debian-12"
+	DefaultCNIProvider     = "calico"
+	DefaultCalicoMode      = ModeOverlay
+	DefaultCalicoLogLevel  = "info"
+	DefaultWorkloadMTU     = 1500
+	DefaultFelixInputMTU   = 1440
+	DefaultIPAutodetect    = "first-found"
+	DefaultDNSProvider     = "coredns"
+	DefaultDNSReplicas     = 2
+	DefaultProvider        = "qemu"
+	DefaultQEMUAccel       = "auto"
+	DefaultQEMUImage       = "debian-12"
+	DefaultQEMUSSHBasePort = 2220
+	DefaultQEMUDir         = ".cache/qemu"
+	DefaultAWSSecrets      = "inline"
+	// DefaultAWSLoadBalancerCreate creates the API's load balancer where the plan needs
+	// one, with two or more masters.
+	DefaultAWSLoadBalancerCreate = "auto"
+	// DefaultAWSLoadBalancerScheme keeps the API off the internet unless the plan asks:
+	// an internal load balancer has addresses in the VPC's subnets only.
+	DefaultAWSLoadBalancerScheme = "internal"
+	DefaultPacketAPIURL          = "https://api.equinix.com/metal/v1"
+	DefaultVSpherePrefixLength   = 24
+	DefaultAPIServerPort         = 6443
+	ManagedLabelPrefix           = "kisgen.io/"
+	KismaticLabelPrefix          = "kismatic/"
+	DefaultStateDirName          = "generated"
+	DefaultPlanFileName          = "kismatic-cluster.yaml"
+	DefaultUserDataDirName       = "userdata"
+	DefaultCertificateOrgUnit    = "kisgen"
 )
 
 // ignitionOS are the operating systems configured by Ignition rather than cloud-init.

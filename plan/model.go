@@ -3,6 +3,7 @@ package plan
 import (
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 )
@@ -371,6 +372,46 @@ type AWSProvider struct {
 	Secrets         string
 	SecretsBucket   string
 	InstanceProfile string
+	// SubnetIDs are the subnets besides SubnetID (provider.aws.subnet_ids).
+	SubnetIDs []string
+	// LoadBalancer is the Network Load Balancer kisgen creates for the API.
+	LoadBalancer AWSLoadBalancer
+}
+
+// AWSLoadBalancer is provider.aws.load_balancer.
+type AWSLoadBalancer struct {
+	// Create is auto, always or never.
+	Create string
+	// Scheme is internal or internet-facing.
+	Scheme string
+}
+
+// Subnets lists the plan's subnets: subnet_id first, then subnet_ids, each once.
+func (a AWSProvider) Subnets() []string {
+	var out []string
+	for _, s := range append([]string{a.SubnetID}, a.SubnetIDs...) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// CreatesAWSLoadBalancer says whether `kisgen provision aws` creates a Network Load
+// Balancer for the plan's API servers: with provider.aws.load_balancer.create auto for two
+// or more masters, with always for any. A virtual IP is kisgen's own balancer (refused
+// on AWS), so none is created beside it.
+func (p *Plan) CreatesAWSLoadBalancer() bool {
+	if p.VirtualIP.IsValid() {
+		return false
+	}
+	switch p.Provider.AWS.LoadBalancer.Create {
+	case "always":
+		return len(p.NodesWith(RoleMaster)) > 0
+	case "auto":
+		return len(p.NodesWith(RoleMaster)) >= 2
+	}
+	return false
 }
 
 // VSphereProvider configures vSphere.

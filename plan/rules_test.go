@@ -78,6 +78,29 @@ func TestRules(t *testing.T) {
 		{"aws-admin-cidrs-missing", []want{
 			{report.Error, "provider.aws.admin_cidrs", 20, 5, "the aws provider needs admin_cidrs: without it the nodes cannot be reached, and kisgen opens nothing to the internet unless the plan says so", ""},
 		}},
+		{"aws-load-balancer-always-needs-a-name", []want{
+			{report.Warning, "master.nodes", 10, 10, "a single master is unsafe: use it only for small development clusters", ""},
+			{report.Error, "provider.aws.load_balancer.create", 21, 29, "create: always makes a load balancer for the API, and clients need a name for it in master.load_balancer", ""},
+		}},
+		// kisgen's Network Load Balancer gets its addresses from AWS once it exists: the
+		// certificates need a name.
+		{"aws-load-balancer-is-an-address", []want{
+			{report.Error, "master.load_balancer", 10, 18, "load balancer 10.0.0.20 is an IP address, but on AWS kisgen creates a Network Load Balancer whose addresses AWS assigns when it is created, one per availability zone: the certificates and kubeconfigs need the name clients will use",
+				"name it by a DNS name you control, e.g. kubernetes.example.com:6443, and point that name at the load balancer's DNS name, which `kisgen provision aws` prints (a CNAME, or a Route 53 alias record); or set provider.aws.load_balancer.create: never and name a load balancer of yours"},
+		}},
+		// Unlike elsewhere (load-balancer-name-in-hosts-file-mode), an address is no way out
+		// on AWS: the name must resolve through the VPC's DNS, which every VPC has.
+		{"aws-load-balancer-name-in-hosts-file-mode", []want{
+			{report.Warning, "master.load_balancer", 12, 18, "load balancer \"kubernetes.example.com\" resolves only through DNS: the hosts files cannot carry the Network Load Balancer's addresses, which AWS assigns per availability zone and may change",
+				"create the DNS record `kisgen provision aws` prints in a zone the VPC's resolver answers (a public zone, or a Route 53 private hosted zone associated with the VPC); the hosts files go on resolving the nodes' names"},
+		}},
+		{"aws-load-balancer-name-is-fine", nil},
+		{"aws-load-balancer-of-your-own", nil}, // create: never: the address is a balancer of yours
+		{"aws-load-balancer-settings-unknown", []want{
+			{report.Error, "provider.aws.load_balancer.create", 19, 29, "unknown load balancer setting \"yes\"", ""},
+			{report.Error, "provider.aws.load_balancer.scheme", 19, 42, "unknown load balancer scheme \"public\"", ""},
+		}},
+		{"aws-subnet-ids-without-subnet-id-is-fine", nil},
 		{"aws-ingress-cidr-invalid", []want{
 			{report.Error, "provider.aws.ingress_cidrs[1]", 20, 32, "\"the-internet\" is not a CIDR range", ""},
 		}},

@@ -165,7 +165,9 @@ func validateGroups(p *Plan, f findings) {
 			f.errorf("master.load_balancer", fmt.Sprintf("set it to %s:%d, or to a DNS name for %s, or leave it out", p.VirtualIP, p.LoadBalancerPort, p.VirtualIP),
 				"load balancer %s is not the virtual IP %s, where kisgen serves the API", a, p.VirtualIP)
 		}
-		if p.Network.UpdateHostsFiles && masters >= 2 && p.loadBalancerIsUnlistedName() && !p.VirtualIP.IsValid() {
+		// On AWS the name stands for the load balancer kisgen creates, which DNS resolves
+		// (validateAWSLoadBalancer says so).
+		if p.Network.UpdateHostsFiles && masters >= 2 && p.loadBalancerIsUnlistedName() && !p.VirtualIP.IsValid() && !p.awsLoadBalancer() {
 			f.errorf("master.load_balancer", "give the load balancer's IP address (e.g. 10.0.0.20:6443; list the name in cluster.certificates.apiserver_cert_extra_sans for clients that use it), or set cluster.networking.update_hosts_files: false where DNS resolves the nodes and this name",
 				"load balancer %q is a DNS name that only the hosts files could resolve here, and kisgen cannot know its address: kubelets would not reach the API servers", p.LoadBalancer)
 		}
@@ -211,6 +213,40 @@ func validateVirtualIP(p *Plan, f findings) {
 	if g := p.Groups[RoleMaster]; g != nil && g.Format == FormatIgnition && len(masters) > 0 {
 		f.errorf("master.virtual_ip", "run the masters on a cloud-init operating system (Debian, Ubuntu, RHEL family), or leave virtual_ip out and put a load balancer in front of them",
 			"the masters boot %s with Ignition, which has no keepalived or HAProxy to serve the virtual IP", g.OS)
+	}
+}
+
+// awsLoadBalancer says the plan's API address is a Network Load Balancer that
+// `kisgen provision aws` creates, the plan's provider being aws.
+func (p *Plan) awsLoadBalancer() bool {
+	return p.Provider.Name == "aws" && p.CreatesAWSLoadBalancer()
+}
+
+// validateAWSLoadBalancer checks master.load_balancer against the Network Load Balancer
+// kisgen creates on AWS. Its addresses are AWS's (one per availability zone, assigned
+// when it is created, and an internet-facing one's change), while the certificates and
+// kubeconfigs are rendered before it exists: clients must use a DNS name the user points
+// at the load balancer's own DNS name, and that name resolves only through DNS.
+func validateAWSLoadBalancer(p *Plan, f findings) {
+	if !p.awsLoadBalancer() {
+		return
+	}
+	if !p.LoadBalancerPlanned {
+		// Two masters without a name: the groups' rule asks for one already.
+		if len(p.NodesWith(RoleMaster)) == 1 {
+			f.errorf("provider.aws.load_balancer.create", "set master.load_balancer to a DNS name you control, e.g. kubernetes.example.com:6443, or leave create at auto (no load balancer for one master)",
+				"create: always makes a load balancer for the API, and clients need a name for it in master.load_balancer")
+		}
+		return
+	}
+	if a, err := netip.ParseAddr(p.LoadBalancer); err == nil {
+		f.errorf("master.load_balancer", "name it by a DNS name you control, e.g. kubernetes.example.com:6443, and point that name at the load balancer's DNS name, which `kisgen provision aws` prints (a CNAME, or a Route 53 alias record); or set provider.aws.load_balancer.create: never and name a load balancer of yours",
+			"load balancer %s is an IP address, but on AWS kisgen creates a Network Load Balancer whose addresses AWS assigns when it is created, one per availability zone: the certificates and kubeconfigs need the name clients will use", a)
+		return
+	}
+	if p.Network.UpdateHostsFiles && p.loadBalancerIsUnlistedName() && len(p.NodesWith(RoleMaster)) >= 2 {
+		f.warnf("master.load_balancer", "create the DNS record `kisgen provision aws` prints in a zone the VPC's resolver answers (a public zone, or a Route 53 private hosted zone associated with the VPC); the hosts files go on resolving the nodes' names",
+			"load balancer %q resolves only through DNS: the hosts files cannot carry the Network Load Balancer's addresses, which AWS assigns per availability zone and may change", p.LoadBalancer)
 	}
 }
 
@@ -817,6 +853,13 @@ func validateProvider(p *Plan, f findings) {
 			}
 		}
 	}
+	if lb := pv.AWS.LoadBalancer; !isOneOf(lb.Create, []string{"auto", "always", "never"}) {
+		f.errorf("provider.aws.load_balancer.create", "use auto (a load balancer with two or more masters), always or never (master.load_balancer is yours)", "unknown load balancer setting %q", lb.Create)
+	}
+	if lb := pv.AWS.LoadBalancer; !isOneOf(lb.Scheme, []string{"internal", "internet-facing"}) {
+		f.errorf("provider.aws.load_balancer.scheme", "use internal or internet-facing", "unknown load balancer scheme %q", lb.Scheme)
+	}
+	validateAWSLoadBalancer(p, f)
 	if pv.Name == "aws" && len(pv.AWS.AdminCIDRs) == 0 {
 		f.errorf("provider.aws.admin_cidrs", "name the ranges allowed to reach the nodes' SSH and the API server (your office's or your bastion's, e.g. [203.0.113.0/24]); write [0.0.0.0/0] to open them to everyone",
 			"the aws provider needs admin_cidrs: without it the nodes cannot be reached, and kisgen opens nothing to the internet unless the plan says so")

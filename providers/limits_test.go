@@ -95,3 +95,44 @@ func TestPreviewSaysWhatProvisionAndDestroyWouldDo(t *testing.T) {
 		t.Errorf("destroy --from-tags leaves %+v", got[2])
 	}
 }
+
+// TestPreviewListsResourcesAfterTheMachines: a provider's resources that are no node's
+// machine (AWS's API load balancer) are listed after the machines, by what they are and
+// their name: created when planned and missing, kept, left when the plan asks for none;
+// removed or left by destroy like machines.
+func TestPreviewListsResourcesAfterTheMachines(t *testing.T) {
+	p := parsePlan(t, testPlan)
+	prov := &fakeProvider{name: "aws", found: []Found{
+		{Resource: "target group", Host: "kisgen-test-api", Planned: true, Note: "tcp 6443"},
+		{Host: "worker1", ID: "i-3", State: "running", Recorded: true},
+		{Resource: "load balancer", Host: "kisgen-test-api", ID: "arn:lb", State: "active", Recorded: true, Planned: true, Note: "internal"},
+		{Resource: "load balancer", Host: "by-hand", ID: "arn:other", State: "active", Note: "internal"},
+	}}
+	got, err := Preview(context.Background(), prov, p, Options{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Change{
+		{Host: "etcd1", Action: ActionCreate},
+		{Host: "master1", Action: ActionCreate},
+		{Host: "worker1", Action: ActionKeep, ID: "i-3", State: "running"},
+		{Host: "target group kisgen-test-api", Action: ActionCreate, Note: "tcp 6443"},
+		{Host: "load balancer kisgen-test-api", Action: ActionKeep, ID: "arn:lb", State: "active", Note: "internal"},
+		{Host: "load balancer by-hand", Action: ActionLeave, ID: "arn:other", State: "active", Note: "the plan asks for none: provision leaves it (--destroy removes what kisgen created); internal"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("provision (-want +got):\n%s", diff)
+	}
+	got, err = Preview(context.Background(), prov, p, Options{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []Change{
+		{Host: "worker1", Action: ActionRemove, ID: "i-3", State: "running"},
+		{Host: "load balancer kisgen-test-api", Action: ActionRemove, ID: "arn:lb", State: "active", Note: "internal"},
+		{Host: "load balancer by-hand", Action: ActionLeave, ID: "arn:other", State: "active", Note: "tagged for the cluster but not in kisgen's record: destroy lists it and fails (--from-tags removes it); internal"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("destroy (-want +got):\n%s", diff)
+	}
+}

@@ -2,7 +2,9 @@ package providers
 
 import (
 	"context"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/kisgen/kisgen/plan"
 )
@@ -17,6 +19,14 @@ type Found struct {
 	Recorded bool
 	// Stopped says that Provision would start the machine (a recorded one) or report it.
 	Stopped bool
+	// Resource says what the entry is when it is not a node's machine, e.g. "load
+	// balancer" (AWS's for the API); Host is then its name. Preview lists resources after
+	// the machines: create when Planned and not found (ID empty), keep when found and
+	// Planned, leave when the plan no longer asks for it.
+	Resource string
+	Planned  bool
+	// Note says more about a resource: its settings, its address.
+	Note string
 }
 
 // Actions a preview lists.
@@ -48,8 +58,12 @@ func Preview(ctx context.Context, prov Provider, p *plan.Plan, opts Options, des
 		return nil, err
 	}
 	byHost := map[string]Found{}
-	var others []Found
+	var others, resources []Found
 	for _, f := range found {
+		if f.Resource != "" {
+			resources = append(resources, f)
+			continue
+		}
 		if p.Node(f.Host) == nil {
 			others = append(others, f)
 			continue
@@ -89,7 +103,35 @@ func Preview(ctx context.Context, prov Provider, p *plan.Plan, opts Options, des
 		}
 		out = append(out, c)
 	}
+	for _, f := range resources {
+		if c, ok := resourceChange(f, opts, destroy); ok {
+			out = append(out, c)
+		}
+	}
 	return out, nil
+}
+
+// resourceChange is what provision (or destroy) would do with a resource that is not a
+// node's machine; ok is false when there is nothing to do (destroy, and it does not exist).
+func resourceChange(f Found, opts Options, destroy bool) (Change, bool) {
+	c := Change{Host: f.Resource + " " + f.Host, ID: f.ID, State: f.State}
+	var note string
+	switch {
+	case destroy && f.ID == "":
+		return c, false
+	case destroy:
+		c.Action, note = destroyAction(f, opts)
+	case f.ID == "":
+		c.Action = ActionCreate
+	case !f.Planned:
+		c.Action, note = ActionLeave, "the plan asks for none: provision leaves it (--destroy removes what kisgen created)"
+	case !f.Recorded:
+		c.Action, note = ActionKeep, "not in kisgen's record: provision takes it, it carries the cluster's tag"
+	default:
+		c.Action = ActionKeep
+	}
+	c.Note = strings.Join(slices.DeleteFunc([]string{note, f.Note}, func(s string) bool { return s == "" }), "; ")
+	return c, true
 }
 
 func destroyAction(f Found, opts Options) (string, string) {

@@ -353,6 +353,11 @@ func TestManifestListsEveryNode(t *testing.T) {
 }
 
 // TestBudget measures the HA example against EC2's 16,384-byte user-data limit.
+// awsLoadBalancerName is the edit that names examples/ha.yaml's load balancer by a DNS
+// name, as an AWS plan must (provision aws creates the load balancer, whose addresses AWS
+// assigns).
+var awsLoadBalancerName = []string{"load_balancer: 10.10.0.20:6443", "load_balancer: kubernetes.example.com:6443"}
+
 func TestBudget(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -362,15 +367,15 @@ func TestBudget(t *testing.T) {
 		overs   []string
 		noLimit bool
 	}{
-		{name: "cloud-init inline on AWS with a mirror built for the plan: every node fits (shared files are downloaded)", edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", ""},
+		{name: "cloud-init inline on AWS with a mirror built for the plan: every node fits (shared files are downloaded)", edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", "", awsLoadBalancerName[0], awsLoadBalancerName[1]},
 			mirror: true, format: plan.FormatCloudInit, noLimit: true},
 		{name: "Ignition inline on AWS with a mirror built for the plan: etcd nodes and workers fit, masters do not (their certificates, base64 in the stub)",
-			edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", ""}, mirror: true, format: plan.FormatIgnition, overs: []string{"master1", "master2"}},
-		{name: "cloud-init inline on AWS: the masters are over (gzip counts)", edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", ""},
+			edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", "", awsLoadBalancerName[0], awsLoadBalancerName[1]}, mirror: true, format: plan.FormatIgnition, overs: []string{"master1", "master2"}},
+		{name: "cloud-init inline on AWS: the masters are over (gzip counts)", edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", "", awsLoadBalancerName[0], awsLoadBalancerName[1]},
 			format: plan.FormatCloudInit, overs: []string{"master1", "master2"}},
-		{name: "Ignition inline on AWS: every node is over (gzip+base64 in a stub config counts)", edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", ""},
+		{name: "Ignition inline on AWS: every node is over (gzip+base64 in a stub config counts)", edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", "", awsLoadBalancerName[0], awsLoadBalancerName[1]},
 			format: plan.FormatIgnition, overs: []string{"etcd1", "etcd2", "etcd3", "master1", "master2", "worker1", "worker2", "worker3"}},
-		{name: "secrets in S3 lift the limit", edits: []string{"  name: qemu\n", "  name: aws\n  aws:\n    admin_cidrs: [203.0.113.0/24]\n    secrets: s3\n    secrets_bucket: b\n    instance_profile: p\n", "  virtual_ip: 10.10.0.20\n", ""},
+		{name: "secrets in S3 lift the limit", edits: []string{"  name: qemu\n", "  name: aws\n  aws:\n    admin_cidrs: [203.0.113.0/24]\n    secrets: s3\n    secrets_bucket: b\n    instance_profile: p\n", "  virtual_ip: 10.10.0.20\n", "", awsLoadBalancerName[0], awsLoadBalancerName[1]},
 			format: plan.FormatCloudInit, noLimit: true},
 		{name: "qemu has no limit", format: plan.FormatCloudInit, noLimit: true},
 	}
@@ -464,7 +469,7 @@ func TestRenderToStreamsAndCleansUp(t *testing.T) {
 			t.Errorf("%s differs between RenderTo and Render+Write", n.File)
 		}
 	}
-	aws := rendertest.ExamplePlan(t, "ha.yaml", "  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", "")
+	aws := rendertest.ExamplePlan(t, "ha.yaml", "  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", "", awsLoadBalancerName[0], awsLoadBalancerName[1])
 	if _, err := render.RenderTo(aws, rendertest.Bundle(t, aws), render.Options{}, filepath.Join(dir, "failed")); !errors.Is(err, render.ErrTooBig) {
 		t.Fatalf("err = %v, want ErrTooBig", err)
 	}

@@ -110,6 +110,11 @@ func calicoFiles(p *plan.Plan) ([]File, error) {
 		{"CALICO_IPV4POOL_IPIP", calicoIPIP(p)},
 		{"CALICO_IPV4POOL_NAT_OUTGOING", "true"},
 		{"CALICO_IPV4POOL_VXLAN", "Never"},
+		// Felix in the iptables dataplane removes the eBPF connect-time load balancer a
+		// previous eBPF-mode run may have left; kisgen never runs that mode, and felix
+		// built without cgo (kisgen's source-built calico/node) has only libbpf stubs,
+		// which panic there: felix would restart every few seconds and never be ready.
+		{"FELIX_DebugSkipCTLBCleanup", "true"},
 		{"FELIX_LOGSEVERITYSCREEN", nw.LogLevel},
 		{"IP_AUTODETECTION_METHOD", calicoAutodetect(p)},
 	}}}

@@ -630,6 +630,7 @@ func (b *builder) nodeEnv(digest string) (string, error) {
 		{"KISGEN_CLUSTER", b.p.Name},
 		{"KISGEN_CONFIG_SHA256", digest},
 		{"KISGEN_KUBERNETES_NODE", strconv.FormatBool(n.IsKubernetesNode())},
+		{"KISGEN_NEEDS_DEFAULT_ROUTE", strconv.FormatBool(n.IsKubernetesNode() && !b.p.Network.CNIDisabled && b.p.Network.CNIProvider == "calico")},
 		{"KISGEN_PACKAGE_INSTALLATION", strconv.FormatBool(b.p.PackageInstallation)},
 		{"KISGEN_EXECUTABLES", strings.Join(b.exec, " ")},
 		{"KISGEN_EXECUTABLES_ADVISED", advisedExec},

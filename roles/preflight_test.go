@@ -35,6 +35,7 @@ func newFakeNode(t *testing.T, n *roles.Node) *fakeNode {
 		"proc/meminfo":                     "MemTotal:        2030000 kB\nMemFree:          900000 kB\n",
 		"sys/fs/cgroup/cgroup.controllers": "cpu memory pids\n",
 		"etc/os-release":                   "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n",
+		"proc/net/route":                   routeTable,
 	} {
 		writeFile(t, filepath.Join(f.root, path), content, 0o644)
 	}
@@ -43,6 +44,11 @@ func newFakeNode(t *testing.T, n *roles.Node) *fakeNode {
 	f.swapoff = "printf 'Filename\\tType\\tSize\\tUsed\\tPriority\\n' > \"$KISGEN_ROOT/proc/swaps\""
 	return f
 }
+
+// routeTable is /proc/net/route with a default route (via 10.10.0.1) and the node's subnet.
+const routeTable = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+	"eth0\t00000000\t010A0A0A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n" +
+	"eth0\t000A0A0A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
 
 // run runs the node's pre-flight script; it returns the exit status and the status file.
 func (f *fakeNode) run(t *testing.T) (int, roles.Status, string) {
@@ -149,6 +155,12 @@ func TestPreflightOnFakeRoot(t *testing.T) {
 		{name: "a disk under the advised size only warns", node: worker, check: "disk space on /", detail: "advised",
 			setup: func(f *fakeNode) {
 				f.df = "printf 'Filesystem 1024-blocks Used Available Capacity Mounted on\\n/dev/vda 3000000 1000000 2000000 33%% /\\n'"
+			}},
+		{name: "a Calico node with a default route passes", node: worker, check: "default route", ok: true},
+		{name: "a Calico node without a default route is warned", node: worker, check: "default route", detail: "no route to host",
+			setup: func(f *fakeNode) {
+				writeFile(t, filepath.Join(f.root, "proc/net/route"), strings.Join(strings.SplitAfter(routeTable, "\n")[:1], "")+
+					"eth0\t000A0A0A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n", 0o644)
 			}},
 		{name: "low memory only warns", node: worker, check: "memory", detail: "advised",
 			setup: func(f *fakeNode) {

@@ -37,7 +37,7 @@ func (n *node) prefetch(ctx context.Context) {
 		if p.probes == nil || p.skip(n.t) != "" || (p.root && n.sudoErr != nil) {
 			continue
 		}
-		for _, pr := range p.probes(n.t) {
+		for _, pr := range p.probes(n.t, n.o) {
 			if pr.root && n.sudoErr != nil {
 				continue
 			}

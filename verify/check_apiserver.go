@@ -20,7 +20,7 @@ var checkAPIServer = &check{
 		}
 		return ""
 	},
-	probes: func(t *Target) []probe { return []probe{{true, readyzArgv(t)}} },
+	probes: func(t *Target, o *Options) []probe { return []probe{{true, readyzArgv(t)}} },
 	run: func(ctx context.Context, n *node) CheckResult {
 		url := n.t.Expect.APIServer.URL
 		argv := readyzArgv(n.t)

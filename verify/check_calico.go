@@ -25,7 +25,7 @@ var checkCalico = &check{
 		}
 		return ""
 	},
-	probes: func(t *Target) []probe {
+	probes: func(t *Target, o *Options) []probe {
 		c := t.Expect.Calico
 		var ps []probe
 		if len(c.ReadyCmd) > 0 {

@@ -28,7 +28,7 @@ var checkCerts = &check{
 		}
 		return ""
 	},
-	probes: func(t *Target) []probe { return []probe{{true, certsArgv(t)}} },
+	probes: func(t *Target, o *Options) []probe { return []probe{{true, certsArgv(t)}} },
 	run: func(ctx context.Context, n *node) CheckResult {
 		paths := n.t.Expect.Certs
 		argv := certsArgv(n.t)

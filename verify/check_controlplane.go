@@ -26,7 +26,7 @@ var checkControlPlane = &check{
 		}
 		return ""
 	},
-	probes: func(t *Target) []probe {
+	probes: func(t *Target, o *Options) []probe {
 		var ps []probe
 		for _, p := range healthzPorts(t) {
 			ps = append(ps, probe{false, healthzArgv(p)})

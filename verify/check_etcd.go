@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // checkEtcd proves, from an etcd node, that the cluster's members are exactly the planned
@@ -21,12 +22,12 @@ var checkEtcd = &check{
 		}
 		return ""
 	},
-	probes: func(t *Target) []probe {
-		return []probe{{true, etcdctlArgv(t.Expect.Etcd, etcdList...)}, {true, etcdctlArgv(t.Expect.Etcd, etcdHealth...)}, {true, etcdctlArgv(t.Expect.Etcd, etcdStatus...)}}
+	probes: func(t *Target, o *Options) []probe {
+		return []probe{{true, etcdctlArgv(t.Expect.Etcd, o.CommandTimeout, etcdList...)}, {true, etcdctlArgv(t.Expect.Etcd, o.CommandTimeout, etcdHealth...)}, {true, etcdctlArgv(t.Expect.Etcd, o.CommandTimeout, etcdStatus...)}}
 	},
 	run: func(ctx context.Context, n *node) CheckResult {
 		e := n.t.Expect.Etcd
-		argv := etcdctlArgv(e, etcdList...)
+		argv := etcdctlArgv(n.t.Expect.Etcd, n.o.CommandTimeout, etcdList...)
 		out, err := n.exec(ctx, true, argv...)
 		if err != nil {
 			return failed(err)
@@ -63,7 +64,7 @@ var checkEtcd = &check{
 			problems = append(problems, "members not in the plan: "+strings.Join(extra, ", ")+" (remove them with etcdctl member remove)")
 		}
 
-		hargv := etcdctlArgv(e, etcdHealth...)
+		hargv := etcdctlArgv(n.t.Expect.Etcd, n.o.CommandTimeout, etcdHealth...)
 		hout, err := n.exec(ctx, true, hargv...)
 		if err != nil {
 			return failed(err)
@@ -90,7 +91,7 @@ var checkEtcd = &check{
 		n.fact(factEtcdHealth, "yes")
 		// The leader, as this member sees it (the cluster check compares the members').
 		leader := ""
-		if sout, err := n.exec(ctx, true, etcdctlArgv(e, etcdStatus...)...); err == nil && sout.Exit == 0 {
+		if sout, err := n.exec(ctx, true, etcdctlArgv(n.t.Expect.Etcd, n.o.CommandTimeout, etcdStatus...)...); err == nil && sout.Exit == 0 {
 			var st []struct {
 				Status struct {
 					Leader uint64 `json:"leader"`
@@ -120,9 +121,16 @@ var (
 )
 
 // etcdctlArgv is etcdctl with this member's endpoint and credentials, then args. Its own
-// timeouts stay below the command timeout so that its error, not a timeout, is reported.
-func etcdctlArgv(e *EtcdExpect, args ...string) []string {
-	argv := []string{orDefault(e.Etcdctl, "etcdctl"), "--endpoints=" + e.Endpoint, "--dial-timeout=3s", "--command-timeout=5s"}
+// timeouts, a third of the command timeout to connect and half of it for the request
+// (10 s and 15 s with verify's default 30 s), stay below the command timeout so that its
+// error, not a timeout, is reported; they grow with it because a busy member (a small
+// master that also runs pods) can take seconds for a TLS handshake and still be healthy.
+func etcdctlArgv(e *EtcdExpect, budget time.Duration, args ...string) []string {
+	if budget <= 0 {
+		budget = defaultCommandTimeout
+	}
+	dial, command := (budget / 3).Round(100*time.Millisecond), (budget / 2).Round(100*time.Millisecond)
+	argv := []string{orDefault(e.Etcdctl, "etcdctl"), "--endpoints=" + e.Endpoint, "--dial-timeout=" + dial.String(), "--command-timeout=" + command.String()}
 	if e.CACert != "" {
 		argv = append(argv, "--cacert="+e.CACert)
 	}

@@ -19,7 +19,7 @@ var checkFiles = &check{
 		}
 		return ""
 	},
-	probes: func(t *Target) []probe {
+	probes: func(t *Target, o *Options) []probe {
 		sum, stat := filesArgv(t)
 		if stat == nil {
 			return []probe{{true, sum}}

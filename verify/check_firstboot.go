@@ -22,7 +22,7 @@ var checkFirstBoot = &check{
 			return fmt.Sprintf("unknown first-boot agent %q (want cloud-init or ignition)", t.Expect.Provisioner)
 		}
 	},
-	probes: func(t *Target) []probe {
+	probes: func(t *Target, o *Options) []probe {
 		if t.Expect.Provisioner == "ignition" {
 			return []probe{{true, ignitionResultArgv(t)}, {true, ignitionJournalArgv}}
 		}

@@ -16,7 +16,7 @@ var checkHosts = &check{
 		}
 		return ""
 	},
-	probes: func(t *Target) []probe { return []probe{{false, hostsArgv(t)}} },
+	probes: func(t *Target, o *Options) []probe { return []probe{{false, hostsArgv(t)}} },
 	run: func(ctx context.Context, n *node) CheckResult {
 		argv := hostsArgv(n.t)
 		path := argv[2]

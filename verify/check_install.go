@@ -17,7 +17,7 @@ var checkInstall = &check{
 	Title: "kisgen's install finished (status file says done)",
 	root:  true,
 	skip:  always,
-	probes: func(t *Target) []probe {
+	probes: func(t *Target, o *Options) []probe {
 		return []probe{{true, []string{"cat", "--", orDefault(t.Expect.StatusPath, roles.StatusPath)}}}
 	},
 	run: func(ctx context.Context, n *node) CheckResult {
@@ -109,7 +109,7 @@ var checkAddOns = &check{
 		}
 		return ""
 	},
-	probes: func(t *Target) []probe {
+	probes: func(t *Target, o *Options) []probe {
 		return []probe{{true, []string{"cat", "--", t.Expect.AddOnsStatusPath}}}
 	},
 	run: func(ctx context.Context, n *node) CheckResult {

@@ -17,7 +17,7 @@ var checkPorts = &check{
 		}
 		return ""
 	},
-	probes: func(*Target) []probe { return []probe{{false, ssArgv}} },
+	probes: func(*Target, *Options) []probe { return []probe{{false, ssArgv}} },
 	run: func(ctx context.Context, n *node) CheckResult {
 		argv := ssArgv
 		out, err := n.exec(ctx, false, argv...)

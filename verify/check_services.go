@@ -39,7 +39,7 @@ var checkServices = &check{
 		}
 		return ""
 	},
-	probes: func(t *Target) []probe {
+	probes: func(t *Target, o *Options) []probe {
 		ps := []probe{{false, serviceArgv(t.Expect.Services)}}
 		if t.Expect.Services.DNS.IsValid() {
 			ps = append(ps, probe{false, dnsArgv(t.Expect.Services)})

@@ -26,7 +26,7 @@ var checkUnits = &check{
 		}
 		return ""
 	},
-	probes: func(t *Target) []probe { return []probe{{false, unitsArgv(t)}} },
+	probes: func(t *Target, o *Options) []probe { return []probe{{false, unitsArgv(t)}} },
 	run: func(ctx context.Context, n *node) CheckResult {
 		units := n.t.Expect.Units
 		argv := unitsArgv(n.t)

@@ -39,7 +39,7 @@ var checkVirtualIP = &check{
 		}
 		return ""
 	},
-	probes: func(t *Target) []probe {
+	probes: func(t *Target, o *Options) []probe {
 		return []probe{{false, addrArgv}, {true, haproxyStatArgv(t.Expect.VirtualIP)}}
 	},
 	run: func(ctx context.Context, n *node) CheckResult {

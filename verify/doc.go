@@ -34,7 +34,7 @@
 //	files       sha256sum -- PATH…; stat -c '%a %n' -- PATH…         (root, coreutils)
 //	cert-expiry head -v -c 1048576 -- PATH…                           (root, coreutils)
 //	hosts       cat -- /etc/hosts
-//	etcd        ETCDCTL --endpoints=URL --dial-timeout=3s --command-timeout=5s
+//	etcd        ETCDCTL --endpoints=URL --dial-timeout=T/3 --command-timeout=T/2 (T: --command-timeout)
 //	            --cacert=… --cert=… --key=… member list -w json; … endpoint health -w json (root)
 //	apiserver   KUBECTL --kubeconfig=… --server=URL --request-timeout=10s get --raw=/readyz?verbose (root)
 //	addons      cat -- ADDONS_STATUS_PATH                            (root, first master)

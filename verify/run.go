@@ -33,6 +33,9 @@ machine can look healthy. Your private key is not exposed (public-key login does
 it) and nothing is written to the nodes. Use it only to diagnose a node whose pinned host
 key is missing or lost.`
 
+// defaultCommandTimeout bounds a remote command when Options.CommandTimeout is 0.
+const defaultCommandTimeout = 30 * time.Second
+
 func (o Options) withDefaults() Options {
 	if o.Concurrency < 1 {
 		o.Concurrency = 32
@@ -41,7 +44,7 @@ func (o Options) withDefaults() Options {
 		o.DialTimeout = 10 * time.Second
 	}
 	if o.CommandTimeout <= 0 {
-		o.CommandTimeout = 30 * time.Second
+		o.CommandTimeout = defaultCommandTimeout
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -111,7 +114,7 @@ type check struct {
 	run func(ctx context.Context, n *node) CheckResult
 	// probes, when set, are the commands run calls first for t, whatever it finds: the
 	// node runs them all in one session before the checks (see node.prefetch).
-	probes func(t *Target) []probe
+	probes func(t *Target, o *Options) []probe
 }
 
 // phases are the checks after login, in the order they run.

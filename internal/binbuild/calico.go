@@ -46,7 +46,7 @@ var (
 var ErrSources = errors.New("calico sources")
 
 // CalicoBinary is one binary of a Calico build: its file name and its Go package in
-// Calico's monorepo ("" for BIRD's, built with make).
+// Calico's monorepo.
 type CalicoBinary struct{ Name, Package string }
 
 // CalicoBinaries are what the calico/node, calico/cni and calico/kube-controllers images
@@ -62,9 +62,13 @@ var CalicoBinaries = []CalicoBinary{
 	{"check-status", "./kube-controllers/cmd/check-status"},
 	{"wrapper", "./kube-controllers/cmd/wrapper"},
 	{"calicoctl", "./calicoctl/calicoctl"},
-	{"bird", ""},
-	{"birdcl", ""},
 }
+
+// BirdBinaries are the BIRD daemons and clients of a Bird build, as Calico's
+// create_binaries.sh makes them: calico-node's rc.local enables both the bird and the
+// bird6 runit services whatever the cluster's IP families, and its startup waits for
+// both to answer before it marks the node's network available.
+var BirdBinaries = []string{"bird", "birdcl", "bird6", "birdcl6"}
 
 // Files of a Calico build directory besides the binaries.
 const (
@@ -76,9 +80,9 @@ const (
 )
 
 // Calico builds Calico version from the tarballs in sourcesDir into cacheDir/calico-VERSION
-// and returns that directory: the binaries of CalicoBinaries (Go ones with CGO_ENABLED=0,
-// so the eBPF dataplane is out and the iptables/nftables one is used; BIRD statically
-// linked), the release's manifests and node/filesystem. A finished build is reused; each
+// and returns that directory: the binaries of CalicoBinaries (with CGO_ENABLED=0, so the
+// eBPF dataplane is out and the iptables/nftables one is used), the release's manifests
+// and node/filesystem. BIRD is its own build (Bird). A finished build is reused; each
 // step is logged with its time.
 func Calico(ctx context.Context, version, sourcesDir, cacheDir string, log io.Writer) (string, error) {
 	final := filepath.Join(cacheDir, "calico-"+version)
@@ -88,29 +92,18 @@ func Calico(ctx context.Context, version, sourcesDir, cacheDir string, log io.Wr
 	if version != CalicoVersion {
 		return "", fmt.Errorf("%w: calico %s: kisgen builds Calico %s only (set versions.calico: %s in the plan)", ErrSources, version, CalicoVersion, CalicoVersion)
 	}
-	calicoTar, birdTar, err := CalicoSources(sourcesDir)
+	calicoTar, _, err := CalicoSources(sourcesDir)
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return "", err
-	}
-	unlock, err := flock.Lock(filepath.Join(cacheDir, ".calico-"+version+".lock"))
+	work, cached, done, err := lockedBuild(cacheDir, filepath.Base(final))
 	if err != nil {
 		return "", err
 	}
-	defer unlock()
-	if _, err := os.Stat(filepath.Join(final, "SHA256SUMS")); err == nil {
+	if cached {
 		return final, nil
 	}
-	work, err := os.MkdirTemp(cacheDir, ".calico-work-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(work)
-	if work, err = filepath.Abs(work); err != nil {
-		return "", err
-	}
+	defer done()
 	out := filepath.Join(work, "out")
 	if err := os.MkdirAll(filepath.Join(out, CalicoManifestsDir), 0o755); err != nil {
 		return "", err
@@ -126,13 +119,7 @@ func Calico(ctx context.Context, version, sourcesDir, cacheDir string, log io.Wr
 		return nil
 	}
 	src := filepath.Join(work, "calico")
-	bird := filepath.Join(work, "bird")
-	if err := step("unpack the sources", func() error {
-		if err := untar(calicoTar, src); err != nil {
-			return err
-		}
-		return untar(birdTar, bird)
-	}); err != nil {
+	if err := step("unpack the sources", func() error { return untar(calicoTar, src) }); err != nil {
 		return "", err
 	}
 	// A git archive unpacks to one directory: the monorepo's root, with go.mod.
@@ -144,27 +131,13 @@ func Calico(ctx context.Context, version, sourcesDir, cacheDir string, log io.Wr
 	// `git describe` and the commit's time for the build date, so the bytes repeat.
 	ldflags := fmt.Sprintf("-s -w -X github.com/projectcalico/calico/pkg/buildinfo.Version=%s -X github.com/projectcalico/calico/pkg/buildinfo.BuildDate=%s -X github.com/projectcalico/calico/pkg/buildinfo.GitRevision=%s",
 		version, CalicoSource.Date, CalicoSource.Commit)
-	goBins := 0
-	for _, b := range CalicoBinaries {
-		if b.Package != "" {
-			goBins++
-		}
-	}
-	i := 0
-	for _, b := range CalicoBinaries {
-		if b.Package == "" {
-			continue
-		}
-		i++
-		if err := step(fmt.Sprintf("build %s (%d/%d)", b.Name, i, goBins), func() error {
+	for i, b := range CalicoBinaries {
+		if err := step(fmt.Sprintf("build %s (%d/%d)", b.Name, i+1, len(CalicoBinaries)), func() error {
 			return run(ctx, src, log, []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"}, "go", "build", "-trimpath", "-buildvcs=false",
 				"-ldflags", ldflags, "-o", filepath.Join(out, b.Name), b.Package)
 		}); err != nil {
 			return "", err
 		}
-	}
-	if err := step("build BIRD (bird, birdcl)", func() error { return buildBird(ctx, filepath.Join(bird, topDir(bird)), out, log) }); err != nil {
-		return "", err
 	}
 	if err := step("copy the manifests and node/filesystem", func() error {
 		top := src
@@ -203,38 +176,116 @@ func CalicoSources(dir string) (calico, bird string, err error) {
 	return paths[0], paths[1], nil
 }
 
-// buildBird runs BIRD's autotools build with the protocols calico-node configures and
-// links it statically, so the calico/node image needs none of its build's libraries.
-// Prefix maps and no build id keep the binaries identical from one build directory to
-// the next.
-func buildBird(ctx context.Context, dir, out string, log io.Writer) error {
+// BirdBuildDir is the cache directory of the BIRD build (the fork's commit).
+const BirdBuildDir = "calico-bird-1e2ff99d"
+
+// Bird builds Calico's fork of BIRD from its tarball in sourcesDir into
+// cacheDir/BirdBuildDir and returns that directory: BirdBinaries, statically linked so
+// the calico/node image needs none of the build's libraries. A finished build is reused.
+func Bird(ctx context.Context, sourcesDir, cacheDir string, log io.Writer) (string, error) {
+	final := filepath.Join(cacheDir, BirdBuildDir)
+	if _, err := os.Stat(filepath.Join(final, "SHA256SUMS")); err == nil {
+		return final, nil
+	}
+	_, birdTar, err := CalicoSources(sourcesDir)
+	if err != nil {
+		return "", err
+	}
 	for _, t := range []string{"autoreconf", "bison", "flex", "make", "gcc", "strip"} {
 		if _, err := exec.LookPath(t); err != nil {
-			return fmt.Errorf("%w: %s is not installed (BIRD needs: apt-get install autoconf bison flex gcc make libreadline-dev)", ErrSources, t)
+			return "", fmt.Errorf("%w: %s is not installed (BIRD needs: apt-get install autoconf bison flex gcc make)", ErrSources, t)
 		}
 	}
+	work, cached, done, err := lockedBuild(cacheDir, BirdBuildDir)
+	if err != nil {
+		return "", err
+	}
+	if cached {
+		return final, nil
+	}
+	defer done()
+	src := filepath.Join(work, "src")
+	if err := untar(birdTar, src); err != nil {
+		return "", err
+	}
+	src = filepath.Join(src, topDir(src))
+	out := filepath.Join(work, "out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", err
+	}
+	t0 := time.Now()
+	fmt.Fprintf(log, "calico: building BIRD %s (bird, bird6; cached in %s)\n", BirdSource.File, final)
+	if err := buildBird(ctx, src, out); err != nil {
+		return "", fmt.Errorf("BIRD: %w", err)
+	}
+	fmt.Fprintf(log, "calico: BIRD built in %s\n", time.Since(t0).Round(time.Second))
+	return final, seal(out, final)
+}
+
+// buildBird follows the fork's create_binaries.sh: the same protocols, pthreads (BFD
+// needs them), no readline client, the control sockets under /var/run/calico; first
+// with IPv6 (bird6, birdcl6), then without (bird, birdcl). Static linking, prefix maps
+// and no build id keep the binaries identical from one build directory to the next.
+func buildBird(ctx context.Context, dir, out string) error {
 	env := []string{"CFLAGS=-O2 -ffile-prefix-map=" + dir + "=.", "LDFLAGS=-static -Wl,--build-id=none"}
-	for _, c := range [][]string{
-		{"autoreconf", "-i"},
-		{"./configure", "--with-protocols=bgp pipe static", "--enable-ipv6=no"},
-		{"make"},
-		{"strip", "bird", "birdcl"},
+	common := []string{"--with-protocols=bfd bgp pipe static", "--enable-client=no", "--enable-pthreads=yes", "--runstatedir=/var/run/calico"}
+	if err := run(ctx, dir, io.Discard, env, "autoreconf", "-i"); err != nil {
+		return err
+	}
+	for _, family := range []struct{ suffix, sysconfig, ipv6 string }{
+		{"6", "linux-v6", "yes"},
+		{"", "linux", "no"},
 	} {
-		if err := run(ctx, dir, io.Discard, env, c[0], c[1:]...); err != nil {
-			return fmt.Errorf("%w (BIRD needs libreadline-dev for birdcl)", err)
+		configure := append([]string{"./configure", "--enable-ipv6=" + family.ipv6, "--with-sysconfig=" + family.sysconfig}, common...)
+		for _, c := range [][]string{configure, {"make"}, {"strip", "bird", "birdcl"}} {
+			if err := run(ctx, dir, io.Discard, env, c[0], c[1:]...); err != nil {
+				return err
+			}
 		}
-	}
-	for _, b := range []string{"bird", "birdcl"} {
-		data, err := os.ReadFile(filepath.Join(dir, b))
-		if err != nil {
+		for _, b := range []string{"bird", "birdcl"} {
+			data, err := os.ReadFile(filepath.Join(dir, b))
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(out, b+family.suffix), data, 0o755); err != nil {
+				return err
+			}
+		}
+		if err := run(ctx, dir, io.Discard, env, "make", "clean"); err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(out, b), data, 0o755); err != nil {
-			return err
-		}
 	}
-	fmt.Fprintln(log, "calico: bird and birdcl built (static)")
 	return nil
+}
+
+// lockedBuild takes the lock of the cache entry cacheDir/name. When another process
+// finished the entry while this one waited, cached is true and nothing is held;
+// otherwise work is a new absolute work directory under cacheDir (so a finished build
+// is renamed into place on the same file system) and done removes it and releases the
+// lock.
+func lockedBuild(cacheDir, name string) (work string, cached bool, done func(), err error) {
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", false, nil, err
+	}
+	unlock, err := flock.Lock(filepath.Join(cacheDir, "."+name+".lock"))
+	if err != nil {
+		return "", false, nil, err
+	}
+	if _, err := os.Stat(filepath.Join(cacheDir, name, "SHA256SUMS")); err == nil {
+		unlock()
+		return "", true, nil, nil
+	}
+	if work, err = os.MkdirTemp(cacheDir, "."+name+"-work-*"); err == nil {
+		work, err = filepath.Abs(work)
+	}
+	if err != nil {
+		if work != "" {
+			os.RemoveAll(work)
+		}
+		unlock()
+		return "", false, nil, err
+	}
+	return work, false, func() { os.RemoveAll(work); unlock() }, nil
 }
 
 // topDir is the single directory a git archive unpacks to.

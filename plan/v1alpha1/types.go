@@ -256,6 +256,11 @@ type AWS struct {
 	Region string `yaml:"region"`
 	// Subnet the instances are placed in; the nodes' ips must belong to it.
 	SubnetID string `yaml:"subnet_id"`
+	// More subnets, for nodes in several availability zones: each node goes into the
+	// subnet (of subnet_id and these) that holds its internal ip, and the load balancer
+	// kisgen creates for the API spans them all, one subnet per zone. Spread the masters
+	// (and etcd) over the zones to survive the loss of one. subnet_id may then be left out.
+	SubnetIDs []string `yaml:"subnet_ids"`
 	// VPC of the security group kisgen creates.
 	VPCID string `yaml:"vpc_id"`
 	// EC2 key pair name for emergency access.
@@ -277,6 +282,25 @@ type AWS struct {
 	SecretsBucket string `yaml:"secrets_bucket"`
 	// Instance profile that lets nodes read their secrets.
 	InstanceProfile string `yaml:"instance_profile"`
+	// The Network Load Balancer `kisgen provision aws` creates in front of the masters'
+	// API servers; master.load_balancer is then a DNS name that you point at it.
+	LoadBalancer AWSLoadBalancer `yaml:"load_balancer"`
+}
+
+// AWSLoadBalancer is the Network Load Balancer kisgen creates for the API servers.
+type AWSLoadBalancer struct {
+	// Whether provision creates it: auto with two or more masters; always also with one
+	// (a stable address to add masters behind later); never when master.load_balancer is
+	// a load balancer of yours.
+	// +default=auto
+	// +options=auto,always,never
+	Create string `yaml:"create"`
+	// internal: addresses in the subnets only, reached from the VPC and the networks
+	// routed to it; internet-facing: public addresses (the subnets need a route to an
+	// internet gateway). Either way its security group admits admin_cidrs and the nodes.
+	// +default=internal
+	// +options=internal,internet-facing
+	Scheme string `yaml:"scheme"`
 }
 
 // VSphere configures vSphere clones.

@@ -231,6 +231,15 @@ func TestInterview(t *testing.T) {
 		{name: "two masters without a generated layout need a load balancer", nonInteractive: true, given: map[string]string{},
 			nodes:   []string{"etcd:e1=10.0.0.11", "master:m1=10.0.0.21", "master:m2=10.0.0.22", "worker:w1=10.0.0.31"},
 			wantErr: ErrBadFlag, errText: "--load-balancer is needed"},
+		{name: "on AWS the load balancer is a DNS name: none is generated, an address is refused",
+			given:      mapWith(givenExcept("load-balancer"), map[string]string{"provider": "aws", "aws-region": "", "aws-subnet-id": "subnet-1", "aws-admin-cidrs": "203.0.113.0/24", "name-resolution": "dns"}),
+			input:      "10.10.0.20\nkubernetes.example.com\n",
+			transcript: []string{"(a virtual IP or DNS name in front of every master): ", "! on AWS give a DNS name you control"},
+			check: func(t *testing.T, a *Answers) {
+				if a.LoadBalancer != "kubernetes.example.com:6443" {
+					t.Errorf("load balancer %q", a.LoadBalancer)
+				}
+			}},
 		{name: "the input ends", given: givenExcept("cluster", "name", "etcd"), input: "prod\n", wantErr: ErrInputEnded},
 		{name: "flags are not asked", given: givenExcept("workers"), input: "7\n",
 			check: func(t *testing.T, a *Answers) {

@@ -175,7 +175,9 @@ var questions = []*Question{
 	{Flag: "load-balancer", Section: "Load balancer", Prompt: "Load-balanced address of the masters, host:port (a virtual IP or DNS name in front of every master)",
 		Usage: "load-balanced address of the API servers, host[:port]; required with 2 or more masters",
 		Default: func(a *Answers) string {
-			if a.Addressing == "generate" {
+			// On AWS the address is a name for the load balancer provision creates: none to
+			// generate.
+			if a.Addressing == "generate" && a.Provider != "aws" {
 				return generatedLoadBalancer(a)
 			}
 			return ""
@@ -184,6 +186,9 @@ var questions = []*Question{
 			v = strings.TrimSuffix(strings.TrimPrefix(v, "https://"), "/")
 			if _, _, err := net.SplitHostPort(v); err != nil {
 				v += ":" + strconv.Itoa(plan.DefaultAPIServerPort)
+			}
+			if host, _, err := net.SplitHostPort(v); err == nil && a.Provider == "aws" && net.ParseIP(host) != nil {
+				return fmt.Errorf("on AWS give a DNS name you control, e.g. kubernetes.example.com:6443: kisgen provision aws creates a Network Load Balancer whose addresses AWS assigns, and prints the name to point at it")
 			}
 			a.LoadBalancer = v
 			return nil

@@ -3,6 +3,7 @@ package ec2
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -30,8 +31,8 @@ func problems(p *plan.Plan, all bool) []problem {
 	cfg := p.Provider.AWS
 	mode := secretsMode(p)
 	var out []problem
-	if cfg.SubnetID == "" {
-		out = append(out, problem{"provider.aws.subnet_id", "the aws provider needs subnet_id", "name the subnet the nodes' internal ips belong to"})
+	if len(cfg.Subnets()) == 0 {
+		out = append(out, problem{"provider.aws.subnet_id", "the aws provider needs subnet_id (or subnet_ids)", "name the subnet the nodes' internal ips belong to"})
 	}
 	// The plan's own rules report these when its provider is aws (plan/validate.go).
 	if all || p.Provider.Name != Name {
@@ -44,6 +45,14 @@ func problems(p *plan.Plan, all bool) []problem {
 		}
 		if mode == SecretsS3 && cfg.SecretsBucket == "" {
 			out = append(out, problem{"provider.aws.secrets_bucket", "secrets mode s3 needs secrets_bucket", "name the bucket that holds the nodes' secrets"})
+		}
+		// The certificates name master.load_balancer, rendered before the load balancer
+		// exists: it must be a name the user points at it (plan/validate.go says more).
+		if p.CreatesAWSLoadBalancer() {
+			if _, err := netip.ParseAddr(p.LoadBalancer); err == nil || !p.LoadBalancerPlanned {
+				out = append(out, problem{"master.load_balancer", fmt.Sprintf("kisgen creates a Network Load Balancer for the API, whose addresses AWS assigns: master.load_balancer must be a DNS name, not %q", p.LoadBalancer),
+					"set it to a DNS name you control, e.g. kubernetes.example.com:6443, render again, and point the name at the load balancer provision prints; or set provider.aws.load_balancer.create: never"})
+			}
 		}
 	}
 	for _, r := range plan.Roles {
@@ -116,7 +125,8 @@ func (e *EC2) Limits(p *plan.Plan) providers.Limits {
 func base64Len(n int) int { return (n + 2) / 3 * 4 }
 
 // Inventory implements providers.Provider: the cluster's live instances by their tags,
-// each marked recorded when kisgen's record names it.
+// each marked recorded when kisgen's record names it, and the API's load balancer and
+// target group (those tagged for the cluster, and the ones the plan asks for).
 func (e *EC2) Inventory(ctx context.Context, p *plan.Plan, opts providers.Options) ([]providers.Found, error) {
 	var rec record
 	if _, err := providers.LoadRecord(opts.StateDir, Name, &rec); err != nil {
@@ -134,7 +144,10 @@ func (e *EC2) Inventory(ctx context.Context, p *plan.Plan, opts providers.Option
 	if err != nil {
 		return nil, err
 	}
-	var out []providers.Found
+	out, err := lbInventory(ctx, c, p, rec, opts)
+	if err != nil {
+		return nil, err
+	}
 	for host, in := range live {
 		id, st := aws.ToString(in.InstanceId), stateName(in)
 		nr := rec.Nodes[host]

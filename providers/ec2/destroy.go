@@ -44,9 +44,17 @@ func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options)
 		rec.rec.Nodes = map[string]*nodeRecord{}
 	}
 
+	// The load balancer goes first: its security group cannot go while it exists, and
+	// the masters stop serving behind it right after.
+	strangers, err := e.destroyAPILoadBalancer(ctx, c, p, rec, opts, prog)
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+
 	live, err := findInstances(ctx, c.ec2, p.Name)
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
 	recorded := map[string]string{} // instance id -> host
 	for host, nr := range rec.rec.Nodes {
@@ -54,7 +62,7 @@ func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options)
 			recorded[nr.InstanceID] = host
 		}
 	}
-	var terminate, strangers []string
+	var terminate []string
 	for host, in := range live {
 		id := aws.ToString(in.InstanceId)
 		if recorded[id] == host || opts.FromTags {
@@ -64,11 +72,10 @@ func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options)
 		}
 	}
 	sort.Strings(terminate)
-	var errs []error
 	gone := map[string]bool{}
 	if len(terminate) > 0 {
 		if _, err := c.ec2.TerminateInstances(ctx, &ec2sdk.TerminateInstancesInput{InstanceIds: terminate}); err != nil {
-			return fmt.Errorf("terminate %s: %w", strings.Join(terminate, ", "), apiErr(err))
+			return errors.Join(append(errs, fmt.Errorf("terminate %s: %w", strings.Join(terminate, ", "), apiErr(err)))...)
 		}
 		prog.Printf("terminating %s", strings.Join(terminate, ", "))
 		if err := e.waitTerminated(ctx, c.ec2, terminate); err != nil {
@@ -116,9 +123,11 @@ func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options)
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("find the cluster's security groups: %w", apiErr(err)))...)
 	}
-	// The role groups go first: the cluster group is the one every node was in.
+	// EC2 refuses to delete a group another group's rule names: the role groups go first
+	// (the master group admits the load balancer's), then the load balancer's (it admits
+	// the cluster group's), then the cluster group, the one every node was in.
 	sort.SliceStable(sgs.SecurityGroups, func(i, j int) bool {
-		return aws.ToString(sgs.SecurityGroups[i].GroupId) != rec.rec.SecurityGroup && aws.ToString(sgs.SecurityGroups[j].GroupId) == rec.rec.SecurityGroup
+		return rec.deleteRank(p, sgs.SecurityGroups[i]) < rec.deleteRank(p, sgs.SecurityGroups[j])
 	})
 	liveGroups := map[string]bool{}
 	for _, sg := range sgs.SecurityGroups {
@@ -150,7 +159,7 @@ func (e *EC2) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options)
 		errs = append(errs, fmt.Errorf("%w: %s (kisgen removes only what its record at %s lists; remove these yourself if they are this cluster's)",
 			ErrNotRecorded, strings.Join(strangers, ", "), providers.RecordPath(opts.StateDir, Name)))
 	}
-	if len(rec.rec.Nodes) == 0 && len(rec.groups()) == 0 && found {
+	if len(rec.rec.Nodes) == 0 && len(rec.groups()) == 0 && rec.rec.LoadBalancer == nil && found {
 		if err := os.Remove(providers.RecordPath(opts.StateDir, Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -169,6 +178,9 @@ func (r *recorder) groups() []string {
 	if r.rec.SecurityGroup != "" {
 		out = append(out, r.rec.SecurityGroup)
 	}
+	if r.rec.LoadBalancerSecurityGroup != "" {
+		out = append(out, r.rec.LoadBalancerSecurityGroup)
+	}
 	for _, id := range r.rec.RoleSecurityGroups {
 		out = append(out, id)
 	}
@@ -185,10 +197,28 @@ func (r *recorder) recordsGroup(id string) bool {
 	return false
 }
 
+// deleteRank orders the cluster's groups for deletion: role groups 0, the load
+// balancer's 1, the cluster's 2; by the record, or by name when there is none.
+func (r *recorder) deleteRank(p *plan.Plan, sg types.SecurityGroup) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id, name := aws.ToString(sg.GroupId), aws.ToString(sg.GroupName)
+	switch {
+	case id == r.rec.SecurityGroup || name == SecurityGroupName(p.Name):
+		return 2
+	case id == r.rec.LoadBalancerSecurityGroup || name == LoadBalancerSecurityGroupName(p.Name):
+		return 1
+	}
+	return 0
+}
+
 // forgetGroup removes a security group from the record.
 func (r *record) forgetGroup(id string) {
 	if r.SecurityGroup == id {
 		r.SecurityGroup = ""
+	}
+	if r.LoadBalancerSecurityGroup == id {
+		r.LoadBalancerSecurityGroup = ""
 	}
 	for role, g := range r.RoleSecurityGroups {
 		if g == id {

@@ -1,6 +1,9 @@
 // Package ec2 is the AWS provider: one EC2 instance per node, launched with the node's
-// rendered user-data, IMDSv2 required, in a security group made from the Kismatic guide's
-// firewall table, and tagged so that a second run finds every instance again.
+// rendered user-data, IMDSv2 required, in the plan's subnet that holds the node's address,
+// in security groups made from the Kismatic guide's firewall table, and tagged so that a
+// second run finds every instance again. With two or more masters it puts them behind a
+// Network Load Balancer (loadbalancer.go), whose DNS name the plan's load balancer name is
+// pointed at.
 //
 // Who can read the user-data: EC2 user-data is not a secret store. Anyone allowed
 // ec2:DescribeInstanceAttribute on the instance, and any process on the instance that can

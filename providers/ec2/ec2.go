@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -21,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	ec2sdk "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
@@ -53,6 +55,7 @@ type EC2 struct {
 	LoadConfig func(ctx context.Context, region string) (aws.Config, error)
 	// Client options, e.g. a BaseEndpoint for an AWS-compatible service.
 	EC2Options []func(*ec2sdk.Options)
+	ELBOptions []func(*elbv2.Options)
 	S3Options  []func(*s3.Options)
 	SSMOptions []func(*ssm.Options)
 	// PollInterval is the pause between state checks (default 5s); WaitTimeout bounds the
@@ -80,10 +83,13 @@ type record struct {
 	Cluster string `json:"cluster"`
 	Region  string `json:"region"`
 	// SecurityGroup is the cluster group, which every node is in; RoleSecurityGroups
-	// the group of each role's nodes.
-	SecurityGroup      string                 `json:"securityGroup,omitempty"`
-	RoleSecurityGroups map[plan.Role]string   `json:"roleSecurityGroups,omitempty"`
-	Nodes              map[string]*nodeRecord `json:"nodes,omitempty"`
+	// the group of each role's nodes; LoadBalancerSecurityGroup the API load balancer's.
+	SecurityGroup             string               `json:"securityGroup,omitempty"`
+	RoleSecurityGroups        map[plan.Role]string `json:"roleSecurityGroups,omitempty"`
+	LoadBalancerSecurityGroup string               `json:"loadBalancerSecurityGroup,omitempty"`
+	// LoadBalancer is the API's Network Load Balancer, its listener and target group.
+	LoadBalancer *lbRecord              `json:"loadBalancer,omitempty"`
+	Nodes        map[string]*nodeRecord `json:"nodes,omitempty"`
 }
 
 type nodeRecord struct {
@@ -120,6 +126,7 @@ func (r *recorder) node(host string) nodeRecord {
 
 type clients struct {
 	ec2    *ec2sdk.Client
+	elb    *elbv2.Client
 	s3     *s3.Client
 	ssm    *ssm.Client
 	region string
@@ -151,6 +158,7 @@ func (e *EC2) clients(ctx context.Context, region string) (clients, error) {
 	cfg.Retryer = e.retryer
 	return clients{
 		ec2:    ec2sdk.NewFromConfig(cfg, e.EC2Options...),
+		elb:    elbv2.NewFromConfig(cfg, e.ELBOptions...),
 		s3:     s3.NewFromConfig(cfg, e.S3Options...),
 		ssm:    ssm.NewFromConfig(cfg, e.SSMOptions...),
 		region: cfg.Region,
@@ -193,7 +201,10 @@ func (e *EC2) timeout() time.Duration {
 
 // launch is one node's RunInstances settings, worked out before any API call.
 type launch struct {
-	m      providers.Machine
+	m providers.Machine
+	// subnet is the plan's subnet that holds the node's internal ip: the only one, or
+	// the one preflight finds.
+	subnet string
 	ami    string
 	itype  string
 	diskGB int
@@ -221,6 +232,9 @@ func (e *EC2) prepare(p *plan.Plan, machines []providers.Machine, region string)
 		n := m.Node
 		g := n.Group
 		l := launch{m: m, ami: g.Machine.Image, itype: g.Machine.Type, diskGB: g.Machine.DiskGB}
+		if subs := cfg.Subnets(); len(subs) == 1 {
+			l.subnet = subs[0]
+		}
 		var err error
 		switch mode {
 		case SecretsInline:
@@ -286,7 +300,7 @@ func (e *EC2) Provision(ctx context.Context, p *plan.Plan, machines []providers.
 		rec.rec.Nodes = map[string]*nodeRecord{}
 	}
 
-	vpc, err := e.preflight(ctx, c, p, launches)
+	nw, err := e.preflight(ctx, c, p, launches)
 	if err != nil {
 		return nil, err
 	}
@@ -295,9 +309,20 @@ func (e *EC2) Provision(ctx context.Context, p *plan.Plan, machines []providers.
 			return nil, err
 		}
 	}
-	sg, err := e.ensureSecurityGroups(ctx, c, p, vpc, rec, prog)
+	sg, err := e.ensureSecurityGroups(ctx, c, p, nw.vpc, rec, prog)
 	if err != nil {
 		return nil, err
+	}
+	// The load balancer comes before the instances: what can go wrong with it (a name
+	// taken, a setting AWS cannot change) stops the run before anything is launched, and
+	// AWS makes it active (minutes) while the instances boot.
+	var lb apiLoadBalancer
+	if p.CreatesAWSLoadBalancer() {
+		if lb, err = e.ensureAPILoadBalancer(ctx, c, p, nw, sg, rec, prog); err != nil {
+			return nil, err
+		}
+	} else if r := rec.loadBalancer(); r.ARN != "" {
+		prog.Printf("load balancer %s kept: the plan asks for none now (provision --destroy removes it)", r.Name)
 	}
 	existing, err := findInstances(ctx, c.ec2, p.Name)
 	if err != nil {
@@ -331,41 +356,136 @@ func (e *EC2) Provision(ctx context.Context, p *plan.Plan, machines []providers.
 			out = append(out, in)
 		}
 	}
+	if lb.targetGroup != "" {
+		// The masters that run are registered even when another node failed: the load
+		// balancer serves the API as soon as one master answers.
+		if rerr := e.registerMasters(ctx, c, p, lb, out, existing, prog); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		lb.announce(p, prog)
+	}
 	return out, err
 }
 
-// preflight checks the subnet, AMIs and key pair, and returns the subnet's VPC.
-func (e *EC2) preflight(ctx context.Context, c clients, p *plan.Plan, launches []launch) (string, error) {
+// network is where the nodes go: the plan's subnets as EC2 describes them, in the plan's
+// order, and their VPC.
+type network struct {
+	vpc     string
+	subnets []subnetInfo
+}
+
+type subnetInfo struct {
+	id, zone string
+	cidr     netip.Prefix
+}
+
+func (s subnetInfo) String() string { return fmt.Sprintf("%s (%s, %s)", s.id, s.zone, s.cidr) }
+
+// loadBalancerSubnets are the subnets a load balancer spans: one per availability zone
+// (ELB takes no more), the first the plan lists in each.
+func (n network) loadBalancerSubnets() []subnetInfo {
+	var out []subnetInfo
+	seen := map[string]bool{}
+	for _, s := range n.subnets {
+		if !seen[s.zone] {
+			seen[s.zone] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// subnetsPath is the plan key that names the subnets, for messages.
+func subnetsPath(cfg plan.AWSProvider) string {
+	if len(cfg.SubnetIDs) == 0 {
+		return "provider.aws.subnet_id"
+	}
+	return "provider.aws.subnet_ids"
+}
+
+// preflight checks the subnets, AMIs and key pair, puts each node into the subnet that
+// holds its internal ip, and returns the subnets and their VPC.
+func (e *EC2) preflight(ctx context.Context, c clients, p *plan.Plan, launches []launch) (network, error) {
 	cfg := p.Provider.AWS
-	subs, err := c.ec2.DescribeSubnets(ctx, &ec2sdk.DescribeSubnetsInput{SubnetIds: []string{cfg.SubnetID}})
+	ids := cfg.Subnets()
+	where := subnetsPath(cfg)
+	subs, err := c.ec2.DescribeSubnets(ctx, &ec2sdk.DescribeSubnetsInput{SubnetIds: ids})
 	if err != nil && !isCode(err, "InvalidSubnetID.NotFound") {
 		// Throttling and server errors were retried already: this one is not about the subnet.
-		return "", fmt.Errorf("describe subnet %s in %s: %w", cfg.SubnetID, c.region, apiErr(err))
+		return network{}, fmt.Errorf("describe subnets %s in %s: %w", strings.Join(ids, ", "), c.region, apiErr(err))
 	}
-	if err != nil || len(subs.Subnets) == 0 {
-		return "", fmt.Errorf("%w: provider.aws.subnet_id: subnet %s in %s: %v", ErrNotFound, cfg.SubnetID, c.region, apiErr(err))
+	if err != nil {
+		return network{}, fmt.Errorf("%w: %s: subnets %s in %s: %v", ErrNotFound, where, strings.Join(ids, ", "), c.region, apiErr(err))
 	}
-	sub := subs.Subnets[0]
-	vpc := aws.ToString(sub.VpcId)
-	if cfg.VPCID != "" && cfg.VPCID != vpc {
-		return "", fmt.Errorf("%w: provider.aws.vpc_id is %s but subnet %s belongs to %s", providers.ErrSetting, cfg.VPCID, cfg.SubnetID, vpc)
+	byID := map[string]types.Subnet{}
+	for _, s := range subs.Subnets {
+		byID[aws.ToString(s.SubnetId)] = s
+	}
+	var nw network
+	vpcs := map[string][]string{}
+	for _, id := range ids {
+		s, ok := byID[id]
+		if !ok {
+			return network{}, fmt.Errorf("%w: %s: subnet %s in %s", ErrNotFound, where, id, c.region)
+		}
+		pfx, _ := netip.ParsePrefix(aws.ToString(s.CidrBlock))
+		nw.subnets = append(nw.subnets, subnetInfo{id: id, zone: aws.ToString(s.AvailabilityZone), cidr: pfx})
+		vpc := aws.ToString(s.VpcId)
+		if len(vpcs[vpc]) == 0 && nw.vpc == "" {
+			nw.vpc = vpc
+		}
+		vpcs[vpc] = append(vpcs[vpc], id)
+	}
+	if len(vpcs) > 1 {
+		var parts []string
+		for _, v := range slices.Sorted(maps.Keys(vpcs)) {
+			parts = append(parts, fmt.Sprintf("%s in %s", strings.Join(vpcs[v], ", "), v))
+		}
+		return network{}, fmt.Errorf("%w: %s: the subnets are in different VPCs (%s): kisgen's security groups and load balancer belong to one VPC", providers.ErrSetting, where, strings.Join(parts, "; "))
+	}
+	if cfg.VPCID != "" && cfg.VPCID != nw.vpc {
+		return network{}, fmt.Errorf("%w: provider.aws.vpc_id is %s but subnet %s belongs to %s", providers.ErrSetting, cfg.VPCID, ids[0], nw.vpc)
 	}
 	var errs []error
-	if pfx, err := netip.ParsePrefix(aws.ToString(sub.CidrBlock)); err == nil {
-		for _, l := range launches {
-			ip := l.m.Node.InternalIP
-			if !pfx.Contains(ip) {
-				errs = append(errs, fmt.Errorf("%w: node %s: internal ip %s is outside subnet %s (%s)", providers.ErrSetting, l.m.Node.Host, ip, cfg.SubnetID, pfx))
-			} else if reserved(pfx, ip) {
-				errs = append(errs, fmt.Errorf("%w: node %s: internal ip %s is one of the 5 addresses AWS reserves in %s", providers.ErrSetting, l.m.Node.Host, ip, pfx))
+	used := map[string][]string{} // subnet -> hosts
+	for i, l := range launches {
+		ip := l.m.Node.InternalIP
+		var in *subnetInfo
+		for j := range nw.subnets {
+			if nw.subnets[j].cidr.Contains(ip) {
+				in = &nw.subnets[j]
+				break
 			}
 		}
+		switch {
+		case in == nil && len(nw.subnets) == 1:
+			errs = append(errs, fmt.Errorf("%w: node %s: internal ip %s is outside subnet %s (%s)", providers.ErrSetting, l.m.Node.Host, ip, nw.subnets[0].id, nw.subnets[0].cidr))
+		case in == nil:
+			list := make([]string, len(nw.subnets))
+			for j, s := range nw.subnets {
+				list[j] = s.String()
+			}
+			errs = append(errs, fmt.Errorf("%w: node %s: internal ip %s is in none of the plan's subnets: %s", providers.ErrSetting, l.m.Node.Host, ip, strings.Join(list, ", ")))
+		case reserved(in.cidr, ip):
+			errs = append(errs, fmt.Errorf("%w: node %s: internal ip %s is one of the 5 addresses AWS reserves in %s", providers.ErrSetting, l.m.Node.Host, ip, in.cidr))
+		default:
+			launches[i].subnet = in.id
+			used[in.id] = append(used[in.id], l.m.Node.Host)
+		}
+	}
+	if routesPodAddresses(p) && len(used) > 1 {
+		var parts []string
+		for _, id := range slices.Sorted(maps.Keys(used)) {
+			parts = append(parts, fmt.Sprintf("%s in %s", strings.Join(used[id], ", "), id))
+		}
+		errs = append(errs, fmt.Errorf("%w: %s pod traffic needs every node in one subnet (the VPC's route tables know nothing of the pod ranges), but the nodes are in several: %s; use Calico's overlay mode, or one subnet",
+			providers.ErrSetting, podTraffic(p), strings.Join(parts, "; ")))
 	}
 	amis := map[string]bool{}
 	for _, l := range launches {
 		amis[l.ami] = true
 	}
-	ids := make([]string, 0, len(amis))
+	ids = make([]string, 0, len(amis))
 	for id := range amis {
 		ids = append(ids, id)
 	}
@@ -399,7 +519,7 @@ func (e *EC2) preflight(ctx context.Context, c clients, p *plan.Plan, launches [
 			errs = append(errs, fmt.Errorf("describe key pair %q in %s: %w", cfg.KeyName, c.region, apiErr(err)))
 		}
 	}
-	return vpc, errors.Join(errs...)
+	return nw, errors.Join(errs...)
 }
 
 // reserved reports whether ip is one of the addresses AWS keeps in every subnet: the
@@ -544,7 +664,7 @@ func (e *EC2) provisionNode(ctx context.Context, c clients, p *plan.Plan, l laun
 			InstanceType:     types.InstanceType(l.itype),
 			MinCount:         aws.Int32(1),
 			MaxCount:         aws.Int32(1),
-			SubnetId:         aws.String(p.Provider.AWS.SubnetID),
+			SubnetId:         aws.String(l.subnet),
 			PrivateIpAddress: aws.String(n.InternalIP.String()),
 			SecurityGroupIds: sg.forNode(n),
 			UserData:         aws.String(base64.StdEncoding.EncodeToString(l.userData.Data)),

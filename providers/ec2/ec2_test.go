@@ -475,7 +475,7 @@ func TestSecurityGroupsHoldExactlyTheGuidesFirewallTable(t *testing.T) {
 	for _, sg := range out.SecurityGroups {
 		rules[aws.ToString(sg.GroupName)] = []string{}
 		for _, perm := range sg.IpPermissions {
-			for _, r := range rulesOf(perm, ids["kisgen-prod"]) {
+			for _, r := range rulesOf(perm, ids["kisgen-prod"], nil) {
 				rules[aws.ToString(sg.GroupName)] = append(rules[aws.ToString(sg.GroupName)], r.key())
 			}
 		}

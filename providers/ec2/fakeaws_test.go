@@ -25,6 +25,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	amzec2 "gopkg.in/amz.v3/ec2"
 	"gopkg.in/amz.v3/ec2/ec2test"
 )
 
@@ -38,7 +39,9 @@ import (
 //   - DescribeImages, DescribeKeyPairs and ModifyInstanceMetadataOptions,
 //   - MetadataOptions, KeyName and the requested PrivateIpAddress of launched instances in
 //     DescribeInstances (ec2test reports 127.0.0.N),
-//   - it strips fields ec2test rejects (rule Descriptions, Ebs.Encrypted),
+//   - it strips fields ec2test rejects (rule Descriptions, Ebs.Encrypted), and keeps the
+//     VPC of each security group (ec2test drops it) and puts instances in their subnet's
+//     zone (ec2test puts them in its default one),
 //   - instance states as EC2 moves them: a launched instance is pending for its first
 //     DescribeInstances answers, then running (ec2test starts them running); StartInstances
 //     takes a stopped instance through pending to running (ec2test has no StartInstances).
@@ -46,6 +49,8 @@ import (
 // failNext makes the next calls of an action fail the way AWS throttles or fails
 // (RequestLimitExceeded, SlowDown, ThrottlingException, 5xx), in each service's error
 // format, so that the provider's retries are tested against the SDK's own error parsing.
+//
+// ELBv2 (load balancers, target groups, listeners, targets) is fakeelb_test.go's.
 //
 // S3 (path-style PutObject, GetObject, DeleteObject, with versions when a bucket keeps them;
 // GetBucketLocation, GetBucketVersioning, ListObjectVersions) and SSM (PutParameter, GetParameter,
@@ -89,6 +94,10 @@ type fakeAWS struct {
 	// groups are the security groups ModifyInstanceAttribute put an instance in (ec2test
 	// keeps the groups of its launch).
 	groups map[string][]string
+	// groupVPCs are the VPCs security groups were created in (ec2test drops VpcId).
+	groupVPCs map[string]string
+	// elb is the Elastic Load Balancing v2 API (fakeelb_test.go).
+	elb fakeELB
 }
 
 var groupSetRE = regexp.MustCompile(`(?s)<groupSet>.*?</groupSet>`)
@@ -148,6 +157,12 @@ func newFakeAWS(t *testing.T) *fakeAWS {
 		t.Fatal(err)
 	}
 	inner.SetInitialInstanceState(ec2test.Running)
+	// ec2test knows one zone, us-east-1c; a load balancer across zones needs the region's.
+	zones := []amzec2.AvailabilityZoneInfo{}
+	for _, z := range []string{"us-east-1c", fakeRegion + "a", fakeRegion + "b", fakeRegion + "c"} {
+		zones = append(zones, amzec2.AvailabilityZoneInfo{AvailabilityZone: amzec2.AvailabilityZone{Name: z, Region: fakeRegion}, State: "available"})
+	}
+	inner.SetAvailabilityZones(zones)
 	f := &fakeAWS{
 		t: t, inner: inner,
 		creds:    aws.Credentials{AccessKeyID: "ASIAKISGENTEST", SecretAccessKey: "fake-secret", SessionToken: "fake-session-token", Source: "fake"},
@@ -165,6 +180,8 @@ func newFakeAWS(t *testing.T) *fakeAWS {
 		failures:  map[string][]injected{},
 		states:    map[string][]string{},
 		groups:    map[string][]string{},
+		groupVPCs: map[string]string{},
+		elb:       newFakeELB(),
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() { f.srv.Close(); inner.Quit() })
@@ -228,6 +245,11 @@ func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.serveSSM(w, r, body)
+	case r.Method == http.MethodPost && r.URL.Path == "/" && strings.Contains(r.Header.Get("Authorization"), "/elasticloadbalancing/aws4_request"):
+		if !f.checkSig(w, r, body, "elasticloadbalancing") {
+			return
+		}
+		f.serveELB(w, body)
 	case r.Method == http.MethodPost && r.URL.Path == "/":
 		f.serveEC2(w, r, body)
 	default:
@@ -744,6 +766,9 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, body []byte) 
 				GroupID string `xml:"groupId"`
 			}
 			_ = xml.Unmarshal(out, &resp)
+			f.mu.Lock()
+			f.groupVPCs[resp.GroupID] = form.Get("VpcId")
+			f.mu.Unlock()
 			if tv, ok := tagSpecs(form)["security-group"]; ok {
 				tv.Set("ResourceId.1", resp.GroupID)
 				f.forward(tv)
@@ -755,6 +780,17 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, body []byte) 
 			if strings.HasSuffix(k, ".Description") {
 				form.Del(k) // ec2test does not know rule descriptions
 			}
+		}
+		status, out := f.forward(form)
+		f.reply(w, status, out)
+	case "DeleteSecurityGroup":
+		// EC2 refuses while a load balancer's network interfaces are in the group.
+		f.mu.Lock()
+		inUse := f.lbUsesGroupLocked(form.Get("GroupId"))
+		f.mu.Unlock()
+		if inUse {
+			ec2Error(w, "DependencyViolation", fmt.Sprintf("resource %s has a dependent object", form.Get("GroupId")))
+			return
 		}
 		status, out := f.forward(form)
 		f.reply(w, status, out)
@@ -864,6 +900,12 @@ func (f *fakeAWS) runInstances(w http.ResponseWriter, form url.Values) {
 			continue // ec2test rejects fields it does not know
 		}
 		fwd[k] = v
+	}
+	// EC2 puts an instance in its subnet's zone; ec2test in its default one.
+	if sub := form.Get("SubnetId"); sub != "" && form.Get("Placement.AvailabilityZone") == "" {
+		if s, ok := f.subnetFacts(sub); ok {
+			fwd.Set("Placement.AvailabilityZone", s.zone)
+		}
 	}
 	status, out := f.forward(fwd)
 	if status != 200 {

@@ -21,9 +21,12 @@ type Rule struct {
 	// Protocol is tcp, udp, icmp, 4 (IP-in-IP) or -1 (everything).
 	Protocol string
 	From, To int32
-	// CIDR is the source range, or "" when the source is the cluster's nodes (the cluster
-	// group, which every node is in).
-	CIDR        string
+	// CIDR is the source range, or "" when the source is a group: Group, or the cluster's
+	// nodes (the cluster group, which every node is in) when Group is "" too.
+	CIDR string
+	// Group is the name of another of the cluster's groups that is the source (the API
+	// load balancer's).
+	Group       string
 	Description string
 }
 
@@ -32,7 +35,16 @@ func (r Rule) key() string {
 	if !hasPorts(r.Protocol) {
 		from, to = 0, 0 // ports mean nothing for other protocols; EC2 omits them
 	}
-	return fmt.Sprintf("%s/%d/%d/%s", r.Protocol, from, to, r.CIDR)
+	return fmt.Sprintf("%s/%d/%d/%s", r.Protocol, from, to, r.source())
+}
+
+// source is the rule's source as keys and progress lines show it: a range, "group NAME"
+// or "" for the cluster's nodes.
+func (r Rule) source() string {
+	if r.Group != "" {
+		return "group " + r.Group
+	}
+	return r.CIDR
 }
 
 // String is the rule as the progress lines show it: "tcp 6443 from 203.0.113.0/24".
@@ -49,7 +61,7 @@ func (r Rule) String() string {
 	default:
 		what = fmt.Sprintf("%s %d-%d", r.Protocol, r.From, r.To)
 	}
-	src := r.CIDR
+	src := r.source()
 	if src == "" {
 		src = "the cluster's nodes"
 	}
@@ -63,10 +75,12 @@ func hasPorts(protocol string) bool {
 // Group is one of the cluster's security groups and the rules kisgen gives it.
 type Group struct {
 	// Role is the role whose nodes are in the group; "" for the cluster group, which
-	// every node is in.
-	Role  plan.Role
-	Name  string
-	Rules []Rule
+	// every node is in, and for the load balancer's.
+	Role plan.Role
+	// LoadBalancer marks the group of the API's Network Load Balancer.
+	LoadBalancer bool
+	Name         string
+	Rules        []Rule
 }
 
 // SecurityGroupName is the name of the cluster's security group, which every node is in.
@@ -77,6 +91,10 @@ func RoleSecurityGroupName(cluster string, r plan.Role) string {
 	return "kisgen-" + cluster + "-" + string(r)
 }
 
+// LoadBalancerSecurityGroupName is the name of the security group of the API's Network
+// Load Balancer.
+func LoadBalancerSecurityGroupName(cluster string) string { return "kisgen-" + cluster + "-api-lb" }
+
 // Firewall is the Kismatic guide's firewall table for a plan, as one security group that
 // every node is in and one per role the plan has, each holding the rules that concern it:
 //
@@ -86,7 +104,13 @@ func RoleSecurityGroupName(cluster string, r plan.Role) string {
 //     (the guide's "all internal traffic" is TCP and UDP only, and it asks that IP-in-IP
 //     not be blocked);
 //   - master group: the API server (tcp 6443) from admin_cidrs, and from the plan's load
-//     balancer when it is an address that no node has;
+//     balancer when it is an address that no node has, or from the load balancer's group
+//     when kisgen creates the API's Network Load Balancer;
+//   - load balancer group, when kisgen creates the API's Network Load Balancer: the load
+//     balancer's port from admin_cidrs and from the cluster's nodes (kubelets, kube-proxy
+//     and pods reach the API through it). The masters see its own addresses as the source
+//     (kisgen turns off client IP preservation, see loadbalancer.go), so the master group
+//     admits it by group, health checks included;
 //   - ingress group: HTTP and HTTPS (tcp 80 and 443) from ingress_cidrs (admin_cidrs
 //     when there are none);
 //   - etcd, worker and storage groups: no rules of kisgen's (the nodes reach each other
@@ -125,6 +149,10 @@ func Firewall(p *plan.Plan) []Group {
 			if lb, ok := loadBalancerAddress(p); ok {
 				g.Rules = append(g.Rules, Rule{Protocol: "tcp", From: 6443, To: 6443, CIDR: lb, Description: "kisgen: Kubernetes API from the load balancer"})
 			}
+			if p.CreatesAWSLoadBalancer() {
+				g.Rules = append(g.Rules, Rule{Protocol: "tcp", From: apiServerPort, To: apiServerPort, Group: LoadBalancerSecurityGroupName(p.Name),
+					Description: "kisgen: Kubernetes API from the API's load balancer (traffic and health checks)"})
+			}
 		case plan.RoleIngress:
 			cidrs := cfg.IngressCIDRs
 			if len(cidrs) == 0 {
@@ -137,6 +165,15 @@ func Firewall(p *plan.Plan) []Group {
 			}
 		}
 		out = append(out, g)
+	}
+	if p.CreatesAWSLoadBalancer() {
+		port := int32(p.LoadBalancerPort)
+		lb := Group{LoadBalancer: true, Name: LoadBalancerSecurityGroupName(p.Name)}
+		for _, c := range cfg.AdminCIDRs {
+			lb.Rules = append(lb.Rules, Rule{Protocol: "tcp", From: port, To: port, CIDR: c, Description: "kisgen: Kubernetes API from admin ranges"})
+		}
+		lb.Rules = append(lb.Rules, Rule{Protocol: "tcp", From: port, To: port, Description: "kisgen: Kubernetes API from the cluster's nodes"})
+		out = append(out, lb)
 	}
 	return out
 }
@@ -182,11 +219,12 @@ func loadBalancerAddress(p *plan.Plan) (string, bool) {
 	return netip.PrefixFrom(a, 32).String(), true
 }
 
-// securityGroups are the cluster's groups as found or created: the cluster group's id and
-// each role's.
+// securityGroups are the cluster's groups as found or created: the cluster group's id,
+// each role's and the load balancer's.
 type securityGroups struct {
-	cluster string
-	roles   map[plan.Role]string
+	cluster      string
+	roles        map[plan.Role]string
+	loadBalancer string
 }
 
 // forNode lists the groups a node is in: the cluster group and each of its roles'.
@@ -205,21 +243,24 @@ func (s securityGroups) forNode(n *plan.Node) []string {
 func (e *EC2) ensureSecurityGroups(ctx context.Context, c clients, p *plan.Plan, vpc string, rec *recorder, prog *providers.Progress) (securityGroups, error) {
 	out := securityGroups{roles: map[plan.Role]string{}}
 	groups := Firewall(p)
-	ids := make([]string, len(groups))
-	for i, g := range groups {
+	ids := map[string]string{} // name -> id: rules name their source groups
+	for _, g := range groups {
 		id, err := e.ensureGroup(ctx, c, p, vpc, g, rec, prog)
 		if err != nil {
 			return out, err
 		}
-		ids[i] = id
-		if g.Role == "" {
+		ids[g.Name] = id
+		switch {
+		case g.LoadBalancer:
+			out.loadBalancer = id
+		case g.Role == "":
 			out.cluster = id
-		} else {
+		default:
 			out.roles[g.Role] = id
 		}
 	}
-	for i, g := range groups {
-		if err := e.ensureRules(ctx, c, ids[i], out.cluster, g, prog); err != nil {
+	for _, g := range groups {
+		if err := e.ensureRules(ctx, c, ids, out.cluster, g, prog); err != nil {
 			return out, err
 		}
 	}
@@ -242,14 +283,17 @@ func (e *EC2) ensureGroup(ctx context.Context, c clients, p *plan.Plan, vpc stri
 		prog.Printf("security group %s (%s) found", g.Name, id)
 	} else {
 		tags := []types.Tag{{Key: aws.String("Name"), Value: aws.String(g.Name)}, {Key: aws.String(TagCluster), Value: aws.String(p.Name)}}
-		what := "every node"
-		if g.Role != "" {
+		what := "every node: the Kismatic guide's firewall table"
+		switch {
+		case g.LoadBalancer:
+			what = "the API's Network Load Balancer: its port from the admin ranges and the nodes"
+		case g.Role != "":
 			tags = append(tags, types.Tag{Key: aws.String(TagRoles), Value: aws.String(string(g.Role))})
-			what = "the " + string(g.Role) + " nodes"
+			what = "the " + string(g.Role) + " nodes: the Kismatic guide's firewall table"
 		}
 		created, err := c.ec2.CreateSecurityGroup(ctx, &ec2sdk.CreateSecurityGroupInput{
 			GroupName:         aws.String(g.Name),
-			Description:       aws.String("kisgen cluster " + p.Name + ", " + what + ": the Kismatic guide's firewall table"),
+			Description:       aws.String("kisgen cluster " + p.Name + ", " + what),
 			VpcId:             aws.String(vpc),
 			TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeSecurityGroup, Tags: tags}},
 		})
@@ -263,7 +307,11 @@ func (e *EC2) ensureGroup(ctx context.Context, c clients, p *plan.Plan, vpc stri
 		prog.Printf("security group %s (%s) created", g.Name, id)
 	}
 	if err := rec.update(func(r *record) {
-		if g.Role == "" {
+		switch {
+		case g.LoadBalancer:
+			r.LoadBalancerSecurityGroup = id
+			return
+		case g.Role == "":
 			r.SecurityGroup = id
 			return
 		}
@@ -278,16 +326,22 @@ func (e *EC2) ensureGroup(ctx context.Context, c clients, p *plan.Plan, vpc stri
 }
 
 // ensureRules adds the group's rules it lacks, and lists the rules it holds that are not
-// kisgen's (added by hand, or by an older kisgen), which it keeps.
-func (e *EC2) ensureRules(ctx context.Context, c clients, id, cluster string, g Group, prog *providers.Progress) error {
+// kisgen's (added by hand, or by an older kisgen), which it keeps. ids are the cluster's
+// groups by name, cluster the cluster group's id.
+func (e *EC2) ensureRules(ctx context.Context, c clients, ids map[string]string, cluster string, g Group, prog *providers.Progress) error {
+	id := ids[g.Name]
 	out, err := c.ec2.DescribeSecurityGroups(ctx, &ec2sdk.DescribeSecurityGroupsInput{GroupIds: []string{id}})
 	if err != nil {
 		return fmt.Errorf("read security group %s: %w", id, apiErr(err))
 	}
+	names := map[string]string{}
+	for name, gid := range ids {
+		names[gid] = name
+	}
 	have := map[string]Rule{}
 	for _, sg := range out.SecurityGroups {
 		for _, perm := range sg.IpPermissions {
-			for _, r := range rulesOf(perm, cluster) {
+			for _, r := range rulesOf(perm, cluster, names) {
 				have[r.key()] = r
 			}
 		}
@@ -297,7 +351,7 @@ func (e *EC2) ensureRules(ctx context.Context, c clients, id, cluster string, g 
 	for _, r := range g.Rules {
 		want[r.key()] = true
 		if _, ok := have[r.key()]; !ok {
-			missing = append(missing, permission(r, cluster))
+			missing = append(missing, permission(r, cluster, ids))
 		}
 	}
 	var extra []string
@@ -321,8 +375,9 @@ func (e *EC2) ensureRules(ctx context.Context, c clients, id, cluster string, g 
 }
 
 // rulesOf flattens one EC2 permission into rules; the cluster group as a source becomes
-// the empty CIDR, another group its id.
-func rulesOf(perm types.IpPermission, cluster string) []Rule {
+// the empty CIDR, another of the cluster's groups (names: id -> name) its name, any
+// other group its id.
+func rulesOf(perm types.IpPermission, cluster string, names map[string]string) []Rule {
 	base := Rule{Protocol: aws.ToString(perm.IpProtocol), From: aws.ToInt32(perm.FromPort), To: aws.ToInt32(perm.ToPort)}
 	var out []Rule
 	for _, r := range perm.IpRanges {
@@ -337,7 +392,12 @@ func rulesOf(perm types.IpPermission, cluster string) []Rule {
 	}
 	for _, g := range perm.UserIdGroupPairs {
 		x := base
-		if id := aws.ToString(g.GroupId); id != cluster {
+		id := aws.ToString(g.GroupId)
+		switch name, ours := names[id]; {
+		case id == cluster:
+		case ours:
+			x.Group = name
+		default:
 			x.CIDR = "group " + id
 		}
 		out = append(out, x)
@@ -345,12 +405,15 @@ func rulesOf(perm types.IpPermission, cluster string) []Rule {
 	return out
 }
 
-func permission(r Rule, cluster string) types.IpPermission {
+// permission is a rule as EC2 takes it; ids are the cluster's groups by name.
+func permission(r Rule, cluster string, ids map[string]string) types.IpPermission {
 	p := types.IpPermission{IpProtocol: aws.String(r.Protocol)}
 	if hasPorts(r.Protocol) {
 		p.FromPort, p.ToPort = aws.Int32(r.From), aws.Int32(r.To)
 	}
 	switch {
+	case r.Group != "":
+		p.UserIdGroupPairs = []types.UserIdGroupPair{{GroupId: aws.String(ids[r.Group]), Description: aws.String(r.Description)}}
 	case r.CIDR == "":
 		p.UserIdGroupPairs = []types.UserIdGroupPair{{GroupId: aws.String(cluster), Description: aws.String(r.Description)}}
 	case isIPv6(r.CIDR):

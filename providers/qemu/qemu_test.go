@@ -61,7 +61,9 @@ worker: {expected_count: 1, nodes: [{host: w, ip: 10.10.0.31}]}`, 11},
 }
 
 // TestNetworkConfigParsesBack checks the NoCloud network-config as cloud-init reads it:
-// DHCP without DNS on the management NIC, the planned addresses on the cluster NIC.
+// DHCP without DNS on the management NIC and a default route through the host (qemu's
+// restricted DHCP offers none; Calico's proxy ARP needs one), the planned addresses on the
+// cluster NIC.
 func TestNetworkConfigParsesBack(t *testing.T) {
 	p := parsePlan(t, `
 etcd: {expected_count: 1, nodes: [{host: e, ip: 10.10.0.11}]}
@@ -77,7 +79,8 @@ worker: {expected_count: 1, nodes: [{host: w, ip: 10.10.0.31, internal_ip: 10.10
 	}
 	want := map[string]any{"version": 2, "ethernets": map[string]any{
 		"mgmt": map[string]any{"match": map[string]any{"macaddress": "52:54:00:00:00:01"}, "dhcp4": true,
-			"dhcp4-overrides": map[string]any{"use-dns": false, "use-hostname": false}},
+			"dhcp4-overrides": map[string]any{"use-dns": false, "use-hostname": false},
+			"routes":          []any{map[string]any{"to": "0.0.0.0/0", "via": "10.0.2.2"}}},
 		"cluster": map[string]any{"match": map[string]any{"macaddress": "52:54:00:00:00:02"}, "dhcp4": false,
 			"addresses": []any{"10.10.0.131/24", "10.10.0.31/24"}},
 	}}

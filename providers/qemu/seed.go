@@ -84,11 +84,25 @@ type netEthernet struct {
 	DHCP4          bool              `yaml:"dhcp4"`
 	DHCP4Overrides map[string]any    `yaml:"dhcp4-overrides,omitempty"`
 	Addresses      []string          `yaml:"addresses,omitempty"`
+	Routes         []netRoute        `yaml:"routes,omitempty"`
 }
 
-// networkConfig gives the management NIC DHCP from qemu's user network (its default
-// route; no DNS, which the restricted network does not answer) and the cluster NIC the
-// node's planned addresses.
+type netRoute struct {
+	To  string `yaml:"to"`
+	Via string `yaml:"via"`
+}
+
+// userNetGateway is the host's address in qemu's user network.
+const userNetGateway = "10.0.2.2"
+
+// networkConfig gives the management NIC DHCP from qemu's user network (no DNS, which the
+// restricted network does not answer) with a default route through the host's address,
+// and the cluster NIC the node's planned addresses. qemu's DHCP leaves the router out
+// when the network is restricted, and a node needs a default route: Calico's pods reach
+// their gateway (169.254.1.1) through proxy ARP on the host's side of their veth, and
+// the kernel answers that ARP only for an address it has a route to, so on a node
+// without one every pod's traffic fails with "no route to host". The restricted network
+// drops what the route would send outside, as an air-gapped site's gateway would.
 func networkConfig(p *plan.Plan, n *plan.Node, mgmtMAC, clusterMAC string) ([]byte, error) {
 	bits := clusterPrefixLen(p)
 	addrs := []string{netip.PrefixFrom(n.InternalIP, bits).String()}
@@ -100,7 +114,8 @@ func networkConfig(p *plan.Plan, n *plan.Node, mgmtMAC, clusterMAC string) ([]by
 	}
 	cfg := netConfig{Version: 2, Ethernets: map[string]netEthernet{
 		"mgmt": {Match: map[string]string{"macaddress": mgmtMAC}, DHCP4: true,
-			DHCP4Overrides: map[string]any{"use-dns": false, "use-hostname": false}},
+			DHCP4Overrides: map[string]any{"use-dns": false, "use-hostname": false},
+			Routes:         []netRoute{{To: "0.0.0.0/0", Via: userNetGateway}}},
 		"cluster": {Match: map[string]string{"macaddress": clusterMAC}, Addresses: addrs},
 	}}
 	return yaml.Marshal(cfg)

@@ -58,6 +58,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 )
 
@@ -74,7 +76,11 @@ func main() {
 		return
 	}
 	if len(os.Args) > 1 && os.Args[1] == "sleep" {
-		select {}
+		// Until the pod is deleted (a bare select {} is a deadlock the runtime kills).
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
+		<-stop
+		return
 	}
 	host, _ := os.Hostname()
 	http.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintf(w, "hello from %s\n", host) })
@@ -129,14 +135,7 @@ func writeHTTPDArchive(t *testing.T, work, dst string) {
 // add-on image (roles.ClusterImages, with `--image-archives cluster`'s logic).
 func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort, sshBase int, imageDir string) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot(), "examples", "minimal.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := readExample(t, "minimal")
 	doc["cluster"].(map[string]any)["name"] = "e2e-calico-" + string(mode)
 	master := doc["master"].(map[string]any)["nodes"].([]any)[0].(map[string]any)
 	self := map[string]any{"host": master["host"], "ip": master["ip"]}
@@ -147,13 +146,40 @@ func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort,
 	w["expected_count"] = 2
 	w["nodes"] = append([]any{self}, w["nodes"].([]any)...)
 	calico := map[string]any{"mode": string(mode), "as_number": 64600, "network_policy": mode == plan.ModeOverlay}
+	// And the images of the e2e suite's specs that the test runs last.
+	suite := conformanceMode(t)
+	finishPlan(t, doc, dst, calico, mirrorPort, sshBase, imageDir, func(p *plan.Plan) []string { return conformanceArchives(p, suite) })
+}
+
+// readExample reads examples/NAME.yaml as a document to edit.
+func readExample(t *testing.T, name string) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(), "examples", name+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// finishPlan completes doc, an example plan whose nodes the test has set, as the Calico
+// cluster tests run it: Calico with the settings calico, CoreDNS on and no other add-on,
+// the Calico release kisgen builds from source, the loopback mirror and the qemu
+// provider; then it writes the plan to dst with the image archives the nodes import:
+// the workload's, every add-on image of the plan (roles.ClusterImages, with `--image-archives
+// cluster`'s logic) and more's (nil for none). The archives depend on the plan itself
+// (its versions, its add-ons), so it is written, loaded, and written again.
+func finishPlan(t *testing.T, doc map[string]any, dst string, calico map[string]any, mirrorPort, sshBase int, imageDir string, more func(*plan.Plan) []string) {
+	t.Helper()
 	doc["add_ons"] = map[string]any{
 		"cni":            map[string]any{"provider": "calico", "options": map[string]any{"calico": calico}},
 		"dns":            map[string]any{"disable": false},
 		"metrics_server": map[string]any{"disable": true},
 		"dashboard":      map[string]any{"disable": true},
 	}
-	// The Calico release kisgen builds from source.
 	doc["versions"] = map[string]any{"calico": binbuild.CalicoVersion}
 	doc["mirror"] = map[string]any{"url": fmt.Sprintf("http://10.0.2.100:%d", mirrorPort), "checksums": "mirror/SHA256SUMS"}
 	accel := os.Getenv("KISGEN_E2E_ACCEL")
@@ -161,7 +187,6 @@ func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort,
 		accel = "auto"
 	}
 	doc["provider"] = map[string]any{"name": "qemu", "qemu": map[string]any{"image": imageDir, "ssh_base_port": sshBase, "accel": accel}}
-	// The archives depend on the plan itself (its versions, its add-ons).
 	write := func() {
 		out, err := yaml.Marshal(doc)
 		if err != nil {
@@ -172,12 +197,14 @@ func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort,
 		}
 	}
 	write()
+	p := loadPlan(t, dst)
 	archives := []string{"images/e2e-httpd.tar"}
-	for _, img := range roles.ClusterImages(loadPlan(t, dst)) {
+	for _, img := range roles.ClusterImages(p) {
 		archives = append(archives, img.Archive)
 	}
-	// And the images of the e2e suite's specs that the test runs last.
-	archives = append(archives, conformanceArchives(loadPlan(t, dst), conformanceMode(t))...)
+	if more != nil {
+		archives = append(archives, more(p)...)
+	}
 	doc["mirror"].(map[string]any)["image_archives"] = archives
 	write()
 }

@@ -392,6 +392,16 @@ func dumpNodes(t *testing.T, p *plan.Plan, addr map[string]string, key ssh.Signe
 			"sudo journalctl -b --no-pager -n 60 -u 'kisgen*' -u kubelet -u etcd -u kube-apiserver -u containerd 2>&1 | tail -n 60")
 		t.Logf("---- %s (%s): %v\n%s", n.Host, addr[n.Host], err, out)
 	}
+	// The cluster's own view: every pod, and the last lines of each kube-system container
+	// that is not ready (CoreDNS, Calico), which tell why.
+	for _, m := range p.NodesWith(plan.RoleMaster) {
+		kubectl := "sudo " + roles.BinDir + "/kubectl --kubeconfig " + roles.AdminKubeconfig + " --request-timeout=60s "
+		out, err := sshRun(addr[m.Host], p.SSH.User, key, kubectl+"get pods -A -o wide; "+
+			"for pod in $("+kubectl+"-n kube-system get pods -o jsonpath='{range .items[*]}{.metadata.name}{\" \"}{.status.containerStatuses[*].ready}{\"\\n\"}{end}' | awk '/false/{print $1}'); do "+
+			"echo \"== $pod\"; "+kubectl+"-n kube-system logs --all-containers --tail=25 $pod 2>&1 | cut -c1-400; "+kubectl+"-n kube-system logs --all-containers --previous --tail=15 $pod 2>&1 | cut -c1-400; done")
+		t.Logf("---- cluster (through %s): %v\n%s", m.Host, err, out)
+		break
+	}
 }
 
 type nodeList struct {

@@ -14,9 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/kisgen/kisgen/internal/binbuild"
 	"github.com/kisgen/kisgen/mirror"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/roles"
@@ -61,14 +58,7 @@ func TestHACluster(t *testing.T) {
 // DNS on and every image from the loopback mirror.
 func writeHAPlan(t *testing.T, dst string, mirrorPort, sshBase int, imageDir string) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot(), "examples", "ha.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := readExample(t, "ha")
 	doc["cluster"].(map[string]any)["name"] = "e2e-ha"
 	node := func(host, ip string) map[string]any { return map[string]any{"host": host, "ip": ip} }
 	m1, m2, w1 := node("master1", "10.10.0.21"), node("master2", "10.10.0.22"), node("worker1", "10.10.0.31")
@@ -78,35 +68,7 @@ func writeHAPlan(t *testing.T, dst string, mirrorPort, sshBase int, imageDir str
 	master["nodes"] = []any{m1, m2}
 	delete(master, "machine")
 	doc["worker"] = map[string]any{"expected_count": 2, "nodes": []any{m1, w1}}
-	doc["add_ons"] = map[string]any{
-		"cni":            map[string]any{"provider": "calico", "options": map[string]any{"calico": map[string]any{"mode": "routed"}}},
-		"dns":            map[string]any{"disable": false},
-		"metrics_server": map[string]any{"disable": true},
-		"dashboard":      map[string]any{"disable": true},
-	}
-	doc["versions"] = map[string]any{"calico": binbuild.CalicoVersion}
-	doc["mirror"] = map[string]any{"url": fmt.Sprintf("http://10.0.2.100:%d", mirrorPort), "checksums": "mirror/SHA256SUMS"}
-	accel := os.Getenv("KISGEN_E2E_ACCEL")
-	if accel == "" {
-		accel = "auto"
-	}
-	doc["provider"] = map[string]any{"name": "qemu", "qemu": map[string]any{"image": imageDir, "ssh_base_port": sshBase, "accel": accel}}
-	write := func() {
-		out, err := yaml.Marshal(doc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(dst, out, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write()
-	archives := []string{"images/e2e-httpd.tar"}
-	for _, img := range roles.ClusterImages(loadPlan(t, dst)) {
-		archives = append(archives, img.Archive)
-	}
-	doc["mirror"].(map[string]any)["image_archives"] = archives
-	write()
+	finishPlan(t, doc, dst, map[string]any{"mode": "routed"}, mirrorPort, sshBase, imageDir, nil)
 }
 
 type haCluster struct {

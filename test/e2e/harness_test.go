@@ -107,7 +107,15 @@ func (r *e2eRun) boot(p *plan.Plan, mirrorPort int, mirrorArgs ...string) {
 			}
 		})
 	}
-	t.Cleanup(destroy)
+	t.Cleanup(func() {
+		// KISGEN_E2E_KEEP_VMS=1 keeps a failed run's VMs for inspection over SSH.
+		if t.Failed() && os.Getenv("KISGEN_E2E_KEEP_VMS") == "1" {
+			t.Logf("VMs kept (KISGEN_E2E_KEEP_VMS=1): ssh -i %s -p PORT %s@127.0.0.1; remove them with: (cd %s && %s provision qemu -f %s --destroy)",
+				filepath.Join(r.work, "kismaticuser.key"), p.SSH.User, r.work, kisgen(t), r.planFile)
+			return
+		}
+		destroy()
+	})
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	t.Cleanup(func() { signal.Stop(sigs); close(sigs) })

@@ -50,8 +50,14 @@ func TestVirtualIPOnTheMasters(t *testing.T) {
 		if api := unit(t, n, "kube-apiserver.service").Content; !strings.Contains(api, "--bind-address="+self) {
 			t.Errorf("%s: the API server binds every address; HAProxy needs the load balancer's port on the virtual IP", host)
 		}
-		if env := file(t, n, roles.NodeEnvPath).Content; !strings.Contains(env, "haproxy") || !strings.Contains(env, "keepalived") {
+		env := file(t, n, roles.NodeEnvPath).Content
+		if !strings.Contains(env, "haproxy") || !strings.Contains(env, "keepalived") {
 			t.Errorf("%s: the pre-flight check does not require haproxy and keepalived", host)
+		}
+		// The install waits for this master's own API server before it starts HAProxy,
+		// which holds 127.0.0.1's port: it must ask the address the API server binds.
+		if want := "KISGEN_APISERVER_URL='https://" + self + ":6443'"; !strings.Contains(env, want) {
+			t.Errorf("%s: node env lacks %s: the install would wait for an API server on 127.0.0.1, where none listens", host, want)
 		}
 		for _, u := range []string{roles.HAProxyUnit, roles.KeepalivedUnit} {
 			if !strings.Contains(unit(t, n, u).Content, "ExecStart=") {
@@ -112,4 +118,25 @@ func hostInterface(t *testing.T) string {
 	}
 	t.Skip("this machine has no network interface besides loopback for keepalived's configuration test")
 	return ""
+}
+
+// TestInstallAsksTheMastersOwnAPIServer: the install's health check of kube-apiserver
+// asks the URL in the node's env, which is 127.0.0.1 without a virtual IP and no URL on
+// a node that is no master.
+func TestInstallAsksTheMastersOwnAPIServer(t *testing.T) {
+	_, nodes := model(t, "minimal.yaml")
+	for host, n := range nodes {
+		env := file(t, n, roles.NodeEnvPath).Content
+		want := "KISGEN_APISERVER_URL=''"
+		if strings.HasPrefix(host, "master") {
+			want = "KISGEN_APISERVER_URL='https://127.0.0.1:6443'"
+		}
+		if !strings.Contains(env, want) {
+			t.Errorf("%s: node env lacks %s:\n%s", host, want, env)
+		}
+	}
+	boot := file(t, nodes["master1"], roles.BinDir+"/kisgen-bootstrap").Content
+	if !strings.Contains(boot, `"${KISGEN_APISERVER_URL:-https://127.0.0.1:6443}/readyz"`) {
+		t.Error("kisgen-bootstrap's kube-apiserver health check does not ask KISGEN_APISERVER_URL")
+	}
 }

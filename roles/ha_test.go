@@ -31,7 +31,8 @@ func TestVirtualIPOnTheMasters(t *testing.T) {
 		n := nodes[host]
 		hp := file(t, n, roles.HAProxyConfig).Content
 		for _, want := range []string{"bind 10.10.0.20:6443", "bind 127.0.0.1:6443", "server master1 10.10.0.21:6443", "server master2 10.10.0.22:6443",
-			"http-check send meth GET uri /readyz", "ca-file " + roles.CACert} {
+			"http-check send meth GET uri /readyz", "ca-file " + roles.CACert,
+			"bind 127.0.0.1:6445", "if { nbsrv(" + roles.HAProxyBackend + ") ge 1 }"} {
 			if !strings.Contains(hp, want) {
 				t.Errorf("%s haproxy.cfg lacks %q:\n%s", host, want, hp)
 			}
@@ -76,6 +77,11 @@ func TestVirtualIPOnTheMasters(t *testing.T) {
 		must(t, os.WriteFile(hpFile, []byte(strings.ReplaceAll(hp, roles.CACert, ca)), 0o644))
 		if out, err := exec.Command(haproxy, "-c", "-f", hpFile).CombinedOutput(); err != nil {
 			t.Errorf("%s: haproxy -c: %v\n%s", host, err, out)
+		}
+		// keepalived asks HAProxy's own answer, not an API server through it: a slow API
+		// server must not cost the master its virtual IP.
+		if chk := file(t, n, roles.APICheckScript).Content; !strings.Contains(chk, "http://127.0.0.1:6445/healthz") {
+			t.Errorf("%s: kisgen-api-check does not ask HAProxy's health answer:\n%s", host, chk)
 		}
 		check := filepath.Join(dir, "check")
 		must(t, os.WriteFile(check, []byte(file(t, n, roles.APICheckScript).Content), 0o755))

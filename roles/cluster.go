@@ -615,6 +615,10 @@ func (b *builder) nodeEnv(digest string) (string, error) {
 		}
 		archives = append(archives, strings.TrimSuffix(b.p.Mirror.URL, "/")+"/"+a+"|"+sha+"|"+a)
 	}
+	apiURL := ""
+	if n.Has(plan.RoleMaster) {
+		apiURL = apiServerURL(b.p, n)
+	}
 	advisedExec := ""
 	if n.IsKubernetesNode() {
 		advisedExec = "conntrack"
@@ -641,6 +645,7 @@ func (b *builder) nodeEnv(digest string) (string, error) {
 		{"KISGEN_ADVISED_MEMORY_MB", strconv.Itoa(mem)},
 		{"KISGEN_UNITS", strings.Join(b.start, " ")},
 		{"KISGEN_WAIT_UNITS", strings.Join(b.wait, " ")},
+		{"KISGEN_APISERVER_URL", apiURL},
 		{"KISGEN_IMAGE_ARCHIVES", strings.Join(archives, " ")},
 		{"KISGEN_ADDONS", b.addonList()},
 		{"KISGEN_API_SERVER", b.p.APIServerURL()},

@@ -1,6 +1,7 @@
 package roles
 
 import (
+	"fmt"
 	"hash/crc32"
 	"io/fs"
 	"strconv"
@@ -27,6 +28,9 @@ const (
 	KeepalivedInterfaceFile = "/run/kisgen/keepalived-interface.conf"
 	VIPInterfaceScript      = BinDir + "/kisgen-vip-interface"
 	APICheckScript          = BinDir + "/kisgen-api-check"
+	// HAProxyHealthPort is where HAProxy itself answers, on 127.0.0.1, whether it has a
+	// ready API server: keepalived's check asks it (APICheckScript).
+	HAProxyHealthPort = 6445
 	// HAProxyUnit and KeepalivedUnit are kisgen's units; the distribution's own haproxy
 	// and keepalived units are left alone (unconfigured, they do nothing).
 	HAProxyUnit    = "kisgen-haproxy.service"
@@ -51,6 +55,11 @@ func (b *builder) virtualIP() error {
 	}
 	masters := p.NodesWith(plan.RoleMaster)
 	port := strconv.Itoa(p.LoadBalancerPort)
+	if p.LoadBalancerPort == HAProxyHealthPort {
+		return fmt.Errorf("%w: master.load_balancer's port %d is the port of HAProxy's own health answer on the masters (127.0.0.1:%d): use another port, e.g. 6443",
+			ErrUnsupported, p.LoadBalancerPort, HAProxyHealthPort)
+	}
+	healthPort := strconv.Itoa(HAProxyHealthPort)
 	var servers []haproxyServer
 	var peers []string
 	priority := 0
@@ -71,14 +80,14 @@ func (b *builder) virtualIP() error {
 	}{
 		{HAProxyConfig, "haproxy.cfg", "HAProxy in front of the API servers", 0o644, map[string]any{
 			"VirtualIP": p.VirtualIP.String(), "Port": port, "StatsSocket": HAProxyStatsSocket, "CheckInterval": "3s",
-			"CAFile": CACert, "Servers": servers, "Backend": HAProxyBackend}},
+			"CAFile": CACert, "Servers": servers, "Backend": HAProxyBackend, "HealthPort": healthPort}},
 		{KeepalivedConfig, "keepalived.conf", "keepalived holding the API's virtual IP", 0o644, map[string]any{
 			"VirtualIP": p.VirtualIP.String(), "Host": n.Host, "InternalIP": n.InternalIP.String(), "Peers": peers,
 			"RouterID": vrrpRouterID(p.Name), "Priority": priority, "CheckScript": APICheckScript,
 			"InterfaceFile": KeepalivedInterfaceFile, "InterfaceScript": VIPInterfaceScript}},
 		{VIPInterfaceScript, "kisgen-vip-interface", "the virtual IP's interface, found at start", 0o755, map[string]any{
 			"InternalIP": n.InternalIP.String(), "InterfaceFile": KeepalivedInterfaceFile}},
-		{APICheckScript, "kisgen-api-check", "keepalived's check of the local HAProxy", 0o755, map[string]any{"Port": port}},
+		{APICheckScript, "kisgen-api-check", "keepalived's check of the local HAProxy", 0o755, map[string]any{"Port": healthPort}},
 	}
 	for _, f := range files {
 		text, err := templates.Execute(f.tmpl, f.data)
@@ -113,5 +122,6 @@ func (b *builder) virtualIP() error {
 	b.wait = append(b.wait, HAProxyUnit, KeepalivedUnit)
 	b.exec = append(b.exec, "haproxy", "keepalived", "curl")
 	b.listen(p.LoadBalancerPort, p.VirtualIP.String(), HAProxyUnit)
+	b.listen(HAProxyHealthPort, "127.0.0.1", HAProxyUnit)
 	return nil
 }

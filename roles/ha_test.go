@@ -31,7 +31,8 @@ func TestVirtualIPOnTheMasters(t *testing.T) {
 		n := nodes[host]
 		hp := file(t, n, roles.HAProxyConfig).Content
 		for _, want := range []string{"bind 10.10.0.20:6443", "bind 127.0.0.1:6443", "server master1 10.10.0.21:6443", "server master2 10.10.0.22:6443",
-			"http-check send meth GET uri /readyz", "ca-file " + roles.CACert} {
+			"http-check send meth GET uri /readyz", "ca-file " + roles.CACert,
+			"bind 127.0.0.1:6445", "if { nbsrv(" + roles.HAProxyBackend + ") ge 1 }"} {
 			if !strings.Contains(hp, want) {
 				t.Errorf("%s haproxy.cfg lacks %q:\n%s", host, want, hp)
 			}
@@ -50,8 +51,14 @@ func TestVirtualIPOnTheMasters(t *testing.T) {
 		if api := unit(t, n, "kube-apiserver.service").Content; !strings.Contains(api, "--bind-address="+self) {
 			t.Errorf("%s: the API server binds every address; HAProxy needs the load balancer's port on the virtual IP", host)
 		}
-		if env := file(t, n, roles.NodeEnvPath).Content; !strings.Contains(env, "haproxy") || !strings.Contains(env, "keepalived") {
+		env := file(t, n, roles.NodeEnvPath).Content
+		if !strings.Contains(env, "haproxy") || !strings.Contains(env, "keepalived") {
 			t.Errorf("%s: the pre-flight check does not require haproxy and keepalived", host)
+		}
+		// The install waits for this master's own API server before it starts HAProxy,
+		// which holds 127.0.0.1's port: it must ask the address the API server binds.
+		if want := "KISGEN_APISERVER_URL='https://" + self + ":6443'"; !strings.Contains(env, want) {
+			t.Errorf("%s: node env lacks %s: the install would wait for an API server on 127.0.0.1, where none listens", host, want)
 		}
 		for _, u := range []string{roles.HAProxyUnit, roles.KeepalivedUnit} {
 			if !strings.Contains(unit(t, n, u).Content, "ExecStart=") {
@@ -70,6 +77,11 @@ func TestVirtualIPOnTheMasters(t *testing.T) {
 		must(t, os.WriteFile(hpFile, []byte(strings.ReplaceAll(hp, roles.CACert, ca)), 0o644))
 		if out, err := exec.Command(haproxy, "-c", "-f", hpFile).CombinedOutput(); err != nil {
 			t.Errorf("%s: haproxy -c: %v\n%s", host, err, out)
+		}
+		// keepalived asks HAProxy's own answer, not an API server through it: a slow API
+		// server must not cost the master its virtual IP.
+		if chk := file(t, n, roles.APICheckScript).Content; !strings.Contains(chk, "http://127.0.0.1:6445/healthz") {
+			t.Errorf("%s: kisgen-api-check does not ask HAProxy's health answer:\n%s", host, chk)
 		}
 		check := filepath.Join(dir, "check")
 		must(t, os.WriteFile(check, []byte(file(t, n, roles.APICheckScript).Content), 0o755))
@@ -112,4 +124,25 @@ func hostInterface(t *testing.T) string {
 	}
 	t.Skip("this machine has no network interface besides loopback for keepalived's configuration test")
 	return ""
+}
+
+// TestInstallAsksTheMastersOwnAPIServer: the install's health check of kube-apiserver
+// asks the URL in the node's env, which is 127.0.0.1 without a virtual IP and no URL on
+// a node that is no master.
+func TestInstallAsksTheMastersOwnAPIServer(t *testing.T) {
+	_, nodes := model(t, "minimal.yaml")
+	for host, n := range nodes {
+		env := file(t, n, roles.NodeEnvPath).Content
+		want := "KISGEN_APISERVER_URL=''"
+		if strings.HasPrefix(host, "master") {
+			want = "KISGEN_APISERVER_URL='https://127.0.0.1:6443'"
+		}
+		if !strings.Contains(env, want) {
+			t.Errorf("%s: node env lacks %s:\n%s", host, want, env)
+		}
+	}
+	boot := file(t, nodes["master1"], roles.BinDir+"/kisgen-bootstrap").Content
+	if !strings.Contains(boot, `"${KISGEN_APISERVER_URL:-https://127.0.0.1:6443}/readyz"`) {
+		t.Error("kisgen-bootstrap's kube-apiserver health check does not ask KISGEN_APISERVER_URL")
+	}
 }

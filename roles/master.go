@@ -2,6 +2,7 @@ package roles
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 
@@ -11,6 +12,19 @@ import (
 
 // kubeAPIServerPort is kube-apiserver's --secure-port.
 const kubeAPIServerPort = 6443
+
+// apiServerURL is where this master's own kube-apiserver answers, for the bootstrap's
+// health check (KISGEN_APISERVER_URL). With the virtual IP, HAProxy holds the port on
+// 127.0.0.1 and the API server binds the master's own address (--bind-address below);
+// HAProxy only starts once the API server is ready, so asking 127.0.0.1 there would wait
+// for ever.
+func apiServerURL(p *plan.Plan, n *plan.Node) string {
+	host := "127.0.0.1"
+	if virtualIPEnabled(p) {
+		host = n.InternalIP.String()
+	}
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(kubeAPIServerPort))
+}
 
 // ServiceAccountIssuer is the issuer of service account tokens.
 const ServiceAccountIssuer = "https://kubernetes.default.svc." + pki.ClusterDomain

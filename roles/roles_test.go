@@ -86,13 +86,13 @@ func TestUnitsAndPortsFollowTheRoles(t *testing.T) {
 	}{
 		{"etcd1", []string{"etcd.service", "kisgen-sync.timer"}, []int{2379, 2380, 2381}},
 		// With the virtual IP, HAProxy and keepalived too; HAProxy listens on the
-		// virtual IP's port.
+		// virtual IP's port, and answers keepalived on 127.0.0.1:6445.
 		{"master1", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "kisgen-haproxy.service", "kisgen-keepalived.service",
 			"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-sync.timer", "kisgen-addons.service"},
-			[]int{6443, 10257, 10259, 6443, 10248, 10250, 10249, 10256}},
+			[]int{6443, 10257, 10259, 6443, 6445, 10248, 10250, 10249, 10256}},
 		{"master2", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "kisgen-haproxy.service", "kisgen-keepalived.service",
 			"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-sync.timer"},
-			[]int{6443, 10257, 10259, 6443, 10248, 10250, 10249, 10256}},
+			[]int{6443, 10257, 10259, 6443, 6445, 10248, 10250, 10249, 10256}},
 		{"worker3", []string{"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-sync.timer"}, []int{10248, 10250, 10249, 10256}},
 	}
 	for _, tc := range tests {

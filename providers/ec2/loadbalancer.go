@@ -148,48 +148,53 @@ func notOurs(p *plan.Plan, what, name string) error {
 // findLoadBalancer returns the load balancer of that name, nil when there is none; one
 // that is not the cluster's is an error.
 func findLoadBalancer(ctx context.Context, api *elbv2.Client, p *plan.Plan, name string) (*elbtypes.LoadBalancer, error) {
-	out, err := api.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{Names: []string{name}})
-	if isCode(err, "LoadBalancerNotFound") {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find load balancer %s: %w", name, apiErr(err))
-	}
-	if len(out.LoadBalancers) == 0 {
-		return nil, nil
-	}
-	lb := out.LoadBalancers[0]
-	tags, err := clusterTag(ctx, api, []string{aws.ToString(lb.LoadBalancerArn)})
-	if err != nil {
-		return nil, err
-	}
-	if tags[aws.ToString(lb.LoadBalancerArn)] != p.Name {
-		return nil, notOurs(p, "load balancer", name)
-	}
-	return &lb, nil
+	return findOurs(ctx, api, p, "load balancer", name, "LoadBalancerNotFound",
+		func() ([]elbtypes.LoadBalancer, error) {
+			out, err := api.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{Names: []string{name}})
+			if err != nil {
+				return nil, err
+			}
+			return out.LoadBalancers, nil
+		},
+		func(lb elbtypes.LoadBalancer) string { return aws.ToString(lb.LoadBalancerArn) })
 }
 
 // findTargetGroup is findLoadBalancer for target groups.
 func findTargetGroup(ctx context.Context, api *elbv2.Client, p *plan.Plan, name string) (*elbtypes.TargetGroup, error) {
-	out, err := api.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{Names: []string{name}})
-	if isCode(err, "TargetGroupNotFound") {
+	return findOurs(ctx, api, p, "target group", name, "TargetGroupNotFound",
+		func() ([]elbtypes.TargetGroup, error) {
+			out, err := api.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{Names: []string{name}})
+			if err != nil {
+				return nil, err
+			}
+			return out.TargetGroups, nil
+		},
+		func(tg elbtypes.TargetGroup) string { return aws.ToString(tg.TargetGroupArn) })
+}
+
+// findOurs describes the ELB resource of that name (nil when ELB answers notFound or
+// lists none) and checks it carries the cluster's tag.
+func findOurs[T any](ctx context.Context, api *elbv2.Client, p *plan.Plan, what, name, notFound string, describe func() ([]T, error), arnOf func(T) string) (*T, error) {
+	found, err := describe()
+	if isCode(err, notFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("find target group %s: %w", name, apiErr(err))
+		return nil, fmt.Errorf("find %s %s: %w", what, name, apiErr(err))
 	}
-	if len(out.TargetGroups) == 0 {
+	if len(found) == 0 {
 		return nil, nil
 	}
-	tg := out.TargetGroups[0]
-	tags, err := clusterTag(ctx, api, []string{aws.ToString(tg.TargetGroupArn)})
+	r := found[0]
+	arn := arnOf(r)
+	tags, err := clusterTag(ctx, api, []string{arn})
 	if err != nil {
 		return nil, err
 	}
-	if tags[aws.ToString(tg.TargetGroupArn)] != p.Name {
-		return nil, notOurs(p, "target group", name)
+	if tags[arn] != p.Name {
+		return nil, notOurs(p, what, name)
 	}
-	return &tg, nil
+	return &r, nil
 }
 
 func zonesOf(lb elbtypes.LoadBalancer) map[string]string {

@@ -337,6 +337,9 @@ func TestRules(t *testing.T) {
 		{"mirror-url-invalid", []want{
 			{report.Error, "mirror.url", 18, 8, "mirror \"ftp://mirror.example.com\" is not an http(s) URL", ""},
 		}},
+		{"etcd-override-protected-flag", []want{
+			{report.Error, "cluster.etcd.option_overrides.data-dir", 8, 7, "etcd flag --data-dir cannot be overridden", ""},
+		}},
 		{"more-than-seven-etcd-nodes", []want{
 			{report.Warning, "etcd.nodes", 7, 10, "9 etcd nodes slow every write; more than 7 adds no useful availability", ""},
 		}},
@@ -481,7 +484,7 @@ func TestRules(t *testing.T) {
 			{report.Error, "worker.format", 13, 11, "unknown user-data format \"kickstart\"", ""},
 		}},
 		{"unknown-key-lists-known-keys", []want{
-			{report.Error, "cluster.flavour", 5, 3, "unknown key \"flavour\"", "known keys here: certificates, cloud_provider, disable_package_installation, disconnected_installation, kube_apiserver, kube_controller_manager, kube_proxy, kube_scheduler, kubelet, name, networking, ssh, version"},
+			{report.Error, "cluster.flavour", 5, 3, "unknown key \"flavour\"", "known keys here: certificates, cloud_provider, disable_package_installation, disconnected_installation, etcd, kube_apiserver, kube_controller_manager, kube_proxy, kube_scheduler, kubelet, name, networking, ssh, version"},
 		}},
 		{"unknown-key-suggests-spelling", []want{
 			{report.Error, "cluster.nmae", 4, 3, "unknown key \"nmae\"", "did you mean \"name\"?"},

@@ -55,11 +55,17 @@ func TestHACluster(t *testing.T) {
 
 // writeHAPlan is examples/ha.yaml on three VMs, each an etcd member (as Kismatic allowed:
 // emulated VMs on two host cores cannot run seven machines), with Calico routed, cluster
-// DNS on and every image from the loopback mirror.
+// DNS on, every image from the loopback mirror and etcd's timing relaxed.
 func writeHAPlan(t *testing.T, dst string, mirrorPort, sshBase int, imageDir string) {
 	t.Helper()
 	doc := readExample(t, "ha")
-	doc["cluster"].(map[string]any)["name"] = "e2e-ha"
+	cluster := doc["cluster"].(map[string]any)
+	cluster["name"] = "e2e-ha"
+	// etcd's timing for three emulated members on two host cores: with the upstream
+	// 100 ms heartbeat and 1 s election timeout the leader's heartbeats came up to 400 ms
+	// late, elections followed one another, and the API servers' /readyz failed for
+	// minutes (the first make e2e-ha runs). Members on slow disks need the same setting.
+	cluster["etcd"] = map[string]any{"option_overrides": map[string]any{"heartbeat-interval": "500", "election-timeout": "5000"}}
 	node := func(host, ip string) map[string]any { return map[string]any{"host": host, "ip": ip} }
 	m1, m2, w1 := node("master1", "10.10.0.21"), node("master2", "10.10.0.22"), node("worker1", "10.10.0.31")
 	// Every node's machine settings are its first group's: etcd.

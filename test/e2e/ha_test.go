@@ -28,6 +28,9 @@ import (
 // again ("failover N s"), scales a Deployment, checks that verify names the missing
 // master and passes the rest, powers it back on and waits until it has rejoined by
 // itself; then powers off an etcd member, writes through the API, and powers it back on.
+// Before the failovers it runs the Calico cluster test's network checks (BGP mesh, pod to
+// pod across nodes, Service, DNS, NetworkPolicy) and, with KISGEN_E2E_CONFORMANCE, the
+// e2e suite: one booted cluster serves the network, conformance and HA proofs.
 func TestHACluster(t *testing.T) {
 	if os.Getenv("KISGEN_E2E_HA") == "" {
 		t.Skip("KISGEN_E2E_HA is not set")
@@ -45,8 +48,22 @@ func TestHACluster(t *testing.T) {
 	writeHAPlan(t, r.planFile, mirrorPort, base, r.imageDir)
 	p := loadPlan(t, r.planFile)
 	writeHTTPDArchive(t, r.work, filepath.Join(r.mirrorDir, "images", "e2e-httpd.tar"))
-	r.boot(p, mirrorPort, "--sources", sources, "--pause-image")
+	mirrorArgs := []string{"--sources", sources, "--pause-image"}
+	suite := conformanceMode(t)
+	if suite != conformanceOff {
+		mirrorArgs = append(mirrorArgs, "--conformance")
+	}
+	r.boot(p, mirrorPort, mirrorArgs...)
 	r.step("nodes, labels, pause pod", func() { checkCluster(t, p, r.addr, r.signer) })
+	// The network proofs of the Calico cluster test on this cluster too, so that one
+	// booted cluster can serve them and the HA proofs in turn (the failovers last).
+	c := &calicoCluster{t: t, p: p, addr: r.addr, key: r.signer}
+	r.step("calico-node probes", c.checkProbes)
+	r.step("BGP mesh", c.checkBGP)
+	r.step("pods, Service, DNS, policy", func() { c.checkTraffic(plan.ModeRouted) })
+	if suite != conformanceOff {
+		r.step("conformance "+suite, func() { r.conformance(suite) })
+	}
 	h := &haCluster{r: r, p: p}
 	h.failover()
 	h.etcdMemberDown()
@@ -74,7 +91,8 @@ func writeHAPlan(t *testing.T, dst string, mirrorPort, sshBase int, imageDir str
 	master["nodes"] = []any{m1, m2}
 	delete(master, "machine")
 	doc["worker"] = map[string]any{"expected_count": 2, "nodes": []any{m1, w1}}
-	finishPlan(t, doc, dst, map[string]any{"mode": "routed"}, mirrorPort, sshBase, imageDir, nil)
+	suite := conformanceMode(t)
+	finishPlan(t, doc, dst, map[string]any{"mode": "routed"}, mirrorPort, sshBase, imageDir, func(p *plan.Plan) []string { return conformanceArchives(p, suite) })
 }
 
 type haCluster struct {

@@ -64,6 +64,7 @@ func TestHACluster(t *testing.T) {
 	if suite != conformanceOff {
 		r.step("conformance "+suite, func() { r.conformance(suite) })
 	}
+	r.logMemory("before the failovers")
 	h := &haCluster{r: r, p: p}
 	h.failover()
 	h.etcdMemberDown()

@@ -87,10 +87,7 @@ func writeHAPlan(t *testing.T, dst string, mirrorPort, sshBase int, imageDir str
 	node := func(host, ip string) map[string]any { return map[string]any{"host": host, "ip": ip} }
 	m1, m2, w1 := node("master1", "10.10.0.21"), node("master2", "10.10.0.22"), node("worker1", "10.10.0.31")
 	// Every node's machine settings are its first group's: etcd.
-	// One vCPU each: with two, the six vCPU threads of three emulated VMs on two host cores
-	// were preempted inside guest kernel locks (ksoftirqd busy, load averages of 24 on both
-	// masters), and etcd and the API servers answered too late to stay ready.
-	doc["etcd"] = map[string]any{"expected_count": 3, "machine": map[string]any{"cpus": 1}, "nodes": []any{m1, m2, w1}}
+	doc["etcd"] = map[string]any{"expected_count": 3, "machine": map[string]any{"cpus": 2}, "nodes": []any{m1, m2, w1}}
 	master := doc["master"].(map[string]any)
 	master["nodes"] = []any{m1, m2}
 	delete(master, "machine")

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kisgen/kisgen/mirror"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/roles"
 	"github.com/kisgen/kisgen/verify"
@@ -40,30 +39,16 @@ func TestHACluster(t *testing.T) {
 		base = b
 	}
 	r := newRun(t, "ha")
-	sources := os.Getenv(mirror.SourcesEnv)
-	if sources == "" {
-		sources = filepath.Join(repoRoot(), "..", "shared", "src")
-	}
 	mirrorPort := freePort(t)
 	writeHAPlan(t, r.planFile, mirrorPort, base, r.imageDir)
 	p := loadPlan(t, r.planFile)
 	writeHTTPDArchive(t, r.work, filepath.Join(r.mirrorDir, "images", "e2e-httpd.tar"))
-	mirrorArgs := []string{"--sources", sources, "--pause-image"}
 	suite := conformanceMode(t)
-	if suite != conformanceOff {
-		mirrorArgs = append(mirrorArgs, "--conformance")
-	}
-	r.boot(p, mirrorPort, mirrorArgs...)
+	r.boot(p, mirrorPort, clusterMirrorArgs(suite)...)
 	r.step("nodes, labels, pause pod", func() { checkCluster(t, p, r.addr, r.signer) })
 	// The network proofs of the Calico cluster test on this cluster too, so that one
 	// booted cluster can serve them and the HA proofs in turn (the failovers last).
-	c := &calicoCluster{t: t, p: p, addr: r.addr, key: r.signer}
-	r.step("calico-node probes", c.checkProbes)
-	r.step("BGP mesh", c.checkBGP)
-	r.step("pods, Service, DNS, policy", func() { c.checkTraffic(plan.ModeRouted) })
-	if suite != conformanceOff {
-		r.step("conformance "+suite, func() { r.conformance(suite) })
-	}
+	r.networkChecks(plan.ModeRouted, suite)
 	r.logMemory("before the failovers")
 	h := &haCluster{r: r, p: p}
 	h.failover()
@@ -124,7 +109,7 @@ func (h *haCluster) vipHolder() string {
 // powerOff kills host's qemu at once, as pulling the plug would.
 func (h *haCluster) powerOff(host string) {
 	t := h.r.t
-	pidfile := filepath.Join(h.r.work, plan.DefaultQEMUDir, h.p.Name, host, "qemu.pid")
+	pidfile := h.r.qemuPIDFile(host)
 	b, err := os.ReadFile(pidfile)
 	if err != nil {
 		t.Fatal(err)

@@ -194,7 +194,7 @@ func (r *e2eRun) logMemory(when string) {
 			guest = fmt.Sprintf("%d of %d MiB used", (kb["MemTotal"]-kb["MemAvailable"])/1024, kb["MemTotal"]/1024)
 		}
 		proc := "not running"
-		if pid, err := os.ReadFile(filepath.Join(r.work, plan.DefaultQEMUDir, r.p.Name, n.Host, "qemu.pid")); err == nil {
+		if pid, err := os.ReadFile(r.qemuPIDFile(n.Host)); err == nil {
 			if st, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(pid)), "status")); err == nil {
 				kb := meminfo(string(st))
 				hostTotal += kb["VmRSS"] / 1024
@@ -204,6 +204,11 @@ func (r *e2eRun) logMemory(when string) {
 		t.Logf("memory %s, %s: guest %s; %s", when, n.Host, guest, proc)
 	}
 	t.Logf("memory %s: the VMs hold %d MiB of the host's memory", when, hostTotal)
+}
+
+// qemuPIDFile is where the qemu provider keeps host's VM process id in this run.
+func (r *e2eRun) qemuPIDFile(host string) string {
+	return filepath.Join(r.work, plan.DefaultQEMUDir, r.p.Name, host, "qemu.pid")
 }
 
 // meminfo reads "Name: 123 kB" lines (/proc/meminfo, /proc/PID/status) as kB by name.

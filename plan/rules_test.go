@@ -154,6 +154,9 @@ func TestRules(t *testing.T) {
 		{"duplicate-top-level-key", []want{
 			{report.Error, "cluster", 17, 1, "duplicate key \"cluster\" (first at line 3, column 1)", "keep one of them: YAML keeps only the last, which hides the first"},
 		}},
+		{"etcd-override-protected-flag", []want{
+			{report.Error, "cluster.etcd.option_overrides.data-dir", 8, 7, "etcd flag --data-dir cannot be overridden", ""},
+		}},
 		{"etcd-version-invalid", []want{
 			{report.Error, "versions.etcd", 18, 9, "etcd version \"3.7\" is not a release version", ""},
 		}},
@@ -336,9 +339,6 @@ func TestRules(t *testing.T) {
 		}},
 		{"mirror-url-invalid", []want{
 			{report.Error, "mirror.url", 18, 8, "mirror \"ftp://mirror.example.com\" is not an http(s) URL", ""},
-		}},
-		{"etcd-override-protected-flag", []want{
-			{report.Error, "cluster.etcd.option_overrides.data-dir", 8, 7, "etcd flag --data-dir cannot be overridden", ""},
 		}},
 		{"more-than-seven-etcd-nodes", []want{
 			{report.Warning, "etcd.nodes", 7, 10, "9 etcd nodes slow every write; more than 7 adds no useful availability", ""},

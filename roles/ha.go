@@ -14,8 +14,9 @@ import (
 // one: on every master, HAProxy serves the API on the virtual IP and on 127.0.0.1 and
 // forwards to every ready API server; keepalived holds the virtual IP on one master at a
 // time and moves it when that master stops answering VRRP, or when its HAProxy reaches no
-// ready API server while another master's does. Both come from the operating system's packages (kisgen's image and
-// Packer templates bake them); the masters' pre-flight check requires them.
+// ready API server while another master's does. Both come from the operating system's
+// packages (kisgen's image and Packer templates bake them); the masters' pre-flight check
+// requires them.
 
 // Paths of the virtual IP's pieces on a master.
 const (

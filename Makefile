@@ -113,8 +113,9 @@ e2e-conformance:
 	KISGEN_E2E_CALICO=routed KISGEN_E2E_CONFORMANCE=network $(GO) test -tags e2e -count=1 -timeout 420m -v -run '^TestCalicoCluster$$' ./test/e2e/
 
 ## e2e-ha: examples/ha.yaml's topology on three VMs (3 etcd members, 2 masters behind the
-##      virtual IP): power off the master holding the address (prints "failover N s"),
-##      scale a Deployment, power it back on, then an etcd member (test/e2e/ha_test.go)
+##      virtual IP, Calico routed): the Calico cluster test's network checks, then power
+##      off the master holding the address (prints "failover N s"), scale a Deployment,
+##      power it back on, then an etcd member (test/e2e/ha_test.go)
 e2e-ha:
 	KISGEN_E2E_HA=1 $(GO) test -tags e2e -count=1 -timeout 240m -v -run '^TestHACluster$$' ./test/e2e/
 

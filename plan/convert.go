@@ -137,6 +137,7 @@ func fromV1alpha1(v *v1alpha1.Plan, rep *report.Report, name string) *Plan {
 	for comp, o := range map[Component]map[string]string{
 		KubeAPIServer: c.APIServer.OptionOverrides, KubeControllerManager: c.ControllerManager.OptionOverrides,
 		KubeScheduler: c.Scheduler.OptionOverrides, KubeProxy: c.Proxy.OptionOverrides, Kubelet: c.Kubelet.OptionOverrides,
+		Etcd: c.Etcd.OptionOverrides,
 	} {
 		if len(o) > 0 {
 			p.Overrides[comp] = o

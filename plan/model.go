@@ -49,6 +49,8 @@ const (
 	KubeScheduler         Component = "kube-scheduler"
 	KubeProxy             Component = "kube-proxy"
 	Kubelet               Component = "kubelet"
+	// Etcd is every etcd member.
+	Etcd Component = "etcd"
 )
 
 // Plan is kisgen's internal model of a cluster plan: every versioned plan document is

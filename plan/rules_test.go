@@ -154,6 +154,9 @@ func TestRules(t *testing.T) {
 		{"duplicate-top-level-key", []want{
 			{report.Error, "cluster", 17, 1, "duplicate key \"cluster\" (first at line 3, column 1)", "keep one of them: YAML keeps only the last, which hides the first"},
 		}},
+		{"etcd-override-protected-flag", []want{
+			{report.Error, "cluster.etcd.option_overrides.data-dir", 8, 7, "etcd flag --data-dir cannot be overridden", ""},
+		}},
 		{"etcd-version-invalid", []want{
 			{report.Error, "versions.etcd", 18, 9, "etcd version \"3.7\" is not a release version", ""},
 		}},
@@ -481,7 +484,7 @@ func TestRules(t *testing.T) {
 			{report.Error, "worker.format", 13, 11, "unknown user-data format \"kickstart\"", ""},
 		}},
 		{"unknown-key-lists-known-keys", []want{
-			{report.Error, "cluster.flavour", 5, 3, "unknown key \"flavour\"", "known keys here: certificates, cloud_provider, disable_package_installation, disconnected_installation, kube_apiserver, kube_controller_manager, kube_proxy, kube_scheduler, kubelet, name, networking, ssh, version"},
+			{report.Error, "cluster.flavour", 5, 3, "unknown key \"flavour\"", "known keys here: certificates, cloud_provider, disable_package_installation, disconnected_installation, etcd, kube_apiserver, kube_controller_manager, kube_proxy, kube_scheduler, kubelet, name, networking, ssh, version"},
 		}},
 		{"unknown-key-suggests-spelling", []want{
 			{report.Error, "cluster.nmae", 4, 3, "unknown key \"nmae\"", "did you mean \"name\"?"},

@@ -624,6 +624,10 @@ var protectedFlags = map[Component][]string{
 	KubeProxy:     {"cluster-cidr", "config", "hostname-override", "kubeconfig"},
 	Kubelet: {"bootstrap-kubeconfig", "client-ca-file", "config", "container-runtime-endpoint", "hostname-override",
 		"kubeconfig", "node-ip", "node-labels", "register-with-taints", "tls-cert-file", "tls-private-key-file"},
+	Etcd: {"advertise-client-urls", "cert-file", "client-cert-auth", "data-dir", "initial-advertise-peer-urls",
+		"initial-cluster", "initial-cluster-state", "initial-cluster-token", "key-file", "listen-client-urls",
+		"listen-metrics-urls", "listen-peer-urls", "name", "peer-cert-allowed-cn", "peer-cert-file",
+		"peer-client-cert-auth", "peer-key-file", "peer-trusted-ca-file", "trusted-ca-file"},
 }
 
 // ProtectedFlags returns the flags of c that a plan cannot override.
@@ -632,10 +636,11 @@ func ProtectedFlags(c Component) []string { return protectedFlags[c] }
 var componentPaths = map[Component]string{
 	KubeAPIServer: "cluster.kube_apiserver", KubeControllerManager: "cluster.kube_controller_manager",
 	KubeScheduler: "cluster.kube_scheduler", KubeProxy: "cluster.kube_proxy", Kubelet: "cluster.kubelet",
+	Etcd: "cluster.etcd",
 }
 
 func validateOverrides(p *Plan, f findings) {
-	for _, comp := range []Component{KubeAPIServer, KubeControllerManager, KubeScheduler, KubeProxy, Kubelet} {
+	for _, comp := range []Component{KubeAPIServer, KubeControllerManager, KubeScheduler, KubeProxy, Kubelet, Etcd} {
 		checkOverrides(f, comp, componentPaths[comp]+".option_overrides", p.Overrides[comp])
 	}
 	for _, n := range p.Nodes {

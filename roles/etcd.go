@@ -48,7 +48,7 @@ func (b *builder) etcd() error {
 		"peer-cert-allowed-cn": pki.EtcdPeerCN,
 		"listen-metrics-urls":  "http://127.0.0.1:2381",
 	}
-	if err := b.unit("etcd.service", "etcd member", "etcd.service", b.unitData("", command(BinDir+"/etcd", flags, nil)), true); err != nil {
+	if err := b.unit("etcd.service", "etcd member", "etcd.service", b.unitData("", command(BinDir+"/etcd", flags, b.p.Overrides[plan.Etcd])), true); err != nil {
 		return err
 	}
 	b.wait = append(b.wait, "etcd.service")

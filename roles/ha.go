@@ -13,9 +13,10 @@ import (
 // kisgen's own load balancer for the API (master.virtual_ip), for infrastructure without
 // one: on every master, HAProxy serves the API on the virtual IP and on 127.0.0.1 and
 // forwards to every ready API server; keepalived holds the virtual IP on one master at a
-// time and moves it when that master stops answering VRRP or its HAProxy reaches no
-// ready API server. Both come from the operating system's packages (kisgen's image and
-// Packer templates bake them); the masters' pre-flight check requires them.
+// time and moves it when that master stops answering VRRP, or when its HAProxy reaches no
+// ready API server while another master's does. Both come from the operating system's
+// packages (kisgen's image and Packer templates bake them); the masters' pre-flight check
+// requires them.
 
 // Paths of the virtual IP's pieces on a master.
 const (
@@ -45,6 +46,15 @@ func virtualIPEnabled(p *plan.Plan) bool { return p.VirtualIP.IsValid() }
 // masters anyway).
 func vrrpRouterID(name string) int { return int(crc32.ChecksumIEEE([]byte(name))%255) + 1 }
 
+// vrrpPriority is every master's VRRP priority, and vrrpCheckWeight what a failing check
+// takes off it. Equal priorities: a VRRP backup takes the address only from a master of
+// lower priority, so a master that comes back leaves it where it is, while a master whose
+// check fails (100-50) loses it to a healthy one; when every check fails, nobody moves.
+const (
+	vrrpPriority    = 100
+	vrrpCheckWeight = 50
+)
+
 type haproxyServer struct{ Name, Address string }
 
 // virtualIP adds HAProxy and keepalived to a master of a plan with a virtual IP.
@@ -62,14 +72,9 @@ func (b *builder) virtualIP() error {
 	healthPort := strconv.Itoa(HAProxyHealthPort)
 	var servers []haproxyServer
 	var peers []string
-	priority := 0
-	for i, m := range masters {
+	for _, m := range masters {
 		servers = append(servers, haproxyServer{Name: m.Host, Address: m.InternalIP.String() + ":" + strconv.Itoa(kubeAPIServerPort)})
-		if m == n {
-			// The first master starts as the preferred holder; nopreempt keeps the address
-			// where it is once taken.
-			priority = 150 - i
-		} else {
+		if m != n {
 			peers = append(peers, m.InternalIP.String())
 		}
 	}
@@ -79,11 +84,12 @@ func (b *builder) virtualIP() error {
 		data             any
 	}{
 		{HAProxyConfig, "haproxy.cfg", "HAProxy in front of the API servers", 0o644, map[string]any{
-			"VirtualIP": p.VirtualIP.String(), "Port": port, "StatsSocket": HAProxyStatsSocket, "CheckInterval": "3s",
+			"VirtualIP": p.VirtualIP.String(), "Port": port, "StatsSocket": HAProxyStatsSocket,
+			"CheckInterval": "10s", "CheckFastInterval": "2s", "CheckTimeout": "10s",
 			"CAFile": CACert, "Servers": servers, "Backend": HAProxyBackend, "HealthPort": healthPort}},
 		{KeepalivedConfig, "keepalived.conf", "keepalived holding the API's virtual IP", 0o644, map[string]any{
 			"VirtualIP": p.VirtualIP.String(), "Host": n.Host, "InternalIP": n.InternalIP.String(), "Peers": peers,
-			"RouterID": vrrpRouterID(p.Name), "Priority": priority, "CheckScript": APICheckScript,
+			"RouterID": vrrpRouterID(p.Name), "Priority": vrrpPriority, "CheckWeight": vrrpCheckWeight, "CheckScript": APICheckScript,
 			"InterfaceFile": KeepalivedInterfaceFile, "InterfaceScript": VIPInterfaceScript}},
 		{VIPInterfaceScript, "kisgen-vip-interface", "the virtual IP's interface, found at start", 0o755, map[string]any{
 			"InternalIP": n.InternalIP.String(), "InterfaceFile": KeepalivedInterfaceFile}},

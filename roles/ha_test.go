@@ -32,7 +32,8 @@ func TestVirtualIPOnTheMasters(t *testing.T) {
 		hp := file(t, n, roles.HAProxyConfig).Content
 		for _, want := range []string{"bind 10.10.0.20:6443", "bind 127.0.0.1:6443", "server master1 10.10.0.21:6443", "server master2 10.10.0.22:6443",
 			"http-check send meth GET uri /readyz", "ca-file " + roles.CACert,
-			"bind 127.0.0.1:6445", "if { nbsrv(" + roles.HAProxyBackend + ") ge 1 }"} {
+			"bind 127.0.0.1:6445", "if { nbsrv(" + roles.HAProxyBackend + ") ge 1 }",
+			"timeout connect 10s", "option redispatch", "on-marked-down shutdown-sessions", "inter 10s fastinter 2s"} {
 			if !strings.Contains(hp, want) {
 				t.Errorf("%s haproxy.cfg lacks %q:\n%s", host, want, hp)
 			}
@@ -43,7 +44,7 @@ func TestVirtualIPOnTheMasters(t *testing.T) {
 			self, peer = peer, self
 		}
 		for _, want := range []string{"unicast_src_ip " + self, "unicast_peer {\n        " + peer + "\n    }", "10.10.0.20/32 dev ${KISGEN_INTERFACE}",
-			"nopreempt", "include " + roles.KeepalivedInterfaceFile, "script \"" + roles.APICheckScript + "\""} {
+			"priority 100\n", "weight -50\n", "include " + roles.KeepalivedInterfaceFile, "script \"" + roles.APICheckScript + "\""} {
 			if !strings.Contains(ka, want) {
 				t.Errorf("%s keepalived.conf lacks %q:\n%s", host, want, ka)
 			}

@@ -232,11 +232,14 @@ func TestEtcdMembership(t *testing.T) {
 
 func TestOverridesReachTheUnits(t *testing.T) {
 	_, nodes := model(t, "minimal.yaml",
-		"  ssh:\n", "  kube_apiserver:\n    option_overrides:\n      audit-log-path: /var/log/kube-audit.log\n      audit-log-maxage: \"30\"\n  kube_proxy:\n    option_overrides:\n      proxy-mode: ipvs\n      masquerade-all: \"true\"\n  ssh:\n",
+		"  ssh:\n", "  kube_apiserver:\n    option_overrides:\n      audit-log-path: /var/log/kube-audit.log\n      audit-log-maxage: \"30\"\n  etcd:\n    option_overrides:\n      heartbeat-interval: \"500\"\n      election-timeout: \"5000\"\n  kube_proxy:\n    option_overrides:\n      proxy-mode: ipvs\n      masquerade-all: \"true\"\n  ssh:\n",
 		"    labels:\n", "    kubelet:\n      option_overrides:\n        max-pods: \"200\"\n    labels:\n")
 	api := unit(t, nodes["master1"], "kube-apiserver.service").Content
 	if !strings.Contains(api, "--audit-log-path=/var/log/kube-audit.log") || !strings.Contains(api, "--audit-log-maxage=30") {
 		t.Errorf("apiserver overrides missing:\n%s", api)
+	}
+	if e := unit(t, nodes["etcd1"], "etcd.service").Content; !strings.Contains(e, "--heartbeat-interval=500") || !strings.Contains(e, "--election-timeout=5000") {
+		t.Errorf("etcd overrides missing:\n%s", e)
 	}
 	if k := unit(t, nodes["worker1"], "kubelet.service").Content; !strings.Contains(k, "--max-pods=200") {
 		t.Errorf("kubelet override missing:\n%s", k)

@@ -44,6 +44,7 @@ func init() {
 		"Cluster.cloud_provider":                 {Doc: "Kismatic's in-tree cloud provider setting. In-tree providers were removed from\nKubernetes; kisgen accepts the key and warns when it is set.", Deprecated: true},
 		"Cluster.disable_package_installation":   {Doc: "When true, nodes must already have every binary (a baked image); user-data\nthen never downloads, and a node missing one stops with a clear reason.", Default: "false"},
 		"Cluster.disconnected_installation":      {Doc: "When true, nodes have no internet access: a mirror URL is required.", Default: "false"},
+		"Cluster.etcd":                           {Doc: "Flag overrides for etcd on every member, e.g. heartbeat-interval and\nelection-timeout (milliseconds) for members on slow disks, far apart or emulated,\nor quota-backend-bytes."},
 		"Cluster.kube_apiserver":                 {Doc: "Flag overrides for kube-apiserver."},
 		"Cluster.kube_controller_manager":        {Doc: "Flag overrides for kube-controller-manager."},
 		"Cluster.kube_proxy":                     {Doc: "Flag overrides for kube-proxy."},

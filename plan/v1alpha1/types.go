@@ -76,6 +76,10 @@ type Cluster struct {
 	Proxy ComponentOptions `yaml:"kube_proxy"`
 	// Flag overrides for the kubelet on every node.
 	Kubelet ComponentOptions `yaml:"kubelet"`
+	// Flag overrides for etcd on every member, e.g. heartbeat-interval and
+	// election-timeout (milliseconds) for members on slow disks, far apart or emulated,
+	// or quota-backend-bytes.
+	Etcd ComponentOptions `yaml:"etcd"`
 	// Kismatic's in-tree cloud provider setting. In-tree providers were removed from
 	// Kubernetes; kisgen accepts the key and warns when it is set.
 	// +deprecated

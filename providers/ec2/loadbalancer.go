@@ -333,11 +333,7 @@ func lbAttribute(c clients, name, arn, key, value string) attribute {
 			if err != nil {
 				return nil, err
 			}
-			have := map[string]string{}
-			for _, a := range out.Attributes {
-				have[aws.ToString(a.Key)] = aws.ToString(a.Value)
-			}
-			return have, nil
+			return attributeMap(out.Attributes, func(a elbtypes.LoadBalancerAttribute) (*string, *string) { return a.Key, a.Value }), nil
 		},
 		set: func(ctx context.Context) error {
 			_, err := c.elb.ModifyLoadBalancerAttributes(ctx, &elbv2.ModifyLoadBalancerAttributesInput{LoadBalancerArn: aws.String(arn),
@@ -353,17 +349,24 @@ func tgAttribute(c clients, name, arn, key, value string) attribute {
 			if err != nil {
 				return nil, err
 			}
-			have := map[string]string{}
-			for _, a := range out.Attributes {
-				have[aws.ToString(a.Key)] = aws.ToString(a.Value)
-			}
-			return have, nil
+			return attributeMap(out.Attributes, func(a elbtypes.TargetGroupAttribute) (*string, *string) { return a.Key, a.Value }), nil
 		},
 		set: func(ctx context.Context) error {
 			_, err := c.elb.ModifyTargetGroupAttributes(ctx, &elbv2.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(arn),
 				Attributes: []elbtypes.TargetGroupAttribute{{Key: aws.String(key), Value: aws.String(value)}}})
 			return err
 		}}
+}
+
+// attributeMap is an attribute list as keys to values: the load balancer's and the target
+// group's attributes are two types with the same two fields.
+func attributeMap[A any](attrs []A, pair func(A) (key, value *string)) map[string]string {
+	have := make(map[string]string, len(attrs))
+	for _, a := range attrs {
+		k, v := pair(a)
+		have[aws.ToString(k)] = aws.ToString(v)
+	}
+	return have
 }
 
 // ensure sets the attribute when it has another value.

@@ -415,7 +415,7 @@ func (q *Provider) start(ctx context.Context, t tools, v *vm, p *plan.Plan, acce
 		"-smp", strconv.Itoa(v.cpus), "-m", strconv.Itoa(v.memoryMB), "-M", "q35",
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-chardev", "file,id=console,path="+optPath(v.console())+",append=on", "-serial", "chardev:console",
-		"-kernel", v.img.Kernel, "-initrd", v.img.Initrd, "-append", "root=/dev/vda rw console=ttyS0",
+		"-kernel", v.img.Kernel, "-initrd", v.img.Initrd, "-append", strings.Join(append([]string{"root=/dev/vda", "rw", "console=ttyS0"}, accel.KernelArgs()...), " "),
 		"-drive", "file="+optPath(disk)+",if=virtio,format=qcow2,cache=unsafe,discard=unmap",
 		"-drive", "file="+optPath(filepath.Join(v.dir, "seed.iso"))+",if=virtio,format=raw,readonly=on",
 		"-netdev", user, "-device", "virtio-net-pci,netdev=mgmt,mac="+v.mgmtMAC,

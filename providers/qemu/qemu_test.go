@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -197,6 +198,12 @@ func TestProbeKVMRequiresHardwareModule(t *testing.T) {
 		if got := strings.Join(Accel{Name: "tcg"}.Args(mem), " "); got != want {
 			t.Errorf("tcg args for %d MiB = %s, want %s", mem, got, want)
 		}
+	}
+	if got := (Accel{Name: "tcg"}).KernelArgs(); !slices.Equal(got, []string{"tsc=reliable"}) {
+		t.Errorf("tcg kernel args = %q, want tsc=reliable", got)
+	}
+	if got := (Accel{Name: "kvm"}).KernelArgs(); len(got) != 0 {
+		t.Errorf("kvm kernel args = %q, want none", got)
 	}
 }
 

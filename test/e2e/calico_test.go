@@ -220,34 +220,49 @@ func loadPlan(t *testing.T, file string) *plan.Plan {
 
 func runCalicoCluster(t *testing.T, mode plan.CalicoMode, sshBase int) {
 	r := newRun(t, "calico-"+string(mode))
-	sources := os.Getenv(mirror.SourcesEnv)
-	if sources == "" {
-		sources = filepath.Join(repoRoot(), "..", "shared", "src")
-	}
 	mirrorPort := freePort(t)
 	writeCalicoPlan(t, r.planFile, mode, mirrorPort, sshBase, r.imageDir)
 	p := loadPlan(t, r.planFile)
 	writeHTTPDArchive(t, r.work, filepath.Join(r.mirrorDir, "images", "e2e-httpd.tar"))
-	mirrorArgs := []string{"--sources", sources, "--pause-image"}
-	conformanceMode := conformanceMode(t)
-	if conformanceMode != conformanceOff {
-		// The e2e suite's binary too, so that its build is a mirror build's time.
-		mirrorArgs = append(mirrorArgs, "--conformance")
-	}
-	r.boot(p, mirrorPort, mirrorArgs...)
-
-	c := &calicoCluster{t: t, p: p, addr: r.addr, key: r.signer}
+	suite := conformanceMode(t)
+	r.boot(p, mirrorPort, clusterMirrorArgs(suite)...)
 	r.step("nodes, labels, pause pod", func() { checkCluster(t, p, r.addr, r.signer) })
+	r.networkChecks(mode, suite)
+	r.finish()
+}
+
+// clusterMirrorArgs are the `kisgen mirror build` arguments of the Calico and HA cluster
+// tests: Calico and BIRD from the source tarballs (KISGEN_SOURCES, default ../shared/src
+// beside the checkout), kisgen's pause image, and the e2e suite when suite is not off (so
+// that its build is a mirror build's time).
+func clusterMirrorArgs(suite string) []string {
+	sources := os.Getenv(mirror.SourcesEnv)
+	if sources == "" {
+		sources = filepath.Join(repoRoot(), "..", "shared", "src")
+	}
+	args := []string{"--sources", sources, "--pause-image"}
+	if suite != conformanceOff {
+		args = append(args, "--conformance")
+	}
+	return args
+}
+
+// networkChecks are the cluster tests' checks of what Calico, kube-proxy and CoreDNS
+// give the booted cluster (independently of verify's code): calico-node's probes, the BGP
+// mesh, pod to pod across nodes, a Service from a node and a pod, DNS and NetworkPolicy;
+// pods' isolation and the declared ports when the plan turns network policy on; then the
+// e2e suite in mode suite unless it is off.
+func (r *e2eRun) networkChecks(mode plan.CalicoMode, suite string) {
+	c := &calicoCluster{t: r.t, p: r.p, addr: r.addr, key: r.signer}
 	r.step("calico-node probes", c.checkProbes)
 	r.step("BGP mesh", c.checkBGP)
 	r.step("pods, Service, DNS, policy", func() { c.checkTraffic(mode) })
-	if p.Network.NetworkPolicy {
+	if r.p.Network.NetworkPolicy {
 		r.step("isolation, declared ports", c.checkIsolation)
 	}
-	if conformanceMode != conformanceOff {
-		r.step("conformance "+conformanceMode, func() { r.conformance(conformanceMode) })
+	if suite != conformanceOff {
+		r.step("conformance "+suite, func() { r.conformance(suite) })
 	}
-	r.finish()
 }
 
 type calicoCluster struct {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -168,6 +170,7 @@ func (r *e2eRun) step(name string, f func()) {
 // finish logs the phases and appends them to .cache/e2e/timings.txt.
 func (r *e2eRun) finish() {
 	r.ph.add("total", time.Since(r.start))
+	r.logMemory("at the end")
 	var sum bytes.Buffer
 	r.ph.summary(&sum, fmt.Sprintf("e2e %s: %d nodes, accel %s", r.name, len(r.p.Nodes), accelOf(r.work)))
 	r.t.Log("\n" + sum.String())
@@ -175,4 +178,49 @@ func (r *e2eRun) finish() {
 		f.Write(sum.Bytes())
 		f.Close()
 	}
+}
+
+// logMemory logs each node's memory as what it costs: the guest's use (MemTotal less
+// MemAvailable, from its /proc/meminfo over SSH) and its qemu process's resident set now
+// and at its peak (VmRSS, VmHWM: the host's side, guest RAM touched plus TCG's
+// translation cache). Nodes that do not answer are named and skipped.
+func (r *e2eRun) logMemory(when string) {
+	t := r.t
+	var hostTotal int
+	for _, n := range r.p.Nodes {
+		guest := "no answer"
+		if out, err := sshRun(r.addr[n.Host], r.p.SSH.User, r.signer, "cat /proc/meminfo"); err == nil {
+			kb := meminfo(out)
+			guest = fmt.Sprintf("%d of %d MiB used", (kb["MemTotal"]-kb["MemAvailable"])/1024, kb["MemTotal"]/1024)
+		}
+		proc := "not running"
+		if pid, err := os.ReadFile(r.qemuPIDFile(n.Host)); err == nil {
+			if st, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(pid)), "status")); err == nil {
+				kb := meminfo(string(st))
+				hostTotal += kb["VmRSS"] / 1024
+				proc = fmt.Sprintf("qemu RSS %d MiB (peak %d)", kb["VmRSS"]/1024, kb["VmHWM"]/1024)
+			}
+		}
+		t.Logf("memory %s, %s: guest %s; %s", when, n.Host, guest, proc)
+	}
+	t.Logf("memory %s: the VMs hold %d MiB of the host's memory", when, hostTotal)
+}
+
+// qemuPIDFile is where the qemu provider keeps host's VM process id in this run.
+func (r *e2eRun) qemuPIDFile(host string) string {
+	return filepath.Join(r.work, plan.DefaultQEMUDir, r.p.Name, host, "qemu.pid")
+}
+
+// meminfo reads "Name: 123 kB" lines (/proc/meminfo, /proc/PID/status) as kB by name.
+func meminfo(text string) map[string]int {
+	out := map[string]int{}
+	for _, l := range strings.Split(text, "\n") {
+		name, rest, ok := strings.Cut(l, ":")
+		if f := strings.Fields(rest); ok && len(f) == 2 && f[1] == "kB" {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				out[name] = v
+			}
+		}
+	}
+	return out
 }

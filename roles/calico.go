@@ -68,21 +68,34 @@ func calicoASNumber(p *plan.Plan) uint32 {
 	return plan.DefaultASNumber
 }
 
-// calicoNodeLiveness and calicoNodeReadiness replace the schedule of calico-node's exec
-// probes (calico-node -felix-live -bird-live, -felix-ready -bird-ready). Upstream runs
-// them every 10 s with a 10 s timeout; each starts the 130 MB calico-node binary in the
-// container, which on a small or busy node (one vCPU, an emulated VM) takes seconds of
-// CPU and can miss the timeout: the probes then fail, kill and restart a healthy
-// calico-node, and the restarts load the node further. Every 20 s with a 30 s timeout
-// halves their cost and rides out a busy minute; a dead felix or BIRD is still found
-// within 2 minutes (6 failures), a lost BGP session within 20 s.
-// calico-kube-controllers' exec probes (check-status -l, -r) get the same treatment:
-// upstream runs both every 10 s, the readiness probe with the default 1 s timeout.
+// calico-node's probes. Upstream's manifest runs exec probes (calico-node -felix-live
+// -bird-live, -felix-ready -bird-ready) every 10 s with a 10 s timeout; each starts the
+// 130 MB calico-node binary in the container through runc, which on a small or busy node
+// (one vCPU, an emulated VM) takes seconds of CPU (4 to 10 s measured on a loaded TCG
+// master, against 0.2 s for an HTTP GET of felix's health port) and can miss the timeout:
+// the probes then fail, kill and restart a healthy calico-node, and the restarts load the
+// node further.
+//
+//   - Liveness is an HTTP GET of felix's health endpoint (FELIX_HEALTHENABLED, on
+//     localhost:9099), as the Tigera operator configures calico-node: nothing is started,
+//     and a felix that stops answering is restarted within a minute (6 failures, 10 s
+//     apart). BIRD's own liveness is no longer probed; its BGP sessions stay in the
+//     readiness probe.
+//   - Readiness keeps the exec handler (-felix-ready -bird-ready: BIRD's sessions can
+//     only be asked through its socket), every 20 s with a 30 s timeout, so a lost BGP
+//     session marks the pod unready within 20 s and a busy minute is ridden out.
+//
+// calico-kube-controllers' exec probes (check-status -l, -r) run every 30 s with a 30 s
+// timeout: upstream runs both every 10 s, the readiness probe with the default 1 s timeout.
 var (
-	calicoNodeLiveness     = probeTiming{InitialDelaySeconds: 30, PeriodSeconds: 20, TimeoutSeconds: 30, FailureThreshold: 6}
-	calicoNodeReadiness    = probeTiming{PeriodSeconds: 20, TimeoutSeconds: 30}
-	calicoControllersProbe = probeTiming{PeriodSeconds: 30, TimeoutSeconds: 30}
+	calicoNodeLiveness     = httpInsteadOfExec("localhost", "/liveness", felixHealthPort, probeTiming{InitialDelaySeconds: 10, PeriodSeconds: 10, TimeoutSeconds: 10, FailureThreshold: 6})
+	calicoNodeReadiness    = schedule(probeTiming{PeriodSeconds: 20, TimeoutSeconds: 30})
+	calicoControllersProbe = schedule(probeTiming{PeriodSeconds: 30, TimeoutSeconds: 30})
 )
+
+// felixHealthPort is where felix answers /liveness and /readiness (FELIX_HEALTHPORT's
+// default; calico.yaml sets FELIX_HEALTHENABLED).
+const felixHealthPort = 9099
 
 // calicoFiles is the kustomization over the upstream calico.yaml (fetched by the first
 // master's bootstrap, sha256-pinned) that sets the plan's networking through
@@ -104,7 +117,7 @@ func calicoFiles(p *plan.Plan) ([]File, error) {
 	var ds workloadPatch
 	ds.typeMeta = typeMeta{"apps/v1", "DaemonSet"}
 	ds.Metadata = objectMeta{Name: "calico-node", Namespace: "kube-system"}
-	ds.Spec.Template.Spec.Containers = []containerPatch{{Name: "calico-node", LivenessProbe: &calicoNodeLiveness, ReadinessProbe: &calicoNodeReadiness, Env: []envVar{
+	ds.Spec.Template.Spec.Containers = []containerPatch{{Name: "calico-node", LivenessProbe: calicoNodeLiveness, ReadinessProbe: calicoNodeReadiness, Env: []envVar{
 		{"CALICO_IPV4POOL_BLOCK_SIZE", strconv.Itoa(CalicoBlockSize)},
 		{"CALICO_IPV4POOL_CIDR", nw.PodCIDR.String()},
 		{"CALICO_IPV4POOL_IPIP", calicoIPIP(p)},
@@ -121,7 +134,7 @@ func calicoFiles(p *plan.Plan) ([]File, error) {
 	var kc workloadPatch
 	kc.typeMeta = typeMeta{"apps/v1", "Deployment"}
 	kc.Metadata = objectMeta{Name: "calico-kube-controllers", Namespace: "kube-system"}
-	kc.Spec.Template.Spec.Containers = []containerPatch{{Name: "calico-kube-controllers", LivenessProbe: &calicoControllersProbe, ReadinessProbe: &calicoControllersProbe}}
+	kc.Spec.Template.Spec.Containers = []containerPatch{{Name: "calico-kube-controllers", LivenessProbe: calicoControllersProbe, ReadinessProbe: calicoControllersProbe}}
 	cm := configMap{typeMeta: typeMeta{"v1", "ConfigMap"}, Metadata: objectMeta{Name: "calico-config", Namespace: "kube-system"},
 		Data: map[string]string{"veth_mtu": strconv.Itoa(mtu)}}
 	k := kustomization{typeMeta: typeMeta{"kustomize.config.k8s.io/v1beta1", "Kustomization"},

@@ -97,8 +97,16 @@ func TestCalicoFollowsThePlan(t *testing.T) {
 			}
 			c0 := ds["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)
 			live, ready := c0["livenessProbe"].(map[string]any), c0["readinessProbe"].(map[string]any)
-			if live["periodSeconds"] != 20 || live["timeoutSeconds"] != 30 || ready["timeoutSeconds"] != 30 || live["exec"] != nil || live["httpGet"] != nil {
-				t.Errorf("calico-node probe patch: liveness %v, readiness %v; want the schedule only (the manifest keeps its exec handler)", live, ready)
+			wantLive := map[string]any{"exec": nil, "httpGet": map[string]any{"host": "localhost", "path": "/liveness", "port": 9099},
+				"initialDelaySeconds": 10, "periodSeconds": 10, "timeoutSeconds": 10, "failureThreshold": 6}
+			if diff := cmp.Diff(wantLive, live); diff != "" {
+				t.Errorf("calico-node liveness patch: felix's health port instead of the exec handler (exec: null deletes it) (-want +got):\n%s", diff)
+			}
+			if _, ok := live["exec"]; !ok {
+				t.Error("calico-node liveness patch does not set exec to null: the merged probe would have two handlers")
+			}
+			if diff := cmp.Diff(map[string]any{"periodSeconds": 20, "timeoutSeconds": 30}, ready); diff != "" {
+				t.Errorf("calico-node readiness patch: the schedule only, the manifest keeps its exec handler (-want +got):\n%s", diff)
 			}
 			if _, ok := got["AS"]; ok {
 				t.Error("calico-node's environment sets AS: the AS number is the cluster's, in the BGPConfiguration")

@@ -256,13 +256,38 @@ type workloadPatch struct {
 }
 
 // containerPatch is the part of a container a strategic merge patch changes: its
-// environment (merged by name) and its probes' timing (merged into the probe, which keeps
-// its handler).
+// environment (merged by name) and its probes (probePatch: the timing, merged into the
+// probe, and where asked another handler).
 type containerPatch struct {
-	Name           string       `yaml:"name"`
-	Env            []envVar     `yaml:"env,omitempty"`
-	LivenessProbe  *probeTiming `yaml:"livenessProbe,omitempty"`
-	ReadinessProbe *probeTiming `yaml:"readinessProbe,omitempty"`
+	Name           string      `yaml:"name"`
+	Env            []envVar    `yaml:"env,omitempty"`
+	LivenessProbe  *probePatch `yaml:"livenessProbe,omitempty"`
+	ReadinessProbe *probePatch `yaml:"readinessProbe,omitempty"`
+}
+
+// probePatch is a strategic merge patch of a probe: its schedule, and optionally an HTTP
+// handler in place of the manifest's exec handler. A probe has exactly one handler and the
+// patch merges into the manifest's, so replacing exec sets it to null, which deletes it.
+type probePatch struct {
+	Exec        *yaml.Node     `yaml:"exec,omitempty"`
+	HTTPGet     *httpGetAction `yaml:"httpGet,omitempty"`
+	probeTiming `yaml:",inline"`
+}
+
+// httpGetAction is a probe's HTTP handler.
+type httpGetAction struct {
+	Host string `yaml:"host,omitempty"`
+	Path string `yaml:"path"`
+	Port int    `yaml:"port"`
+}
+
+// schedule is a probe patch that keeps the manifest's handler.
+func schedule(t probeTiming) *probePatch { return &probePatch{probeTiming: t} }
+
+// httpInsteadOfExec is a probe patch that replaces the manifest's exec handler by an HTTP
+// GET of path on host:port.
+func httpInsteadOfExec(host, path string, port int, t probeTiming) *probePatch {
+	return &probePatch{Exec: &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, HTTPGet: &httpGetAction{Host: host, Path: path, Port: port}, probeTiming: t}
 }
 
 // probeTiming is a probe's schedule without its handler.

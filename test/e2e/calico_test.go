@@ -480,9 +480,15 @@ func (c *calicoCluster) eventually(probe func() (string, bool)) (string, bool) {
 // the manifest's exec probes (the strategic merge patch kept the handler).
 func (c *calicoCluster) checkProbes() {
 	c.t.Helper()
+	// Liveness asks felix's health port (no process started); readiness keeps the exec
+	// handler for BIRD's sessions, on kisgen's schedule.
 	out, err := c.kubectl("-n kube-system get daemonset calico-node -o jsonpath='{.spec.template.spec.containers[0].livenessProbe}'")
-	if err != nil || !strings.Contains(out, `"-felix-live"`) || !strings.Contains(out, `"periodSeconds":20`) || !strings.Contains(out, `"timeoutSeconds":30`) {
-		c.t.Errorf("calico-node liveness probe: %v %s", err, out)
+	if err != nil || !strings.Contains(out, `"path":"/liveness"`) || !strings.Contains(out, `"port":9099`) || strings.Contains(out, `"exec"`) {
+		c.t.Errorf("calico-node liveness probe: %v %s; want an HTTP GET of localhost:9099/liveness and no exec handler", err, out)
+	}
+	out, err = c.kubectl("-n kube-system get daemonset calico-node -o jsonpath='{.spec.template.spec.containers[0].readinessProbe}'")
+	if err != nil || !strings.Contains(out, `"-bird-ready"`) || !strings.Contains(out, `"periodSeconds":20`) || !strings.Contains(out, `"timeoutSeconds":30`) {
+		c.t.Errorf("calico-node readiness probe: %v %s", err, out)
 	}
 }
 

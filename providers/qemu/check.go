@@ -122,9 +122,9 @@ func (q *Provider) Inventory(ctx context.Context, p *plan.Plan, opts providers.O
 	}
 	var out []providers.Found
 	for _, host := range clusterHosts(p, dir, st) {
-		name := "kisgen-" + p.Name + "-" + host
+		name := vmName(p, host)
 		vmDir := filepath.Join(dir, host)
-		if pid := alivePID(filepath.Join(vmDir, "qemu.pid"), name); pid > 0 {
+		if pid := alivePID(filepath.Join(vmDir, PIDFileName), name); pid > 0 {
 			out = append(out, providers.Found{Host: host, ID: name, State: fmt.Sprintf("running (pid %d)", pid), Recorded: recorded[host]})
 			continue
 		}

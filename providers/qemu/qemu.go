@@ -82,8 +82,30 @@ type vm struct {
 	consoleFrom int64
 }
 
-func (v *vm) pidfile() string { return filepath.Join(v.dir, "qemu.pid") }
+// Files in a VM's directory (VMDir) that tools and tests read.
+const (
+	// PIDFileName holds the VM's qemu process id (qemu's -pidfile).
+	PIDFileName = "qemu.pid"
+	// CmdlineFileName holds the qemu command the VM was started with, one argument a line.
+	CmdlineFileName = "qemu.cmdline"
+)
+
+func (v *vm) pidfile() string { return filepath.Join(v.dir, PIDFileName) }
 func (v *vm) console() string { return filepath.Join(v.dir, "console.log") }
+
+// vmName is the qemu process name of host's VM (-name … process=), by which a VM whose
+// pidfile is gone is still found among running processes.
+func vmName(p *plan.Plan, host string) string { return "kisgen-" + p.Name + "-" + host }
+
+// VMDir is where host's VM of the plan lives: its disk, seed, console log, PIDFileName
+// and CmdlineFileName.
+func VMDir(p *plan.Plan, host string) (string, error) {
+	dir, err := clusterDir(p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, host), nil
+}
 
 type tools struct{ qemu, qemuImg, genisoimage string }
 
@@ -256,7 +278,7 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 		if err != nil {
 			return nil, err
 		}
-		v := &vm{node: n, name: "kisgen-" + p.Name + "-" + n.Host, dir: filepath.Join(dir, n.Host), sshPort: base + n.Index,
+		v := &vm{node: n, name: vmName(p, n.Host), dir: filepath.Join(dir, n.Host), sshPort: base + n.Index,
 			mgmtMAC: macFor(p.Name, n.Host, "mgmt"), clusterMAC: macFor(p.Name, n.Host, "cluster"), img: img, userData: m.UserData}
 		if n.MAC != "" {
 			v.clusterMAC = strings.ToLower(n.MAC)
@@ -422,7 +444,7 @@ func (q *Provider) start(ctx context.Context, t tools, v *vm, p *plan.Plan, acce
 		"-netdev", "stream,id=cluster,server=off,addr.type=unix,addr.path="+optPath(sock), "-device", "virtio-net-pci,netdev=cluster,mac="+v.clusterMAC,
 		"-device", "virtio-rng-pci",
 		"-pidfile", v.pidfile(), "-daemonize")
-	if err := os.WriteFile(filepath.Join(v.dir, "qemu.cmdline"), []byte(strings.Join(append([]string{t.qemu}, args...), "\n")+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(v.dir, CmdlineFileName), []byte(strings.Join(append([]string{t.qemu}, args...), "\n")+"\n"), 0o600); err != nil {
 		return 0, err
 	}
 	cmd := exec.CommandContext(ctx, t.qemu, args...)
@@ -614,8 +636,8 @@ func existingCluster(p *plan.Plan, opts providers.Options) (io.Writer, string, *
 // stopVM stops a host's VM, found by its pidfile, or by its qemu name among the running
 // processes when the pidfile is gone (a removed directory must not leave a VM running).
 func stopVM(p *plan.Plan, dir, host string) bool {
-	name := "kisgen-" + p.Name + "-" + host
-	return stop(filepath.Join(dir, host, "qemu.pid"), name, 10*time.Second) || stopByName(name, 10*time.Second)
+	name := vmName(p, host)
+	return stop(filepath.Join(dir, host, PIDFileName), name, 10*time.Second) || stopByName(name, 10*time.Second)
 }
 
 // Destroy stops the cluster's VMs and its switch and removes their disks, seeds and

@@ -175,7 +175,11 @@ func TestBakedImageInstallsOffline(t *testing.T) {
 	addr := provision(t, ph, bootDir, logFile, bootPlan, len(bp.Nodes))
 	// The VMs' only network to this machine is the restricted one, with no forward.
 	for _, n := range bp.Nodes {
-		cmdline, err := os.ReadFile(filepath.Join(bootDir, plan.DefaultQEMUDir, bp.Name, n.Host, "qemu.cmdline"))
+		vmDir, err := qemu.VMDir(bp, n.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmdline, err := os.ReadFile(filepath.Join(vmDir, qemu.CmdlineFileName))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -476,12 +476,12 @@ func (c *calicoCluster) eventually(probe func() (string, bool)) (string, bool) {
 	return out, false
 }
 
-// checkProbes: the calico-node DaemonSet runs with kisgen's probe schedule merged into
-// the manifest's exec probes (the strategic merge patch kept the handler).
+// checkProbes: the calico-node DaemonSet runs with kisgen's probes merged into the
+// manifest's: liveness asks felix's health port (the patch replaced the exec handler, no
+// process started), readiness keeps the exec handler for BIRD's sessions, on kisgen's
+// schedule.
 func (c *calicoCluster) checkProbes() {
 	c.t.Helper()
-	// Liveness asks felix's health port (no process started); readiness keeps the exec
-	// handler for BIRD's sessions, on kisgen's schedule.
 	out, err := c.kubectl("-n kube-system get daemonset calico-node -o jsonpath='{.spec.template.spec.containers[0].livenessProbe}'")
 	if err != nil || !strings.Contains(out, `"path":"/liveness"`) || !strings.Contains(out, `"port":9099`) || strings.Contains(out, `"exec"`) {
 		c.t.Errorf("calico-node liveness probe: %v %s; want an HTTP GET of localhost:9099/liveness and no exec handler", err, out)

@@ -71,7 +71,8 @@ func writeHAPlan(t *testing.T, dst string, mirrorPort, sshBase int, imageDir str
 	cluster["etcd"] = map[string]any{"option_overrides": map[string]any{"heartbeat-interval": "500", "election-timeout": "5000"}}
 	node := func(host, ip string) map[string]any { return map[string]any{"host": host, "ip": ip} }
 	m1, m2, w1 := node("master1", "10.10.0.21"), node("master2", "10.10.0.22"), node("worker1", "10.10.0.31")
-	// Every node's machine settings are its first group's: etcd.
+	// Every node's machine settings are its first group's: etcd. Two vCPUs each: with
+	// one each the masters were as overloaded (load 17 on one vCPU) and installed slower.
 	doc["etcd"] = map[string]any{"expected_count": 3, "machine": map[string]any{"cpus": 2}, "nodes": []any{m1, m2, w1}}
 	master := doc["master"].(map[string]any)
 	master["nodes"] = []any{m1, m2}
@@ -109,7 +110,10 @@ func (h *haCluster) vipHolder() string {
 // powerOff kills host's qemu at once, as pulling the plug would.
 func (h *haCluster) powerOff(host string) {
 	t := h.r.t
-	pidfile := h.r.qemuPIDFile(host)
+	pidfile, err := h.r.qemuPIDFile(host)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, err := os.ReadFile(pidfile)
 	if err != nil {
 		t.Fatal(err)

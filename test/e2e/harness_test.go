@@ -19,6 +19,7 @@ import (
 
 	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/plan"
+	"github.com/kisgen/kisgen/providers/qemu"
 )
 
 // e2eRun is one end-to-end cluster run: its work directory under .cache/e2e (kept for
@@ -194,7 +195,9 @@ func (r *e2eRun) logMemory(when string) {
 			guest = fmt.Sprintf("%d of %d MiB used", (kb["MemTotal"]-kb["MemAvailable"])/1024, kb["MemTotal"]/1024)
 		}
 		proc := "not running"
-		if pid, err := os.ReadFile(r.qemuPIDFile(n.Host)); err == nil {
+		if pidfile, err := r.qemuPIDFile(n.Host); err != nil {
+			proc = err.Error()
+		} else if pid, err := os.ReadFile(pidfile); err == nil {
 			if st, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(pid)), "status")); err == nil {
 				kb := meminfo(string(st))
 				hostTotal += kb["VmRSS"] / 1024
@@ -207,8 +210,9 @@ func (r *e2eRun) logMemory(when string) {
 }
 
 // qemuPIDFile is where the qemu provider keeps host's VM process id in this run.
-func (r *e2eRun) qemuPIDFile(host string) string {
-	return filepath.Join(r.work, plan.DefaultQEMUDir, r.p.Name, host, "qemu.pid")
+func (r *e2eRun) qemuPIDFile(host string) (string, error) {
+	dir, err := qemu.VMDir(r.p, host)
+	return filepath.Join(dir, qemu.PIDFileName), err
 }
 
 // meminfo reads "Name: 123 kB" lines (/proc/meminfo, /proc/PID/status) as kB by name.

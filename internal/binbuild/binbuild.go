@@ -86,9 +86,10 @@ func Kubernetes(ctx context.Context, version string, components []string, cacheD
 }
 
 // kubernetesWrapper is the wrapper module Kubernetes' binaries of version are built in
-// (unless a pinned one is embedded: wrappers/kubernetes-VERSION.go.mod.txt) and the
-// linker flags that stamp the version in, as the release's build does. The e2e builds
-// (e2e.go) use the same module and flags, so they share the Go build cache with it.
+// (unless a pinned one is embedded: wrappers/kubernetes-VERSION.go.mod.txt), requiring
+// that release with each command as a tool, and the linker flags that stamp the version
+// in, as the release's build does. The e2e builds (e2e.go) use the same module and
+// flags, so they share the Go build cache with it.
 func kubernetesWrapper(version string) (gomod, ldflags string, err error) {
 	m := versionRE.FindStringSubmatch(version)
 	if m == nil {
@@ -99,6 +100,13 @@ func kubernetesWrapper(version string) (gomod, ldflags string, err error) {
 	fmt.Fprintf(&b, "module kisgen.local/k8s-build\n\ngo 1.26\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n", version)
 	for _, s := range stagingModules {
 		fmt.Fprintf(&b, "\tk8s.io/%s => k8s.io/%s %s\n", s, s, staging)
+	}
+	// Nothing in the module imports the commands: without tool directives `go mod tidy`
+	// drops the require and the build resolves the newest Kubernetes instead (as the
+	// pinned go.mod files do, so does the generated one).
+	b.WriteString(")\n\ntool (\n")
+	for _, c := range KubernetesComponents {
+		fmt.Fprintf(&b, "\tk8s.io/kubernetes/cmd/%s\n", c)
 	}
 	b.WriteString(")\n")
 	ldflags = fmt.Sprintf("-s -w -X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=%s -X k8s.io/component-base/version.gitMinor=%s -X k8s.io/component-base/version.gitTreeState=clean",

@@ -21,7 +21,7 @@ func TestE2EBuildsUseKubernetesWrapper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"require k8s.io/kubernetes v1.99.3", "k8s.io/client-go => k8s.io/client-go v0.99.3"} {
+	for _, want := range []string{"require k8s.io/kubernetes v1.99.3", "k8s.io/client-go => k8s.io/client-go v0.99.3", "\tk8s.io/kubernetes/cmd/kube-apiserver\n"} {
 		if !strings.Contains(gomod, want) {
 			t.Errorf("wrapper go.mod lacks %q:\n%s", want, gomod)
 		}

@@ -133,37 +133,12 @@ func TestFetchScriptPlacesCheckedFiles(t *testing.T) {
 	list := filepath.Join(root, roles.FetchListPath)
 	writeFile(t, list, strings.ReplaceAll(file(t, n, roles.FetchListPath).Content, rendertest.MirrorURL, srv.URL), 0o644)
 	status := filepath.Join(root, roles.StatusPath)
-	run := func() (int, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, filepath.Join(root, roles.FetchScript))
-		cmd.Env = envWith(os.Environ(), "KISGEN_ROOT="+root, "http_proxy=", "https_proxy=", "HTTPS_PROXY=", "no_proxy=*")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), out.String()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return 0, out.String()
-	}
+	run := func() (int, string) { return runFetch(t, root, "http_proxy=", "https_proxy=", "HTTPS_PROXY=", "no_proxy=*") }
 
 	if code, out := run(); code != 0 {
 		t.Fatalf("kisgen-fetch exited %d:\n%s", code, out)
 	}
-	for _, f := range fetched {
-		path := filepath.Join(root, f.Path)
-		data, err := os.ReadFile(path)
-		if err != nil || string(data) != f.Content {
-			t.Errorf("%s is not in place: %v", f.Path, err)
-			continue
-		}
-		if fi, _ := os.Stat(path); fi.Mode().Perm() != f.Mode.Perm() {
-			t.Errorf("%s has mode %v, want %v", f.Path, fi.Mode().Perm(), f.Mode.Perm())
-		}
-	}
+	checkPlaced(t, root, fetched)
 	if hits != len(fetched) {
 		t.Errorf("%d downloads for %d files", hits, len(fetched))
 	}
@@ -301,20 +276,7 @@ func TestFetchScriptTakesFilesFromTheImage(t *testing.T) {
 		}
 		writeFile(t, filepath.Join(root, f.Path), f.Content, f.Mode)
 	}
-	run := func() (int, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, filepath.Join(root, roles.FetchScript))
-		cmd.Env = envWith(os.Environ(), "KISGEN_ROOT="+root)
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), string(out)
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return 0, string(out)
-	}
+	run := func() (int, string) { return runFetch(t, root) }
 
 	// An image baked by another kisgen: no store entry, no URL.
 	code, out := run()
@@ -333,17 +295,7 @@ func TestFetchScriptTakesFilesFromTheImage(t *testing.T) {
 	if code, out := run(); code != 0 {
 		t.Fatalf("kisgen-fetch exited %d:\n%s", code, out)
 	}
-	for _, f := range fromImage {
-		path := filepath.Join(root, f.Path)
-		data, err := os.ReadFile(path)
-		if err != nil || string(data) != f.Content {
-			t.Errorf("%s is not in place: %v", f.Path, err)
-			continue
-		}
-		if fi, _ := os.Stat(path); fi.Mode().Perm() != f.Mode.Perm() {
-			t.Errorf("%s has mode %v, want %v", f.Path, fi.Mode().Perm(), f.Mode.Perm())
-		}
-	}
+	checkPlaced(t, root, fromImage)
 
 	// A store entry that is not what its name says is refused.
 	if err := os.Remove(filepath.Join(root, fromImage[0].Path)); err != nil {
@@ -357,5 +309,41 @@ func TestFetchScriptTakesFilesFromTheImage(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, fromImage[0].Path)); err == nil {
 		t.Errorf("%s was put in place with the wrong content", fromImage[0].Path)
+	}
+}
+
+// runFetch runs the kisgen-fetch script installed under root with KISGEN_ROOT=root and env,
+// and returns its exit status and output.
+func runFetch(t *testing.T, root string, env ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(root, roles.FetchScript))
+	cmd.Env = envWith(os.Environ(), append([]string{"KISGEN_ROOT=" + root}, env...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), out.String()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, out.String()
+}
+
+// checkPlaced checks that each file is under root with its content and mode.
+func checkPlaced(t *testing.T, root string, files []roles.File) {
+	t.Helper()
+	for _, f := range files {
+		path := filepath.Join(root, f.Path)
+		data, err := os.ReadFile(path)
+		if err != nil || string(data) != f.Content {
+			t.Errorf("%s is not in place: %v", f.Path, err)
+			continue
+		}
+		if fi, _ := os.Stat(path); fi.Mode().Perm() != f.Mode.Perm() {
+			t.Errorf("%s has mode %v, want %v", f.Path, fi.Mode().Perm(), f.Mode.Perm())
+		}
 	}
 }

@@ -133,7 +133,9 @@ func TestFetchScriptPlacesCheckedFiles(t *testing.T) {
 	list := filepath.Join(root, roles.FetchListPath)
 	writeFile(t, list, strings.ReplaceAll(file(t, n, roles.FetchListPath).Content, rendertest.MirrorURL, srv.URL), 0o644)
 	status := filepath.Join(root, roles.StatusPath)
-	run := func() (int, string) { return runFetch(t, root, "http_proxy=", "https_proxy=", "HTTPS_PROXY=", "no_proxy=*") }
+	run := func() (int, string) {
+		return runFetch(t, root, "http_proxy=", "https_proxy=", "HTTPS_PROXY=", "no_proxy=*")
+	}
 
 	if code, out := run(); code != 0 {
 		t.Fatalf("kisgen-fetch exited %d:\n%s", code, out)

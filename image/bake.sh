@@ -30,6 +30,12 @@
 #                         kept under /var/lib/kisgen/images, imported into containerd's
 #                         k8s.io namespace when containerd runs here (not with --root), and
 #                         recorded in the manifest as image-archive:PATH.
+#   KISGEN_FILES          a tar of kisgen's node files that read no plan (its scripts and add-on
+#                         bases: roles.ImageFiles; `kisgen packer` uploads kisgen-files.tar),
+#                         each named by its sha256: checked, kept in /opt/kisgen/share/files
+#                         (roles.ImageFilesDir) and recorded in the manifest as
+#                         kisgen-file:SHA256. A plan with disable_package_installation names
+#                         them in its user-data by sum instead of carrying them.
 # A download that does not match its sum stops the bake.
 #
 # What it does: the packages a kisgen node needs from its distribution (kernel, systemd,
@@ -218,11 +224,33 @@ EOF
 	done
 fi
 
+if [ -n "${KISGEN_FILES:-}" ]; then
+	store=/opt/kisgen/share/files
+	log "kisgen's node files into $store"
+	mkdir -p "$R$store"
+	files=$(mktemp -d)
+	tar -xf "$KISGEN_FILES" -C "$files" --no-same-owner
+	for f in "$files"/*; do
+		[ -f "$f" ] || continue
+		name=${f##*/}
+		sum=$(sha256sum "$f" | cut -d' ' -f1)
+		if [ "$sum" != "$name" ]; then
+			echo "bake.sh: $KISGEN_FILES: $name has sha256 $sum: the files are named by their sha256" >&2
+			rm -rf "$files"
+			exit 1
+		fi
+		install -m 0644 "$f" "$R$store/$name"
+		printf '{"name":"kisgen-file:%s","version":"","path":"%s","sha256":"%s"}\n' "$name" "$store/$name" "$sum" >>"$baked"
+	done
+	rm -rf "$files"
+fi
+
 log "writing /etc/kisgen/image-manifest.json"
 # The manifest's format is kisgen's roles.ImageManifest: the node's bootstrap reads it line
 # by line, so every component is one line {"name":…,"version":…,"path":…,"sha256":…} with
 # the keys in that order, sorted by name; "cni-plugins" names the plugin directory. Only
-# what KISGEN_BINARIES baked is listed, at the versions the plan pins.
+# what KISGEN_BINARIES, KISGEN_IMAGE_ARCHIVES and KISGEN_FILES baked is listed, at the
+# versions the plan pins.
 mkdir -p "$R/etc/kisgen"
 {
 	printf '{\n"schema": "kisgen.io/image-manifest/v1",\n"os": "%s",\n"components": [\n' "$OS"

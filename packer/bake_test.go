@@ -97,9 +97,13 @@ func bake(t *testing.T, tm Template, mirrorURL string) (root, out string, err er
 		s, _ := a.spec()
 		archives = append(archives, s)
 	}
+	files := filepath.Join(dir, ImageFilesTar)
+	if err := os.WriteFile(files, tm.Files[ImageFilesTar], 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command("sh", script, "--root", root)
 	cmd.Env = append(os.Environ(), "KISGEN_OS="+tm.OS, "KISGEN_MIRROR_URL="+mirrorURL,
-		"KISGEN_BINARIES="+strings.Join(bins, " "), "KISGEN_IMAGE_ARCHIVES="+strings.Join(archives, " "))
+		"KISGEN_BINARIES="+strings.Join(bins, " "), "KISGEN_IMAGE_ARCHIVES="+strings.Join(archives, " "), "KISGEN_FILES="+files)
 	b, err := cmd.CombinedOutput()
 	return root, string(b), err
 }
@@ -170,6 +174,46 @@ func TestBakeScriptInstallsPinnedBinaries(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(root, "var/lib/kisgen/images/pause.tar")); err != nil || !bytes.Equal(b, content[a.Path]) {
 		t.Errorf("archive on the image: %v", err)
+	}
+	// kisgen's node files, where a baked plan's kisgen-fetch looks for them.
+	files, err := roles.ImageFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		path := roles.ImageFilePath(f.SHA256)
+		if b, err := os.ReadFile(filepath.Join(root, path)); err != nil || string(b) != f.Content {
+			t.Errorf("%s (%s) is not in the image's store: %v", path, f.Path, err)
+		}
+		if c, want := got["kisgen-file:"+f.SHA256], (roles.ImageComponent{Name: "kisgen-file:" + f.SHA256, Path: path, SHA256: f.SHA256}); c != want {
+			t.Errorf("manifest kisgen-file = %+v, want %+v", c, want)
+		}
+	}
+}
+
+// TestBakeScriptRefusesAMisnamedKisgenFile: a file of kisgen-files.tar whose content is
+// not what its name (its sha256) says stops the bake.
+func TestBakeScriptRefusesAMisnamedKisgenFile(t *testing.T) {
+	content := mirrorContent(t, newFixture(t, bridge, nil))
+	f := newFixture(t, bridge, content)
+	tm := f.generate(t, BuilderQEMU).Templates[0]
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	body := []byte("not what the name says\n")
+	name := strings.Repeat("ab", 32)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(body)
+	tw.Close()
+	tm.Files[ImageFilesTar] = buf.Bytes()
+	srv, _ := serve(t, content)
+	root, out, err := bake(t, tm, srv.URL)
+	if err == nil || !strings.Contains(out, name+" has sha256") {
+		t.Fatalf("bake.sh accepted a misnamed file: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(root, image.ManifestPath)); err == nil {
+		t.Error("a manifest was written")
 	}
 }
 

@@ -160,8 +160,15 @@ func writeTemplate(p *plan.Plan, t *Template, opts Options) ([]byte, error) {
 	}
 	env = append(env,
 		tmpl("KISGEN_BINARIES=", call("join", str(" "), ref("local.binaries"))),
-		tmpl("KISGEN_IMAGE_ARCHIVES=", call("join", str(" "), ref("local.image_archives"))))
-	comment(bb, "the bake script, as root, with the pinned binaries and image archives")
+		tmpl("KISGEN_IMAGE_ARCHIVES=", call("join", str(" "), ref("local.image_archives"))),
+		str("KISGEN_FILES="+imageFilesUpload))
+	comment(bb, "kisgen's node files that read no plan (scripts, add-on bases), each named by its sha256")
+	up := bb.AppendNewBlock("provisioner", []string{"file"}).Body()
+	setAll(up,
+		attr{"source", tmpl(ref("path.root"), "/"+ImageFilesTar)},
+		attr{"destination", str(imageFilesUpload)})
+	bb.AppendNewline()
+	comment(bb, "the bake script, as root, with the pinned binaries and image archives and kisgen's files")
 	pv := bb.AppendNewBlock("provisioner", []string{"shell"}).Body()
 	setAll(pv,
 		attr{"script", tmpl(ref("path.root"), "/bake.sh")},

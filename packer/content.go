@@ -1,8 +1,12 @@
 package packer
 
 import (
+	"archive/tar"
+	"bytes"
 	"fmt"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/roles"
@@ -148,4 +152,38 @@ func nodeOS(n *plan.Node) string {
 		return n.Group.OS
 	}
 	return plan.DefaultOS
+}
+
+// ImageFilesTar is the file of each template directory that holds kisgen's node files
+// that read no plan (roles.ImageFiles), each named by its sha256: the bake script keeps
+// them in roles.ImageFilesDir, where nodes of a plan with disable_package_installation
+// find them instead of in their user-data.
+const ImageFilesTar = "kisgen-files.tar"
+
+// imageFilesUpload is where the template uploads ImageFilesTar on the build machine.
+const imageFilesUpload = "/tmp/" + ImageFilesTar
+
+// imageFilesTar packs roles.ImageFiles as ImageFilesTar: regular files named by their
+// sha256, sorted, with no time or owner, so the same kisgen writes the same bytes.
+func imageFilesTar() ([]byte, error) {
+	files, err := roles.ImageFiles()
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].SHA256 < files[j].SHA256 })
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		hdr := &tar.Header{Name: f.SHA256, Mode: 0o644, Size: int64(len(f.Content)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0), Format: tar.FormatUSTAR}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write([]byte(f.Content)); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

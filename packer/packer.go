@@ -172,8 +172,12 @@ func template(p *plan.Plan, builder, osName string, opts Options) (*Template, er
 	if err != nil {
 		return nil, err
 	}
+	files, err := imageFilesTar()
+	if err != nil {
+		return nil, err
+	}
 	t := &Template{Name: builder + "-" + osName, Builder: builder, OS: osName, Binaries: bins, Archives: archives, Notes: notes,
-		Files: map[string][]byte{"bake.sh": image.BakeScript}}
+		Files: map[string][]byte{"bake.sh": image.BakeScript, ImageFilesTar: files}}
 	if builder != BuilderAWS {
 		ud, err := buildUserData(opts.BuildKey)
 		if err != nil {

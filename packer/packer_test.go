@@ -181,9 +181,13 @@ func TestParseBack(t *testing.T) {
 			if builder == BuilderQEMU {
 				want.Env = append(want.Env, "KISGEN_DATASOURCES=NoCloud, None")
 			}
-			want.Env = append(want.Env, "KISGEN_MIRROR_URL=MIRROR", "KISGEN_BINARIES="+strings.Join(want.Binaries, " "), "KISGEN_IMAGE_ARCHIVES="+strings.Join(want.Archives, " "))
+			want.Env = append(want.Env, "KISGEN_MIRROR_URL=MIRROR", "KISGEN_BINARIES="+strings.Join(want.Binaries, " "), "KISGEN_IMAGE_ARCHIVES="+strings.Join(want.Archives, " "),
+				"KISGEN_FILES=/tmp/"+ImageFilesTar)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("parsed template (-want +got):\n%s", diff)
+			}
+			if len(tmpl.Files[ImageFilesTar]) == 0 {
+				t.Errorf("no %s beside the template", ImageFilesTar)
 			}
 			for _, b := range tmpl.Binaries {
 				if len(b.SHA256) != 64 || b.Sums != "" {
@@ -388,7 +392,7 @@ func TestDeterministic(t *testing.T) {
 	if !strings.HasPrefix(first["/"+BuildKeyFile], "-rw-------") {
 		t.Errorf("build key mode: %s", strings.SplitN(first["/"+BuildKeyFile], " ", 2)[0])
 	}
-	if len(first) != 2+3*2+2*3 { // key pair; per template kisgen.pkr.hcl and bake.sh; seeds of qemu and vSphere
+	if len(first) != 2+3*3+2*3 { // key pair; per template kisgen.pkr.hcl, bake.sh and kisgen-files.tar; seeds of qemu and vSphere
 		t.Errorf("files: %d", len(first))
 	}
 }

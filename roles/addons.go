@@ -69,21 +69,23 @@ func (c *Cluster) renderAddOns() error {
 		}
 	}
 
-	if p.AddOns.DNS {
-		text, err := coreDNS(p)
+	if p.AddOns.DNS || p.AddOns.MetricsServer {
+		bases, err := addOnBases()
 		if err != nil {
 			return err
 		}
-		add("coredns.yaml", "CoreDNS", text)
-		order = append(order, "coredns.yaml")
-	}
-	if p.AddOns.MetricsServer {
-		text, err := metricsServer(p)
-		if err != nil {
-			return err
+		for _, b := range bases {
+			if b.dir == CoreDNSAddOn && !p.AddOns.DNS || b.dir == MetricsServerAddOn && !p.AddOns.MetricsServer {
+				continue
+			}
+			k, err := b.kustomization(p)
+			if err != nil {
+				return err
+			}
+			add(b.dir+"/"+b.file, b.what+" (kisgen's base)", b.content)
+			add(b.dir+"/kustomization.yaml", b.what+": the plan's version and settings", k)
+			order = append(order, b.dir)
 		}
-		add("metrics-server.yaml", "metrics-server", text)
-		order = append(order, "metrics-server.yaml")
 	}
 	if p.AddOns.Dashboard {
 		c.warnings = append(c.warnings, "add_ons.dashboard is not installed by kisgen yet: set `disable: true` on it, or install it yourself")
@@ -145,9 +147,58 @@ func CorefileDirectives(corefile string) []string {
 	return out
 }
 
-// coreDNS is CoreDNS as kubeadm deploys it, with the plan's replicas and version, and
-// the kube-dns service at the service range's 10th address.
-func coreDNS(p *plan.Plan) (string, error) {
+// Add-on directories under AddOnsDir: CoreDNS and metrics-server, each a kustomization
+// of kisgen's base.
+const (
+	CoreDNSAddOn       = "coredns"
+	MetricsServerAddOn = "metrics-server"
+)
+
+// addOnBase is an add-on as kisgen renders it at its default version and settings (the
+// same manifest for every plan) in its kustomization directory, and what the plan
+// changes in it.
+type addOnBase struct {
+	dir, file, what, content string
+	kustomization            func(p *plan.Plan) (string, error)
+}
+
+// addOnBases renders CoreDNS and metrics-server's bases. A base reads no plan: a baked
+// image holds it (ImageFiles) and a mirror serves one copy, and the user-data carries
+// only the kustomization that sets the plan's image tag, replicas and DNS address.
+func addOnBases() ([]addOnBase, error) {
+	dns, err := coreDNS(CoreDNSImageAt(plan.DefaultCoreDNSVersion), plan.DefaultDNSReplicas, "")
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := metricsServer(MetricsServerImageAt(plan.DefaultMetricsServerVersion))
+	if err != nil {
+		return nil, err
+	}
+	k := func(base string, images []kustomizeImage, replicas []kustomizeReplica, patches []kustomizePatch) (string, error) {
+		return marshalYAML(kustomization{typeMeta: typeMeta{"kustomize.config.k8s.io/v1beta1", "Kustomization"},
+			Resources: []string{base}, Images: images, Replicas: replicas, Patches: patches})
+	}
+	return []addOnBase{
+		{CoreDNSAddOn, "coredns.yaml", "CoreDNS", dns, func(p *plan.Plan) (string, error) {
+			// The kube-dns Service's address is the service range's 10th.
+			svc, err := marshalYAML(map[string]any{"apiVersion": "v1", "kind": "Service",
+				"metadata": map[string]string{"name": "kube-dns", "namespace": "kube-system"},
+				"spec":     map[string]string{"clusterIP": p.ServiceIP(10).String()}})
+			if err != nil {
+				return "", err
+			}
+			return k("coredns.yaml", []kustomizeImage{{coreDNSRepository, p.Versions.CoreDNS}},
+				[]kustomizeReplica{{"coredns", p.AddOns.DNSReplicas}}, []kustomizePatch{{Patch: svc}})
+		}},
+		{MetricsServerAddOn, "metrics-server.yaml", "metrics-server", metrics, func(p *plan.Plan) (string, error) {
+			return k("metrics-server.yaml", []kustomizeImage{{metricsServerRepository, p.Versions.MetricsServer}}, nil, nil)
+		}},
+	}, nil
+}
+
+// coreDNS is CoreDNS as kubeadm deploys it, with image and replicas, and the kube-dns
+// service at clusterIP ("" in the base: the kustomization sets it).
+func coreDNS(image string, replicas int, clusterIP string) (string, error) {
 	corefile, err := Corefile()
 	if err != nil {
 		return "", err
@@ -168,7 +219,7 @@ func coreDNS(p *plan.Plan) (string, error) {
 	var d deployment
 	d.typeMeta = typeMeta{"apps/v1", "Deployment"}
 	d.Metadata = objectMeta{Name: "coredns", Namespace: ns, Labels: map[string]string{"k8s-app": "kube-dns", "app.kubernetes.io/managed-by": "kisgen"}}
-	d.Spec.Replicas = p.AddOns.DNSReplicas
+	d.Spec.Replicas = replicas
 	d.Spec.Selector = labelSelector{MatchLabels: sel}
 	d.Spec.Strategy.Type = "RollingUpdate"
 	d.Spec.Strategy.RollingUpdate.MaxUnavailable = 1
@@ -198,7 +249,7 @@ func coreDNS(p *plan.Plan) (string, error) {
 	sc.Capabilities.Add = []string{"NET_BIND_SERVICE"}
 	sc.Capabilities.Drop = []string{"ALL"}
 	ps.Containers = []container{{
-		Name: "coredns", Image: CoreDNSImage(p), ImagePullPolicy: "IfNotPresent",
+		Name: "coredns", Image: image, ImagePullPolicy: "IfNotPresent",
 		Args:          []string{"-conf", "/etc/coredns/Corefile"},
 		Ports:         []containerPort{{"dns", 53, "UDP"}, {"dns-tcp", 53, "TCP"}, {"metrics", 9153, "TCP"}},
 		Resources:     &resources{Limits: map[string]string{"memory": "170Mi"}, Requests: map[string]string{"cpu": "100m", "memory": "70Mi"}},
@@ -211,7 +262,7 @@ func coreDNS(p *plan.Plan) (string, error) {
 	svc.Metadata = objectMeta{Name: "kube-dns", Namespace: ns, Labels: map[string]string{"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"},
 		Annotations: map[string]string{"prometheus.io/port": "9153", "prometheus.io/scrape": "true"}}
 	svc.Spec.Selector = sel
-	svc.Spec.ClusterIP = p.ServiceIP(10).String()
+	svc.Spec.ClusterIP = clusterIP
 	svc.Spec.Ports = []servicePort{{"dns", 53, "UDP", 53}, {"dns-tcp", 53, "TCP", 53}, {"metrics", 9153, "TCP", 9153}}
 	return marshalYAMLDocs(sa, role, bind, cm, d, svc)
 }

@@ -111,7 +111,9 @@ func newCluster(p *plan.Plan, s Secrets, in Inputs) (*Cluster, error) {
 			set[i].SHA256 = sha256Hex(set[i].Content)
 		}
 	}
-	c.markFetched()
+	if err := c.markFetched(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -127,11 +129,15 @@ type scriptData struct {
 	CACert, EtcdCACert, APIServerEtcdCert, APIServerEtcdKey, HostsReaderCert                 string
 	HostsReaderKey, HostsSynced, HostsReaderRBAC, HostsConfigMap, EtcdEnv, EtcdDataDir       string
 	EtcdHealthcheckCert, EtcdHealthcheckKey, EtcdRemoveConfigMap, AdminCert, AdminKey        string
-	SystemPath, Path, ProxyEnv, PodCIDR, SysctlConf                                          string
+	SystemPath, Path, ProxyEnv, PodCIDR, SysctlConf, ImageFilesDir                           string
 	PhasePending, PhasePreflight, PhaseInstall, PhaseConfigure, PhaseDone, PhaseFailed       string
 }
 
-func (c *Cluster) layout() scriptData {
+func (c *Cluster) layout() scriptData { return nodeLayout(c.p.Network.PodCIDR.String()) }
+
+// nodeLayout is the on-node layout; podCIDR is the one plan setting a template reads
+// (the bridge routes script: no script a baked image holds uses it).
+func nodeLayout(podCIDR string) scriptData {
 	return scriptData{
 		StatusPath: StatusPath, AddOnsStatusPath: AddOnsStatusPath, StateDir: NodeStateDir, LibPath: LibPath,
 		NodeEnv: NodeEnvPath, BinDir: BinDir, CNIBinDir: CNIBinDir, CacheDir: CacheDir, ArtifactsFile: ArtifactsPath, FetchList: FetchListPath,
@@ -143,39 +149,53 @@ func (c *Cluster) layout() scriptData {
 		HostsReaderRBAC: HostsReaderRBACPath, HostsConfigMap: HostsConfigMap, EtcdEnv: EtcdEnvPath, EtcdDataDir: EtcdDataDir,
 		EtcdHealthcheckCert: EtcdHealthcheckCert, EtcdHealthcheckKey: EtcdHealthcheckKey, EtcdRemoveConfigMap: EtcdRemoveConfigMap,
 		AdminCert: AdminCert, AdminKey: AdminKey,
-		SystemPath: SystemPath, Path: UnitPath, ProxyEnv: ProxyEnvPath, PodCIDR: c.p.Network.PodCIDR.String(), SysctlConf: SysctlPath,
+		SystemPath: SystemPath, Path: UnitPath, ProxyEnv: ProxyEnvPath, PodCIDR: podCIDR, SysctlConf: SysctlPath, ImageFilesDir: ImageFilesDir,
 		PhasePending: PhasePending, PhasePreflight: PhasePreflight, PhaseInstall: PhaseInstall,
 		PhaseConfigure: PhaseConfigure, PhaseDone: PhaseDone, PhaseFailed: PhaseFailed,
 	}
 }
 
-// Scripts lists the node scripts: path on the node and template.
-var scripts = []struct{ path, template, what string }{
-	{LibPath, "kisgen-lib.sh", "kisgen shell library (logging, status file)"},
-	{BinDir + "/kisgen-bootstrap", "kisgen-bootstrap", "kisgen bootstrap script"},
-	{BinDir + "/kisgen-preflight", "kisgen-preflight", "kisgen pre-flight checks"},
-	{BinDir + "/kisgen-addons", "kisgen-addons", "kisgen add-ons script"},
-	{BinDir + "/kisgen-bridge-routes", "kisgen-bridge-routes", "kisgen bridge routes script"},
-	{BinDir + "/kisgen-sync", "kisgen-sync", "kisgen sync script (the hosts list from the cluster)"},
-	{BinDir + "/kisgen-publish", "kisgen-publish", "kisgen publish script, masters (role labels, hosts list, etcd removals)"},
-	{BinDir + "/kisgen-etcd-join", "kisgen-etcd-join", "kisgen etcd membership script (start the cluster, or join it)"},
+// Scripts lists the node scripts: path on the node, template, and whether a baked image
+// holds it (the script reads nothing of a plan: see ImageFiles).
+var scripts = []struct {
+	path, template, what string
+	baked                bool
+}{
+	{LibPath, "kisgen-lib.sh", "kisgen shell library (logging, status file)", true},
+	{BinDir + "/kisgen-bootstrap", "kisgen-bootstrap", "kisgen bootstrap script", true},
+	{BinDir + "/kisgen-preflight", "kisgen-preflight", "kisgen pre-flight checks", true},
+	{BinDir + "/kisgen-addons", "kisgen-addons", "kisgen add-ons script", true},
+	{BinDir + "/kisgen-bridge-routes", "kisgen-bridge-routes", "kisgen bridge routes script", false},
+	{BinDir + "/kisgen-sync", "kisgen-sync", "kisgen sync script (the hosts list from the cluster)", true},
+	{BinDir + "/kisgen-publish", "kisgen-publish", "kisgen publish script, masters (role labels, hosts list, etcd removals)", true},
+	{BinDir + "/kisgen-etcd-join", "kisgen-etcd-join", "kisgen etcd membership script (start the cluster, or join it)", true},
 }
 
 func (c *Cluster) renderScripts() error {
-	d := c.layout()
+	var err error
+	c.scripts, err = renderScripts(c.layout(), false)
+	return err
+}
+
+// renderScripts renders the node scripts (only those a baked image holds if bakedOnly).
+func renderScripts(d scriptData, bakedOnly bool) ([]File, error) {
+	var out []File
 	for _, s := range scripts {
+		if bakedOnly && !s.baked {
+			continue
+		}
 		text, err := templates.Execute(s.template, d)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		text = templates.CompactScript(text)
 		mode := fs.FileMode(0o755)
 		if s.path == LibPath {
 			mode = 0o644
 		}
-		c.scripts = append(c.scripts, File{Path: s.path, Mode: mode, Content: text, What: s.what})
+		out = append(out, File{Path: s.path, Mode: mode, Content: text, What: s.what})
 	}
-	return nil
+	return out, nil
 }
 
 // Hosts block markers: the bootstrap replaces what lies between them.

@@ -62,7 +62,7 @@ func TestSharedFilesAreFetchedFromTheMirror(t *testing.T) {
 				t.Errorf("%s does not download %s (downloads %v)", host, want, got)
 			}
 		}
-		if host == "master1" && !contains(got, roles.AddOnsDir+"/coredns.yaml") {
+		if host == "master1" && !contains(got, roles.AddOnsDir+"/coredns/coredns.yaml") {
 			t.Errorf("the first master does not download the CoreDNS manifest: %v", got)
 		}
 		if !hasFile(n, roles.FetchScript) || !strings.Contains(unit(t, n, "kisgen-install.service").Content, "ExecStartPre="+roles.FetchScript+"\n") {
@@ -134,36 +134,13 @@ func TestFetchScriptPlacesCheckedFiles(t *testing.T) {
 	writeFile(t, list, strings.ReplaceAll(file(t, n, roles.FetchListPath).Content, rendertest.MirrorURL, srv.URL), 0o644)
 	status := filepath.Join(root, roles.StatusPath)
 	run := func() (int, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, filepath.Join(root, roles.FetchScript))
-		cmd.Env = envWith(os.Environ(), "KISGEN_ROOT="+root, "http_proxy=", "https_proxy=", "HTTPS_PROXY=", "no_proxy=*")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), out.String()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return 0, out.String()
+		return runFetch(t, root, "http_proxy=", "https_proxy=", "HTTPS_PROXY=", "no_proxy=*")
 	}
 
 	if code, out := run(); code != 0 {
 		t.Fatalf("kisgen-fetch exited %d:\n%s", code, out)
 	}
-	for _, f := range fetched {
-		path := filepath.Join(root, f.Path)
-		data, err := os.ReadFile(path)
-		if err != nil || string(data) != f.Content {
-			t.Errorf("%s is not in place: %v", f.Path, err)
-			continue
-		}
-		if fi, _ := os.Stat(path); fi.Mode().Perm() != f.Mode.Perm() {
-			t.Errorf("%s has mode %v, want %v", f.Path, fi.Mode().Perm(), f.Mode.Perm())
-		}
-	}
+	checkPlaced(t, root, fetched)
 	if hits != len(fetched) {
 		t.Errorf("%d downloads for %d files", hits, len(fetched))
 	}
@@ -224,5 +201,160 @@ func TestStaleMirrorKeepsFilesInline(t *testing.T) {
 	}
 	if w := strings.Join(warnings, "\n"); !strings.Contains(w, "1 of the files shared by the nodes") || !strings.Contains(w, "kisgen mirror build") {
 		t.Errorf("no warning about the stale mirror: %s", w)
+	}
+}
+
+// bakedEdit turns an example plan into one whose nodes run a baked image.
+var bakedEdit = []string{"  version: v1.37.2\n", "  version: v1.37.2\n  disable_package_installation: true\n"}
+
+// TestBakedPlanTakesScriptsFromTheImage: a plan whose nodes run a baked image names
+// kisgen's scripts by sum only, to be taken from the image's store (URL "-"), and keeps
+// everything a plan decides in the user-data; ImageFiles, what `kisgen packer` bakes, are
+// those very scripts whatever the plan.
+func TestBakedPlanTakesScriptsFromTheImage(t *testing.T) {
+	images, err := roles.ImageFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var imagePaths []string
+	for _, f := range images {
+		imagePaths = append(imagePaths, f.Path)
+	}
+	for _, want := range []string{roles.LibPath, roles.BinDir + "/kisgen-bootstrap", roles.BinDir + "/kisgen-preflight", roles.BinDir + "/kisgen-addons"} {
+		if !contains(imagePaths, want) {
+			t.Errorf("ImageFiles lacks %s: %v", want, imagePaths)
+		}
+	}
+	_, baked := model(t, "ha.yaml", bakedEdit...)
+	_, inline := model(t, "minimal.yaml")
+	for _, f := range images {
+		// Another plan, rendered inline, has the same script: the sums do not depend on
+		// the plan.
+		found := false
+		for _, n := range inline {
+			if hasFile(n, f.Path) {
+				found = true
+				if got := file(t, n, f.Path); got.SHA256 != f.SHA256 {
+					t.Errorf("%s: sum %s in minimal.yaml's user-data, %s baked: the script reads the plan", f.Path, got.SHA256, f.SHA256)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s is on no node of minimal.yaml", f.Path)
+		}
+	}
+	for host, n := range baked {
+		list := file(t, n, roles.FetchListPath).Content
+		for _, f := range images {
+			if !hasFile(n, f.Path) {
+				continue // the add-ons script is on masters only
+			}
+			got := file(t, n, f.Path)
+			if got.Fetch != roles.FetchFromImage {
+				t.Errorf("%s: %s is not taken from the image (Fetch %q)", host, f.Path, got.Fetch)
+			}
+			if line := fmt.Sprintf("%s\t%#04o\t%s\t-\n", f.Path, f.Mode.Perm(), f.SHA256); !strings.Contains(list, line) {
+				t.Errorf("%s: %q is not in %s:\n%s", host, line, roles.FetchListPath, list)
+			}
+		}
+		for _, f := range n.Files {
+			if f.Fetch != "" && f.Fetch != roles.FetchFromImage {
+				t.Errorf("%s: %s is downloaded from %s without a mirror", host, f.Path, f.Fetch)
+			}
+			if f.Fetch == roles.FetchFromImage && !contains(imagePaths, f.Path) {
+				t.Errorf("%s: %s, which the plan decides, is taken from the image", host, f.Path)
+			}
+		}
+		if !strings.Contains(unit(t, n, "kisgen-install.service").Content, "ExecStartPre="+roles.FetchScript+"\n") {
+			t.Errorf("%s: no %s before the bootstrap", host, roles.FetchScript)
+		}
+	}
+}
+
+// TestFetchScriptTakesFilesFromTheImage runs kisgen-fetch of a baked plan's node against
+// a fake root: the scripts come from the image's store and are checked; a store without
+// them (an image baked by another kisgen) stops it with a reason naming the remedy.
+func TestFetchScriptTakesFilesFromTheImage(t *testing.T) {
+	testtool.Require(t, "bash", "bash")
+	_, nodes := model(t, "ha.yaml", bakedEdit...)
+	n := nodes["worker1"]
+	root := t.TempDir()
+	var fromImage []roles.File
+	for _, f := range n.Files {
+		if f.Fetch == roles.FetchFromImage {
+			fromImage = append(fromImage, f)
+			continue
+		}
+		writeFile(t, filepath.Join(root, f.Path), f.Content, f.Mode)
+	}
+	run := func() (int, string) { return runFetch(t, root) }
+
+	// An image baked by another kisgen: no store entry, no URL.
+	code, out := run()
+	st := readStatus(t, filepath.Join(root, roles.StatusPath))
+	if code != 1 || st.Phase != roles.PhaseFailed || !strings.Contains(st.Error, "baked by another kisgen version") || !strings.Contains(st.Error, "kisgen packer") {
+		t.Errorf("no store: exit %d, status %+v\n%s", code, st, out)
+	}
+
+	images, err := roles.ImageFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range images {
+		writeFile(t, filepath.Join(root, roles.ImageFilePath(f.SHA256)), f.Content, 0o644)
+	}
+	if code, out := run(); code != 0 {
+		t.Fatalf("kisgen-fetch exited %d:\n%s", code, out)
+	}
+	checkPlaced(t, root, fromImage)
+
+	// A store entry that is not what its name says is refused.
+	if err := os.Remove(filepath.Join(root, fromImage[0].Path)); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(root, roles.ImageFilePath(fromImage[0].SHA256)), "something else\n", 0o644)
+	code, out = run()
+	st = readStatus(t, filepath.Join(root, roles.StatusPath))
+	if code != 1 || !strings.Contains(st.Error, "expected "+fromImage[0].SHA256) {
+		t.Errorf("a wrong store entry: exit %d, status %+v\n%s", code, st, out)
+	}
+	if _, err := os.Stat(filepath.Join(root, fromImage[0].Path)); err == nil {
+		t.Errorf("%s was put in place with the wrong content", fromImage[0].Path)
+	}
+}
+
+// runFetch runs the kisgen-fetch script installed under root with KISGEN_ROOT=root and env,
+// and returns its exit status and output.
+func runFetch(t *testing.T, root string, env ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(root, roles.FetchScript))
+	cmd.Env = envWith(os.Environ(), append([]string{"KISGEN_ROOT=" + root}, env...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), out.String()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, out.String()
+}
+
+// checkPlaced checks that each file is under root with its content and mode.
+func checkPlaced(t *testing.T, root string, files []roles.File) {
+	t.Helper()
+	for _, f := range files {
+		path := filepath.Join(root, f.Path)
+		data, err := os.ReadFile(path)
+		if err != nil || string(data) != f.Content {
+			t.Errorf("%s is not in place: %v", f.Path, err)
+			continue
+		}
+		if fi, _ := os.Stat(path); fi.Mode().Perm() != f.Mode.Perm() {
+			t.Errorf("%s has mode %v, want %v", f.Path, fi.Mode().Perm(), f.Mode.Perm())
+		}
 	}
 }

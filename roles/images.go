@@ -33,14 +33,21 @@ func ImageArchivePath(component, version string) string {
 func PauseImage(p *plan.Plan) string { return "registry.k8s.io/pause:" + p.Versions.Pause }
 
 // CoreDNSImage is CoreDNS's image at the plan's version.
-func CoreDNSImage(p *plan.Plan) string {
-	return "registry.k8s.io/coredns/coredns:" + p.Versions.CoreDNS
-}
+func CoreDNSImage(p *plan.Plan) string { return CoreDNSImageAt(p.Versions.CoreDNS) }
+
+// CoreDNSImageAt is CoreDNS's image at version.
+func CoreDNSImageAt(version string) string { return coreDNSRepository + ":" + version }
+
+const (
+	coreDNSRepository       = "registry.k8s.io/coredns/coredns"
+	metricsServerRepository = "registry.k8s.io/metrics-server/metrics-server"
+)
 
 // MetricsServerImage is metrics-server's image at the plan's version.
-func MetricsServerImage(p *plan.Plan) string {
-	return "registry.k8s.io/metrics-server/metrics-server:" + p.Versions.MetricsServer
-}
+func MetricsServerImage(p *plan.Plan) string { return MetricsServerImageAt(p.Versions.MetricsServer) }
+
+// MetricsServerImageAt is metrics-server's image at version.
+func MetricsServerImageAt(version string) string { return metricsServerRepository + ":" + version }
 
 // ClusterImages lists the images p's cluster runs, in a fixed order: the sandbox (pause)
 // image, CoreDNS when cluster DNS is on, metrics-server when it is enabled, then the

@@ -75,34 +75,50 @@ func TestClusterImagesFollowTheAddOns(t *testing.T) {
 			}
 			m := nodes["master1"]
 			for _, addon := range []struct {
-				file  string
-				on    bool
-				kinds []string
+				dir, base string
+				on        bool
+				kinds     []string
 			}{
-				{"coredns.yaml", refs["registry.k8s.io/coredns/coredns:v1.15.0"],
+				{roles.CoreDNSAddOn, "coredns.yaml", refs["registry.k8s.io/coredns/coredns:v1.15.0"],
 					[]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Service"}},
-				{"metrics-server.yaml", refs["registry.k8s.io/metrics-server/metrics-server:v0.8.0"],
+				{roles.MetricsServerAddOn, "metrics-server.yaml", refs["registry.k8s.io/metrics-server/metrics-server:v0.8.0"],
 					[]string{"ServiceAccount", "ClusterRole", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ClusterRoleBinding", "Service", "Deployment", "APIService"}},
 			} {
-				path := roles.AddOnsDir + "/" + addon.file
-				if hasFile(m, path) != addon.on {
-					t.Errorf("%s present = %v, want %v", addon.file, !addon.on, addon.on)
+				dir := roles.AddOnsDir + "/" + addon.dir
+				if hasFile(m, dir+"/kustomization.yaml") != addon.on || hasFile(m, dir+"/"+addon.base) != addon.on {
+					t.Errorf("%s present = %v, want %v", addon.dir, !addon.on, addon.on)
 					continue
 				}
 				if !addon.on {
 					continue
 				}
-				kinds, images := manifestImages(t, file(t, m, path).Content)
+				kinds, images := manifestImages(t, file(t, m, dir+"/"+addon.base).Content)
 				if diff := cmp.Diff(addon.kinds, kinds); diff != "" {
-					t.Errorf("%s kinds (-want +got):\n%s", addon.file, diff)
+					t.Errorf("%s kinds (-want +got):\n%s", addon.dir, diff)
+				}
+				// The kustomization's images entries retag the base's images (what
+				// kustomize does: TestAddOnKustomizationsAreThePlansManifests).
+				var k struct {
+					Images []struct {
+						Name   string `yaml:"name"`
+						NewTag string `yaml:"newTag"`
+					} `yaml:"images"`
+				}
+				if err := yaml.Unmarshal([]byte(file(t, m, dir+"/kustomization.yaml").Content), &k); err != nil {
+					t.Fatal(err)
 				}
 				for _, img := range images {
+					for _, i := range k.Images {
+						if repo, _, _ := strings.Cut(img, ":"); repo == i.Name {
+							img = repo + ":" + i.NewTag
+						}
+					}
 					if !refs[img] {
-						t.Errorf("%s runs %s, which ClusterImages does not list", addon.file, img)
+						t.Errorf("%s runs %s, which ClusterImages does not list", addon.dir, img)
 					}
 				}
-				if !strings.Contains(file(t, m, roles.NodeEnvPath).Content, addon.file) {
-					t.Errorf("the add-ons unit does not apply %s", addon.file)
+				if !strings.Contains(file(t, m, roles.NodeEnvPath).Content, " "+addon.dir) {
+					t.Errorf("the add-ons unit does not apply %s", addon.dir)
 				}
 			}
 		})

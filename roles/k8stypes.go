@@ -415,12 +415,28 @@ type keyToPath struct {
 // kustomization is kustomize.config.k8s.io/v1beta1 Kustomization (kubectl apply -k).
 type kustomization struct {
 	typeMeta  `yaml:",inline"`
-	Resources []string         `yaml:"resources"`
-	Patches   []kustomizePatch `yaml:"patches,omitempty"`
+	Resources []string           `yaml:"resources"`
+	Images    []kustomizeImage   `yaml:"images,omitempty"`
+	Replicas  []kustomizeReplica `yaml:"replicas,omitempty"`
+	Patches   []kustomizePatch   `yaml:"patches,omitempty"`
 }
 
+// kustomizePatch is a strategic merge patch: a file (Path) or inline (Patch).
 type kustomizePatch struct {
-	Path string `yaml:"path"`
+	Path  string `yaml:"path,omitempty"`
+	Patch string `yaml:"patch,omitempty"`
+}
+
+// kustomizeImage sets the tag of every container image called Name.
+type kustomizeImage struct {
+	Name   string `yaml:"name"`
+	NewTag string `yaml:"newTag"`
+}
+
+// kustomizeReplica sets the replicas of the Deployment called Name.
+type kustomizeReplica struct {
+	Name  string `yaml:"name"`
+	Count int    `yaml:"count"`
 }
 
 // cniConfList is a CNI network configuration list (/etc/cni/net.d/*.conflist), written

@@ -1,7 +1,5 @@
 package roles
 
-import "github.com/kisgen/kisgen/plan"
-
 // apiService is apiregistration.k8s.io/v1 APIService: an aggregated API served by a
 // Service in the cluster.
 type apiService struct {
@@ -20,14 +18,14 @@ type apiService struct {
 	} `yaml:"spec"`
 }
 
-// metricsServer is upstream metrics-server's components.yaml of the plan's version, as
+// metricsServer is upstream metrics-server's components.yaml running image, as
 // typed objects: the resource metrics API (metrics.k8s.io, what `kubectl top` and the
 // HorizontalPodAutoscaler read) served through the API server's aggregation layer.
 // Differences from upstream: metrics-server verifies the kubelets' serving certificates
 // (kisgen's cluster CA signs them with every node address, so no --kubelet-insecure-tls),
 // and it tolerates nothing beyond upstream's defaults. The API server reaches it through
 // its Service's ClusterIP, which needs the node route kisgen-service-route adds.
-func metricsServer(p *plan.Plan) (string, error) {
+func metricsServer(image string) (string, error) {
 	const ns, name = "kube-system", "metrics-server"
 	labels := map[string]string{"k8s-app": name}
 	meta := func(n string, namespaced bool, extra map[string]string) objectMeta {
@@ -87,7 +85,7 @@ func metricsServer(p *plan.Plan) (string, error) {
 	sc := &securityContext{ReadOnlyRootFilesystem: true, RunAsNonRoot: true, RunAsUser: 1000}
 	sc.Capabilities.Drop = []string{"ALL"}
 	ps.Containers = []container{{
-		Name: name, Image: MetricsServerImage(p), ImagePullPolicy: "IfNotPresent",
+		Name: name, Image: image, ImagePullPolicy: "IfNotPresent",
 		Args: []string{"--cert-dir=/tmp", "--secure-port=10250", "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
 			"--kubelet-use-node-status-port", "--metric-resolution=15s"},
 		Ports:          []containerPort{{"https", 10250, "TCP"}},

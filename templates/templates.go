@@ -19,8 +19,28 @@ var all = template.Must(template.New("kisgen").
 	Funcs(template.FuncMap{"execStart": ExecStart, "toml": TOMLString, "shq": ShellQuote}).
 	ParseFS(files, "units/*.tmpl", "scripts/*.tmpl", "config/*.tmpl"))
 
+// compacted names the templates whose output Execute passes through CompactConfig: the
+// units and configuration files, except the hosts block, whose marker lines are comments
+// the bootstrap looks for. (Scripts are compacted by their callers, CompactScript.)
+var compacted = func() map[string]bool {
+	out := map[string]bool{}
+	for _, dir := range []string{"units", "config"} {
+		entries, err := files.ReadDir(dir)
+		if err != nil {
+			panic(err)
+		}
+		for _, e := range entries {
+			if name, ok := strings.CutSuffix(e.Name(), ".tmpl"); ok && name != "hosts.block" {
+				out[name] = true
+			}
+		}
+	}
+	return out
+}()
+
 // Execute renders the template called name (its file name without ".tmpl", e.g.
-// "kubelet.service" or "kisgen-bootstrap") with data.
+// "kubelet.service" or "kisgen-bootstrap") with data. A unit or configuration file comes
+// out without its comments (CompactConfig).
 func Execute(name string, data any) (string, error) {
 	t := all.Lookup(name + ".tmpl")
 	if t == nil {
@@ -30,7 +50,32 @@ func Execute(name string, data any) (string, error) {
 	if err := t.Execute(&b, data); err != nil {
 		return "", fmt.Errorf("template %s: %w", name, err)
 	}
+	if compacted[name] {
+		return CompactConfig(b.String()), nil
+	}
 	return b.String(), nil
+}
+
+// CompactConfig drops the comment lines of a unit or configuration file (a "#" alone or
+// followed by a space, after any indentation) except the comment block it starts with,
+// the "Written by kisgen" header that says where the file comes from. The comments
+// explain kisgen's choices in its templates and docs; nodes get fewer bytes of user-data
+// (a first master's by about a tenth). Lines where "#" starts a directive (sudoers'
+// #include) and comments after a setting stay.
+func CompactConfig(s string) string {
+	lines := strings.Split(s, "\n")
+	out := make([]string, 0, len(lines))
+	header := true
+	for _, l := range lines {
+		t := strings.TrimLeft(l, " \t")
+		comment := t == "#" || strings.HasPrefix(t, "# ")
+		header = header && comment
+		if comment && !header {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
 }
 
 // Names lists every template name, sorted.

@@ -125,7 +125,13 @@ build {
   name    = "kisgen-minimal-debian-12"
   sources = ["source.vsphere-clone.debian-12"]
 
-  # the bake script, as root, with the pinned binaries and image archives
+  # kisgen's node files that read no plan (scripts, add-on bases), each named by its sha256
+  provisioner "file" {
+    source      = "${path.root}/kisgen-files.tar"
+    destination = "/tmp/kisgen-files.tar"
+  }
+
+  # the bake script, as root, with the pinned binaries and image archives and kisgen's files
   provisioner "shell" {
     script          = "${path.root}/bake.sh"
     execute_command = "chmod +x {{ .Path }}; sudo env {{ .Vars }} {{ .Path }}"
@@ -134,6 +140,7 @@ build {
       "KISGEN_MIRROR_URL=${var.mirror_url}",
       "KISGEN_BINARIES=${join(" ", local.binaries)}",
       "KISGEN_IMAGE_ARCHIVES=${join(" ", local.image_archives)}",
+      "KISGEN_FILES=/tmp/kisgen-files.tar",
     ]
   }
 

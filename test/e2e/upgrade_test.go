@@ -55,7 +55,7 @@ func upgradeWorkload() string {
  "type":"NodePort","selector":{"app":"upgrade-web"},"ports":[{"port":80,"targetPort":8080,"nodePort":` + strconv.Itoa(upgradeNodePort) + `}]}}]}`
 }
 
-// upgradeClient runs on a node the upgrade does not replace (an etcd member) and asks the
+// upgradeClient runs on a node the upgrade does not replace (an etcd-only member) and asks the
 // Service twice a second through a node's NodePort, as a load balancer in front of the
 // cluster would: a node is a target while the API lists it Ready and schedulable
 // (TARGETS, kept current by the test: a node leaves it when it is cordoned for its drain)
@@ -97,7 +97,15 @@ func (r *e2eRun) upgrade(c *calicoCluster, mirrorArgs []string) {
 		}
 		return nil
 	})
-	client := c.p.NodesWith(plan.RoleEtcd)[0].Host
+	client := ""
+	for _, n := range c.p.NodesWith(plan.RoleEtcd) {
+		if !n.IsKubernetesNode() && client == "" {
+			client = n.Host
+		}
+	}
+	if client == "" {
+		t.Fatal("upgrade: the plan has no etcd-only node for the client")
+	}
 	var kube []string
 	ipOf := map[string]string{}
 	for _, n := range c.p.Nodes {

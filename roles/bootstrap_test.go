@@ -539,7 +539,8 @@ func TestBootstrapConvergesThroughConfigure(t *testing.T) {
 
 // TestBootstrapImportsBakedImageArchives proves an image archive the image already holds
 // (the bake script lists it as image-archive:PATH with its sum) is imported from the image
-// without a fetch, and that a baked copy with another sum is not trusted.
+// without a fetch, that a baked copy with another sum is not trusted, and that an archive
+// only the image lists (a plan for baked images names none) is imported too.
 func TestBootstrapImportsBakedImageArchives(t *testing.T) {
 	testtool.Require(t, "bash", "bash")
 	realCurl := testtool.Require(t, "curl", "curl")
@@ -555,8 +556,12 @@ func TestBootstrapImportsBakedImageArchives(t *testing.T) {
 			fx := newInstallFixture(t)
 			baked := filepath.Join(t.TempDir(), "pause.tar")
 			writeFile(t, baked, tc.content, 0o644)
+			// and one the plan does not list: imported from the image all the same
+			extra := filepath.Join(t.TempDir(), "extra.tar")
+			writeFile(t, extra, "an archive only the image has", 0o644)
 			manifest, err := roles.ImageManifest{OS: "debian-12", Components: []roles.ImageComponent{
 				{Name: "image-archive:images/pause.tar", Path: baked, SHA256: sum([]byte(tc.content))},
+				{Name: "image-archive:images/extra.tar", Path: extra, SHA256: sum([]byte("an archive only the image has"))},
 			}}.Marshal()
 			if err != nil {
 				t.Fatal(err)
@@ -584,6 +589,9 @@ func TestBootstrapImportsBakedImageArchives(t *testing.T) {
 			}
 			if _, err := os.Stat(baked); err != nil {
 				t.Errorf("the baked archive must stay on the image: %v", err)
+			}
+			if !strings.Contains(out, "imported baked extra.tar") || strings.Contains(out, "imported baked pause.tar") {
+				t.Errorf("the archive only the image has is not imported once, or the plan's twice:\n%s", out)
 			}
 		})
 	}

@@ -33,7 +33,9 @@ var bakeWait = envDuration("KISGEN_E2E_BAKE_WAIT", 40*time.Minute)
 // plan's binaries and image archive from the loopback mirror, checked against
 // mirror.checksums — and a cluster booted from the baked image, with the mirror stopped
 // and no forward to it (restricted user network, no guestfwd) and downloads disabled in
-// the plan, passes `kisgen verify` with every node's status saying installPath "baked".
+// the plan, passes `kisgen verify` with every node's status saying installPath "baked",
+// and kisgen's scripts taken from the image's store (roles.ImageFilesDir), named by sum
+// in the user-data instead of carried by it.
 //
 // It runs with `make e2e-baked` (KISGEN_E2E_BAKED=1) and needs packer on PATH.
 func TestBakedImageInstallsOffline(t *testing.T) {
@@ -208,6 +210,13 @@ func TestBakedImageInstallsOffline(t *testing.T) {
 		}
 		if st.InstallPath != "baked" {
 			t.Errorf("%s: installPath %q, want baked (status %s)", n.Host, st.InstallPath, out)
+		}
+		// kisgen's scripts came from the image's store, named by sum in the user-data
+		// (roles.ImageFiles), not carried by it.
+		bootstrap := roles.BinDir + "/kisgen-bootstrap"
+		out, err = sshRun(addr[n.Host], bp.SSH.User, signer, "cat "+roles.FetchListPath+"; sudo journalctl -b -u kisgen-install.service --no-pager -o cat | grep -F "+shellQuote(bootstrap+": from "+roles.ImageFilesDir))
+		if err != nil || !strings.Contains(out, bootstrap+"\t0755\t") || !strings.Contains(out, "\t-\n") {
+			t.Errorf("%s: %s was not taken from the image's %s: %v\n%s", n.Host, bootstrap, roles.ImageFilesDir, err, out)
 		}
 		// the build VM's user and key did not stay in the image
 		if out, err := sshRun(addr[n.Host], bp.SSH.User, signer, "getent passwd "+packer.BuildUser+" || echo absent"); err != nil || strings.TrimSpace(out) != "absent" {

@@ -75,14 +75,14 @@ func (c *Cluster) renderAddOns() error {
 			return err
 		}
 		for _, b := range bases {
-			if b.dir == CoreDNSAddOn && !p.AddOns.DNS || b.dir == MetricsServerAddOn && !p.AddOns.MetricsServer {
+			if !b.enabled(p) {
 				continue
 			}
 			k, err := b.kustomization(p)
 			if err != nil {
 				return err
 			}
-			add(b.dir+"/"+b.file, b.what+" (kisgen's base)", b.content)
+			c.addons = append(c.addons, b.baseFile())
 			add(b.dir+"/kustomization.yaml", b.what+": the plan's version and settings", k)
 			order = append(order, b.dir)
 		}
@@ -159,7 +159,13 @@ const (
 // changes in it.
 type addOnBase struct {
 	dir, file, what, content string
+	enabled                  func(p *plan.Plan) bool
 	kustomization            func(p *plan.Plan) (string, error)
+}
+
+// baseFile is the base manifest as a node file, in its kustomization directory.
+func (b addOnBase) baseFile() File {
+	return File{Path: AddOnsDir + "/" + b.dir + "/" + b.file, Mode: 0o644, Content: b.content, What: b.what + " (kisgen's base)"}
 }
 
 // addOnBases renders CoreDNS and metrics-server's bases. A base reads no plan: a baked
@@ -179,7 +185,7 @@ func addOnBases() ([]addOnBase, error) {
 			Resources: []string{base}, Images: images, Replicas: replicas, Patches: patches})
 	}
 	return []addOnBase{
-		{CoreDNSAddOn, "coredns.yaml", "CoreDNS", dns, func(p *plan.Plan) (string, error) {
+		{CoreDNSAddOn, "coredns.yaml", "CoreDNS", dns, func(p *plan.Plan) bool { return p.AddOns.DNS }, func(p *plan.Plan) (string, error) {
 			// The kube-dns Service's address is the service range's 10th.
 			svc, err := marshalYAML(map[string]any{"apiVersion": "v1", "kind": "Service",
 				"metadata": map[string]string{"name": "kube-dns", "namespace": "kube-system"},
@@ -190,7 +196,7 @@ func addOnBases() ([]addOnBase, error) {
 			return k("coredns.yaml", []kustomizeImage{{coreDNSRepository, p.Versions.CoreDNS}},
 				[]kustomizeReplica{{"coredns", p.AddOns.DNSReplicas}}, []kustomizePatch{{Patch: svc}})
 		}},
-		{MetricsServerAddOn, "metrics-server.yaml", "metrics-server", metrics, func(p *plan.Plan) (string, error) {
+		{MetricsServerAddOn, "metrics-server.yaml", "metrics-server", metrics, func(p *plan.Plan) bool { return p.AddOns.MetricsServer }, func(p *plan.Plan) (string, error) {
 			return k("metrics-server.yaml", []kustomizeImage{{metricsServerRepository, p.Versions.MetricsServer}}, nil, nil)
 		}},
 	}, nil

@@ -18,9 +18,10 @@ import (
 //     the mirror's SHA256SUMS, read as mirror.checksums, both pins them and tells render
 //     that the mirror has them. A file the checksums do not list (no mirror, a mirror
 //     built for another plan or by an older kisgen) stays in the user-data;
-//   - from the image: an image `kisgen packer` baked holds kisgen's scripts that read no
-//     plan (ImageFiles) in ImageFilesDir, and a plan that installs nothing at boot
-//     (disable_package_installation: its nodes run such an image) names them only.
+//   - from the image: an image `kisgen packer` baked holds what kisgen renders without a
+//     plan (ImageFiles: its scripts, the add-on bases) in ImageFilesDir, and a plan that
+//     installs nothing at boot (disable_package_installation: its nodes run such an
+//     image) names them only.
 // A plan with neither renders every file inline.
 
 // NodeFilesMirrorDir is where, under a mirror's root, `kisgen mirror build` writes the
@@ -30,8 +31,8 @@ const NodeFilesMirrorDir = "kisgen/files"
 // NodeFileMirrorPath is the path under a mirror's root of a shared node file.
 func NodeFileMirrorPath(sha256 string) string { return NodeFilesMirrorDir + "/" + sha256 }
 
-// ImageFilesDir is where an image `kisgen packer` baked keeps kisgen's node scripts
-// (ImageFiles), each named by its sha256: FetchScript looks there before any download.
+// ImageFilesDir is where an image `kisgen packer` baked keeps ImageFiles, each named by
+// its sha256: FetchScript looks there before any download.
 const ImageFilesDir = "/opt/kisgen/share/files"
 
 // ImageFilePath is the path on a baked image of the kisgen file with that sha256.
@@ -44,8 +45,8 @@ const FetchFromImage = "image"
 // ImageFiles are the files an image `kisgen packer` bakes into ImageFilesDir: what
 // kisgen renders without reading a plan, the same for every plan: its scripts (the shell
 // library, the bootstrap, the pre-flight checks, the add-ons script) and the bases of
-// the CoreDNS and metrics-server add-ons. An image
-// baked by another kisgen version holds other sums, and its nodes say so (FetchScript).
+// the CoreDNS and metrics-server add-ons. An image baked by another kisgen version holds
+// other sums, and its nodes say so (FetchScript).
 func ImageFiles() ([]File, error) {
 	files, err := renderScripts(nodeLayout(""), true)
 	if err != nil {
@@ -56,7 +57,7 @@ func ImageFiles() ([]File, error) {
 		return nil, err
 	}
 	for _, b := range bases {
-		files = append(files, File{Path: AddOnsDir + "/" + b.dir + "/" + b.file, Mode: 0o644, Content: b.content, What: b.what + " (kisgen's base)"})
+		files = append(files, b.baseFile())
 	}
 	for i := range files {
 		files[i].SHA256 = sha256Hex(files[i].Content)

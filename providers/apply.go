@@ -104,16 +104,24 @@ func rollout(ctx context.Context, prov Provider, p *plan.Plan, machines []Machin
 	for _, m := range machines {
 		byHost[m.Node.Host] = m
 	}
+	// retire takes the node out of the cluster (cordoned and drained, its Node deleted
+	// unless a new machine takes its place) and removes its machine.
+	retire := func(s Step, replacing bool) error {
+		if opts.Cluster != nil {
+			if err := opts.Cluster.Leave(ctx, s.Host, s.Roles, replacing); err != nil {
+				return fmt.Errorf("drain: %w", err)
+			}
+		}
+		if err := rem.Remove(ctx, p, []string{s.Host}, opts); err != nil {
+			return fmt.Errorf("remove the machine: %w", err)
+		}
+		return nil
+	}
 	for i, s := range r.Replace {
 		prog.Node(s.Host, "replacing (%d of %d): its user-data changed since it booted", i+1, len(r.Replace))
 		if err := step(ctx, opts, s, "replace", func() error {
-			if opts.Cluster != nil {
-				if err := opts.Cluster.Leave(ctx, s.Host, s.Roles, true); err != nil {
-					return fmt.Errorf("drain: %w", err)
-				}
-			}
-			if err := rem.Remove(ctx, p, []string{s.Host}, opts); err != nil {
-				return fmt.Errorf("remove the machine: %w", err)
+			if err := retire(s, true); err != nil {
+				return err
 			}
 			in, err := prov.Provision(ctx, p, []Machine{byHost[s.Host]}, opts)
 			*got = mergeInstances(*got, in)
@@ -137,13 +145,8 @@ func rollout(ctx context.Context, prov Provider, p *plan.Plan, machines []Machin
 	for _, s := range r.Remove {
 		prog.Node(s.Host, "removing: no longer in the plan")
 		if err := step(ctx, opts, s, "remove", func() error {
-			if opts.Cluster != nil {
-				if err := opts.Cluster.Leave(ctx, s.Host, s.Roles, false); err != nil {
-					return fmt.Errorf("drain: %w", err)
-				}
-			}
-			if err := rem.Remove(ctx, p, []string{s.Host}, opts); err != nil {
-				return fmt.Errorf("remove the machine: %w", err)
+			if err := retire(s, false); err != nil {
+				return err
 			}
 			return forget(opts.StateDir, s.Host)
 		}); err != nil {

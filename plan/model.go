@@ -317,6 +317,28 @@ func (p *Plan) Node(host string) *Node {
 	return nil
 }
 
+// Machine is the machine the node needs: the image and type of its first group (they
+// follow the group's operating system, which decides the user-data), and for CPUs, memory
+// and disk the largest any of its groups sets, since one machine runs all the node's
+// roles: a host in the etcd and master groups gets the master's size when the master
+// group's is the larger. Zero where no group of the node sets a size.
+func (p *Plan) Machine(n *Node) Machine {
+	var m Machine
+	if n.Group != nil {
+		m = n.Group.Machine
+	}
+	for _, r := range n.Roles {
+		g := p.Groups[r]
+		if g == nil {
+			continue
+		}
+		m.CPUs = max(m.CPUs, g.Machine.CPUs)
+		m.MemoryMB = max(m.MemoryMB, g.Machine.MemoryMB)
+		m.DiskGB = max(m.DiskGB, g.Machine.DiskGB)
+	}
+	return m
+}
+
 // APIServerURL is the URL every component and kubeconfig uses to reach the API servers.
 func (p *Plan) APIServerURL() string {
 	return "https://" + joinHostPort(p.LoadBalancer, p.LoadBalancerPort)

@@ -486,7 +486,9 @@ type MasterNodeGroup struct {
 	Nodes []Node `yaml:"nodes"`
 }
 
-// Machine is what a provider needs to create a group's machines.
+// Machine is what a provider needs to create a group's machines. A host in several
+// groups gets, for cpus, memory_mb and disk_gb, the largest any of its groups sets (one
+// machine runs all its roles); image and type come from its first group.
 type Machine struct {
 	// Number of virtual CPUs (qemu, vSphere).
 	CPUs int `yaml:"cpus"`

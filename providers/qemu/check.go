@@ -70,7 +70,7 @@ func (q *Provider) Validate(p *plan.Plan, opts providers.Options) []report.Findi
 	}
 	need := 0
 	for _, n := range p.Nodes {
-		_, mem, _ := machineSize(n)
+		_, mem, _ := machineSize(p, n)
 		need += mem
 	}
 	if have := q.hostMemoryMB(); have > 0 && need > have {

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -181,29 +182,29 @@ func uniq(in []string) []string {
 	return out
 }
 
-// machineSize is the node's CPUs, memory and disk: the group's machine settings, or
-// else the largest CPU default of the node's roles and the sum of their memory defaults
-// (a node that holds etcd and a master runs both: each needs its memory, and they
-// share the CPUs).
-func machineSize(n *plan.Node) (cpus, memMB, diskGB int) {
+// machineSize is the node's CPUs, memory and disk. CPUs and disk: the largest that any
+// of the node's groups sets, or its role's default where a group sets none. Memory: when
+// no group of the node sets it, the sum of its roles' defaults (a node that holds etcd
+// and a master runs both: each needs its memory, and they share the CPUs); when one does,
+// that is a size for the whole machine, and the largest of the groups' settings and the
+// defaults of the groups without one is taken.
+func machineSize(p *plan.Plan, n *plan.Node) (cpus, memMB, diskGB int) {
+	given := p.Machine(n)
+	var memDefaults, memLargest int
 	for _, r := range n.Roles {
-		cpus = max(cpus, defaultCPUs[r])
-		memMB += defaultMemoryMB[r]
+		var m plan.Machine
+		if g := p.Groups[r]; g != nil {
+			m = g.Machine
+		}
+		cpus = max(cpus, cmp.Or(m.CPUs, defaultCPUs[r]))
+		memDefaults += defaultMemoryMB[r]
+		memLargest = max(memLargest, cmp.Or(m.MemoryMB, defaultMemoryMB[r]))
 	}
-	cpus, memMB, diskGB = max(cpus, 1), max(memMB, 512), defaultDiskGB
-	if n.Group != nil {
-		m := n.Group.Machine
-		if m.CPUs > 0 {
-			cpus = m.CPUs
-		}
-		if m.MemoryMB > 0 {
-			memMB = m.MemoryMB
-		}
-		if m.DiskGB > 0 {
-			diskGB = m.DiskGB
-		}
+	memMB = memDefaults
+	if given.MemoryMB > 0 {
+		memMB = memLargest
 	}
-	return cpus, memMB, diskGB
+	return max(cpus, 1), max(memMB, 512), cmp.Or(given.DiskGB, defaultDiskGB)
 }
 
 // mirrorForward works out how the VMs reach the plan's mirror: a mirror URL whose host
@@ -282,7 +283,7 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 		if n.MAC != "" {
 			v.clusterMAC = strings.ToLower(n.MAC)
 		}
-		v.cpus, v.memoryMB, v.diskGB = machineSize(n)
+		v.cpus, v.memoryMB, v.diskGB = machineSize(p, n)
 		if n.Group != nil && n.Group.OS != "" && img.OS != "" && n.Group.OS != img.OS {
 			fmt.Fprintf(out, "qemu: warning: %s: group os is %s but the VM boots image %s\n", n.Host, n.Group.OS, img.OS)
 		}

@@ -152,20 +152,35 @@ func TestMirrorForward(t *testing.T) {
 
 func TestMachineSize(t *testing.T) {
 	p := parsePlan(t, `
-etcd: {expected_count: 3, nodes: [{host: e, ip: 10.10.0.11}, {host: e2, ip: 10.10.0.12}, {host: em, ip: 10.10.0.22}]}
-master: {expected_count: 2, load_balancer: '10.10.0.20:6443', nodes: [{host: m, ip: 10.10.0.21}, {host: em, ip: 10.10.0.22}]}
-worker: {expected_count: 1, machine: {cpus: 3, memory_mb: 4096, disk_gb: 30}, nodes: [{host: w, ip: 10.10.0.31}]}`)
+etcd: {expected_count: 3, nodes: [{host: e, ip: 10.10.0.11}, {host: ew, ip: 10.10.0.32}, {host: em, ip: 10.10.0.22}]}
+master: {expected_count: 3, load_balancer: '10.10.0.20:6443', nodes: [{host: m, ip: 10.10.0.21}, {host: em, ip: 10.10.0.22}, {host: ms, ip: 10.10.0.42}]}
+worker: {expected_count: 2, machine: {cpus: 3, memory_mb: 4096, disk_gb: 30}, nodes: [{host: w, ip: 10.10.0.31}, {host: ew, ip: 10.10.0.32}]}
+ingress: {expected_count: 1, machine: {cpus: 1}, nodes: [{host: ew, ip: 10.10.0.32}]}
+storage: {expected_count: 2, machine: {memory_mb: 1024}, nodes: [{host: s, ip: 10.10.0.41}, {host: ms, ip: 10.10.0.42}]}`)
+	p2 := parsePlan(t, `
+etcd: {expected_count: 1, nodes: [{host: em, ip: 10.10.0.22}]}
+master: {expected_count: 1, load_balancer: '10.10.0.20:6443', nodes: [{host: em, ip: 10.10.0.22}]}
+worker: {expected_count: 1, nodes: [{host: w, ip: 10.10.0.31}]}`)
 	for _, tc := range []struct {
+		p                 *plan.Plan
 		host              string
 		cpus, mem, diskGB int
 	}{
-		{"e", 1, 1024, defaultDiskGB},
-		{"m", 2, 2048, defaultDiskGB},
-		// etcd and a master on one machine: both memories, the larger CPU count.
-		{"em", 2, 3072, defaultDiskGB},
-		{"w", 3, 4096, 30},
+		{p, "e", 1, 1024, defaultDiskGB},
+		{p, "m", 2, 2048, defaultDiskGB},
+		{p, "w", 3, 4096, 30},
+		// First in the etcd group, whose machine sets nothing: the worker group's size,
+		// the larger, and not the ingress group's single CPU.
+		{p, "ew", 3, 4096, 30},
+		{p, "s", 1, 1024, defaultDiskGB},
+		// The storage group's 1,024 MiB is a size for the whole machine: the larger of it
+		// and the master's default, not their sum.
+		{p, "ms", 2, 2048, defaultDiskGB},
+		// etcd and a master on one machine, no size set: both memories, the larger CPU
+		// count.
+		{p2, "em", 2, 3072, defaultDiskGB},
 	} {
-		c, m, d := machineSize(p.Node(tc.host))
+		c, m, d := machineSize(tc.p, tc.p.Node(tc.host))
 		if c != tc.cpus || m != tc.mem || d != tc.diskGB {
 			t.Errorf("%s: %d cpu %d MiB %d GiB, want %d %d %d", tc.host, c, m, d, tc.cpus, tc.mem, tc.diskGB)
 		}

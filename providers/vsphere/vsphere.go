@@ -455,7 +455,7 @@ func waitTask(ctx context.Context) func(*object.Task, error) error {
 // clone makes the node's VM from its group's template, not yet powered on.
 func (v *VSphere) clone(ctx context.Context, c *vim25.Client, p *plan.Plan, pl place, m providers.Machine, name, uuid string, userData []types.BaseOptionValue) (*object.VirtualMachine, error) {
 	n := m.Node
-	mach := n.Group.Machine
+	mach := p.Machine(n)
 	tmpl, err := pl.finder.VirtualMachine(ctx, mach.Image)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s.machine.image: template %q: %v", providers.ErrSetting, n.Group.Role, mach.Image, err)

@@ -371,6 +371,10 @@ func TestBudget(t *testing.T) {
 			mirror: true, format: plan.FormatCloudInit, noLimit: true},
 		{name: "Ignition inline on AWS with a mirror built for the plan: etcd nodes and workers fit, masters do not (their certificates, base64 in the stub)",
 			edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", "", awsLoadBalancerName[0], awsLoadBalancerName[1]}, mirror: true, format: plan.FormatIgnition, overs: []string{"master1", "master2"}},
+		{name: "cloud-init inline on AWS with a baked image: every node fits (shared files are in the image)",
+			edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", "", awsLoadBalancerName[0], awsLoadBalancerName[1],
+				"  version: v1.37.2\n", "  version: v1.37.2\n  disable_package_installation: true\n"},
+			format: plan.FormatCloudInit, noLimit: true},
 		{name: "cloud-init inline on AWS: the masters are over (gzip counts)", edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", "", awsLoadBalancerName[0], awsLoadBalancerName[1]},
 			format: plan.FormatCloudInit, overs: []string{"master1", "master2"}},
 		{name: "Ignition inline on AWS: every node is over (gzip+base64 in a stub config counts)", edits: []string{"  name: qemu\n", "  name: aws\n  aws: {admin_cidrs: [203.0.113.0/24]}\n", "  virtual_ip: 10.10.0.20\n", "", awsLoadBalancerName[0], awsLoadBalancerName[1]},
@@ -405,6 +409,11 @@ func TestBudget(t *testing.T) {
 					over = append(over, n.Host)
 					if !strings.Contains(err.Error(), n.Host+": ") || !strings.Contains(err.Error(), "16384") || !strings.Contains(err.Error(), "provider.aws.secrets") {
 						t.Errorf("the error does not name %s, the limit and the remedy: %v", n.Host, err)
+					}
+					// Without a mirror the shared files travel inline, and the routes that
+					// take them out are named; with one, they already left.
+					if shared := !tc.mirror; strings.Contains(err.Error(), "kisgen packer") != shared {
+						t.Errorf("the remedy names the baked image and the mirror: %v, want %v: %v", !shared, shared, err)
 					}
 				}
 			}

@@ -86,6 +86,10 @@ func CheckBudget(p *plan.Plan, nodes []NodeResult) error {
 			remedy = "set provider.aws.secrets: s3 or ssm (with instance_profile): the instance then boots from a small stub " +
 				"that fetches this user-data with the instance role, which also keeps its private keys out of the instance metadata"
 		}
+		if p.PackageInstallation && p.Mirror.ChecksumsFile == "" {
+			remedy += "; or keep it inline by letting the files every node shares (kisgen's scripts, add-on manifests) travel outside the user-data: " +
+				"an image baked with `kisgen packer` and disable_package_installation: true, or a mirror built with `kisgen mirror build` (mirror.url and mirror.checksums)"
+		}
 		if p.Network.UpdateHostsFiles {
 			remedy += "; turning off cluster.networking.update_hosts_files (use DNS) removes the hosts block, which grows with every node"
 		}

@@ -139,8 +139,8 @@ func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort,
 	doc["cluster"].(map[string]any)["name"] = "e2e-calico-" + string(mode)
 	master := doc["master"].(map[string]any)["nodes"].([]any)[0].(map[string]any)
 	self := map[string]any{"host": master["host"], "ip": master["ip"]}
-	// master1's machine settings are its first group's (etcd): three vCPUs for the
-	// control plane, etcd and pods.
+	// master1 gets the largest size of its groups: three vCPUs (the etcd group's) for
+	// the control plane, etcd and pods; memory, set by none, the sum of the defaults.
 	doc["etcd"] = map[string]any{"expected_count": 1, "machine": map[string]any{"cpus": 3}, "nodes": []any{self}}
 	w := doc["worker"].(map[string]any)
 	w["expected_count"] = 2

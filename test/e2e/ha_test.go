@@ -71,8 +71,9 @@ func writeHAPlan(t *testing.T, dst string, mirrorPort, sshBase int, imageDir str
 	cluster["etcd"] = map[string]any{"option_overrides": map[string]any{"heartbeat-interval": "500", "election-timeout": "5000"}}
 	node := func(host, ip string) map[string]any { return map[string]any{"host": host, "ip": ip} }
 	m1, m2, w1 := node("master1", "10.10.0.21"), node("master2", "10.10.0.22"), node("worker1", "10.10.0.31")
-	// Every node's machine settings are its first group's: etcd. Two vCPUs each: with
-	// one each the masters were as overloaded (load 17 on one vCPU) and installed slower.
+	// Every node is an etcd member and gets that group's two vCPUs (the largest of its
+	// groups' sizes): with one each the masters were as overloaded (load 17 on one vCPU)
+	// and installed slower. No group sets memory: each node the sum of its roles' defaults.
 	doc["etcd"] = map[string]any{"expected_count": 3, "machine": map[string]any{"cpus": 2}, "nodes": []any{m1, m2, w1}}
 	master := doc["master"].(map[string]any)
 	master["nodes"] = []any{m1, m2}

@@ -274,7 +274,7 @@ command again to resume with the nodes left (the record of intent knows which).`
 			if err := intent.Append(dir, intent.Event{Time: time.Now().UTC(), Action: "upgrade", To: p.Versions.Kubernetes + "/" + p.Versions.Etcd, Outcome: "started"}); err != nil {
 				return failed(err)
 			}
-			err = applyMachines(ctx, c, prov, p, opts, userdataDir(userdata, file), file, true, false)
+			err = applyMachines(ctx, c, prov, p, opts, userdataDir(userdata, file), file, true, false, true)
 			outcome := "ok"
 			if err != nil {
 				outcome = "failed"

@@ -66,6 +66,17 @@ func TestKubeconfigAndStatus(t *testing.T) {
 	if !strings.Contains(errOut, "what runs is unknown: https://127.0.0.1:1") {
 		t.Errorf("status does not say the API could not be asked:\n%s", errOut)
 	}
+
+	// --replace and --prune name the machines they would remove and, without a terminal
+	// and without --yes, remove nothing.
+	code, out, errOut = run(t, strings.NewReader("yes\n"), "provision", "qemu", "--replace", "--prune", "-f", path)
+	if code != ExitUsage || !strings.Contains(errOut, "confirm with --yes") || !strings.Contains(errOut, "create again the machines of worker1") ||
+		!strings.Contains(errOut, "remove the machines of worker9") {
+		t.Errorf("provision --replace --prune without --yes: exit %d\n%s%s", code, out, errOut)
+	}
+	if after, err := intent.Load(state); err != nil || after.Nodes["worker9"].Fingerprint != "fedcba9876543210" || after.Nodes["worker1"].Fingerprint != "0123456789abcdef" {
+		t.Errorf("the record of intent changed: %+v %v", after, err)
+	}
 }
 
 // TestDestroyAsksForConfirmation: without a terminal and without --yes, destroy removes

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/kisgen/kisgen/intent"
 	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/internal/report"
 	"github.com/kisgen/kisgen/pki"
@@ -58,12 +59,14 @@ history; a run stopped by a failure resumes where it stopped.
 --dry-run lists what would be done with each node's machine (create, keep, start,
 replace, changed, remove, leave) and changes nothing. --destroy removes what kisgen created for this
 plan: what carries the cluster's tags and is in kisgen's record; with --from-tags,
-everything that carries the cluster's tags, for a state directory that is gone. It
-asks for confirmation on a terminal, and refuses without one, unless --yes.`,
+everything that carries the cluster's tags, for a state directory that is gone. Before
+removing machines (--destroy, or --replace and --prune when they have machines to
+remove) it names them and asks for confirmation on a terminal, and refuses without
+one, unless --yes.`,
 		Example: `  kisgen render && kisgen provision qemu
   kisgen provision aws -f prod.yaml --dry-run
   kisgen provision aws -f prod.yaml
-  kisgen provision qemu --replace --prune
+  kisgen provision qemu --replace --prune --yes
   kisgen provision qemu --destroy --yes
   kisgen provision aws --destroy --from-tags --dry-run`,
 		Args: cobra.MaximumNArgs(1),
@@ -120,7 +123,7 @@ asks for confirmation on a terminal, and refuses without one, unless --yes.`,
 				fmt.Fprintf(c.OutOrStdout(), "%s: removed what kisgen created for cluster %s\n", name, p.Name)
 				return nil
 			}
-			return applyMachines(ctx, c, prov, p, opts, userdataDir(userdata, file), file, replace, prune)
+			return applyMachines(ctx, c, prov, p, opts, userdataDir(userdata, file), file, replace, prune, yes)
 		},
 	}
 	addPlanFlag(c, &file)
@@ -131,7 +134,7 @@ asks for confirmation on a terminal, and refuses without one, unless --yes.`,
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be created, kept, started or removed, and change nothing")
 	c.Flags().BoolVar(&replace, "replace", false, "replace, one at a time and drained first, the machines whose user-data changed since they booted")
 	c.Flags().BoolVar(&prune, "prune", false, "drain and remove the machines of nodes no longer in the plan")
-	c.Flags().BoolVar(&yes, "yes", false, "with --destroy: do not ask for confirmation")
+	c.Flags().BoolVar(&yes, "yes", false, "with --destroy, --replace or --prune: do not ask before machines are removed")
 	c.Flags().BoolVar(&fromTags, "from-tags", false, "with --destroy: remove everything that carries the cluster's tags, whether kisgen's record names it or not (for a lost state directory)")
 	return c
 }
@@ -236,6 +239,38 @@ func dayTwoOptions(opts *providers.Options, p *plan.Plan, file string, replace, 
 	return nil
 }
 
+// confirmRollout asks before --replace or --prune removes machines, naming them: a
+// machine's disk goes with it (a replaced node comes back from its user-data, a pruned
+// one not at all). Nothing to remove asks nothing.
+func confirmRollout(c *cobra.Command, p *plan.Plan, machines []providers.Machine, stateDir string, replace, prune bool) error {
+	if !replace && !prune {
+		return nil
+	}
+	rec, err := intent.LoadOrNew(stateDir, p.Name)
+	if err != nil {
+		return failed(err)
+	}
+	r := providers.PlanRollout(p, machines, rec)
+	hosts := func(steps []providers.Step) string {
+		names := make([]string, len(steps))
+		for i, s := range steps {
+			names[i] = s.Host
+		}
+		return strings.Join(names, ", ")
+	}
+	var what []string
+	if replace && len(r.Replace) > 0 {
+		what = append(what, "drain, remove and create again the machines of "+hosts(r.Replace))
+	}
+	if prune && len(r.Remove) > 0 {
+		what = append(what, "drain and remove the machines of "+hosts(r.Remove)+", no longer in the plan")
+	}
+	if len(what) == 0 {
+		return nil
+	}
+	return confirm(c, strings.Join(what, ", and "))
+}
+
 // confirm asks on the terminal; without one it refuses (scripts say --yes).
 func confirm(c *cobra.Command, what string) error {
 	in, ok := c.InOrStdin().(*os.File)
@@ -253,10 +288,15 @@ func confirm(c *cobra.Command, what string) error {
 
 // applyMachines boots the plan's machines with their rendered user-data, replacing and
 // pruning as asked, and prints what exists: provision's and upgrade's work.
-func applyMachines(ctx context.Context, c *cobra.Command, prov providers.Provider, p *plan.Plan, opts providers.Options, userdata, file string, replace, prune bool) error {
+func applyMachines(ctx context.Context, c *cobra.Command, prov providers.Provider, p *plan.Plan, opts providers.Options, userdata, file string, replace, prune, yes bool) error {
 	machines, err := providers.LoadMachines(p, userdata)
 	if err != nil {
 		return failed(err)
+	}
+	if !yes {
+		if err := confirmRollout(c, p, machines, opts.StateDir, replace, prune); err != nil {
+			return err
+		}
 	}
 	if opts.HostKeys, err = hostKeys(p, opts.StateDir, c.ErrOrStderr()); err != nil {
 		return failed(err)

@@ -127,7 +127,7 @@ func TestDayTwo(t *testing.T) {
 	r.step("remove a worker", func() {
 		withWorker3(false)
 		r.kisgen(commandWait, "render", "-f", r.planFile)
-		r.kisgen(commandWait, "provision", "qemu", "-f", r.planFile, "--prune")
+		r.kisgen(commandWait, "provision", "qemu", "-f", r.planFile, "--prune", "--yes")
 		if out, err := c.kubectl("get node worker3"); err == nil || !strings.Contains(out, "NotFound") {
 			t.Errorf("worker3 is still in the API: %v\n%s", err, out)
 		}
@@ -171,7 +171,7 @@ func TestDayTwo(t *testing.T) {
 				}
 			}
 		}()
-		r.kisgen(commandWait, "provision", "qemu", "-f", r.planFile, "--replace")
+		r.kisgen(commandWait, "provision", "qemu", "-f", r.planFile, "--replace", "--yes")
 		close(stop)
 		wg.Wait()
 		t.Logf("etcd writes and reads through master1's member during the replacement: %d, failed: %d", requests.Load(), failures.Load())

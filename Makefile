@@ -102,7 +102,8 @@ e2e-calico:
 	KISGEN_E2E_CALICO=routed $(GO) test -tags e2e -count=1 -timeout 120m -v -run '^TestCalicoCluster$$' ./test/e2e/
 
 ## e2e-daytwo: on a running cluster (3 etcd, a master, 2 workers): add a worker, remove it,
-##      replace an etcd member with the quorum watched; every step timed (slow)
+##      replace an etcd member with the quorum watched, upgrade under load; every step timed
+##      (slow; KISGEN_E2E_DAYTWO_ETCD=1: one etcd-only member, no etcd replacement, for TCG)
 e2e-daytwo:
 	KISGEN_E2E_DAYTWO=1 $(GO) test -tags e2e -count=1 -timeout 240m -v -run '^TestDayTwo$$' ./test/e2e/
 

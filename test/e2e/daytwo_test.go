@@ -22,13 +22,15 @@ import (
 
 // TestDayTwo (KISGEN_E2E_DAYTWO=1, make e2e-daytwo): on a running cluster of three VMs,
 // master1 (etcd, master, worker), worker1 (etcd, worker) and etcd3 (Calico routed,
-// managed hosts files), with kisgen's own commands:
+// managed hosts files), or with KISGEN_E2E_DAYTWO_ETCD=1 etcd1 (etcd only), master1
+// (master, worker) and worker1, with kisgen's own commands:
 //
 //   - add a worker: render changes no other node's user-data (byte for byte), provision
 //     creates only its VM, it becomes Ready and every node's hosts file lists it;
 //   - remove it: provision --prune drains it, it is gone from the API and its VM is gone;
 //   - replace an etcd member (its certificates reissued): provision --replace replaces only
-//     it, while a write and a read through another member every two seconds never fail;
+//     it, while a write and a read through another member every two seconds never fail
+//     (three members only);
 //   - upgrade Kubernetes from one patch release to another (KISGEN_E2E_UPGRADE_FROM and
 //     _TO, v1.36.1 and v1.36.3 by default: the Go module proxy serves one v1.37 release;
 //     KISGEN_E2E_UPGRADE=off leaves it out), both built into the mirror, with `kisgen
@@ -39,6 +41,9 @@ import (
 func TestDayTwo(t *testing.T) {
 	if os.Getenv("KISGEN_E2E_DAYTWO") == "" {
 		t.Skip("KISGEN_E2E_DAYTWO is not set")
+	}
+	if daytwoEtcd != "1" && daytwoEtcd != "3" {
+		t.Fatalf("KISGEN_E2E_DAYTWO_ETCD=%q: 1 or 3 etcd members", daytwoEtcd)
 	}
 	r := newRun(t, "daytwo")
 	sources := os.Getenv("KISGEN_SOURCES")
@@ -52,15 +57,20 @@ func TestDayTwo(t *testing.T) {
 	if upgradeOn {
 		doc["cluster"].(map[string]any)["version"] = upgradeFrom
 	}
-	// Three etcd members on three VMs, as few as two emulated host cores carry (five VMs
-	// starved master1's API server: 95 % CPU pressure, verify never passed): master1 and
-	// worker1 hold a member each, as Kismatic allowed, and etcd3 is etcd only. A host
-	// gets the largest size of its groups: master1 three vCPUs like the Calico test's
-	// (two starved it: 97 % CPU pressure), worker1 and the etcd-only members one, so
-	// that the emulated vCPUs stay close to what the two host cores can run.
-	doc["etcd"] = map[string]any{"expected_count": 3, "machine": map[string]any{"cpus": 1, "memory_mb": 1024}, "nodes": []any{
-		map[string]any{"host": "master1", "ip": "10.10.0.21"}, map[string]any{"host": "worker1", "ip": "10.10.0.31"},
-		map[string]any{"host": "etcd3", "ip": "10.10.0.13"}}}
+	// Three etcd members on three VMs (KISGEN_E2E_DAYTWO_ETCD=3, the default): master1 and
+	// worker1 hold a member each, as Kismatic allowed, and etcd3 is etcd only. A host gets
+	// the largest size of its groups: master1 three vCPUs like the Calico test's, worker1
+	// and the etcd-only members one. Under TCG on two host cores this cluster never
+	// verified (master1's API server starved waiting on its etcd member: 87-97 % CPU
+	// pressure, in three topologies), so KISGEN_E2E_DAYTWO_ETCD=1 runs every step but the
+	// etcd member's replacement with one etcd-only member, etcd1, which none of the
+	// steps replaces.
+	members := []any{map[string]any{"host": "master1", "ip": "10.10.0.21"}, map[string]any{"host": "worker1", "ip": "10.10.0.31"},
+		map[string]any{"host": "etcd3", "ip": "10.10.0.13"}}
+	if daytwoEtcd == "1" {
+		members = []any{map[string]any{"host": "etcd1", "ip": "10.10.0.11"}}
+	}
+	doc["etcd"] = map[string]any{"expected_count": len(members), "machine": map[string]any{"cpus": 1, "memory_mb": 1024}, "nodes": members}
 	doc["master"].(map[string]any)["machine"] = map[string]any{"cpus": 3, "memory_mb": 3584}
 	doc["worker"].(map[string]any)["machine"] = map[string]any{"cpus": 1, "memory_mb": 2048}
 	writeDoc(t, r.planFile, doc)
@@ -140,6 +150,10 @@ func TestDayTwo(t *testing.T) {
 	})
 
 	r.step("replace an etcd member", func() {
+		if len(p.NodesWith(plan.RoleEtcd)) < 3 {
+			t.Logf("one etcd member (KISGEN_E2E_DAYTWO_ETCD=1): replacing it cannot keep a quorum; left out")
+			return
+		}
 		r.kisgen(commandWait, "certs", "rotate", "-f", r.planFile, "etcd-server-etcd3", "etcd-peer-etcd3")
 		before := r.userdata()
 		r.kisgen(commandWait, "render", "-f", r.planFile)
@@ -192,6 +206,10 @@ func TestDayTwo(t *testing.T) {
 	})
 	r.finish()
 }
+
+// daytwoEtcd is TestDayTwo's etcd member count: 3, or 1 where the host cannot run three
+// members on emulated VMs beside a control plane.
+var daytwoEtcd = envString("KISGEN_E2E_DAYTWO_ETCD", "3")
 
 // userdata reads the user-data `kisgen render` wrote, by host.
 func (r *e2eRun) userdata() map[string][]byte {

@@ -8,7 +8,7 @@ KISGEN_SOURCES ?= $(wildcard $(abspath $(CURDIR)/../shared/src))
 export KISGEN_SOURCES
 FUZZTIME ?= 10m
 
-.PHONY: build local-cluster local-cluster-down test test-deps test-race examples vet fmt-check fuzz-short fuzz bench generate e2e e2e-calico e2e-overlay e2e-conformance e2e-ha e2e-bridge e2e-baked clean
+.PHONY: build local-cluster local-cluster-down test test-deps test-race examples vet fmt-check fuzz-short fuzz bench generate e2e e2e-calico e2e-daytwo e2e-overlay e2e-conformance e2e-ha e2e-bridge e2e-baked clean
 
 ## build: the kisgen binary in bin/
 build:
@@ -100,6 +100,12 @@ KISGEN_E2E_CONFORMANCE ?= off
 export KISGEN_E2E_CONFORMANCE
 e2e-calico:
 	KISGEN_E2E_CALICO=routed $(GO) test -tags e2e -count=1 -timeout 120m -v -run '^TestCalicoCluster$$' ./test/e2e/
+
+## e2e-daytwo: on a running cluster (3 etcd, a master, 2 workers): add a worker, remove it,
+##      replace an etcd member with the quorum watched, upgrade under load; every step timed
+##      (slow; KISGEN_E2E_DAYTWO_ETCD=1: one etcd-only member, no etcd replacement, for TCG)
+e2e-daytwo:
+	KISGEN_E2E_DAYTWO=1 $(GO) test -tags e2e -count=1 -timeout 240m -v -run '^TestDayTwo$$' ./test/e2e/
 
 e2e-overlay:
 	KISGEN_E2E_CALICO=overlay $(GO) test -tags e2e -count=1 -timeout 120m -v -run '^TestCalicoCluster$$' ./test/e2e/

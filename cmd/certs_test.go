@@ -16,7 +16,7 @@ func TestCertsIssueListCheck(t *testing.T) {
 	state := filepath.Join(filepath.Dir(path), "generated")
 
 	code, out, errOut := run(t, nil, "certs", "issue", "-f", path)
-	if code != ExitOK || !strings.Contains(out, "created ca: new CA (CN production") || !strings.Contains(out, "46 created, 0 reissued") {
+	if code != ExitOK || !strings.Contains(out, "created ca: new CA (CN production") || !strings.Contains(out, "47 created, 0 reissued") {
 		t.Fatalf("issue: exit %d\n%s%s", code, out, errOut)
 	}
 	if code, out, _ := run(t, nil, "certs", "issue", "-f", path); code != ExitOK || !strings.Contains(out, "up to date, nothing changed") {
@@ -38,22 +38,22 @@ func TestCertsIssueListCheck(t *testing.T) {
 	if c := byName["apiserver-master1"]; c.CN != "kube-apiserver" || c.DaysLeft < 728 || !certsContains(c.SANs, "10.10.0.20") || c.Kind != "server" {
 		t.Errorf("list: apiserver-master1 = %+v", c)
 	}
-	if len(certs) != 31 {
-		t.Errorf("list: %d certificates, want 31", len(certs))
+	if len(certs) != 32 {
+		t.Errorf("list: %d certificates, want 32", len(certs))
 	}
 	if code, out, _ := run(t, nil, "certs", "list", "--state", state); code != ExitOK || !strings.Contains(out, "NAME") || !strings.Contains(out, "system:node:worker3") {
 		t.Errorf("list (table, --state): exit %d\n%s", code, out)
 	}
 
-	if code, out, _ := run(t, nil, "certs", "check", "-f", path, "--within", "30d"); code != ExitOK || !strings.Contains(out, "all 31 certificates are valid for more than 30d") {
+	if code, out, _ := run(t, nil, "certs", "check", "-f", path, "--within", "30d"); code != ExitOK || !strings.Contains(out, "all 32 certificates are valid for more than 30d") {
 		t.Errorf("check --within 30d: exit %d\n%s", code, out)
 	}
 	code, out, errOut = run(t, nil, "certs", "check", "-f", path, "--within", "800d")
-	if code != ExitFail || !strings.Contains(errOut, "28 of 31 certificates expire within 800d") || !strings.Contains(out, "kubelet-worker1") {
+	if code != ExitFail || !strings.Contains(errOut, "29 of 32 certificates expire within 800d") || !strings.Contains(out, "kubelet-worker1") {
 		t.Errorf("check --within 800d: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, _ = run(t, nil, "certs", "check", "-f", path, "--within", "20000h", "-o", "json")
-	if err := json.Unmarshal([]byte(out), &certs); err != nil || code != ExitFail || len(certs) != 28 {
+	if err := json.Unmarshal([]byte(out), &certs); err != nil || code != ExitFail || len(certs) != 29 {
 		t.Errorf("check -o json: exit %d, %d certificates, %v", code, len(certs), err)
 	}
 }

@@ -78,6 +78,7 @@ var messageCommands = map[string]struct {
 	"cmd/bundle.go":      {[]string{"bundle pxe"}, false},
 	"cmd/certs.go":       {[]string{"certs issue", "certs list", "certs check", "certs rotate"}, false},
 	"cmd/diff.go":        {[]string{"diff"}, false},
+	"cmd/daytwo.go":      {[]string{"kubeconfig", "status", "upgrade"}, false},
 	"cmd/image.go":       {[]string{"image build"}, false},
 	"cmd/mirror.go":      {[]string{"mirror build", "mirror serve"}, false},
 	"cmd/packer.go":      {[]string{"packer"}, false},

@@ -126,7 +126,11 @@ func diffPlan(p *plan.Plan, dir string, old *render.Record, format plan.Format) 
 	if err != nil {
 		return nil, err
 	}
-	res, err := render.Render(p, bundle, render.Options{Format: format})
+	in, err := renderInputs(p, dir)
+	if err != nil {
+		return nil, err
+	}
+	res, err := render.Render(p, bundle, render.Options{Format: format, Inputs: in})
 	if err != nil && !(res != nil && errors.Is(err, render.ErrTooBig)) {
 		return nil, err
 	}

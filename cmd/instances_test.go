@@ -168,7 +168,7 @@ func TestVerifyAfterProvisionVSphere(t *testing.T) {
 		t.Errorf("verify --provider azure: exit %d\n%s", code, errOut)
 	}
 
-	if code, out, errOut := run(t, nil, "provision", "vsphere", "-f", path, "--destroy"); code != ExitOK {
+	if code, out, errOut := run(t, nil, "provision", "vsphere", "-f", path, "--destroy", "--yes"); code != ExitOK {
 		t.Fatalf("provision --destroy: exit %d\n%s\n%s", code, out, errOut)
 	}
 	code, _, errOut = run(t, nil, "verify", "-f", path)

@@ -8,22 +8,27 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
+	"github.com/kisgen/kisgen/intent"
 	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/internal/report"
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers"
 	"github.com/kisgen/kisgen/providers/instances"
+	"github.com/kisgen/kisgen/roles"
 )
 
 func newProvisionCmd() *cobra.Command {
 	var (
-		file, state, userdata, cache string
-		destroy, dryRun, fromTags    bool
+		file, state, userdata, cache   string
+		destroy, dryRun, fromTags, yes bool
+		replace, prune                 bool
 	)
 	c := &cobra.Command{
 		Use:   "provision [PROVIDER]",
@@ -43,19 +48,34 @@ Before anything is created the plan is checked against what the provider can boo
 Credentials come from each ecosystem's usual places (AWS config chain, GOVC_*
 variables, METAL_AUTH_TOKEN), never from flags or the plan.
 
+Day two: edit the plan, 'kisgen render', then 'kisgen provision' creates machines for
+new nodes and leaves the others alone. --replace replaces, one at a time, the machines
+whose user-data changed since they booted (etcd members first, then masters, then the
+other nodes; each drained first, evictions respecting PodDisruptionBudgets, and waited
+for until it joined); --prune drains and removes the nodes no longer in the plan. The
+state directory's record of intent (intent/) keeps each machine's fingerprint and the
+history; a run stopped by a failure resumes where it stopped.
+
 --dry-run lists what would be done with each node's machine (create, keep, start,
-remove, leave) and changes nothing. --destroy removes what kisgen created for this
+replace, changed, remove, leave) and changes nothing. --destroy removes what kisgen created for this
 plan: what carries the cluster's tags and is in kisgen's record; with --from-tags,
-everything that carries the cluster's tags, for a state directory that is gone.`,
+everything that carries the cluster's tags, for a state directory that is gone. Before
+removing machines (--destroy, or --replace and --prune when they have machines to
+remove) it names them and asks for confirmation on a terminal, and refuses without
+one, unless --yes.`,
 		Example: `  kisgen render && kisgen provision qemu
   kisgen provision aws -f prod.yaml --dry-run
   kisgen provision aws -f prod.yaml
-  kisgen provision qemu --destroy
+  kisgen provision qemu --replace --prune --yes
+  kisgen provision qemu --destroy --yes
   kisgen provision aws --destroy --from-tags --dry-run`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if fromTags && !destroy {
 				return usageError("--from-tags is for --destroy: provision creates from the plan, not from tags")
+			}
+			if destroy && (replace || prune) {
+				return usageError("--replace and --prune change a cluster that stays: not with --destroy")
 			}
 			cacheDir, err := cachedir.Dir(cache)
 			if err != nil {
@@ -88,37 +108,22 @@ everything that carries the cluster's tags, for a state directory that is gone.`
 				ctx = context.Background()
 			}
 			if dryRun {
-				return previewRun(ctx, c, prov, p, opts, destroy, userdata, file)
+				return previewRun(ctx, c, prov, p, opts, destroy, userdata, file, replace, prune)
 			}
 			name := prov.Name()
 			if destroy {
+				if !yes {
+					if err := confirm(c, fmt.Sprintf("remove every machine kisgen created for cluster %s with %s", p.Name, name)); err != nil {
+						return err
+					}
+				}
 				if err := providers.Destroy(ctx, prov, p, opts); err != nil {
 					return failed(err)
 				}
 				fmt.Fprintf(c.OutOrStdout(), "%s: removed what kisgen created for cluster %s\n", name, p.Name)
 				return nil
 			}
-			machines, err := providers.LoadMachines(p, userdataDir(userdata, file))
-			if err != nil {
-				return failed(err)
-			}
-			if opts.HostKeys, err = hostKeys(p, opts.StateDir, c.ErrOrStderr()); err != nil {
-				return failed(err)
-			}
-			got, err := providers.Provision(ctx, prov, p, machines, opts)
-			if len(got) > 0 {
-				tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NODE\tMACHINE\tSTATE\tPRIVATE IP\tPUBLIC IP\tSSH\tCREATED")
-				for _, in := range got {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", in.Host, in.ID, in.State, dash(in.PrivateIP), dash(in.PublicIP), dash(in.SSHAddr), in.Created)
-				}
-				tw.Flush()
-			}
-			if err != nil {
-				return failed(err)
-			}
-			fmt.Fprintf(c.ErrOrStderr(), "kisgen: recorded where each node's sshd is and its host key in %s: `kisgen verify` reads it\n", instances.Path(opts.StateDir))
-			return nil
+			return applyMachines(ctx, c, prov, p, opts, userdataDir(userdata, file), file, replace, prune, yes)
 		},
 	}
 	addPlanFlag(c, &file)
@@ -127,6 +132,9 @@ everything that carries the cluster's tags, for a state directory that is gone.`
 	c.Flags().StringVar(&cache, "cache", "", cachedir.FlagUsage)
 	c.Flags().BoolVar(&destroy, "destroy", false, "remove the machines (and what else kisgen created) instead of creating them")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be created, kept, started or removed, and change nothing")
+	c.Flags().BoolVar(&replace, "replace", false, "replace, one at a time and drained first, the machines whose user-data changed since they booted")
+	c.Flags().BoolVar(&prune, "prune", false, "drain and remove the machines of nodes no longer in the plan")
+	c.Flags().BoolVar(&yes, "yes", false, "with --destroy, --replace or --prune: do not ask before machines are removed")
 	c.Flags().BoolVar(&fromTags, "from-tags", false, "with --destroy: remove everything that carries the cluster's tags, whether kisgen's record names it or not (for a lost state directory)")
 	return c
 }
@@ -140,10 +148,12 @@ func userdataDir(flag, planFile string) string {
 
 // previewRun prints what provision (or destroy) would do with each node's machine. For
 // provision, the rendered user-data is checked against the provider's limits too.
-func previewRun(ctx context.Context, c *cobra.Command, prov providers.Provider, p *plan.Plan, opts providers.Options, destroy bool, userdata, file string) error {
+func previewRun(ctx context.Context, c *cobra.Command, prov providers.Provider, p *plan.Plan, opts providers.Options, destroy bool, userdata, file string, replace, prune bool) error {
 	var udErr error
+	var machines []providers.Machine
 	if !destroy {
-		machines, err := providers.LoadMachines(p, userdataDir(userdata, file))
+		var err error
+		machines, err = providers.LoadMachines(p, userdataDir(userdata, file))
 		switch {
 		case errors.Is(err, providers.ErrNoUserData):
 			// Nothing to hold to the provider's limits yet; provision would stop here.
@@ -157,6 +167,11 @@ func previewRun(ctx context.Context, c *cobra.Command, prov providers.Provider, 
 	changes, err := providers.Preview(ctx, prov, p, opts, destroy)
 	if err != nil {
 		return failed(errors.Join(err, udErr))
+	}
+	if !destroy {
+		if changes, err = providers.PreviewRollout(changes, p, machines, opts.StateDir, replace, prune); err != nil {
+			return failed(err)
+		}
 	}
 	tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tACTION\tMACHINE\tSTATE\tNOTE")
@@ -201,4 +216,106 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// dayTwoOptions sets what a run needs to replace and prune: the cluster's side through
+// the API (only when asked: a first run has no cluster yet), the founding etcd
+// membership and the plan, for the record of intent.
+func dayTwoOptions(opts *providers.Options, p *plan.Plan, file string, replace, prune bool, errOut io.Writer) error {
+	opts.Replace, opts.Prune = replace, prune
+	opts.EtcdInitialCluster = roles.EtcdInitialCluster(p)
+	text, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	opts.PlanText = text
+	if replace || prune {
+		steps, err := newClusterSteps(p, opts.StateDir, errOut)
+		if err != nil {
+			return err
+		}
+		opts.Cluster = steps
+	}
+	return nil
+}
+
+// confirmRollout asks before --replace or --prune removes machines, naming them: a
+// machine's disk goes with it (a replaced node comes back from its user-data, a pruned
+// one not at all). Nothing to remove asks nothing.
+func confirmRollout(c *cobra.Command, p *plan.Plan, machines []providers.Machine, stateDir string, replace, prune bool) error {
+	if !replace && !prune {
+		return nil
+	}
+	rec, err := intent.LoadOrNew(stateDir, p.Name)
+	if err != nil {
+		return failed(err)
+	}
+	r := providers.PlanRollout(p, machines, rec)
+	hosts := func(steps []providers.Step) string {
+		names := make([]string, len(steps))
+		for i, s := range steps {
+			names[i] = s.Host
+		}
+		return strings.Join(names, ", ")
+	}
+	var what []string
+	if replace && len(r.Replace) > 0 {
+		what = append(what, "drain, remove and create again the machines of "+hosts(r.Replace))
+	}
+	if prune && len(r.Remove) > 0 {
+		what = append(what, "drain and remove the machines of "+hosts(r.Remove)+", no longer in the plan")
+	}
+	if len(what) == 0 {
+		return nil
+	}
+	return confirm(c, strings.Join(what, ", and "))
+}
+
+// confirm asks on the terminal; without one it refuses (scripts say --yes).
+func confirm(c *cobra.Command, what string) error {
+	in, ok := c.InOrStdin().(*os.File)
+	if !ok || !term.IsTerminal(int(in.Fd())) {
+		return usageError("this would %s: confirm with --yes (no terminal to ask on)", what)
+	}
+	fmt.Fprintf(c.ErrOrStderr(), "kisgen: this will %s. Type yes to go on: ", what)
+	var answer string
+	_, _ = fmt.Fscanln(in, &answer)
+	if strings.TrimSpace(answer) != "yes" {
+		return failed(errors.New("not confirmed: nothing was removed"))
+	}
+	return nil
+}
+
+// applyMachines boots the plan's machines with their rendered user-data, replacing and
+// pruning as asked, and prints what exists: provision's and upgrade's work.
+func applyMachines(ctx context.Context, c *cobra.Command, prov providers.Provider, p *plan.Plan, opts providers.Options, userdata, file string, replace, prune, yes bool) error {
+	machines, err := providers.LoadMachines(p, userdata)
+	if err != nil {
+		return failed(err)
+	}
+	if !yes {
+		if err := confirmRollout(c, p, machines, opts.StateDir, replace, prune); err != nil {
+			return err
+		}
+	}
+	if opts.HostKeys, err = hostKeys(p, opts.StateDir, c.ErrOrStderr()); err != nil {
+		return failed(err)
+	}
+	if err := dayTwoOptions(&opts, p, file, replace, prune, c.ErrOrStderr()); err != nil {
+		return failed(err)
+	}
+	got, err := providers.Provision(ctx, prov, p, machines, opts)
+	if len(got) > 0 {
+		tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NODE\tMACHINE\tSTATE\tPRIVATE IP\tPUBLIC IP\tSSH\tCREATED")
+		for _, in := range got {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", in.Host, in.ID, in.State, dash(in.PrivateIP), dash(in.PublicIP), dash(in.SSHAddr), in.Created)
+		}
+		tw.Flush()
+	}
+	if err != nil {
+		return failed(err)
+	}
+	fmt.Fprintf(c.ErrOrStderr(), "kisgen: recorded where each node's sshd is and its host key in %s: `kisgen verify` reads it\n", instances.Path(opts.StateDir))
+	return nil
 }

@@ -10,10 +10,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kisgen/kisgen/intent"
 	"github.com/kisgen/kisgen/internal/outdir"
 	"github.com/kisgen/kisgen/pki"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/render"
+	"github.com/kisgen/kisgen/roles"
 )
 
 func newRenderCmd() *cobra.Command {
@@ -77,6 +79,9 @@ an instance's user-data (cloud metadata, seed images) can read them.`,
 			}
 			printWarnings(c.ErrOrStderr(), bundle.Warnings())
 			opts.ClusterID = bundle.ClusterID()
+			if opts.Inputs, err = renderInputs(p, dir); err != nil {
+				return failed(err)
+			}
 			render.SetSoftMemoryLimit()
 			res, err := render.RenderTo(p, bundle, opts, out)
 			if res != nil && errors.Is(err, render.ErrTooBig) {
@@ -134,4 +139,22 @@ func printSizes(w io.Writer, res *render.Result) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t\n", n.Host, strings.Join(roles, ","), n.Format, n.Sizes.Raw, n.Sizes.Gzip, budget)
 	}
 	_ = tw.Flush()
+}
+
+// renderInputs are the files the plan names, and from the record of intent what the
+// running cluster fixed for good: its founding etcd membership.
+func renderInputs(p *plan.Plan, state string) (*roles.Inputs, error) {
+	in, err := roles.LoadInputs(p)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := intent.Load(state)
+	switch {
+	case errors.Is(err, intent.ErrNoRecord):
+	case err != nil:
+		return nil, err
+	default:
+		in.EtcdInitialCluster = rec.EtcdInitialCluster
+	}
+	return &in, nil
 }

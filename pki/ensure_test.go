@@ -65,7 +65,7 @@ func TestEnsureIssuesEveryCertificateTheHAPlanNeeds(t *testing.T) {
 		"admin", "apiserver-etcd-client", "apiserver-kubelet-client", "apiserver-master1", "apiserver-master2",
 		"ca", "calico-cni", "calico-node", "etcd-ca", "etcd-healthcheck-client",
 		"etcd-peer-etcd1", "etcd-peer-etcd2", "etcd-peer-etcd3", "etcd-server-etcd1", "etcd-server-etcd2", "etcd-server-etcd3",
-		"front-proxy-ca", "front-proxy-client", "kube-controller-manager", "kube-proxy", "kube-scheduler",
+		"front-proxy-ca", "front-proxy-client", "kisgen-hosts-reader", "kube-controller-manager", "kube-proxy", "kube-scheduler",
 		"kubelet-master1", "kubelet-master2", "kubelet-serving-master1", "kubelet-serving-master2",
 		"kubelet-serving-worker1", "kubelet-serving-worker2", "kubelet-serving-worker3",
 		"kubelet-worker1", "kubelet-worker2", "kubelet-worker3", "service-account",
@@ -86,8 +86,8 @@ func TestEnsureIssuesEveryCertificateTheHAPlanNeeds(t *testing.T) {
 		sans             []string
 		usage            []x509.ExtKeyUsage
 	}{
-		{"etcd-server-etcd1", EtcdCA, "etcd1", nil, etcdSANs("etcd1", "10.10.0.11"), serverUse},
-		{"etcd-peer-etcd2", EtcdCA, "etcd2", nil, etcdSANs("etcd2", "10.10.0.12"), peerUse},
+		{"etcd-server-etcd1", EtcdCA, "etcd1", nil, etcdSANs("etcd1", "10.10.0.11"), peerUse},
+		{"etcd-peer-etcd2", EtcdCA, "kisgen-etcd-peer", nil, etcdSANs("etcd2", "10.10.0.12"), peerUse},
 		{"apiserver-etcd-client", EtcdCA, "kube-apiserver-etcd-client", nil, nil, clientUse},
 		{"etcd-healthcheck-client", EtcdCA, "kube-etcd-healthcheck-client", nil, nil, clientUse},
 		{"apiserver-master1", CA, "kube-apiserver", nil, []string{
@@ -104,6 +104,7 @@ func TestEnsureIssuesEveryCertificateTheHAPlanNeeds(t *testing.T) {
 		{"kube-proxy", CA, "system:kube-proxy", nil, nil, clientUse},
 		{"calico-node", CA, "calico-node", nil, nil, clientUse},
 		{"calico-cni", CA, "calico-cni", nil, nil, clientUse},
+		{"kisgen-hosts-reader", CA, "kisgen:hosts-reader", nil, nil, clientUse},
 		{"kubelet-worker2", CA, "system:node:worker2", []string{"system:nodes"}, nil, clientUse},
 		{"kubelet-master1", CA, "system:node:master1", []string{"system:nodes"}, nil, clientUse},
 		{"kubelet-serving-worker2", CA, "worker2", nil, []string{"10.10.0.32", "worker2"}, serverUse},

@@ -34,6 +34,14 @@ const (
 	// client certificates (etcd authenticates them by its CA only, not by name).
 	EtcdAPIServerClientUser   = "kube-apiserver-etcd-client"
 	EtcdHealthcheckClientUser = "kube-etcd-healthcheck-client"
+	// HostsReaderUser is the CN of the HostsReader certificate, bound by the masters'
+	// kisgen-sync to reading the kisgen-hosts ConfigMap only.
+	HostsReaderUser = "kisgen:hosts-reader"
+	// EtcdPeerCN is the CN of every etcd member's peer certificate. Members admit peers by
+	// CN (--peer-cert-allowed-cn), so a CN shared by all peers, rather than each host's
+	// name, lets a new member join without changing the flags of the running ones; the
+	// host's names and addresses are the certificate's SANs.
+	EtcdPeerCN = "kisgen-etcd-peer"
 	// APIServerCN is the CN of every API server serving certificate (clients check SANs).
 	APIServerCN = "kube-apiserver"
 

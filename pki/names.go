@@ -34,6 +34,10 @@ const (
 	CalicoNode = "calico-node"
 	// CalicoCNI is the Calico CNI plugin's client certificate (CN calico-cni).
 	CalicoCNI = "calico-cni"
+	// HostsReader is the one client certificate every node that is not a master uses to
+	// read the cluster's hosts list (the kisgen-hosts ConfigMap, nothing else): shared by
+	// all nodes, so that adding or removing a node changes no other node's user-data.
+	HostsReader = "kisgen-hosts-reader"
 	// ServiceAccount is the key pair that signs and verifies service account tokens
 	// (no certificate).
 	ServiceAccount = "service-account"

@@ -117,8 +117,12 @@ func leafSpecs(p *plan.Plan) ([]*spec, error) {
 		h.add(n.Host)
 		h.addAddr(n.IP, n.InternalIP)
 		h.add("127.0.0.1", "localhost")
-		add(&spec{name: EtcdServer(n.Host), host: n.Host, kind: kindServer, issuer: EtcdCA, cn: n.Host, dns: h.dns, ips: h.ips})
-		add(&spec{name: EtcdPeer(n.Host), host: n.Host, kind: kindPeer, issuer: EtcdCA, cn: n.Host, dns: h.dns, ips: h.ips})
+		// Server and client auth, as kubeadm's: etcd's gRPC gateway (its JSON API, which
+		// kisgen-sync asks for the members) dials the server with this certificate, and
+		// --client-cert-auth refuses a server-only one. The peer port still refuses it:
+		// its CN is not the peers' (--peer-cert-allowed-cn).
+		add(&spec{name: EtcdServer(n.Host), host: n.Host, kind: kindPeer, issuer: EtcdCA, cn: n.Host, dns: h.dns, ips: h.ips})
+		add(&spec{name: EtcdPeer(n.Host), host: n.Host, kind: kindPeer, issuer: EtcdCA, cn: EtcdPeerCN, dns: h.dns, ips: h.ips})
 	}
 	add(&spec{name: EtcdAPIServerClient, kind: kindClient, issuer: EtcdCA, cn: EtcdAPIServerClientUser})
 	add(&spec{name: EtcdHealthcheckClient, kind: kindClient, issuer: EtcdCA, cn: EtcdHealthcheckClientUser})
@@ -143,6 +147,7 @@ func leafSpecs(p *plan.Plan) ([]*spec, error) {
 	add(&spec{name: KubeProxy, kind: kindClient, issuer: CA, cn: KubeProxyUser})
 	add(&spec{name: CalicoNode, kind: kindClient, issuer: CA, cn: CalicoNodeUser})
 	add(&spec{name: CalicoCNI, kind: kindClient, issuer: CA, cn: CalicoCNIUser})
+	add(&spec{name: HostsReader, kind: kindClient, issuer: CA, cn: HostsReaderUser})
 
 	for _, n := range p.Nodes {
 		if !n.IsKubernetesNode() {

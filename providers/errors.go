@@ -18,4 +18,7 @@ var (
 	ErrFormat = errors.New("user-data format not booted by the provider")
 	// ErrInvalid is returned when Check finds what the provider cannot boot.
 	ErrInvalid = errors.New("the plan asks what the provider cannot do")
+	// ErrUnsupported is returned when a run needs what the provider cannot do yet
+	// (remove single machines, for --replace and --prune).
+	ErrUnsupported = errors.New("not supported by the provider")
 )

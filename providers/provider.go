@@ -35,6 +35,30 @@ type Options struct {
 	// or markers), recorded or not: for a state directory that is gone. Without it,
 	// tagged resources the record does not name are listed and left alone.
 	FromTags bool
+	// Replace makes Provision replace, one at a time (etcd members first, then masters,
+	// then the other nodes), the machines whose user-data changed since they booted (the
+	// record of intent's fingerprint against the rendered user-data).
+	Replace bool
+	// Prune makes Provision remove the machines of nodes no longer in the plan.
+	Prune bool
+	// Cluster does the cluster's side of removing and replacing machines (drain, wait
+	// for the new machine to join); nil: machines are removed without it.
+	Cluster ClusterSteps
+	// EtcdInitialCluster is the founding etcd membership the user-data was rendered
+	// with; the record of intent keeps it from the first run on.
+	EtcdInitialCluster string
+	// PlanText is the plan file's content, kept in the record of intent as applied.
+	PlanText []byte
+}
+
+// ClusterSteps are what happens in the running cluster around a machine that goes or
+// comes: kisgen's implementation works through the Kubernetes API (cmd/clusterops.go).
+type ClusterSteps interface {
+	// Leave readies a node's machine to be removed: cordon and drain it (evictions that
+	// respect PodDisruptionBudgets) and, unless it is replaced, delete its Node.
+	Leave(ctx context.Context, host string, roles []string, replaced bool) error
+	// Joined waits until the node's new machine has joined and the cluster is healthy.
+	Joined(ctx context.Context, host string, roles []string) error
 }
 
 // Instance is one machine as the provider sees it after provisioning.
@@ -48,6 +72,10 @@ type Instance struct {
 	// forward on loopback, the address a cloud reports (see SSHAddress), or the plan's
 	// ip:ssh_port. Empty means the plan's.
 	SSHAddr string `json:"sshAddr,omitempty"`
+	// APIAddr is where the node's API server answers from this machine (host:port), for
+	// masters whose plan address this machine cannot reach (qemu's port forward on
+	// loopback); empty for the others.
+	APIAddr string `json:"apiAddr,omitempty"`
 	Created bool   `json:"created"`
 }
 
@@ -69,4 +97,11 @@ type Provider interface {
 	Inventory(ctx context.Context, p *plan.Plan, opts Options) ([]Found, error)
 	Provision(ctx context.Context, p *plan.Plan, machines []Machine, opts Options) ([]Instance, error)
 	Destroy(ctx context.Context, p *plan.Plan, opts Options) error
+}
+
+// Remover is a Provider that removes single machines: what `provision --replace` and
+// `--prune` need. Remove deletes the machines kisgen created for hosts (the others of
+// the cluster stay) and drops them from the provider's record.
+type Remover interface {
+	Remove(ctx context.Context, p *plan.Plan, hosts []string, opts Options) error
 }

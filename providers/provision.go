@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kisgen/kisgen/intent"
 	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/providers/instances"
 )
@@ -20,15 +21,58 @@ var now = time.Now
 // run's partial result too), where each node's machine is and which host key it must
 // present: the instances record (STATE/instances.json) that `kisgen verify` reads. This is
 // the one place the record is written, the same way for every provider.
+//
+// It also keeps the record of intent (package intent): the fingerprint of the user-data
+// each machine booted with. With opts.Replace it then replaces, one at a time and in a
+// safe order, the machines whose user-data changed since (see PlanRollout), with
+// opts.Prune it removes the machines of nodes no longer in the plan; without them it
+// says what it leaves.
 func Provision(ctx context.Context, prov Provider, p *plan.Plan, machines []Machine, opts Options) ([]Instance, error) {
 	if err := CheckUserData(prov, p, machines); err != nil {
 		return nil, err // before anything is created
 	}
+	r, err := rolloutFor(prov, p, machines, opts)
+	if err != nil {
+		return nil, err // before anything is created
+	}
 	got, err := prov.Provision(ctx, p, machines, opts)
-	if rerr := recordInstances(p, prov.Name(), got, opts); rerr != nil {
+	if rerr := record(p, prov.Name(), got, machines, opts); rerr != nil {
 		return got, errors.Join(err, fmt.Errorf("record the instances: %w", rerr))
 	}
-	return got, err
+	if err != nil {
+		return got, err
+	}
+	prog := NewProgress(opts.Progress, prov.Name())
+	if !opts.Replace {
+		for _, s := range r.Replace {
+			prog.Node(s.Host, "kept, though its user-data changed since it booted (--replace replaces it)")
+		}
+		r.Replace = nil
+	}
+	if !opts.Prune {
+		for _, s := range r.Remove {
+			prog.Node(s.Host, "no longer in the plan, its machine kept (--prune removes it)")
+		}
+		r.Remove = nil
+	}
+	return got, rollout(ctx, prov, p, machines, opts, r, &got)
+}
+
+// rolloutFor works out the replacements and removals from the record of intent, and
+// refuses them up front when the provider cannot remove single machines.
+func rolloutFor(prov Provider, p *plan.Plan, machines []Machine, opts Options) (Rollout, error) {
+	if opts.StateDir == "" {
+		return Rollout{}, nil
+	}
+	rec, err := intent.LoadOrNew(opts.StateDir, p.Name)
+	if err != nil {
+		return Rollout{}, err
+	}
+	r := PlanRollout(p, machines, rec)
+	if _, ok := prov.(Remover); !ok && ((opts.Replace && len(r.Replace) > 0) || (opts.Prune && len(r.Remove) > 0)) {
+		return r, fmt.Errorf("%w: %s cannot remove single machines yet, so it cannot replace or prune: replace or remove them by hand (then run provision again)", ErrUnsupported, prov.Name())
+	}
+	return r, nil
 }
 
 // Destroy removes what prov created and then the instances record, if it lists prov's
@@ -107,14 +151,14 @@ func recordInstances(p *plan.Plan, provider string, got []Instance, opts Options
 			}
 			continue
 		}
-		e := instances.Instance{Node: n.Host, Machine: in.ID, SSHAddress: in.SSHAddr, HostKey: opts.HostKeys[n.Host]}
+		e := instances.Instance{Node: n.Host, Machine: in.ID, SSHAddress: in.SSHAddr, HostKey: opts.HostKeys[n.Host], APIAddress: in.APIAddr}
 		if e.SSHAddress == "" {
 			e.SSHAddress = SSHAddress(p, n)
 		}
 		if had && o.Machine == e.Machine && !in.Created && o.HostKey != "" {
 			e.HostKey = o.HostKey
 		}
-		if had && e.Machine == o.Machine && e.SSHAddress == o.SSHAddress && e.HostKey == o.HostKey {
+		if had && e.Machine == o.Machine && e.SSHAddress == o.SSHAddress && e.HostKey == o.HostKey && e.APIAddress == o.APIAddress {
 			e.RecordedAt = o.RecordedAt
 		} else {
 			e.RecordedAt = stamp

@@ -91,15 +91,6 @@ func (c *Cluster) renderAddOns() error {
 		c.warnings = append(c.warnings, "add_ons.dashboard is not installed by kisgen yet: set `disable: true` on it, or install it yourself")
 	}
 
-	var labels strings.Builder
-	for _, n := range kubernetesNodes(p) {
-		var ls []string
-		for _, l := range roleLabels(n) {
-			ls = append(ls, l+"=")
-		}
-		labels.WriteString(n.Host + "\t" + strings.Join(ls, " ") + "\n")
-	}
-	add("node-labels.tsv", "node role labels", labels.String())
 	c.addonList = strings.Join(order, " ")
 	return nil
 }

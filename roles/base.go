@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kisgen/kisgen/plan"
 	"github.com/kisgen/kisgen/templates"
 )
 
@@ -47,6 +48,9 @@ func (b *builder) base() error {
 		switch {
 		case s.Path == BinDir+"/kisgen-addons" && b.n != b.c.firstMaster:
 		case s.Path == BinDir+"/kisgen-bridge-routes" && !(bridgeEnabled(b.p) && b.n.IsKubernetesNode()):
+		case s.Path == BinDir+"/kisgen-etcd-join" && !b.n.Has(plan.RoleEtcd):
+		case s.Path == BinDir+"/kisgen-sync" && !b.n.Has(plan.RoleMaster) && !b.p.Network.UpdateHostsFiles:
+		case s.Path == BinDir+"/kisgen-publish" && !b.n.Has(plan.RoleMaster):
 		default:
 			if err := b.add(s); err != nil {
 				return err
@@ -54,7 +58,11 @@ func (b *builder) base() error {
 		}
 	}
 	if b.c.hostsBlock != "" {
-		if err := b.file(HostsBlockPath, 0o644, "managed hosts block", b.c.hostsBlock); err != nil {
+		seed, err := b.c.seedHostsBlock(b.n)
+		if err != nil {
+			return err
+		}
+		if err := b.file(HostsBlockPath, 0o644, "managed hosts block (first boot: this node and the API servers)", seed); err != nil {
 			return err
 		}
 	}

@@ -28,7 +28,8 @@ type Cluster struct {
 
 	artifacts   map[string]Artifact
 	scripts     []File // the scripts and shell library, identical on every node
-	hostsBlock  string // "" when the plan does not manage hosts files
+	hostsBlock  string // the block verify expects; "" when the plan does not manage hosts files
+	lbEntry     *hostsEntry
 	proxyEnv    string // "" without a proxy
 	common      []File // files identical on every Kubernetes node
 	firstMaster *plan.Node
@@ -125,6 +126,9 @@ type scriptData struct {
 	StatusPath, AddOnsStatusPath, StateDir, LibPath, NodeEnv, BinDir, CNIBinDir, CacheDir    string
 	ArtifactsFile, ImageManifest, HostsBlock, PKIDir, EtcdPKIDir, AdminKubeconfig, FetchList string
 	AddOnsDir, KubeletDetectedEnv, ContainerdConfig, ContainerdSocket, RoutesFile            string
+	CACert, EtcdCACert, APIServerEtcdCert, APIServerEtcdKey, HostsReaderCert                 string
+	HostsReaderKey, HostsSynced, HostsReaderRBAC, HostsConfigMap, EtcdEnv, EtcdDataDir       string
+	EtcdHealthcheckCert, EtcdHealthcheckKey, EtcdRemoveConfigMap, AdminCert, AdminKey        string
 	SystemPath, Path, ProxyEnv, PodCIDR, SysctlConf, ImageFilesDir                           string
 	PhasePending, PhasePreflight, PhaseInstall, PhaseConfigure, PhaseDone, PhaseFailed       string
 }
@@ -140,6 +144,11 @@ func nodeLayout(podCIDR string) scriptData {
 		ImageManifest: ImageManifestPath, HostsBlock: HostsBlockPath, PKIDir: PKIDir, EtcdPKIDir: EtcdPKIDir,
 		AdminKubeconfig: AdminKubeconfig, AddOnsDir: AddOnsDir, KubeletDetectedEnv: KubeletDetectedEnvPath,
 		ContainerdConfig: ContainerdConfigPath, ContainerdSocket: ContainerdSocket, RoutesFile: BridgeRoutesPath,
+		CACert: CACert, EtcdCACert: EtcdCACert, APIServerEtcdCert: APIServerEtcdCert, APIServerEtcdKey: APIServerEtcdKey,
+		HostsReaderCert: HostsReaderCert, HostsReaderKey: HostsReaderKey, HostsSynced: HostsSyncedPath,
+		HostsReaderRBAC: HostsReaderRBACPath, HostsConfigMap: HostsConfigMap, EtcdEnv: EtcdEnvPath, EtcdDataDir: EtcdDataDir,
+		EtcdHealthcheckCert: EtcdHealthcheckCert, EtcdHealthcheckKey: EtcdHealthcheckKey, EtcdRemoveConfigMap: EtcdRemoveConfigMap,
+		AdminCert: AdminCert, AdminKey: AdminKey,
 		SystemPath: SystemPath, Path: UnitPath, ProxyEnv: ProxyEnvPath, PodCIDR: podCIDR, SysctlConf: SysctlPath, ImageFilesDir: ImageFilesDir,
 		PhasePending: PhasePending, PhasePreflight: PhasePreflight, PhaseInstall: PhaseInstall,
 		PhaseConfigure: PhaseConfigure, PhaseDone: PhaseDone, PhaseFailed: PhaseFailed,
@@ -157,6 +166,9 @@ var scripts = []struct {
 	{BinDir + "/kisgen-preflight", "kisgen-preflight", "kisgen pre-flight checks", true},
 	{BinDir + "/kisgen-addons", "kisgen-addons", "kisgen add-ons script", true},
 	{BinDir + "/kisgen-bridge-routes", "kisgen-bridge-routes", "kisgen bridge routes script", false},
+	{BinDir + "/kisgen-sync", "kisgen-sync", "kisgen sync script (the hosts list from the cluster)", true},
+	{BinDir + "/kisgen-publish", "kisgen-publish", "kisgen publish script, masters (role labels, hosts list, etcd removals)", true},
+	{BinDir + "/kisgen-etcd-join", "kisgen-etcd-join", "kisgen etcd membership script (start the cluster, or join it)", true},
 }
 
 func (c *Cluster) renderScripts() error {
@@ -192,29 +204,54 @@ const (
 	HostsBlockEnd   = "# END kisgen managed block"
 )
 
+// hostsEntry is one line of the managed hosts block.
+type hostsEntry struct {
+	IP   string
+	Host string
+}
+
+// renderHostsBlock works out the block every node's hosts file should hold once the
+// cluster runs: every node by host name, then the API servers' name. It is what `kisgen
+// verify` expects, never what the user-data carries: nodes learn the others from the
+// cluster (kisgen-sync), so that adding or removing a node changes no other node's
+// user-data. The user-data carries a seed (seedHostsBlock) for the first boot.
 func (c *Cluster) renderHostsBlock() error {
 	if !c.p.Network.UpdateHostsFiles {
 		return nil
 	}
-	type entry struct {
-		IP   string
-		Host string
-	}
-	entries := make([]entry, 0, len(c.p.Nodes)+1)
+	entries := make([]hostsEntry, 0, len(c.p.Nodes)+1)
 	for _, n := range c.p.Nodes {
-		entries = append(entries, entry{n.InternalIP.String(), n.Host})
+		entries = append(entries, hostsEntry{n.InternalIP.String(), n.Host})
 	}
+	// kisgen-sync writes the nodes sorted by name: so does the expectation.
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Host < entries[j].Host })
 	// The API servers' address by name: kubelets and kube-proxy dial it, and no DNS
 	// answers for it where the plan manages hosts files.
 	if name, addr, ok := c.p.LoadBalancerHostsEntry(); ok {
-		entries = append(entries, entry{addr.String(), name})
+		c.lbEntry = &hostsEntry{addr.String(), name}
+		entries = append(entries, *c.lbEntry)
 	}
-	text, err := templates.Execute("hosts.block", map[string]any{"Begin": HostsBlockBegin, "End": HostsBlockEnd, "Entries": entries})
+	text, err := hostsBlock(entries)
 	if err != nil {
 		return err
 	}
 	c.hostsBlock = text
 	return nil
+}
+
+func hostsBlock(entries []hostsEntry) (string, error) {
+	return templates.Execute("hosts.block", map[string]any{"Begin": HostsBlockBegin, "End": HostsBlockEnd, "Entries": entries})
+}
+
+// seedHostsBlock is the block a node's user-data carries: the node itself and the API
+// servers' name, nothing that changes when other nodes come or go. kisgen-sync replaces
+// it with the cluster's list once the API server answers.
+func (c *Cluster) seedHostsBlock(n *plan.Node) (string, error) {
+	entries := []hostsEntry{{n.InternalIP.String(), n.Host}}
+	if c.lbEntry != nil {
+		entries = append(entries, *c.lbEntry)
+	}
+	return hostsBlock(entries)
 }
 
 type envLine struct{ Name, Value string }
@@ -353,7 +390,7 @@ func (c *Cluster) Node(n *plan.Node) (*Node, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNotInPlan, n)
 	}
 	b := &builder{c: c, p: c.p, n: n, files: map[string]File{}, versions: map[string]string{}}
-	for _, step := range []func() error{b.base, b.etcd, b.master, b.virtualIP, b.kubernetesNode, b.network, b.firstMasterAddOns, b.install} {
+	for _, step := range []func() error{b.base, b.etcd, b.master, b.virtualIP, b.kubernetesNode, b.network, b.sync, b.firstMasterAddOns, b.install} {
 		if err := step(); err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Host, err)
 		}
@@ -447,6 +484,7 @@ func (b *builder) artifact(name string) {
 // unitData is the data every component unit template reads.
 type unitData struct {
 	Cluster, Host, Description, ProxyEnv, DetectedEnv, Path, BinDir, Config string
+	EtcdEnv                                                                 string
 	StatusPath, AddOnsStatusPath                                            string
 	// Fetch is run before the bootstrap (kisgen-install.service); "" for none.
 	Fetch string
@@ -455,7 +493,7 @@ type unitData struct {
 }
 
 func (b *builder) unitData(description string, exec []string, after ...string) unitData {
-	return unitData{Cluster: b.p.Name, Host: b.n.Host, Description: description, ProxyEnv: ProxyEnvPath,
+	return unitData{Cluster: b.p.Name, Host: b.n.Host, Description: description, ProxyEnv: ProxyEnvPath, EtcdEnv: EtcdEnvPath,
 		DetectedEnv: KubeletDetectedEnvPath, Path: UnitPath, BinDir: BinDir, Config: ContainerdConfigPath,
 		StatusPath: StatusPath, AddOnsStatusPath: AddOnsStatusPath, After: after, Exec: exec}
 }
@@ -605,6 +643,11 @@ func (b *builder) nodeEnv(digest string) (string, error) {
 	if n.IsKubernetesNode() {
 		advisedExec = "conntrack"
 	}
+	etcdInitial, etcdJoin := b.etcdMembership()
+	etcdPeer := ""
+	if n.Has(plan.RoleEtcd) {
+		etcdPeer = EtcdPeerURL(n)
+	}
 	vars := []envLine{
 		{"KISGEN_HOST", n.Host},
 		{"KISGEN_ROLES", strings.Join(roleNames(n), " ")},
@@ -625,6 +668,13 @@ func (b *builder) nodeEnv(digest string) (string, error) {
 		{"KISGEN_APISERVER_URL", apiURL},
 		{"KISGEN_IMAGE_ARCHIVES", strings.Join(archives, " ")},
 		{"KISGEN_ADDONS", b.addonList()},
+		{"KISGEN_API_SERVER", b.p.APIServerURL()},
+		{"KISGEN_MANAGE_HOSTS", strconv.FormatBool(b.p.Network.UpdateHostsFiles)},
+		{"KISGEN_HOSTS_LB", b.c.lbLine()},
+		{"KISGEN_ETCD_ENDPOINTS", b.etcdEndpoints()},
+		{"KISGEN_ETCD_PEER_URL", etcdPeer},
+		{"KISGEN_ETCD_INITIAL_CLUSTER", etcdInitial},
+		{"KISGEN_ETCD_JOIN_ENDPOINTS", etcdJoin},
 	}
 	return renderEnv("Settings of node "+n.Host+" for the kisgen scripts (see roles.NodeEnvPath).", vars)
 }
@@ -710,5 +760,14 @@ func nodeLabels(n *plan.Node) map[string]string {
 	for _, l := range roleLabels(n) {
 		out[l] = ""
 	}
+	for _, r := range n.Roles {
+		out[RoleLabel(r)] = "true"
+	}
 	return out
 }
+
+// RoleLabel is the label a kubelet registers its node with for each of its roles
+// (kisgen.io/role-worker=true). Kubelets may not set node-role.kubernetes.io labels
+// themselves (NodeRestriction); the masters' kisgen-publish copies these to them, for
+// nodes that join at any time.
+func RoleLabel(r plan.Role) string { return "kisgen.io/role-" + string(r) }

@@ -26,12 +26,6 @@ func (b *builder) etcd() error {
 		}
 	}
 	ip := n.InternalIP
-	var peers []string
-	var members []string
-	for _, m := range b.p.NodesWith(plan.RoleEtcd) {
-		peers = append(peers, m.Host+"=https://"+netip.AddrPortFrom(m.InternalIP, 2380).String())
-		members = append(members, m.Host)
-	}
 	flags := map[string]string{
 		"name":                        n.Host,
 		"data-dir":                    EtcdDataDir,
@@ -39,8 +33,6 @@ func (b *builder) etcd() error {
 		"advertise-client-urls":       "https://" + netip.AddrPortFrom(ip, 2379).String(),
 		"listen-peer-urls":            "https://" + netip.AddrPortFrom(ip, 2380).String(),
 		"initial-advertise-peer-urls": "https://" + netip.AddrPortFrom(ip, 2380).String(),
-		"initial-cluster":             strings.Join(peers, ","),
-		"initial-cluster-state":       "new",
 		"initial-cluster-token":       b.p.Name + "-etcd",
 		"client-cert-auth":            "true",
 		"trusted-ca-file":             EtcdCACert,
@@ -50,9 +42,10 @@ func (b *builder) etcd() error {
 		"peer-trusted-ca-file":        EtcdCACert,
 		"peer-cert-file":              EtcdPeerCert,
 		"peer-key-file":               EtcdPeerKey,
-		// Only the members' own peer certificates (CN = host) may join: without it any
-		// client certificate of the etcd CA would be accepted on the peer port.
-		"peer-cert-allowed-cn": strings.Join(members, ","),
+		// Only peer certificates may join (all share pki.EtcdPeerCN): without it any client
+		// certificate of the etcd CA would be accepted on the peer port. One CN for all
+		// keeps this flag the same when members come and go.
+		"peer-cert-allowed-cn": pki.EtcdPeerCN,
 		"listen-metrics-urls":  "http://127.0.0.1:2381",
 	}
 	if err := b.unit("etcd.service", "etcd member", "etcd.service", b.unitData("", command(BinDir+"/etcd", flags, b.p.Overrides[plan.Etcd])), true); err != nil {
@@ -72,4 +65,62 @@ func (b *builder) listen(port int, addr, unit string) {
 	p := Port{Port: port, Address: addr, Unit: unit}
 	b.ports = append(b.ports, p)
 	b.preflight = append(b.preflight, p)
+}
+
+// EtcdPeerURL is an etcd member's peer URL: what the membership lists for it.
+func EtcdPeerURL(n *plan.Node) string {
+	return "https://" + netip.AddrPortFrom(n.InternalIP, 2380).String()
+}
+
+// EtcdInitialCluster is the founding membership of a plan's etcd cluster,
+// NAME=PEER_URL,… in plan order: what its first members start with. Once a cluster
+// runs, its founding membership is history (the record of intent keeps it, see
+// Inputs.EtcdInitialCluster): members added later join the running cluster instead.
+func EtcdInitialCluster(p *plan.Plan) string {
+	var peers []string
+	for _, m := range p.NodesWith(plan.RoleEtcd) {
+		peers = append(peers, m.Host+"="+EtcdPeerURL(m))
+	}
+	return strings.Join(peers, ",")
+}
+
+// etcdMembership is what kisgen-etcd-join reads from node.env: the founding membership
+// when this node is one of the founding members ("" otherwise: it can only join), and
+// the client URLs it asks for the running cluster's membership. A founding member asks
+// only founding members, so that its user-data stays the same when members are added;
+// a later member also asks the plan's other etcd nodes.
+func (b *builder) etcdMembership() (initial, endpoints string) {
+	if !b.n.Has(plan.RoleEtcd) {
+		return "", ""
+	}
+	founding := b.c.in.EtcdInitialCluster
+	if founding == "" {
+		founding = EtcdInitialCluster(b.p)
+	}
+	self := b.n.Host + "=" + EtcdPeerURL(b.n)
+	var eps []string
+	seen := map[string]bool{strings.TrimSuffix(EtcdPeerURL(b.n), ":2380"): true}
+	add := func(peerURL string) {
+		base, ok := strings.CutSuffix(peerURL, ":2380")
+		if ok && !seen[base] {
+			seen[base] = true
+			eps = append(eps, base+":2379")
+		}
+	}
+	isFounding := false
+	for _, m := range strings.Split(founding, ",") {
+		if m == self {
+			isFounding = true
+		}
+		if _, u, ok := strings.Cut(m, "="); ok {
+			add(u)
+		}
+	}
+	if !isFounding {
+		for _, m := range b.p.NodesWith(plan.RoleEtcd) {
+			add(EtcdPeerURL(m))
+		}
+		founding = ""
+	}
+	return founding, strings.Join(eps, ",")
 }

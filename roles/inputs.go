@@ -18,6 +18,10 @@ type Inputs struct {
 	SSHAuthorizedKey string
 	// Checksums are the plan's pinned sums (mirror.checksums), by path under the mirror.
 	Checksums map[string]string
+	// EtcdInitialCluster is the founding etcd membership (NAME=PEER_URL,…) of a cluster
+	// that was applied, from the record of intent; "" before: the plan's etcd nodes
+	// found it. Members in it start the cluster (or rejoin it); any other joins it.
+	EtcdInitialCluster string
 }
 
 // LoadInputs reads the files the plan names, relative to the plan file's directory

@@ -165,9 +165,10 @@ type serviceAccount struct {
 }
 
 type policyRule struct {
-	APIGroups []string `yaml:"apiGroups"`
-	Resources []string `yaml:"resources"`
-	Verbs     []string `yaml:"verbs"`
+	APIGroups     []string `yaml:"apiGroups"`
+	Resources     []string `yaml:"resources"`
+	ResourceNames []string `yaml:"resourceNames,omitempty"`
+	Verbs         []string `yaml:"verbs"`
 }
 
 type clusterRole struct {

@@ -101,13 +101,16 @@ func (b *builder) kubernetesNode() error {
 		"kubeconfig":        KubeletKubeconfig,
 		"node-ip":           n.InternalIP.String(),
 	}
-	if len(n.Labels) > 0 {
-		var labels []string
-		for _, k := range n.SortedLabelKeys() {
-			labels = append(labels, k+"="+n.Labels[k])
-		}
-		flags["node-labels"] = strings.Join(labels, ",")
+	// The node's own labels, and one per role that the masters' kisgen-sync turns into
+	// node-role.kubernetes.io labels.
+	var labels []string
+	for _, k := range n.SortedLabelKeys() {
+		labels = append(labels, k+"="+n.Labels[k])
 	}
+	for _, r := range n.Roles {
+		labels = append(labels, RoleLabel(r)+"=true")
+	}
+	flags["node-labels"] = strings.Join(labels, ",")
 	if taints := nodeTaints(n); len(taints) > 0 {
 		var ts []string
 		for _, t := range taints {

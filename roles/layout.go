@@ -25,6 +25,18 @@ const (
 	ProxyEnvPath = ConfDir + "/proxy.env"
 	// HostsBlockPath is the managed hosts block the bootstrap merges into /etc/hosts.
 	HostsBlockPath = ConfDir + "/hosts.block"
+	// HostsSyncedPath is the hosts block kisgen-sync last read from the cluster; the
+	// bootstrap merges it, rather than the seed, when it exists.
+	HostsSyncedPath = NodeStateDir + "/hosts.block"
+	// HostsReaderRBACPath, on masters, lets the HostsReader certificate read the
+	// HostsConfigMap; kisgen-sync applies it.
+	HostsReaderRBACPath = ConfDir + "/hosts-reader-rbac.yaml"
+	// HostsConfigMap is the ConfigMap in kube-system where the masters publish the hosts
+	// block: every node that is not a master reads it with the HostsReader certificate.
+	HostsConfigMap = "kisgen-hosts"
+	// EtcdRemoveConfigMap is the ConfigMap in kube-system where `kisgen provision --prune`
+	// asks the masters' kisgen-sync to remove etcd members (data: NAME: remove).
+	EtcdRemoveConfigMap = "kisgen-etcd-remove"
 	// AddOnsDir holds the add-on manifests the first master applies.
 	AddOnsDir = ConfDir + "/addons"
 	// BridgeRoutesPath lists the routes of the bridge pod network.
@@ -45,6 +57,10 @@ const (
 	AddOnsStatusPath = NodeStateDir + "/addons-status.json"
 	// KubeletDetectedEnvPath holds kubelet flags the bootstrap derives from the node.
 	KubeletDetectedEnvPath = NodeStateDir + "/kubelet.env"
+	// EtcdEnvPath is the etcd member's initial cluster and state (ETCD_INITIAL_CLUSTER,
+	// ETCD_INITIAL_CLUSTER_STATE), written by kisgen-etcd-join before etcd first starts:
+	// founding members start the cluster, any other joins it (member add).
+	EtcdEnvPath = NodeStateDir + "/etcd.env"
 	// CacheDir holds downloads in progress.
 	CacheDir = "/var/cache/kisgen"
 
@@ -125,6 +141,8 @@ const (
 	KubeletServingKey    = PKIDir + "/kubelet-serving.key"
 	KubeProxyCert        = PKIDir + "/kube-proxy.crt"
 	KubeProxyKey         = PKIDir + "/kube-proxy.key"
+	HostsReaderCert      = PKIDir + "/kisgen-hosts-reader.crt"
+	HostsReaderKey       = PKIDir + "/kisgen-hosts-reader.key"
 
 	EtcdCACert          = EtcdPKIDir + "/ca.crt"
 	EtcdServerCert      = EtcdPKIDir + "/server.crt"

@@ -28,9 +28,11 @@ func TestEachRoleGetsOnlyItsSecrets(t *testing.T) {
 		has    []string
 		hasNot []string
 	}{
+		// With managed hosts files an etcd node reads the hosts list from the API server:
+		// the cluster CA's certificate and the shared hosts reader's key.
 		{name: "an etcd node has its own etcd certificates and no CA key", host: "etcd2",
-			has:    []string{roles.EtcdCACert, roles.EtcdServerCert, roles.EtcdServerKey, roles.EtcdPeerCert, roles.EtcdPeerKey, roles.EtcdHealthcheckKey, roles.SSHHostKeyPath},
-			hasNot: []string{roles.CAKey, roles.CACert, roles.ServiceAccountKey, roles.AdminKey, roles.KubeletClientKey, roles.APIServerEtcdKey}},
+			has:    []string{roles.EtcdCACert, roles.EtcdServerCert, roles.EtcdServerKey, roles.EtcdPeerCert, roles.EtcdPeerKey, roles.EtcdHealthcheckKey, roles.SSHHostKeyPath, roles.CACert, roles.HostsReaderKey},
+			hasNot: []string{roles.CAKey, roles.ServiceAccountKey, roles.AdminKey, roles.KubeletClientKey, roles.APIServerEtcdKey}},
 		{name: "a master has the CA key and service-account key but no etcd server key", host: "master2",
 			has:    []string{roles.CACert, roles.CAKey, roles.ServiceAccountKey, roles.ServiceAccountPub, roles.APIServerKey, roles.APIServerEtcdKey, roles.APIServerKubeletKey, roles.FrontProxyClientKey, roles.AdminKey, roles.AdminKubeconfig, roles.KubeletClientKey},
 			hasNot: []string{roles.EtcdServerKey, roles.EtcdPeerKey, roles.EtcdHealthcheckKey}},
@@ -82,16 +84,16 @@ func TestUnitsAndPortsFollowTheRoles(t *testing.T) {
 		units []string
 		ports []int
 	}{
-		{"etcd1", []string{"etcd.service"}, []int{2379, 2380, 2381}},
+		{"etcd1", []string{"etcd.service", "kisgen-sync.timer"}, []int{2379, 2380, 2381}},
 		// With the virtual IP, HAProxy and keepalived too; HAProxy listens on the
 		// virtual IP's port, and answers keepalived on 127.0.0.1:6445.
 		{"master1", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "kisgen-haproxy.service", "kisgen-keepalived.service",
-			"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-addons.service"},
+			"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-sync.timer", "kisgen-addons.service"},
 			[]int{6443, 10257, 10259, 6443, 6445, 10248, 10250, 10249, 10256}},
 		{"master2", []string{"kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service", "kisgen-haproxy.service", "kisgen-keepalived.service",
-			"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service"},
+			"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-sync.timer"},
 			[]int{6443, 10257, 10259, 6443, 6445, 10248, 10250, 10249, 10256}},
-		{"worker3", []string{"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service"}, []int{10248, 10250, 10249, 10256}},
+		{"worker3", []string{"containerd.service", "kisgen-service-route.service", "kubelet.service", "kube-proxy.service", "kisgen-sync.timer"}, []int{10248, 10250, 10249, 10256}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.host, func(t *testing.T) {
@@ -128,7 +130,7 @@ func TestUnitsAndPortsFollowTheRoles(t *testing.T) {
 func TestKubeletRegistersWithThePlansLabelsAndTaints(t *testing.T) {
 	_, nodes := model(t, "ha.yaml")
 	kubelet := unit(t, nodes["worker2"], "kubelet.service").Content
-	for _, want := range []string{"--node-labels=example.com/gpu=true", "--register-with-taints=example.com/gpu=true:NoSchedule", "--node-ip=10.10.0.32", "--hostname-override=worker2"} {
+	for _, want := range []string{"--node-labels=example.com/gpu=true,kisgen.io/role-worker=true", "--register-with-taints=example.com/gpu=true:NoSchedule", "--node-ip=10.10.0.32", "--hostname-override=worker2"} {
 		if !strings.Contains(kubelet, want) {
 			t.Errorf("kubelet unit lacks %s:\n%s", want, kubelet)
 		}
@@ -136,31 +138,95 @@ func TestKubeletRegistersWithThePlansLabelsAndTaints(t *testing.T) {
 	if master := unit(t, nodes["master1"], "kubelet.service").Content; !strings.Contains(master, "--register-with-taints=node-role.kubernetes.io/control-plane:NoSchedule") {
 		t.Errorf("a dedicated master registers without the control-plane taint:\n%s", master)
 	}
-	want := map[string]string{"example.com/gpu": "true", "node-role.kubernetes.io/worker": ""}
+	want := map[string]string{"example.com/gpu": "true", "kisgen.io/role-worker": "true", "node-role.kubernetes.io/worker": ""}
 	if diff := cmp.Diff(want, nodes["worker2"].Expect.Labels); diff != "" {
 		t.Errorf("expected labels (-want +got):\n%s", diff)
 	}
-	labels := file(t, nodes["master1"], roles.AddOnsDir+"/node-labels.tsv").Content
-	if !strings.Contains(labels, "master2\tnode-role.kubernetes.io/control-plane= node-role.kubernetes.io/master=\n") || strings.Contains(labels, "etcd1") {
-		t.Errorf("node-labels.tsv:\n%s", labels)
+	// The role labels come from the masters' kisgen-sync, for nodes that join later too:
+	// no list of nodes on the first master.
+	if hasFile(nodes["master1"], roles.AddOnsDir+"/node-labels.tsv") {
+		t.Error("the first master still carries a list of the nodes to label")
+	}
+	for _, host := range []string{"master1", "master2"} {
+		if !strings.Contains(unit(t, nodes[host], "kubelet.service").Content, "kisgen.io/role-master=true") {
+			t.Errorf("%s's kubelet does not register with its role label", host)
+		}
 	}
 }
 
-func TestEtcdClusterIsStatic(t *testing.T) {
-	_, nodes := model(t, "ha.yaml")
+// TestEtcdMembership: the founding members start the cluster with the founding
+// membership, a member added later (or after the cluster was applied) joins it, and
+// neither kind names the other members in its etcd unit, so adding a member changes no
+// running member's user-data.
+func TestEtcdMembership(t *testing.T) {
+	founding := "etcd1=https://10.10.0.11:2380,etcd2=https://10.10.0.12:2380,etcd3=https://10.10.0.13:2380"
+	p3, nodes := model(t, "ha.yaml")
 	etcd := unit(t, nodes["etcd2"], "etcd.service").Content
 	for _, want := range []string{
-		"--initial-cluster=etcd1=https://10.10.0.11:2380,etcd2=https://10.10.0.12:2380,etcd3=https://10.10.0.13:2380",
 		"--listen-client-urls=https://10.10.0.12:2379,https://127.0.0.1:2379", "--client-cert-auth=true", "--peer-client-cert-auth=true",
-		"--initial-cluster-state=new", "--name=etcd2",
+		"--name=etcd2", "--peer-cert-allowed-cn=kisgen-etcd-peer", "EnvironmentFile=" + roles.EtcdEnvPath + "\n",
 	} {
 		if !strings.Contains(etcd, want) {
 			t.Errorf("etcd unit lacks %s", want)
 		}
 	}
+	if strings.Contains(etcd, "initial-cluster=") || strings.Contains(etcd, "initial-cluster-state") {
+		t.Errorf("the etcd unit names the membership (kisgen-etcd-join writes it):\n%s", etcd)
+	}
+	env := file(t, nodes["etcd2"], roles.NodeEnvPath).Content
+	for _, want := range []string{"KISGEN_ETCD_INITIAL_CLUSTER='" + founding + "'", "KISGEN_ETCD_PEER_URL='https://10.10.0.12:2380'",
+		"KISGEN_ETCD_JOIN_ENDPOINTS='https://10.10.0.11:2379,https://10.10.0.13:2379'"} {
+		if !strings.Contains(env, want) {
+			t.Errorf("etcd2's node.env lacks %s:\n%s", want, env)
+		}
+	}
 	api := unit(t, nodes["master1"], "kube-apiserver.service").Content
 	if !strings.Contains(api, "--etcd-servers=https://10.10.0.11:2379,https://10.10.0.12:2379,https://10.10.0.13:2379") {
 		t.Errorf("kube-apiserver does not list every etcd member:\n%s", api)
+	}
+
+	// A fourth member added to the applied cluster joins it; the others do not change.
+	// The edited plan replaces the first one beside the same state directory (PKI).
+	text, err := os.ReadFile(p3.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(strings.Replace(string(text), "etcd:\n  expected_count: 3\n", "etcd:\n  expected_count: 4\n", 1),
+		"  - host: etcd3\n    ip: 10.10.0.13\n", "  - host: etcd3\n    ip: 10.10.0.13\n  - host: etcd4\n    ip: 10.10.0.14\n", 1)
+	if err := os.WriteFile(p3.File, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p4 := rendertest.Load(t, p3.File)
+	in, err := roles.LoadInputs(p4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.EtcdInitialCluster = founding // from the record of intent
+	c, err := roles.NewCluster(p4, rendertest.Bundle(t, p4), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"etcd4", "etcd2"} {
+		m, err := c.Node(p4.Node(host))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := file(t, m, roles.NodeEnvPath).Content
+		switch host {
+		case "etcd4":
+			if !strings.Contains(env, "KISGEN_ETCD_INITIAL_CLUSTER=''") || !strings.Contains(env, "KISGEN_ETCD_JOIN_ENDPOINTS='https://10.10.0.11:2379,https://10.10.0.12:2379,https://10.10.0.13:2379'") {
+				t.Errorf("etcd4 does not join the running cluster:\n%s", env)
+			}
+		case "etcd2":
+			// Its whole configuration, node.env (which carries the digest of every other
+			// file) included, is what it was with three members.
+			if m.ConfigSHA256 != nodes["etcd2"].ConfigSHA256 || env != file(t, nodes["etcd2"], roles.NodeEnvPath).Content {
+				t.Errorf("etcd2's user-data changed with a new member:\n%s", env)
+			}
+		}
+	}
+	if p4.Node("etcd4") == nil {
+		t.Fatal("the edited plan has no etcd4")
 	}
 }
 
@@ -295,6 +361,9 @@ func TestProxySettingsReachEveryUnit(t *testing.T) {
 			}
 		}
 		for _, u := range n.Units {
+			if strings.HasSuffix(u.Name, ".timer") {
+				continue // a timer runs nothing itself: its service reads them
+			}
 			if !strings.Contains(u.Content, "EnvironmentFile=-"+roles.ProxyEnvPath) {
 				t.Errorf("%s: unit %s does not read the proxy settings", host, u.Name)
 			}
@@ -436,7 +505,7 @@ func TestHostsBlockResolvesTheLoadBalancerName(t *testing.T) {
 				extra := 0
 				if tc.want != "" {
 					extra = 1
-					if !strings.Contains(block, "\n"+tc.want) {
+					if !strings.Contains(block, "\n"+tc.want) || !strings.Contains(nodes[n.Host].Expect.HostsBlock, "\n"+tc.want) {
 						t.Errorf("%s's hosts block has no %q:\n%s", n.Host, tc.want, block)
 					}
 					for _, f := range nodes[n.Host].Files {
@@ -445,8 +514,17 @@ func TestHostsBlockResolvesTheLoadBalancerName(t *testing.T) {
 						}
 					}
 				}
-				if want := len(p.Nodes) + extra + 2; lines != want { // two markers, a line per node, the balancer
+				// The user-data's seed: two markers, the node itself, the balancer. The
+				// other nodes come from the cluster (kisgen-sync); verify expects them all.
+				if want := 1 + extra + 2; lines != want {
 					t.Errorf("%s's hosts block has %d lines, want %d:\n%s", n.Host, lines, want, block)
+				}
+				if !strings.Contains(block, "\n"+n.InternalIP.String()+" "+n.Host+"\n") {
+					t.Errorf("%s's seed block does not name the node itself:\n%s", n.Host, block)
+				}
+				expected := nodes[n.Host].Expect.HostsBlock
+				if want := len(p.Nodes) + extra + 2; strings.Count(expected, "\n") != want {
+					t.Errorf("%s: verify expects %d lines, want %d:\n%s", n.Host, strings.Count(expected, "\n"), want, expected)
 				}
 			}
 		})

@@ -26,8 +26,8 @@ func TestScriptsPassShellcheck(t *testing.T) {
 			scripts = append(scripts, filepath.Join(root, f.Path))
 		}
 	}
-	if len(scripts) != 6 {
-		t.Fatalf("expected the library and 5 scripts on the first master, got %v", scripts)
+	if len(scripts) != 8 {
+		t.Fatalf("expected the library and 7 scripts on the first master, got %v", scripts)
 	}
 	for _, s := range scripts {
 		if out, err := exec.Command("bash", "-n", s).CombinedOutput(); err != nil {

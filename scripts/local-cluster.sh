@@ -191,7 +191,7 @@ up() {
 
 down() {
 	if [ -f "$planfile" ]; then
-		"$kisgen" provision qemu -f "$planfile" --destroy
+		"$kisgen" provision qemu -f "$planfile" --destroy --yes
 	fi
 	local pid
 	pid=$(mirror_pid)

@@ -46,7 +46,7 @@ worker:
 // certificate do; certificates of the cluster CA (admin, kubelet), of another
 // cluster's etcd CA, a server-only certificate on the peer port, or no certificate at
 // all do not. The peer port also refuses the etcd CA's client certificates when etcd
-// runs with --peer-cert-allowed-cn listing the etcd hosts (the peer certificates' CNs).
+// runs with --peer-cert-allowed-cn naming the CN every peer certificate shares.
 func TestEtcdTrustsOnlyTheEtcdCA(t *testing.T) {
 	etcd, etcdctl := etcdBinaries(t)
 	_, b, _ := issue(t, etcdPlan)
@@ -77,7 +77,7 @@ func TestEtcdTrustsOnlyTheEtcdCA(t *testing.T) {
 			"--cert-file", filepath.Join(dir, pki.EtcdServer(h)+".pem"), "--key-file", filepath.Join(dir, pki.EtcdServer(h)+"-key.pem"),
 			"--trusted-ca-file", etcdCA, "--client-cert-auth",
 			"--peer-cert-file", filepath.Join(dir, pki.EtcdPeer(h)+".pem"), "--peer-key-file", filepath.Join(dir, pki.EtcdPeer(h)+"-key.pem"),
-			"--peer-trusted-ca-file", etcdCA, "--peer-client-cert-auth", "--peer-cert-allowed-cn", strings.Join(hosts, ","),
+			"--peer-trusted-ca-file", etcdCA, "--peer-client-cert-auth", "--peer-cert-allowed-cn", pki.EtcdPeerCN,
 			"--log-level", "warn")
 	}
 
@@ -161,7 +161,7 @@ func TestEtcdTrustsOnlyTheEtcdCA(t *testing.T) {
 		{"client port refuses a client without a certificate", clientPort, etcdCAPair.CertPEM, nil, false},
 		{"the cluster CA does not vouch for etcd's server", clientPort, clusterCAPair.CertPEM, pair(b, pki.EtcdAPIServerClient), false},
 		{"peer port takes etcd2's peer certificate", peerPort, etcdCAPair.CertPEM, pair(b, pki.EtcdPeer("etcd2")), true},
-		{"peer port refuses a server-only certificate as a client", peerPort, etcdCAPair.CertPEM, pair(b, pki.EtcdServer("etcd2")), false},
+		{"peer port refuses an etcd server certificate (not the peers' CN)", peerPort, etcdCAPair.CertPEM, pair(b, pki.EtcdServer("etcd2")), false},
 		{"peer port refuses a client certificate of the etcd CA (--peer-cert-allowed-cn)", peerPort, etcdCAPair.CertPEM, pair(b, pki.EtcdAPIServerClient), false},
 		{"peer port refuses another cluster's peer certificate", peerPort, etcdCAPair.CertPEM, pair(foreign, pki.EtcdPeer("etcd2")), false},
 	} {

@@ -93,12 +93,19 @@ func (s *SyncBuffer) String() string {
 // ends; then it is killed, and the log's last lines are printed if the test failed.
 func Start(t testing.TB, logName, name string, args ...string) {
 	t.Helper()
+	StartCmd(t, logName, exec.Command(name, args...))
+}
+
+// StartCmd is Start for a command the caller prepared (its environment, say). It returns
+// cmd, started, so that a test can stop the process before the test ends (Kill, then
+// Wait); the cleanup then finds it stopped.
+func StartCmd(t testing.TB, logName string, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), logName)
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -115,6 +122,7 @@ func Start(t testing.TB, logName, name string, args ...string) {
 			t.Logf("--- last lines of %s ---\n%s", logName, data)
 		}
 	})
+	return cmd
 }
 
 // WaitFor retries f until it succeeds, failing the test after timeout with f's error.

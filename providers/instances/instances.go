@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/kisgen/kisgen/internal/atomicfile"
+	"github.com/kisgen/kisgen/internal/jsonrecord"
 )
 
 // The document's version. A change that an older kisgen could misread gets a new
@@ -58,6 +59,10 @@ type Instance struct {
 	// line: the key kisgen generated for the node and put into the user-data it booted
 	// with. kisgen generates one (ed25519) host key per node.
 	HostKey string `json:"hostKey,omitempty"`
+	// APIAddress is where a master's API server answers from this machine, host:port,
+	// when its plan address does not (qemu's port forward on loopback); `kisgen
+	// kubeconfig` and day-two operations use it.
+	APIAddress string `json:"apiAddress,omitempty"`
 	// RecordedAt is when this entry was last changed (UTC, seconds).
 	RecordedAt time.Time `json:"recordedAt"`
 }
@@ -109,18 +114,13 @@ func Save(stateDir string, r Record) error {
 // written is ErrBadRecord, naming the file and the entry.
 func Load(stateDir string) (*Record, error) {
 	path := Path(stateDir)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s does not exist", ErrNoRecord, path)
-	}
+	var r Record
+	found, err := jsonrecord.Read(path, &r, ErrBadRecord)
 	if err != nil {
 		return nil, err
 	}
-	var r Record
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadRecord, path, err)
+	if !found {
+		return nil, fmt.Errorf("%w: %s does not exist", ErrNoRecord, path)
 	}
 	if r.APIVersion != APIVersion || r.Kind != Kind {
 		return nil, fmt.Errorf("%w: %s: apiVersion %q, kind %q; this kisgen reads apiVersion %s, kind %s (run `kisgen provision` again to rewrite it)",

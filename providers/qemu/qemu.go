@@ -68,6 +68,7 @@ type vm struct {
 	name       string
 	dir        string
 	sshPort    int
+	apiPort    int // masters: the loopback port forwarded to the API server
 	mgmtMAC    string
 	clusterMAC string
 	cpus       int
@@ -283,6 +284,9 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 		if n.MAC != "" {
 			v.clusterMAC = strings.ToLower(n.MAC)
 		}
+		if n.Has(plan.RoleMaster) {
+			v.apiPort = APIPort(base, n.Index)
+		}
 		v.cpus, v.memoryMB, v.diskGB = machineSize(p, n)
 		if n.Group != nil && n.Group.OS != "" && img.OS != "" && n.Group.OS != img.OS {
 			fmt.Fprintf(out, "qemu: warning: %s: group os is %s but the VM boots image %s\n", n.Host, n.Group.OS, img.OS)
@@ -412,6 +416,11 @@ func (q *Provider) start(ctx context.Context, t tools, v *vm, p *plan.Plan, acce
 		v.consoleFrom = st.Size()
 	}
 	user := fmt.Sprintf("user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22", v.sshPort)
+	if v.apiPort > 0 {
+		// The API server from this machine (kisgen kubeconfig, drain, status): its
+		// certificate names 127.0.0.1.
+		user += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:6443", v.apiPort)
+	}
 	if hostPort > 0 {
 		helper, err := HelperCommand()
 		if err != nil {
@@ -582,24 +591,68 @@ func stopByName(marker string, grace time.Duration) bool {
 	return found
 }
 
-// Destroy stops the cluster's VMs and its switch and removes their disks, seeds and
-// logs, and the state record.
-func (q *Provider) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options) error {
+// APIPort is the loopback port that forwards to a master's API server: 100 above its
+// SSH port, so both follow provider.qemu.ssh_base_port and the node's place in the plan.
+func APIPort(sshBase, index int) int { return sshBase + 100 + index }
+
+// Remove stops the VMs of hosts and deletes their disks, seeds and logs, and drops them
+// from the record: the cluster's network switch and its other VMs stay.
+func (q *Provider) Remove(ctx context.Context, p *plan.Plan, hosts []string, opts providers.Options) error {
+	out, dir, st, err := existingCluster(p, opts)
+	if err != nil {
+		return err
+	}
+	for _, host := range hosts {
+		if host == "" || filepath.Base(host) != host || host == "." || host == ".." {
+			return fmt.Errorf("qemu: remove %q: not a host name", host)
+		}
+		if stopVM(p, dir, host) {
+			fmt.Fprintf(out, "qemu: %s: stopped\n", host)
+		}
+		if err := os.RemoveAll(filepath.Join(dir, host)); err != nil {
+			return fmt.Errorf("qemu: %s: %w", host, err)
+		}
+		st.drop(host)
+		fmt.Fprintf(out, "qemu: %s: VM removed\n", host)
+	}
+	return st.save(opts.StateDir)
+}
+
+var _ providers.Remover = (*Provider)(nil)
+
+// existingCluster is where Remove and Destroy report, the cluster's directory and its
+// record.
+func existingCluster(p *plan.Plan, opts providers.Options) (io.Writer, string, *state, error) {
 	out := opts.Progress
 	if out == nil {
 		out = io.Discard
 	}
 	dir, err := clusterDir(p)
 	if err != nil {
+		return nil, "", nil, err
+	}
+	return out, dir, loadState(opts.StateDir), nil
+}
+
+// stopVM stops a host's VM, found by its pidfile, or by its qemu name among the running
+// processes when the pidfile is gone (a removed directory must not leave a VM running).
+func stopVM(p *plan.Plan, dir, host string) bool {
+	name := vmName(p, host)
+	return stop(filepath.Join(dir, host, PIDFileName), name, 10*time.Second) || stopByName(name, 10*time.Second)
+}
+
+// Destroy stops the cluster's VMs and its switch and removes their disks, seeds and
+// logs, and the state record.
+func (q *Provider) Destroy(ctx context.Context, p *plan.Plan, opts providers.Options) error {
+	out, dir, st, err := existingCluster(p, opts)
+	if err != nil {
 		return err
 	}
-	st := loadState(opts.StateDir)
 	// VMs are found by pidfile, and by their qemu name among running processes when the
 	// pidfile is gone (a removed directory must not leave VMs running).
 	stopped := 0
 	for _, host := range clusterHosts(p, dir, st) {
-		name := vmName(p, host)
-		if stop(filepath.Join(dir, host, PIDFileName), name, 10*time.Second) || stopByName(name, 10*time.Second) {
+		if stopVM(p, dir, host) {
 			fmt.Fprintf(out, "qemu: %s: stopped\n", host)
 			stopped++
 		}

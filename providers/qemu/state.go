@@ -83,6 +83,9 @@ func (st *state) put(v *vm, pid int, created bool) {
 		PID: pid, Dir: v.dir, SSHPort: v.sshPort, MgmtMAC: v.mgmtMAC, ClusterMAC: v.clusterMAC, CPUs: v.cpus, MemoryMB: v.memoryMB,
 		Image: v.img.BuildID, UserDataSHA256: hex.EncodeToString(sum[:]),
 	}
+	if v.apiPort > 0 {
+		in.APIAddr = fmt.Sprintf("127.0.0.1:%d", v.apiPort)
+	}
 	for i, old := range st.Instances {
 		if old.Host == in.Host {
 			if !created {
@@ -94,6 +97,19 @@ func (st *state) put(v *vm, pid int, created bool) {
 		}
 	}
 	st.Instances = append(st.Instances, in)
+}
+
+// drop removes a host's VM from the record.
+func (st *state) drop(host string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	kept := st.Instances[:0]
+	for _, in := range st.Instances {
+		if in.Host != host {
+			kept = append(kept, in)
+		}
+	}
+	st.Instances = kept
 }
 
 func (st *state) setState(host, s string) {

@@ -169,7 +169,7 @@ func TestBakedImageInstallsOffline(t *testing.T) {
 				_ = os.WriteFile(filepath.Join(work, "logs", n.Host+".console.log"), b, 0o644)
 			}
 		}
-		if err := runErr(t, bootDir, logFile, 5*time.Minute, "provision", "qemu", "-f", bootPlan, "--destroy"); err != nil {
+		if err := runErr(t, bootDir, logFile, 5*time.Minute, "provision", "qemu", "-f", bootPlan, "--destroy", "--yes"); err != nil {
 			t.Errorf("destroy: %v", err)
 		}
 	})

@@ -105,7 +105,7 @@ func (r *e2eRun) boot(p *plan.Plan, mirrorPort int, mirrorArgs ...string) {
 	destroy := func() {
 		destroyOnce.Do(func() {
 			collectConsoles(t, p, r.work)
-			if err := runErr(t, r.work, r.logFile, 5*time.Minute, "provision", "qemu", "-f", r.planFile, "--destroy"); err != nil {
+			if err := runErr(t, r.work, r.logFile, 5*time.Minute, "provision", "qemu", "-f", r.planFile, "--destroy", "--yes"); err != nil {
 				t.Errorf("destroy: %v", err)
 			}
 		})

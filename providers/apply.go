@@ -148,6 +148,8 @@ func rollout(ctx context.Context, prov Provider, p *plan.Plan, machines []Machin
 			if err := retire(s, false); err != nil {
 				return err
 			}
+			// The run's summary lists the machines there are: not this one any more.
+			*got = slices.DeleteFunc(*got, func(in Instance) bool { return in.Host == s.Host })
 			return forget(opts.StateDir, s.Host)
 		}); err != nil {
 			return err

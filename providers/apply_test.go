@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,8 +26,14 @@ type machineProvider struct {
 	log      *[]string
 }
 
-func (m *machineProvider) Provision(_ context.Context, _ *plan.Plan, ms []Machine, _ Options) ([]Instance, error) {
+func (m *machineProvider) Provision(_ context.Context, p *plan.Plan, ms []Machine, _ Options) ([]Instance, error) {
 	var out []Instance
+	// Like qemu's, the machines it finds of hosts no longer in the plan are listed too.
+	for _, h := range slices.Sorted(maps.Keys(m.machines)) {
+		if p.Node(h) == nil {
+			out = append(out, Instance{Host: h, ID: m.machines[h]})
+		}
+	}
 	for _, mc := range ms {
 		h := mc.Node.Host
 		if id, ok := m.machines[h]; ok {
@@ -86,11 +94,13 @@ func TestProvisionReplacesAndPrunesOneAtATime(t *testing.T) {
 		}
 		return out
 	}
+	var listed []Instance
 	run := func(p *plan.Plan, replace, prune bool) (string, error) {
 		t.Helper()
 		log = nil
 		var progress bytes.Buffer
-		_, err := Provision(context.Background(), prov, p, machines(p), Options{StateDir: state, Progress: &progress,
+		var err error
+		listed, err = Provision(context.Background(), prov, p, machines(p), Options{StateDir: state, Progress: &progress,
 			Replace: replace, Prune: prune, Cluster: cl, EtcdInitialCluster: "etcd1=https://10.30.0.11:2380", PlanText: []byte("plan")})
 		return progress.String(), err
 	}
@@ -152,6 +162,13 @@ func TestProvisionReplacesAndPrunesOneAtATime(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"leave worker2 replaced=false", "remove worker2"}, log); diff != "" {
 		t.Errorf("prune (-want +got):\n%s", diff)
+	}
+	var hosts []string
+	for _, in := range listed {
+		hosts = append(hosts, in.Host)
+	}
+	if diff := cmp.Diff([]string{"etcd1", "master1", "worker1"}, hosts); diff != "" {
+		t.Errorf("the run's machines after the prune (-want +got):\n%s", diff)
 	}
 	rec, _ = intent.Load(state)
 	if diff := cmp.Diff([]string{"etcd1", "master1", "worker1"}, rec.Hosts()); diff != "" {

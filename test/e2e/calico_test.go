@@ -285,8 +285,19 @@ func (c *calicoCluster) kubectl(args string) (string, error) {
 func (c *calicoCluster) apply(doc string) {
 	c.t.Helper()
 	master := c.p.NodesWith(plan.RoleMaster)[0]
-	if out, err := c.on(master.Host, "echo "+shellQuote(doc)+" | sudo "+roles.BinDir+"/kubectl --kubeconfig "+roles.AdminKubeconfig+" apply -f -"); err != nil {
-		c.t.Fatalf("apply: %v\n%s\n%s", err, out, doc)
+	// apply is idempotent: an API server that timed out once under emulation (the
+	// day-two test's first upgrade attempt failed on the OpenAPI download) is asked again.
+	const attempts = 4
+	for i := 1; ; i++ {
+		out, err := c.on(master.Host, "echo "+shellQuote(doc)+" | sudo "+roles.BinDir+"/kubectl --kubeconfig "+roles.AdminKubeconfig+" apply -f -")
+		if err == nil {
+			return
+		}
+		if i == attempts {
+			c.t.Fatalf("apply (%d attempts): %v\n%s\n%s", attempts, err, out, doc)
+		}
+		c.t.Logf("apply: attempt %d: %v: %s", i, err, strings.TrimSpace(out))
+		time.Sleep(15 * time.Second)
 	}
 }
 

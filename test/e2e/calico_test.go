@@ -154,15 +154,7 @@ func writeCalicoPlan(t *testing.T, dst string, mode plan.CalicoMode, mirrorPort,
 // readExample reads examples/NAME.yaml as a document to edit.
 func readExample(t *testing.T, name string) map[string]any {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot(), "examples", name+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc
+	return readDoc(t, filepath.Join(repoRoot(), "examples", name+".yaml"))
 }
 
 // finishPlan completes doc, an example plan whose nodes the test has set, as the Calico

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/kisgen/kisgen/intent"
 	"github.com/kisgen/kisgen/internal/cachedir"
 	"github.com/kisgen/kisgen/internal/report"
 	"github.com/kisgen/kisgen/pki"
@@ -241,16 +240,8 @@ func dayTwoOptions(opts *providers.Options, p *plan.Plan, file string, replace, 
 
 // confirmRollout asks before --replace or --prune removes machines, naming them: a
 // machine's disk goes with it (a replaced node comes back from its user-data, a pruned
-// one not at all). Nothing to remove asks nothing.
-func confirmRollout(c *cobra.Command, p *plan.Plan, machines []providers.Machine, stateDir string, replace, prune bool) error {
-	if !replace && !prune {
-		return nil
-	}
-	rec, err := intent.LoadOrNew(stateDir, p.Name)
-	if err != nil {
-		return failed(err)
-	}
-	r := providers.PlanRollout(p, machines, rec)
+// one not at all). Provision asks it only when there is something to remove.
+func confirmRollout(c *cobra.Command, r providers.Rollout) error {
 	hosts := func(steps []providers.Step) string {
 		names := make([]string, len(steps))
 		for i, s := range steps {
@@ -259,14 +250,11 @@ func confirmRollout(c *cobra.Command, p *plan.Plan, machines []providers.Machine
 		return strings.Join(names, ", ")
 	}
 	var what []string
-	if replace && len(r.Replace) > 0 {
+	if len(r.Replace) > 0 {
 		what = append(what, "drain, remove and create again the machines of "+hosts(r.Replace))
 	}
-	if prune && len(r.Remove) > 0 {
+	if len(r.Remove) > 0 {
 		what = append(what, "drain and remove the machines of "+hosts(r.Remove)+", no longer in the plan")
-	}
-	if len(what) == 0 {
-		return nil
 	}
 	return confirm(c, strings.Join(what, ", and "))
 }
@@ -293,16 +281,14 @@ func applyMachines(ctx context.Context, c *cobra.Command, prov providers.Provide
 	if err != nil {
 		return failed(err)
 	}
-	if !yes {
-		if err := confirmRollout(c, p, machines, opts.StateDir, replace, prune); err != nil {
-			return err
-		}
-	}
 	if opts.HostKeys, err = hostKeys(p, opts.StateDir, c.ErrOrStderr()); err != nil {
 		return failed(err)
 	}
 	if err := dayTwoOptions(&opts, p, file, replace, prune, c.ErrOrStderr()); err != nil {
 		return failed(err)
+	}
+	if !yes {
+		opts.Confirm = func(r providers.Rollout) error { return confirmRollout(c, r) }
 	}
 	got, err := providers.Provision(ctx, prov, p, machines, opts)
 	if len(got) > 0 {
@@ -312,6 +298,9 @@ func applyMachines(ctx context.Context, c *cobra.Command, prov providers.Provide
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", in.Host, in.ID, in.State, dash(in.PrivateIP), dash(in.PublicIP), dash(in.SSHAddr), in.Created)
 		}
 		tw.Flush()
+	}
+	if ee := (*exitError)(nil); errors.As(err, &ee) {
+		return err // not confirmed: confirm's own exit status
 	}
 	if err != nil {
 		return failed(err)

@@ -41,6 +41,10 @@ type Options struct {
 	Replace bool
 	// Prune makes Provision remove the machines of nodes no longer in the plan.
 	Prune bool
+	// Confirm, when set, is asked before Provision changes anything, with the machines
+	// the run would replace and remove (only when there are some); an error stops the
+	// run there and is returned as it is.
+	Confirm func(Rollout) error
 	// Cluster does the cluster's side of removing and replacing machines (drain, wait
 	// for the new machine to join); nil: machines are removed without it.
 	Cluster ClusterSteps

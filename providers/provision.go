@@ -35,6 +35,19 @@ func Provision(ctx context.Context, prov Provider, p *plan.Plan, machines []Mach
 	if err != nil {
 		return nil, err // before anything is created
 	}
+	if todo := (Rollout{}); opts.Confirm != nil {
+		if opts.Replace {
+			todo.Replace = r.Replace
+		}
+		if opts.Prune {
+			todo.Remove = r.Remove
+		}
+		if len(todo.Replace)+len(todo.Remove) > 0 {
+			if err := opts.Confirm(todo); err != nil {
+				return nil, err // before anything is created
+			}
+		}
+	}
 	got, err := prov.Provision(ctx, p, machines, opts)
 	if rerr := record(p, prov.Name(), got, machines, opts); rerr != nil {
 		return got, errors.Join(err, fmt.Errorf("record the instances: %w", rerr))

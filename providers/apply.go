@@ -243,8 +243,7 @@ func recordIntent(p *plan.Plan, got []Instance, machines []Machine, opts Options
 		changed = true
 	}
 	if len(opts.PlanText) > 0 {
-		sum := sha256.Sum256(opts.PlanText)
-		if h := hex.EncodeToString(sum[:]); h != rec.PlanSHA256 {
+		if h := Fingerprint(opts.PlanText); h != rec.PlanSHA256 {
 			rec.PlanSHA256 = h
 			if err := intent.SavePlan(opts.StateDir, opts.PlanText); err != nil {
 				return err

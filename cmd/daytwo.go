@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -164,12 +165,12 @@ Exit status 0 even when nodes differ; 1 when the records cannot be read.`,
 				case applied.Fingerprint != nr.SHA256:
 					st = "changed"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h, joinRoles(nr.Roles), st, short(nr.SHA256), short(applied.Fingerprint),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h, dash(strings.Join(nr.Roles, ",")), st, short(nr.SHA256), short(applied.Fingerprint),
 					p.Versions.Kubernetes, dash(running[h].KubeletVersion), ready(running, h))
 			}
 			for _, h := range rec.Hosts() {
 				if !seen[h] {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h, joinRoles(rec.Nodes[h].Roles), "removed", "-", short(rec.Nodes[h].Fingerprint),
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h, dash(strings.Join(rec.Nodes[h].Roles, ",")), "removed", "-", short(rec.Nodes[h].Fingerprint),
 						"-", dash(running[h].KubeletVersion), ready(running, h))
 				}
 			}
@@ -194,17 +195,6 @@ Exit status 0 even when nodes differ; 1 when the records cannot be read.`,
 	addStateFlag(c, &state)
 	c.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for the API server")
 	return c
-}
-
-func joinRoles(r []string) string {
-	out := ""
-	for i, s := range r {
-		if i > 0 {
-			out += ","
-		}
-		out += s
-	}
-	return dash(out)
 }
 
 func ready(running map[string]kubeapi.Node, h string) string {

@@ -13,9 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/kisgen/kisgen/internal/atomicfile"
@@ -183,13 +184,14 @@ func History(stateDir string) ([]Event, error) {
 		return nil, err
 	}
 	var out []Event
-	for i, line := range bytes.Split(data, []byte("\n")) {
+	lines := bytes.Split(data, []byte("\n"))
+	for i, line := range lines {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		var ev Event
 		if err := json.Unmarshal(line, &ev); err != nil {
-			if i == len(bytes.Split(data, []byte("\n")))-1 {
+			if i == len(lines)-1 {
 				break
 			}
 			return nil, fmt.Errorf("%w: %s line %d: %v", ErrBadRecord, HistoryPath(stateDir), i+1, err)
@@ -201,10 +203,5 @@ func History(stateDir string) ([]Event, error) {
 
 // Hosts lists the record's nodes, sorted.
 func (r *Record) Hosts() []string {
-	out := make([]string, 0, len(r.Nodes))
-	for h := range r.Nodes {
-		out = append(out, h)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(r.Nodes))
 }

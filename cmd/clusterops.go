@@ -125,10 +125,8 @@ func (s *clusterSteps) Joined(ctx context.Context, host string, roles []string) 
 		} else {
 			ok++
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(c.Poll):
+		if err := c.Pause(ctx); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -157,10 +155,8 @@ func (s *clusterSteps) removeMember(ctx context.Context, host string) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("etcd member %s not removed after %s (see journalctl -u kisgen-sync on a master): %v", host, s.Drain, err)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(c.Poll):
+		if err := c.Pause(ctx); err != nil {
+			return err
 		}
 	}
 }

@@ -258,7 +258,7 @@ func (c *Client) Drain(ctx context.Context, node string, timeout time.Duration, 
 				"application/json", ev, nil)
 			switch {
 			case err == nil:
-				if _, seen := blocked[key]; !seen || blocked[key] != "evicted" {
+				if blocked[key] != "evicted" {
 					progress("evicted " + key)
 				}
 				blocked[key] = "evicted"
@@ -280,11 +280,20 @@ func (c *Client) Drain(ctx context.Context, node string, timeout time.Duration, 
 			}
 			return fmt.Errorf("drain %s: pods still there after %s: %s", node, timeout, strings.Join(left, "; "))
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(c.Poll):
+		if err := c.Pause(ctx); err != nil {
+			return err
 		}
+	}
+}
+
+// Pause waits one Poll interval between two looks at the cluster, or until ctx ends
+// (its error).
+func (c *Client) Pause(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(c.Poll):
+		return nil
 	}
 }
 
@@ -312,10 +321,8 @@ func (c *Client) WaitNodeReady(ctx context.Context, name string, timeout time.Du
 		if time.Now().After(deadline) {
 			return fmt.Errorf("node %s not Ready after %s: %s", name, timeout, last)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(c.Poll):
+		if err := c.Pause(ctx); err != nil {
+			return err
 		}
 	}
 }

@@ -4,9 +4,12 @@
 // # What it issues
 //
 // Keys and signatures come from cfssl v1.6.5, called as a library: csr builds the keys
-// and certificate requests, initca's CA policy and signer/local sign the CAs, and
-// signer/local with a config.Signing policy (one profile per kind of leaf and key type)
-// signs the leaves. Ensure issues, for a plan:
+// and the CAs' certificate requests, initca's CA policy and signer/local sign the CAs,
+// and a config.Signing policy (one profile per kind of leaf and key type) fills each
+// leaf's certificate through signer.FillTemplate, as signer/local would from a CSR; the
+// leaf is signed with crypto/x509 directly, without a CSR, since kisgen made its key in
+// the same moment (a CSR would only be signed to be verified again). Ensure issues, for a
+// plan:
 //
 //   - three CAs: the cluster CA "ca" (CN = cluster name), "etcd-ca" and
 //     "front-proxy-ca"; basic constraints CA with path length 0, cert sign and CRL sign;

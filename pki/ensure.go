@@ -347,7 +347,7 @@ func loadAuthority(name string, c, k file, now time.Time) (*authority, error) {
 	if !keyMatches(key, cert.PublicKey) {
 		return nil, fmt.Errorf("%w: %s is not the key of %s (CN %s): place the matching pair", ErrKeyMismatch, k.path, c.path, cert.Subject.CommonName)
 	}
-	return newAuthority(name, encodeCert(cert), k.data, cert, key)
+	return &authority{name: name, cert: cert, certPEM: encodeCert(cert), key: key, keyPEM: k.data}, nil
 }
 
 // checkCA says why cert cannot sign leaves, or nil.
@@ -458,7 +458,7 @@ func (lc *leafContext) check(s *spec, certPEM, keyPEM []byte, certPath, keyPath 
 	return &Pair{Name: s.name, CertPEM: certPEM, KeyPEM: keyPEM, Cert: cert, PublicKeyPEM: pub}, "", nil, nil
 }
 
-// issue issues s with cfssl and returns the new pair.
+// issue issues s and returns the new pair.
 func (lc *leafContext) issue(s *spec) (*Pair, error) {
 	certPEM, keyPEM, err := issueLeaf(lc.p, s, lc.cas[s.issuer], lc.now)
 	if err != nil {
@@ -466,7 +466,7 @@ func (lc *leafContext) issue(s *spec) (*Pair, error) {
 	}
 	cert, err := parseCertPEM(certPEM)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cfssl returned an unreadable certificate: %w", s.name, err)
+		return nil, fmt.Errorf("%s: the new certificate does not parse: %w", s.name, err)
 	}
 	pub, err := publicKeyPEM(cert.PublicKey)
 	if err != nil {

@@ -4,10 +4,12 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"math/big"
 	"time"
 
 	"github.com/cloudflare/cfssl/config"
@@ -87,9 +89,11 @@ func profileName(k kind, rsaKey bool) string {
 	return k.String() + "-ecdsa"
 }
 
-// leafPolicy is the cfssl signing policy of kisgen's CAs: one profile per leaf kind and
-// key type. Validity comes from each sign request (NotBefore/NotAfter), so Expiry here
-// only satisfies cfssl's policy validation.
+// signingPolicy is the cfssl signing policy of kisgen's CAs: one profile per leaf kind
+// and key type. Validity comes from each leaf's NotBefore/NotAfter, so Expiry here only
+// satisfies cfssl's policy validation (TestSigningPolicyIsValid).
+var signingPolicy = leafPolicy()
+
 func leafPolicy() *config.Signing {
 	profiles := map[string]*config.SigningProfile{}
 	for _, k := range []kind{kindServer, kindClient, kindPeer} {
@@ -105,7 +109,7 @@ func leafPolicy() *config.Signing {
 
 // wantUsage returns the key usage and extended key usages a leaf of kind k must have.
 func wantUsage(k kind, rsaKey bool) (x509.KeyUsage, []x509.ExtKeyUsage) {
-	p := leafPolicy().Profiles[profileName(k, rsaKey)]
+	p := signingPolicy.Profiles[profileName(k, rsaKey)]
 	ku, eku, _ := p.Usages()
 	return ku, eku
 }
@@ -131,22 +135,13 @@ func subject(c plan.Certificates, org []string, ou string) []csr.Name {
 	return out
 }
 
-// authority is a CA that can sign: its certificate, key and cfssl signer.
+// authority is a CA that can sign: its certificate and key.
 type authority struct {
 	name    string
 	cert    *x509.Certificate
 	certPEM []byte
 	key     crypto.Signer
 	keyPEM  []byte
-	signer  *local.Signer
-}
-
-func newAuthority(name string, certPEM, keyPEM []byte, cert *x509.Certificate, key crypto.Signer) (*authority, error) {
-	s, err := local.NewSigner(key, cert, signer.DefaultSigAlgo(key), leafPolicy())
-	if err != nil {
-		return nil, fmt.Errorf("%s: cfssl signer: %w", name, err)
-	}
-	return &authority{name: name, cert: cert, certPEM: certPEM, key: key, keyPEM: keyPEM, signer: s}, nil
 }
 
 // newCA makes a self-signed CA with cfssl: a key of the plan's algorithm (or key, when
@@ -202,29 +197,62 @@ func signCA(key crypto.Signer, csrPEM []byte, expiry time.Duration, now time.Tim
 	return cert, nil
 }
 
-// issueLeaf generates a key and CSR for s with cfssl and signs it with ca.
+// issueLeaf generates a key for s and signs a certificate for it with ca.
 func issueLeaf(p *plan.Plan, s *spec, ca *authority, now time.Time) (certPEM, keyPEM []byte, err error) {
 	kr, err := keyRequest(p.Certificates.KeyAlgorithm)
 	if err != nil {
 		return nil, nil, err
 	}
-	req := &csr.CertificateRequest{CN: s.cn, Names: subject(p.Certificates, s.org, ""), Hosts: s.hosts(), KeyRequest: kr}
-	csrPEM, keyPEM, err := csr.ParseRequest(req)
+	priv, err := kr.Generate()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: generate key and CSR: %w", s.name, err)
+		return nil, nil, fmt.Errorf("%s: generate key: %w", s.name, err)
 	}
-	nb := now.Add(-backdate).UTC().Truncate(time.Second)
-	certPEM, err = ca.signer.Sign(signer.SignRequest{
-		Request:   string(csrPEM),
-		Hosts:     s.hosts(),
-		Profile:   profileName(s.kind, kr.A == "rsa"),
-		NotBefore: nb,
-		NotAfter:  nb.Add(backdate + p.Certificates.Expiry),
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: sign with %s: %w", s.name, ca.name, err)
+	key := priv.(crypto.Signer)
+	if keyPEM, err = encodeKey(key); err != nil {
+		return nil, nil, fmt.Errorf("%s: encode key: %w", s.name, err)
+	}
+	if certPEM, err = signLeaf(p, s, ca, key.Public(), now); err != nil {
+		return nil, nil, err
 	}
 	return certPEM, keyPEM, nil
+}
+
+// signLeaf signs a certificate for s and the public key pub with ca. It builds the
+// certificate cfssl's local signer builds from a CSR (the subject cfssl's request
+// names, hosts as cfssl sorts them into SANs, a 20-byte random serial, usages, subject
+// key ID and validity from kisgen's cfssl signing profile through signer.FillTemplate),
+// without the CSR itself: kisgen made the key a moment ago, so signing a CSR with it only
+// to verify that signature again proves nothing and cost two of a leaf's four ECDSA
+// operations (issue 17's cold render). TestLeafMatchesCfsslSigner keeps the two
+// certificates equal field by field.
+func signLeaf(p *plan.Plan, s *spec, ca *authority, pub crypto.PublicKey, now time.Time) ([]byte, error) {
+	_, rsaKey := pub.(*rsa.PublicKey)
+	req := csr.CertificateRequest{CN: s.cn, Names: subject(p.Certificates, s.org, "")}
+	name, err := req.Name()
+	if err != nil {
+		return nil, fmt.Errorf("%s: subject: %w", s.name, err)
+	}
+	serial := make([]byte, 20)
+	if _, err := rand.Read(serial); err != nil {
+		return nil, fmt.Errorf("%s: serial number: %w", s.name, err)
+	}
+	serial[0] &= 0x7f // a positive integer of at most 20 octets (RFC 5280 4.1.2.2)
+	tpl := x509.Certificate{
+		Subject:            name,
+		PublicKey:          pub,
+		SignatureAlgorithm: signer.DefaultSigAlgo(ca.key),
+		SerialNumber:       new(big.Int).SetBytes(serial),
+	}
+	local.OverrideHosts(&tpl, s.hosts())
+	nb := now.Add(-backdate).UTC().Truncate(time.Second)
+	if err := signer.FillTemplate(&tpl, signingPolicy.Default, signingPolicy.Profiles[profileName(s.kind, rsaKey)], nb, nb.Add(backdate+p.Certificates.Expiry)); err != nil {
+		return nil, fmt.Errorf("%s: %s's signing profile: %w", s.name, ca.name, err)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &tpl, ca.cert, pub, ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: sign with %s: %w", s.name, ca.name, err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 // parseCertPEM parses a file that must hold exactly one PEM certificate.
@@ -272,18 +300,27 @@ func newServiceAccountKey(alg plan.KeyAlgorithm) (keyPEM, pubPEM []byte, err err
 	if err != nil {
 		return nil, nil, fmt.Errorf("service-account: generate key: %w", err)
 	}
-	switch k := priv.(type) {
-	case *ecdsa.PrivateKey:
-		der, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			return nil, nil, err
-		}
-		keyPEM = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
-	case *rsa.PrivateKey:
-		keyPEM = pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+	if keyPEM, err = encodeKey(priv.(crypto.Signer)); err != nil {
+		return nil, nil, fmt.Errorf("service-account: encode key: %w", err)
 	}
 	pubPEM, err = publicKeyPEM(priv.(crypto.Signer).Public())
 	return keyPEM, pubPEM, err
+}
+
+// encodeKey PEM-encodes a private key kisgen generated as cfssl writes its keys: SEC 1
+// ("EC PRIVATE KEY") for ECDSA, PKCS #1 ("RSA PRIVATE KEY") for RSA.
+func encodeKey(key crypto.Signer) ([]byte, error) {
+	switch k := key.(type) {
+	case *ecdsa.PrivateKey:
+		der, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			return nil, err
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+	case *rsa.PrivateKey:
+		return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}), nil
+	}
+	return nil, fmt.Errorf("unsupported key type %T", key)
 }
 
 func publicKeyPEM(pub crypto.PublicKey) ([]byte, error) {

@@ -298,14 +298,7 @@ func TestLargeRSAKeys(t *testing.T) {
 		t.Run(string(tc.alg), func(t *testing.T) {
 			p := parsePlan(t, "allinone.yaml", allInOnePlan("key_algorithm: "+string(tc.alg)))
 			now := time.Now()
-			caSpec := caSpecs(p)[0]
-			certPEM, keyPEM, err := newCA(p, caSpec, nil, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			caCert, _ := parseCertPEM(certPEM)
-			key, _ := parseKeyPEM(keyPEM)
-			ca := &authority{name: CA, cert: caCert, certPEM: certPEM, key: key, keyPEM: keyPEM}
+			ca := newTestAuthority(t, p, caSpecs(p)[0], now)
 			specs, _ := leafSpecs(p)
 			var s *spec
 			for _, x := range specs {
@@ -319,10 +312,10 @@ func TestLargeRSAKeys(t *testing.T) {
 			}
 			leaf, _ := parseCertPEM(leafPEM)
 			b := newBundle("")
-			b.pairs[CA] = &Pair{Name: CA, CertPEM: certPEM, KeyPEM: keyPEM, Cert: caCert}
+			b.pairs[CA] = &Pair{Name: CA, CertPEM: ca.certPEM, KeyPEM: ca.keyPEM, Cert: ca.cert}
 			b.pairs[s.name] = &Pair{Name: s.name, CertPEM: leafPEM, KeyPEM: leafKeyPEM, Cert: leaf}
 			checkKeys(t, b, tc.bits, tc.sig)
-			if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool(t, certPEM), KeyUsages: serverUse}); err != nil {
+			if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool(t, ca.certPEM), KeyUsages: serverUse}); err != nil {
 				t.Error(err)
 			}
 		})

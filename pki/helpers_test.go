@@ -15,6 +15,24 @@ import (
 	"github.com/kisgen/kisgen/plan"
 )
 
+// newTestAuthority makes the CA of spec s for plan p, as Ensure does for a new state.
+func newTestAuthority(t testing.TB, p *plan.Plan, s *spec, now time.Time) *authority {
+	t.Helper()
+	certPEM, keyPEM, err := newCA(p, s, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := parseCertPEM(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := parseKeyPEM(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &authority{name: s.name, cert: cert, certPEM: certPEM, key: key, keyPEM: keyPEM}
+}
+
 // mustEnsure runs Ensure and fails the test on error.
 func mustEnsure(t testing.TB, pl *plan.Plan, dir string, opts Options) (*Bundle, []Change) {
 	t.Helper()

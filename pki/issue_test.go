@@ -37,14 +37,10 @@ func TestLeafMatchesCfsslSigner(t *testing.T) {
 			cas := map[string]*authority{}
 			signers := map[string]*local.Signer{}
 			for _, cs := range caSpecs(p) {
-				caPEM, caKeyPEM, err := newCA(p, cs, nil, now)
-				if err != nil {
-					t.Fatal(err)
-				}
-				caCert, _ := parseCertPEM(caPEM)
-				caKey, _ := parseKeyPEM(caKeyPEM)
-				cas[cs.name] = &authority{name: cs.name, cert: caCert, certPEM: caPEM, key: caKey, keyPEM: caKeyPEM}
-				if signers[cs.name], err = local.NewSigner(caKey, caCert, signer.DefaultSigAlgo(caKey), signingPolicy); err != nil {
+				ca := newTestAuthority(t, p, cs, now)
+				cas[cs.name] = ca
+				var err error
+				if signers[cs.name], err = local.NewSigner(ca.key, ca.cert, signer.DefaultSigAlgo(ca.key), signingPolicy); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -16,5 +16,6 @@
 // KVM is used only when it really works (kvm_intel or kvm_amd loaded and a short test
 // boot succeeds); otherwise TCG, with a loud warning. Machines are found again by their
 // pidfiles and qemu names, so provisioning is idempotent; what was created is recorded in
-// StateDir/providers/qemu.json.
+// StateDir/providers/qemu.json. A first boot whose console goes silent before it finishes
+// is taken for a hung guest and started again once (Provider.StallTimeout).
 package qemu

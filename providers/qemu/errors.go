@@ -11,6 +11,9 @@ var (
 	ErrUnsupportedFormat = errors.New("user-data format not supported by the qemu provider")
 	// ErrBootTimeout is returned when a VM's sshd did not come up in time.
 	ErrBootTimeout = errors.New("VM did not boot in time")
+	// ErrBootStalled is returned when a VM's console stopped before its boot finished,
+	// again after the VM was started a second time.
+	ErrBootStalled = errors.New("VM boot hung")
 	// ErrVMDied is returned when a qemu process exits while its VM boots.
 	ErrVMDied = errors.New("VM stopped")
 	// ErrKVM is returned when KVM was asked for but does not work.

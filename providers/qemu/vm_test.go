@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,7 +151,12 @@ runcmd:
 	stateDir := filepath.Join(dir, "generated")
 	var progress bytes.Buffer
 	opts := providers.Options{StateDir: stateDir, Progress: lockedWriter{&sync.Mutex{}, &progress}}
-	q := &Provider{BootTimeout: 15 * time.Minute}
+	// The watch for a hung boot is proven on a real guest: node2's qemu is frozen
+	// (SIGSTOP) once its kernel prints, as a guest hung under TCG looks from here (the
+	// process alive, the console silent), and the provider must stop and start it again.
+	q := &Provider{BootTimeout: 15 * time.Minute, StallTimeout: 90 * time.Second}
+	frozen := make(chan int, 1)
+	go freezeWhenBooting(t.Context(), p, "node2", frozen)
 	t.Cleanup(func() {
 		if err := q.Destroy(context.Background(), p, providers.Options{StateDir: stateDir}); err != nil {
 			t.Errorf("cleanup destroy: %v", err)
@@ -164,6 +170,20 @@ runcmd:
 		t.Fatal(err)
 	}
 	t.Logf("both VMs answered SSH after %s", time.Since(t0).Round(time.Second))
+	select {
+	case pid := <-frozen:
+		if pid == 0 {
+			t.Fatal("node2's qemu could not be frozen")
+		}
+		if !strings.Contains(progress.String(), "node2: console silent for") || !strings.Contains(progress.String(), "node2: qemu started again") {
+			t.Errorf("node2's qemu (pid %d) was frozen, but the provider did not report starting it again", pid)
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && bytes.Contains(b, []byte("node2")) {
+			t.Errorf("node2's frozen qemu (pid %d) still runs", pid)
+		}
+	default:
+		t.Error("node2's qemu was never frozen")
+	}
 	if len(insts) != 2 || insts[0].SSHAddr != "127.0.0.1:2390" || insts[1].SSHAddr != "127.0.0.1:2391" || !insts[0].Created {
 		t.Fatalf("instances = %+v", insts)
 	}
@@ -249,6 +269,28 @@ runcmd:
 	}
 	if _, err := os.Stat(statePath(stateDir)); !os.IsNotExist(err) {
 		t.Errorf("state file left after destroy: %v", err)
+	}
+}
+
+// freezeWhenBooting stops host's qemu with SIGSTOP once its console shows the kernel
+// booting, and sends its pid on frozen (or 0 when it could not).
+func freezeWhenBooting(ctx context.Context, p *plan.Plan, host string, frozen chan<- int) {
+	dir, err := VMDir(p, host)
+	if err != nil {
+		frozen <- 0
+		return
+	}
+	for ctx.Err() == nil {
+		con, _ := os.ReadFile(filepath.Join(dir, "console.log"))
+		pid := alivePID(filepath.Join(dir, PIDFileName), host)
+		if pid > 0 && bytes.Contains(con, []byte("Linux version")) {
+			if syscall.Kill(pid, syscall.SIGSTOP) != nil {
+				pid = 0
+			}
+			frozen <- pid
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

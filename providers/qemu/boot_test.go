@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kisgen/kisgen/internal/testtool"
 	"github.com/kisgen/kisgen/plan"
 )
 
@@ -54,22 +55,12 @@ func sshdStandIn(t *testing.T, port int) {
 	}()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // waitOne runs in the test's goroutine, so its progress needs no lock here.
 
 // hungVM is a VM whose guest printed the start of a kernel boot and then nothing.
 func hungVM(t *testing.T) *vm {
 	t.Helper()
-	v := &vm{node: &plan.Node{Host: "node1"}, name: fmt.Sprintf("kisgen-stalltest-%d-node1", os.Getpid()), dir: t.TempDir(), sshPort: freePort(t)}
+	v := &vm{node: &plan.Node{Host: "node1"}, name: fmt.Sprintf("kisgen-stalltest-%d-node1", os.Getpid()), dir: t.TempDir(), sshPort: testtool.FreePort(t)}
 	hung := "[    0.000000] Linux version 6.1.0-57-cloud-amd64\n[    6.521242] Loading compiled-in X.509 certificates\n"
 	if err := os.WriteFile(v.console(), []byte(hung), 0o600); err != nil {
 		t.Fatal(err)

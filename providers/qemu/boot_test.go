@@ -55,8 +55,6 @@ func sshdStandIn(t *testing.T, port int) {
 	}()
 }
 
-// waitOne runs in the test's goroutine, so its progress needs no lock here.
-
 // hungVM is a VM whose guest printed the start of a kernel boot and then nothing.
 func hungVM(t *testing.T) *vm {
 	t.Helper()

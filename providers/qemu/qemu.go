@@ -94,10 +94,12 @@ const (
 	PIDFileName = "qemu.pid"
 	// CmdlineFileName holds the qemu command the VM was started with, one argument a line.
 	CmdlineFileName = "qemu.cmdline"
+	// ConsoleFileName is the VM's serial console, appended to by every boot.
+	ConsoleFileName = "console.log"
 )
 
 func (v *vm) pidfile() string { return filepath.Join(v.dir, PIDFileName) }
-func (v *vm) console() string { return filepath.Join(v.dir, "console.log") }
+func (v *vm) console() string { return filepath.Join(v.dir, ConsoleFileName) }
 
 // vmName is the qemu process name of host's VM (-name … process=), by which a VM whose
 // pidfile is gone is still found among running processes.
@@ -373,19 +375,15 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 		return st.instances(), errors.Join(errs...)
 	}
 
-	timeout := q.BootTimeout
-	if timeout == 0 {
-		timeout = 20 * time.Minute
-		if accel.Name == "kvm" {
-			timeout = 5 * time.Minute
-		}
+	timeout, stall := 20*time.Minute, 5*time.Minute
+	if accel.Name == "kvm" {
+		timeout, stall = 5*time.Minute, 2*time.Minute
 	}
-	stall := q.StallTimeout
-	if stall == 0 {
-		stall = 5 * time.Minute
-		if accel.Name == "kvm" {
-			stall = 2 * time.Minute
-		}
+	if q.BootTimeout != 0 {
+		timeout = q.BootTimeout
+	}
+	if q.StallTimeout != 0 {
+		stall = q.StallTimeout
 	}
 	watch := bootWatch{prog: prog, stall: stall, restart: func(ctx context.Context, v *vm) (int, error) {
 		pid, err := q.start(ctx, t, v, p, *accel, sock, guest, hostPort)
@@ -808,10 +806,10 @@ func waitOne(ctx context.Context, v *vm, w bootWatch) error {
 		}
 		if silent := time.Since(grewAt); w.stall > 0 && seen < len(milestones) && silent >= w.stall {
 			why := fmt.Sprintf("console silent for %s before the boot finished (%s)", silent.Round(time.Second), qemuCPU(pid))
+			if restarted {
+				why += ", again after a restart"
+			}
 			if restarted || w.restart == nil {
-				if restarted {
-					why += ", again after a restart"
-				}
 				return fmt.Errorf("%w: %s: %s; console (%s) ends with:\n%s", ErrBootStalled, v.node.Host, why, v.console(), consoleTail(v.console()))
 			}
 			w.prog.say(v.node.Host, "%s: the guest hung; its console ends with %q; stopping and starting it again (once)", why, lastLine(v.console()))

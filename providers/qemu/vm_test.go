@@ -281,7 +281,7 @@ func freezeWhenBooting(ctx context.Context, p *plan.Plan, host string, frozen ch
 		return
 	}
 	for ctx.Err() == nil {
-		con, _ := os.ReadFile(filepath.Join(dir, "console.log"))
+		con, _ := os.ReadFile(filepath.Join(dir, ConsoleFileName))
 		pid := alivePID(filepath.Join(dir, PIDFileName), host)
 		if pid > 0 && bytes.Contains(con, []byte("Linux version")) {
 			if syscall.Kill(pid, syscall.SIGSTOP) != nil {

@@ -164,7 +164,7 @@ func TestBakedImageInstallsOffline(t *testing.T) {
 
 	t.Cleanup(func() {
 		for _, n := range bp.Nodes {
-			src := filepath.Join(bootDir, plan.DefaultQEMUDir, bp.Name, n.Host, "console.log")
+			src := filepath.Join(bootDir, plan.DefaultQEMUDir, bp.Name, n.Host, qemu.ConsoleFileName)
 			if b, err := os.ReadFile(src); err == nil {
 				_ = os.WriteFile(filepath.Join(work, "logs", n.Host+".console.log"), b, 0o644)
 			}

@@ -326,7 +326,7 @@ func serveMirror(t *testing.T, work, dir string, port int) func() {
 
 func collectConsoles(t *testing.T, p *plan.Plan, work string) {
 	for _, n := range p.Nodes {
-		src := filepath.Join(work, plan.DefaultQEMUDir, p.Name, n.Host, "console.log")
+		src := filepath.Join(work, plan.DefaultQEMUDir, p.Name, n.Host, qemu.ConsoleFileName)
 		if b, err := os.ReadFile(src); err == nil {
 			_ = os.WriteFile(filepath.Join(work, "logs", n.Host+".console.log"), b, 0o644)
 		}

@@ -353,11 +353,13 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 	st.Cluster, st.Dir, st.Accel, st.Switch = p.Name, dir, accel.Name, stateSwitch{Socket: sock, PID: swPID}
 	prog := newProgress(out)
 	var errs []error
+	pids := map[*vm]int{}
 	for _, v := range vms {
 		if pid := alivePID(v.pidfile(), v.name); pid > 0 {
 			v.kept = true
 			prog.say(v.node.Host, "already running (pid %d), kept", pid)
 			st.put(v, pid, false)
+			pids[v] = pid
 			continue
 		}
 		pid, err := q.start(ctx, t, v, p, *accel, sock, guest, hostPort)
@@ -367,7 +369,9 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 		}
 		prog.say(v.node.Host, "qemu started (pid %d, %d cpu, %d MiB, ssh 127.0.0.1:%d, %s)", pid, v.cpus, v.memoryMB, v.sshPort, v.node.InternalIP)
 		st.put(v, pid, true)
+		pids[v] = pid
 	}
+	shareHost(prog, vms, pids)
 	if err := st.save(opts.StateDir); err != nil {
 		errs = append(errs, err)
 	}
@@ -388,6 +392,7 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 	watch := bootWatch{prog: prog, stall: stall, restart: func(ctx context.Context, v *vm) (int, error) {
 		pid, err := q.start(ctx, t, v, p, *accel, sock, guest, hostPort)
 		if err == nil {
+			shareHost(prog, vms, map[*vm]int{v: pid})
 			st.put(v, pid, true)
 			err = st.save(opts.StateDir)
 		}

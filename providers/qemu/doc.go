@@ -17,5 +17,7 @@
 // boot succeeds); otherwise TCG, with a loud warning. Machines are found again by their
 // pidfiles and qemu names, so provisioning is idempotent; what was created is recorded in
 // StateDir/providers/qemu.json. A first boot whose console goes silent before it finishes
-// is taken for a hung guest and started again once (Provider.StallTimeout).
+// is taken for a hung guest and started again once (Provider.StallTimeout). Each VM's
+// share of a busy host follows its vCPU count (share.go): qemu -daemonize starts a session,
+// and autogroup scheduling would otherwise give every VM one equal share.
 package qemu

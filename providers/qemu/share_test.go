@@ -63,13 +63,21 @@ func autogroupNice(t *testing.T, pid int) string {
 	return f[len(f)-1]
 }
 
+// shareMasterAndWorker runs shareHost on a 3-vCPU master and a 1-vCPU worker, each a
+// process in a session of its own, and returns them, their pids and the progress.
+func shareMasterAndWorker(t *testing.T) (master, worker *vm, pids map[*vm]int, out *bytes.Buffer) {
+	t.Helper()
+	master = &vm{node: &plan.Node{Host: "master1"}, cpus: 3}
+	worker = &vm{node: &plan.Node{Host: "worker1"}, cpus: 1}
+	pids = map[*vm]int{master: sessionStandIn(t), worker: sessionStandIn(t)}
+	out = new(bytes.Buffer)
+	shareHost(newProgress(out), []*vm{master, worker}, pids)
+	return master, worker, pids, out
+}
+
 func TestShareHostWeighsVMsByVCPUs(t *testing.T) {
 	stubAutogroup(t, true)
-	master := &vm{node: &plan.Node{Host: "master1"}, cpus: 3}
-	worker := &vm{node: &plan.Node{Host: "worker1"}, cpus: 1}
-	pids := map[*vm]int{master: sessionStandIn(t), worker: sessionStandIn(t)}
-	var out bytes.Buffer
-	shareHost(newProgress(&out), []*vm{master, worker}, pids)
+	master, worker, pids, out := shareMasterAndWorker(t)
 	if got := autogroupNice(t, pids[master]); got != "0" {
 		t.Errorf("master1's autogroup nice = %s, want 0", got)
 	}
@@ -83,7 +91,7 @@ func TestShareHostWeighsVMsByVCPUs(t *testing.T) {
 	// A VM started again (a hung boot) gets its share with the others' sizes in view.
 	restarted := sessionStandIn(t)
 	out.Reset()
-	shareHost(newProgress(&out), []*vm{master, worker}, map[*vm]int{worker: restarted})
+	shareHost(newProgress(out), []*vm{master, worker}, map[*vm]int{worker: restarted})
 	if got := autogroupNice(t, restarted); got != "5" {
 		t.Errorf("restarted worker1's autogroup nice = %s, want 5", got)
 	}
@@ -91,11 +99,7 @@ func TestShareHostWeighsVMsByVCPUs(t *testing.T) {
 
 func TestShareHostLeavesHostsWithoutAutogroup(t *testing.T) {
 	stubAutogroup(t, false)
-	master := &vm{node: &plan.Node{Host: "master1"}, cpus: 3}
-	worker := &vm{node: &plan.Node{Host: "worker1"}, cpus: 1}
-	pids := map[*vm]int{master: sessionStandIn(t), worker: sessionStandIn(t)}
-	var out bytes.Buffer
-	shareHost(newProgress(&out), []*vm{master, worker}, pids)
+	_, worker, pids, out := shareMasterAndWorker(t)
 	if got := autogroupNice(t, pids[worker]); got != "0" {
 		t.Errorf("worker1's autogroup nice = %s, want 0 (threads compete one by one without autogroup)", got)
 	}

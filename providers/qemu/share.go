@@ -75,25 +75,19 @@ func largestCPUs(vms []*vm) int {
 	return largest
 }
 
-// shareHost gives each running VM of vms its share of the host (shareNice), when the
-// kernel schedules by autogroup, and reports what it set.
-func shareHost(prog *progress, vms []*vm, pids map[*vm]int) {
+// shareHost gives VM v, running as qemu process pid, its share of the host among VMs
+// whose largest has largest vCPUs (shareNice), when the kernel schedules by autogroup,
+// and reports a share below nice 0's.
+func shareHost(prog *progress, v *vm, pid, largest int) {
 	if !autogroupEnabled() {
 		return
 	}
-	largest := largestCPUs(vms)
-	for _, v := range vms {
-		pid, ok := pids[v]
-		if !ok || pid <= 0 {
-			continue
-		}
-		nice := shareNice(v.cpus, largest)
-		if err := setShare(pid, nice); err != nil {
-			prog.say(v.node.Host, "warning: %v; it competes for the host's CPUs as an equal of every larger VM", err)
-			continue
-		}
-		if nice > 0 {
-			prog.say(v.node.Host, "host CPU share for %d vCPU of the largest VM's %d (autogroup nice %d)", v.cpus, largest, nice)
-		}
+	nice := shareNice(v.cpus, largest)
+	if err := setShare(pid, nice); err != nil {
+		prog.say(v.node.Host, "warning: %v; it competes for the host's CPUs as an equal of every larger VM", err)
+		return
+	}
+	if nice > 0 {
+		prog.say(v.node.Host, "host CPU share for %d vCPU of the largest VM's %d (autogroup nice %d)", v.cpus, largest, nice)
 	}
 }

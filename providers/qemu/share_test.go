@@ -64,14 +64,19 @@ func autogroupNice(t *testing.T, pid int) string {
 }
 
 // shareMasterAndWorker runs shareHost on a 3-vCPU master and a 1-vCPU worker, each a
-// process in a session of its own, and returns them, their pids and the progress.
+// process in a session of its own, as Provision does, and returns them, their pids and
+// the progress.
 func shareMasterAndWorker(t *testing.T) (master, worker *vm, pids map[*vm]int, out *bytes.Buffer) {
 	t.Helper()
 	master = &vm{node: &plan.Node{Host: "master1"}, cpus: 3}
 	worker = &vm{node: &plan.Node{Host: "worker1"}, cpus: 1}
 	pids = map[*vm]int{master: sessionStandIn(t), worker: sessionStandIn(t)}
 	out = new(bytes.Buffer)
-	shareHost(newProgress(out), []*vm{master, worker}, pids)
+	prog := newProgress(out)
+	largest := largestCPUs([]*vm{master, worker})
+	for _, v := range []*vm{master, worker} {
+		shareHost(prog, v, pids[v], largest)
+	}
 	return master, worker, pids, out
 }
 
@@ -91,7 +96,7 @@ func TestShareHostWeighsVMsByVCPUs(t *testing.T) {
 	// A VM started again (a hung boot) gets its share with the others' sizes in view.
 	restarted := sessionStandIn(t)
 	out.Reset()
-	shareHost(newProgress(out), []*vm{master, worker}, map[*vm]int{worker: restarted})
+	shareHost(newProgress(out), worker, restarted, largestCPUs([]*vm{master, worker}))
 	if got := autogroupNice(t, restarted); got != "5" {
 		t.Errorf("restarted worker1's autogroup nice = %s, want 5", got)
 	}

@@ -353,13 +353,13 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 	st.Cluster, st.Dir, st.Accel, st.Switch = p.Name, dir, accel.Name, stateSwitch{Socket: sock, PID: swPID}
 	prog := newProgress(out)
 	var errs []error
-	pids := map[*vm]int{}
+	largest := largestCPUs(vms)
 	for _, v := range vms {
 		if pid := alivePID(v.pidfile(), v.name); pid > 0 {
 			v.kept = true
 			prog.say(v.node.Host, "already running (pid %d), kept", pid)
 			st.put(v, pid, false)
-			pids[v] = pid
+			shareHost(prog, v, pid, largest)
 			continue
 		}
 		pid, err := q.start(ctx, t, v, p, *accel, sock, guest, hostPort)
@@ -369,9 +369,8 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 		}
 		prog.say(v.node.Host, "qemu started (pid %d, %d cpu, %d MiB, ssh 127.0.0.1:%d, %s)", pid, v.cpus, v.memoryMB, v.sshPort, v.node.InternalIP)
 		st.put(v, pid, true)
-		pids[v] = pid
+		shareHost(prog, v, pid, largest)
 	}
-	shareHost(prog, vms, pids)
 	if err := st.save(opts.StateDir); err != nil {
 		errs = append(errs, err)
 	}
@@ -392,7 +391,7 @@ func (q *Provider) Provision(ctx context.Context, p *plan.Plan, machines []provi
 	watch := bootWatch{prog: prog, stall: stall, restart: func(ctx context.Context, v *vm) (int, error) {
 		pid, err := q.start(ctx, t, v, p, *accel, sock, guest, hostPort)
 		if err == nil {
-			shareHost(prog, vms, map[*vm]int{v: pid})
+			shareHost(prog, v, pid, largest)
 			st.put(v, pid, true)
 			err = st.save(opts.StateDir)
 		}
@@ -546,15 +545,30 @@ func alivePID(pidfile, marker string) int {
 		return 0
 	}
 	// A zombie still has a cmdline until it is reaped; it is not running.
-	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
-			return 0
-		}
+	if state, ok := procState(pid); ok && state == 'Z' {
+		return 0
 	}
 	return pid
 }
 
-// stop ends a process found by alivePID: SIGTERM, then SIGKILL after grace.
+// procState is the state letter of process pid (R, S, Z…) from /proc/PID/stat; false
+// when the process is gone.
+func procState(pid int) (byte, bool) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name in parentheses may hold spaces and parentheses: the state
+	// follows the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return 0, false
+	}
+	return stat[i+2], true
+}
+
+// stop ends a process found by alivePID: SIGTERM, then SIGKILL after grace, and waits
+// until it has exited (exited), not only until alivePID stops finding it.
 func stop(pidfile, marker string, grace time.Duration) bool {
 	pid := alivePID(pidfile, marker)
 	if pid == 0 {
@@ -563,16 +577,33 @@ func stop(pidfile, marker string, grace time.Duration) bool {
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
-		if alivePID(pidfile, marker) == 0 {
+		if exited(pid) {
 			return true
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
-	for i := 0; i < 50 && alivePID(pidfile, marker) != 0; i++ {
+	for i := 0; i < 50 && !exited(pid); i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return true
+}
+
+// exited says whether process pid is gone, or a zombie with no thread left. alivePID
+// stops finding a dying qemu as soon as its memory is released (its command line reads
+// empty), but its sockets close only after that, when its last thread exits: a VM
+// started again at once found its SSH port still bound (seen in the VM test, a qemu
+// frozen with SIGSTOP and killed).
+func exited(pid int) bool {
+	state, ok := procState(pid)
+	if !ok {
+		return true
+	}
+	if state != 'Z' {
+		return false
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	return err != nil || len(tasks) <= 1
 }
 
 // stopByName stops the processes whose command line holds marker as a whole argument
